@@ -1,0 +1,89 @@
+// The configuration model: what the YAML file says, after validation. Loading and the YAML
+// syntax live in adapters/config; this header is the shape the core decides with.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/time.h"
+
+namespace intermission::core {
+
+// Where a value came from, for error messages that name the file, line and field.
+struct SourceLocation {
+  std::string file;
+  int line = 0;  // 1-based; 0 = unknown
+  int column = 0;
+};
+
+// A generic configuration tree for the parts whose schema belongs to an adapter (a backend's
+// settings): the adapter that owns the `type` validates it and reports errors by location.
+struct ConfigNode {
+  enum class Kind { kNull, kScalar, kList, kMap };
+  Kind kind = Kind::kNull;
+  std::string scalar;
+  std::vector<ConfigNode> list;
+  std::map<std::string, ConfigNode> map;
+  SourceLocation where;
+
+  // The child named `key` in a map, or nullptr.
+  [[nodiscard]] const ConfigNode* find(const std::string& key) const;
+};
+
+// What a failed deployment does to the page.
+enum class FailurePolicy {
+  kLift,  // keep the page for `failure_grace` (so its rollback does not flap it), then lift
+  kHold,  // keep the page until an operator lifts it (`intermission off ENV`)
+};
+
+// What to do while a deployment's creator is not known (the lookup failed or is absent).
+enum class UnknownCreatorPolicy {
+  kMaintain,  // count it as a user deployment (the page goes up); re-checked on every tick
+  kIgnore,    // do not count it until the creator is known
+};
+
+struct BackendConfig {
+  std::string type;  // "log", "haproxy", ...; the factory in adapters rejects unknown types
+  ConfigNode settings;
+  SourceLocation where;
+};
+
+struct EnvironmentConfig {
+  std::string name;
+  BackendConfig backend;
+  Duration max_duration = std::chrono::hours(2);
+  FailurePolicy failure_policy = FailurePolicy::kLift;
+  Duration failure_grace = std::chrono::minutes(3);
+  std::vector<std::string> skip_creators = {"autoscaling", "CodeDeployAutoUpdate"};
+  UnknownCreatorPolicy unknown_creator = UnknownCreatorPolicy::kMaintain;
+};
+
+// One routing rule: glob patterns over the application and deployment group names, and the
+// environment they map to. The environment may use {1}, {2}, ... for the text matched by the
+// '*' wildcards of `deployment_group`, and {application} / {group} for the whole names.
+struct Route {
+  std::string application = "*";
+  std::string deployment_group = "*";
+  std::string environment;
+  SourceLocation where;
+};
+
+struct StoreConfig {
+  std::string type = "sqlite";
+  std::string path;  // sqlite: the database file
+  SourceLocation where;
+};
+
+struct Config {
+  std::string file;
+  StoreConfig store;
+  std::vector<Route> routes;
+  std::map<std::string, EnvironmentConfig> environments;
+
+  [[nodiscard]] const EnvironmentConfig* environment(const std::string& name) const;
+};
+
+}  // namespace intermission::core

@@ -1,0 +1,247 @@
+#include "core/controller.h"
+
+#include <utility>
+
+#include "core/routing.h"
+
+namespace intermission::core {
+namespace {
+
+// Attempts at a compare-and-set before giving up; each retry re-reads and re-decides.
+constexpr int kCasAttempts = 32;
+// Steps one convergence may take; a backend that needs more does not converge.
+constexpr int kMaxSteps = 16;
+// Times a convergence starts over because the ledger changed under it.
+constexpr int kConvergeRounds = 4;
+
+LogFields env_fields(const std::string& env) { return {{"environment", env}}; }
+
+}  // namespace
+
+Controller::Controller(const Config& config, Deps deps) : config_(config), deps_(deps) {}
+
+void Controller::log_audit(const std::vector<AuditEntry>& audit) {
+  for (const auto& a : audit) {
+    const LogLevel level = a.kind == "expired" ? LogLevel::kError : LogLevel::kInfo;
+    LogFields f{{"environment", a.environment}, {"kind", a.kind}};
+    if (!a.deployment_id.empty()) f.emplace_back("deployment_id", a.deployment_id);
+    if (!a.who.empty()) f.emplace_back("who", a.who);
+    deps_.log.log(level, a.message, f);
+  }
+}
+
+// Loads the environment's state, applies the passage of time and then `change`, and stores
+// the result with compare-and-set, retrying on conflict from a fresh read.
+template <class Fn>
+Result<Transition> Controller::update(const EnvironmentConfig& env, Fn&& change, bool dry_run) {
+  for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
+    auto loaded = deps_.store.load(env.name);
+    if (!loaded) return loaded.error().with_context("store: load " + env.name);
+    const std::int64_t version = loaded->version;
+    const Time now = deps_.clock.now();
+    Transition t = core::tick(*loaded, env, now);
+    Transition c = change(t.state, now);
+    t.state = std::move(c.state);
+    t.audit.insert(t.audit.end(), c.audit.begin(), c.audit.end());
+    t.changed = t.changed || c.changed;
+    t.note = c.note;
+    if (!t.changed || dry_run) return t;
+    auto written = deps_.store.compare_and_set(t.state, version, t.audit);
+    if (written) {
+      t.state.version = *written;
+      log_audit(t.audit);
+      return t;
+    }
+    if (written.error().code != ErrorCode::kConflict) {
+      return written.error().with_context("store: save " + env.name);
+    }
+  }
+  return Error::conflict("store: " + env.name + " changed under us " +
+                         std::to_string(kCasAttempts) + " times in a row");
+}
+
+Result<Outcome> Controller::handle(const ParsedItem& item, bool dry_run) {
+  if (const auto* ignored = std::get_if<Ignored>(&item)) {
+    deps_.log.info("ignored: " + ignored->reason);
+    Outcome o;
+    o.ignored = true;
+    o.note = ignored->reason;
+    return o;
+  }
+  if (const auto* event = std::get_if<DeploymentEvent>(&item)) {
+    return handle_deployment(*event, dry_run);
+  }
+  const auto& command = std::get<OperatorCommand>(item);
+  const EnvironmentConfig* env = config_.environment(command.environment);
+  if (env == nullptr) {
+    return Error::not_found("no environment '" + command.environment + "' in " + config_.file);
+  }
+  auto t = update(
+      *env, [&](const EnvState& s, Time now) { return apply_operator_command(s, command, now); },
+      dry_run);
+  if (!t) return t.error();
+  Outcome o;
+  o.environment = env->name;
+  o.recorded = t->changed && !dry_run;
+  return converge(*env, std::move(t->state), std::move(o), dry_run);
+}
+
+Result<Outcome> Controller::handle_deployment(DeploymentEvent event, bool dry_run) {
+  Outcome o;
+  const auto route = route_deployment(config_.routes, event.application, event.deployment_group);
+  const LogFields where{{"deployment_id", event.deployment_id},
+                        {"application", event.application},
+                        {"deployment_group", event.deployment_group}};
+  if (!route) {
+    o.ignored = true;
+    o.note = "no route matches application '" + event.application + "' and deployment group '" +
+             event.deployment_group + "'";
+    deps_.log.warn("ignored: " + o.note, where);
+    return o;
+  }
+  const EnvironmentConfig* env = config_.environment(route->environment);
+  if (env == nullptr) {
+    o.ignored = true;
+    o.note = "route " + std::to_string(route->route_index + 1) + " maps to environment '" +
+             route->environment + "', which is not configured";
+    deps_.log.warn("ignored: " + o.note, where);
+    return o;
+  }
+  o.environment = env->name;
+  if (!event.creator && deps_.lookup != nullptr) {
+    auto info = deps_.lookup->get_deployment(event.deployment_id);
+    if (info) {
+      event.creator = info->creator;
+      if (!event.rollback_of) event.rollback_of = info->rollback_of;
+    } else {
+      LogFields f = where;
+      f.emplace_back("error", info.error().message);
+      deps_.log.warn("creator lookup failed; the environment's unknown_creator policy applies", f);
+    }
+  }
+  auto t = update(
+      *env,
+      [&](const EnvState& s, Time now) { return apply_deployment_event(s, event, *env, now); },
+      dry_run);
+  if (!t) return t.error();
+  o.recorded = t->changed && !dry_run;
+  o.note = t->note;
+  if (!t->note.empty()) deps_.log.info(t->note, env_fields(env->name));
+  return converge(*env, std::move(t->state), std::move(o), dry_run);
+}
+
+Result<Outcome> Controller::tick(const std::string& environment, bool dry_run) {
+  const EnvironmentConfig* env = config_.environment(environment);
+  if (env == nullptr) return Error::not_found("no environment '" + environment + "' configured");
+  std::vector<DeploymentInfo> infos;
+  if (deps_.lookup != nullptr) {
+    auto loaded = deps_.store.load(environment);
+    if (!loaded) return loaded.error().with_context("store: load " + environment);
+    for (const auto& [id, r] : loaded->deployments) {
+      const bool active = !is_terminal(r.status) && !r.expired && !r.dismissed;
+      if (!active && r.creator) continue;
+      auto info = deps_.lookup->get_deployment(id);
+      if (info) {
+        infos.push_back(std::move(*info));
+      } else {
+        deps_.log.warn("lookup failed", {{"deployment_id", id}, {"error", info.error().message}});
+      }
+    }
+  }
+  auto t = update(
+      *env,
+      [&](const EnvState& s, Time now) {
+        Transition merged{s, {}, false, ""};
+        for (const auto& info : infos) {
+          Transition one = apply_lookup(merged.state, info, now);
+          merged.state = std::move(one.state);
+          merged.audit.insert(merged.audit.end(), one.audit.begin(), one.audit.end());
+          merged.changed = merged.changed || one.changed;
+        }
+        return merged;
+      },
+      dry_run);
+  if (!t) return t.error();
+  Outcome o;
+  o.environment = environment;
+  o.recorded = t->changed && !dry_run;
+  return converge(*env, std::move(t->state), std::move(o), dry_run);
+}
+
+Result<Outcome> Controller::reconcile(const std::string& environment, bool dry_run) {
+  const EnvironmentConfig* env = config_.environment(environment);
+  if (env == nullptr) return Error::not_found("no environment '" + environment + "' configured");
+  auto loaded = deps_.store.load(environment);
+  if (!loaded) return loaded.error().with_context("store: load " + environment);
+  Outcome o;
+  o.environment = environment;
+  return converge(*env, std::move(*loaded), std::move(o), dry_run);
+}
+
+Result<Outcome> Controller::converge(const EnvironmentConfig& env, EnvState state, Outcome outcome,
+                                     bool dry_run) {
+  auto backend = deps_.backends.make(env);
+  if (!backend) return backend.error().with_context("backend for " + env.name);
+  Backend& b = **backend;
+  for (int round = 0; round < kConvergeRounds; ++round) {
+    const Decision decision = decide(state, env, deps_.clock.now());
+    outcome.decision = decision;
+    const PageContext page{decision.reason_text(), decision.expected_end};
+    std::vector<Step> applied;
+    int steps = 0;
+    for (;; ++steps) {
+      auto observed = b.observe();
+      if (!observed) return observed.error().with_context("observe " + b.describe());
+      auto todo = plan(decision.on, *observed, page);
+      if (todo.empty()) break;
+      if (dry_run) {
+        outcome.planned = std::move(todo);
+        return outcome;
+      }
+      if (steps == kMaxSteps) {
+        return Error::internal(b.describe() + " did not converge after " +
+                               std::to_string(kMaxSteps) + " steps");
+      }
+      LogFields f = env_fields(env.name);
+      f.emplace_back("step", describe(todo.front()));
+      f.emplace_back("backend", b.describe());
+      if (auto st = b.apply(todo.front()); !st) {
+        f.emplace_back("error", st.error().message);
+        deps_.log.error("backend step failed", f);
+        return st.error().with_context(describe(todo.front()) + " on " + b.describe());
+      }
+      deps_.log.info("backend step applied", f);
+      applied.push_back(std::move(todo.front()));
+    }
+    outcome.applied.insert(outcome.applied.end(), applied.begin(), applied.end());
+    if (dry_run) return outcome;
+    // Record what the backend now is, unless the ledger moved on meanwhile: then decide again.
+    const bool switched = !applied.empty() || state.applied.on != decision.on ||
+                          !state.applied.since;
+    auto t = update(
+        env,
+        [&](const EnvState& s, Time now) {
+          Transition r{s, {}, false, ""};
+          if (s.version != state.version && decide(s, env, now).on != decision.on) return r;
+          if (!switched) return r;
+          r.state.applied = Applied{decision.on, now, decision.reason_text()};
+          r.changed = true;
+          const std::string what = std::string("maintenance ") + (decision.on ? "on" : "off");
+          std::string message = applied.empty() ? what + " (" + b.describe() + " already was)"
+                                                : what + " via " + b.describe();
+          if (decision.on) message += ": " + decision.reason_text();
+          r.audit.push_back(AuditEntry{now, env.name, "switched", message, "", ""});
+          return r;
+        },
+        false);
+    if (!t) return t.error();
+    if (t->state.version == state.version || decide(t->state, env, deps_.clock.now()).on ==
+                                                 decision.on) {
+      return outcome;
+    }
+    state = std::move(t->state);
+  }
+  return Error::conflict(env.name + ": the ledger kept changing while the backend converged");
+}
+
+}  // namespace intermission::core

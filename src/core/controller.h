@@ -1,0 +1,68 @@
+// The controller: the one place where an input becomes a stored decision and a converged
+// backend. It reaches the world only through the interfaces it is given (store, backends,
+// clock, log, lookup), so every path through it is unit-tested with fakes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/config.h"
+#include "core/event.h"
+#include "core/ledger.h"
+#include "core/log.h"
+#include "core/lookup.h"
+#include "core/store.h"
+
+namespace intermission::core {
+
+// What handling one input did.
+struct Outcome {
+  std::string environment;  // empty when the input was ignored before routing
+  bool ignored = false;     // acknowledged and not acted on (see note)
+  bool recorded = false;    // the ledger changed and was stored
+  std::string note;         // why ignored, or why nothing changed ("duplicate delivery ...")
+  Decision decision;
+  std::vector<Step> planned;  // dry run: what would be applied
+  std::vector<Step> applied;  // what was applied to the backend
+};
+
+class Controller {
+ public:
+  struct Deps {
+    Store& store;
+    BackendFactory& backends;
+    const Clock& clock;
+    Logger& log;
+    DeploymentLookup* lookup = nullptr;  // optional; null = creators stay unknown
+  };
+
+  // `config` and everything in `deps` must outlive the controller. Not thread-safe; use one
+  // controller per thread (several processes may share a store: that is what CAS is for).
+  Controller(const Config& config, Deps deps);
+
+  // Records one input item and brings its environment's backend to the decided state.
+  // dry_run: nothing is stored or applied; Outcome::planned says what would be.
+  // Errors are failures worth retrying (store or backend); bad input is never an error here.
+  Result<Outcome> handle(const ParsedItem& item, bool dry_run = false);
+
+  // Periodic work for one environment: ends expired holds and deployments, asks the lookup
+  // about deployments still active, then reconciles.
+  Result<Outcome> tick(const std::string& environment, bool dry_run = false);
+
+  // Brings the backend to the decided state without recording any input.
+  Result<Outcome> reconcile(const std::string& environment, bool dry_run = false);
+
+ private:
+  template <class Fn>
+  Result<Transition> update(const EnvironmentConfig& env, Fn&& change, bool dry_run);
+  Result<Outcome> converge(const EnvironmentConfig& env, EnvState state, Outcome outcome,
+                           bool dry_run);
+  Result<Outcome> handle_deployment(DeploymentEvent event, bool dry_run);
+  void log_audit(const std::vector<AuditEntry>& audit);
+
+  const Config& config_;
+  Deps deps_;
+};
+
+}  // namespace intermission::core

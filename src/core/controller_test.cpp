@@ -1,0 +1,211 @@
+#include "core/controller.h"
+
+#include <gtest/gtest.h>
+
+#include "core/event_parser.h"
+#include "testing/fakes.h"
+
+namespace intermission::core {
+namespace {
+
+using namespace intermission::testing;  // NOLINT
+using std::chrono::minutes;
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  ControllerTest() {
+    config_.file = "test.yaml";
+    EnvironmentConfig prod;
+    prod.name = "prod";
+    prod.backend.type = "fake";
+    config_.environments["prod"] = prod;
+    EnvironmentConfig staging = prod;
+    staging.name = "staging";
+    config_.environments["staging"] = staging;
+    config_.routes = {{"*", "*-*", "{1}", {}}};
+  }
+
+  Controller controller(DeploymentLookup* lookup = nullptr) {
+    return Controller(config_, {store_, backends_, clock_, log_, lookup});
+  }
+
+  static DeploymentEvent event(const std::string& id, DeploymentStatus status,
+                               const std::string& group = "prod-web",
+                               const std::string& message_id = "") {
+    DeploymentEvent e;
+    e.application = "shop";
+    e.deployment_group = group;
+    e.deployment_id = id;
+    e.status = status;
+    e.message_id = message_id.empty() ? id + "/" + std::string(to_string(status)) : message_id;
+    return e;
+  }
+
+  Config config_;
+  MemoryStore store_;
+  FakeBackendFactory backends_;
+  ManualClock clock_;
+  RecordingLogger log_;
+};
+
+TEST_F(ControllerTest, CreatedSwitchesOnAndSucceededSwitchesOff) {
+  auto c = controller();
+  auto o = c.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_EQ(o->environment, "prod");
+  EXPECT_TRUE(o->decision.on);
+  ASSERT_EQ(o->applied.size(), 1u);
+  EXPECT_TRUE(backends_.switches["prod"].on);
+  EXPECT_FALSE(backends_.switches["staging"].on);
+  auto s = store_.load("prod");
+  EXPECT_TRUE(s->applied.on);
+  clock_.advance(minutes(4));
+  ASSERT_TRUE(c.handle(event("d-1", DeploymentStatus::kSucceeded)).ok());
+  EXPECT_FALSE(backends_.switches["prod"].on);
+  EXPECT_EQ(backends_.switches["prod"].applied.size(), 2u);
+}
+
+TEST_F(ControllerTest, DuplicateDeliveryWritesNothingAndAppliesNothing) {
+  auto c = controller();
+  ASSERT_TRUE(c.handle(event("d-1", DeploymentStatus::kCreated)).ok());
+  const int writes = store_.writes;
+  const auto applied = backends_.switches["prod"].applied.size();
+  auto o = c.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_TRUE(o.ok());
+  EXPECT_FALSE(o->recorded);
+  EXPECT_TRUE(o->applied.empty());
+  EXPECT_EQ(store_.writes, writes);
+  EXPECT_EQ(backends_.switches["prod"].applied.size(), applied);
+}
+
+TEST_F(ControllerTest, RetriedDeliveryFinishesASwitchThatFailedHalfWay) {
+  auto c = controller();
+  backends_.switches["prod"].fail_next_applies = 1;
+  auto first = c.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_FALSE(first.ok()) << "a backend failure is an error, so SNS/Lambda retry";
+  EXPECT_TRUE(first.error().retryable());
+  EXPECT_FALSE(backends_.switches["prod"].on);
+  // SNS redelivers the same message: the event is a duplicate, but the switch is finished.
+  auto retry = c.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_TRUE(retry.ok());
+  EXPECT_FALSE(retry->recorded);
+  EXPECT_TRUE(backends_.switches["prod"].on);
+}
+
+TEST_F(ControllerTest, ManualChangeOnTheLoadBalancerIsRepairedFromObservation) {
+  auto c = controller();
+  ASSERT_TRUE(c.handle(event("d-1", DeploymentStatus::kCreated)).ok());
+  backends_.switches["prod"].on = false;  // someone flipped it by hand
+  auto o = c.reconcile("prod");
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->applied.size(), 1u);
+  EXPECT_TRUE(backends_.switches["prod"].on);
+}
+
+TEST_F(ControllerTest, DryRunPlansButChangesNothing) {
+  auto c = controller();
+  auto o = c.handle(event("d-1", DeploymentStatus::kCreated), /*dry_run=*/true);
+  ASSERT_TRUE(o.ok());
+  ASSERT_EQ(o->planned.size(), 1u);
+  EXPECT_TRUE(std::get<SetSwitch>(o->planned[0]).on);
+  EXPECT_TRUE(o->applied.empty());
+  EXPECT_EQ(store_.writes, 0);
+  EXPECT_FALSE(backends_.switches["prod"].on);
+  EXPECT_TRUE(backends_.switches["prod"].applied.empty());
+}
+
+TEST_F(ControllerTest, UnroutedAndUnconfiguredAreIgnoredNotErrors) {
+  auto c = controller();
+  auto nodash = c.handle(event("d-1", DeploymentStatus::kCreated, "nodash"));
+  ASSERT_TRUE(nodash.ok());
+  EXPECT_TRUE(nodash->ignored);
+  auto unknown_env = c.handle(event("d-2", DeploymentStatus::kCreated, "qa-web"));
+  ASSERT_TRUE(unknown_env.ok());
+  EXPECT_TRUE(unknown_env->ignored);
+  EXPECT_NE(unknown_env->note.find("'qa'"), std::string::npos);
+  EXPECT_TRUE(log_.contains(LogLevel::kWarn, "not configured"));
+  EXPECT_EQ(store_.writes, 0);
+}
+
+TEST_F(ControllerTest, CreatorFromLookupSkipsAutoscalingDeployments) {
+  FakeLookup lookup;
+  lookup.known["d-scale"] = DeploymentInfo{"d-scale", DeploymentStatus::kInProgress, "autoscaling",
+                                           std::nullopt};
+  auto c = controller(&lookup);
+  auto o = c.handle(event("d-scale", DeploymentStatus::kCreated));
+  ASSERT_TRUE(o.ok());
+  EXPECT_FALSE(o->decision.on);
+  EXPECT_FALSE(backends_.switches["prod"].on);
+  EXPECT_EQ(lookup.calls, 1);
+}
+
+TEST_F(ControllerTest, LookupDownUsesTheUnknownCreatorPolicyAndTickHeals) {
+  FakeLookup lookup;
+  lookup.unavailable = true;
+  auto c = controller(&lookup);
+  ASSERT_TRUE(c.handle(event("d-1", DeploymentStatus::kCreated)).ok());
+  EXPECT_TRUE(backends_.switches["prod"].on) << "default: unknown creator counts";
+  EXPECT_TRUE(log_.contains(LogLevel::kWarn, "creator lookup failed"));
+  // CodeDeploy answers again on the next tick: it was a scale-out, and it is over anyway.
+  lookup.unavailable = false;
+  lookup.known["d-1"] =
+      DeploymentInfo{"d-1", DeploymentStatus::kSucceeded, "autoscaling", std::nullopt};
+  ASSERT_TRUE(c.tick("prod").ok());
+  EXPECT_FALSE(backends_.switches["prod"].on);
+}
+
+TEST_F(ControllerTest, TickExpiresAStuckDeploymentAndLiftsThePage) {
+  auto c = controller();
+  ASSERT_TRUE(c.handle(event("d-1", DeploymentStatus::kCreated)).ok());
+  clock_.advance(config_.environments["prod"].max_duration);
+  auto o = c.tick("prod");
+  ASSERT_TRUE(o.ok());
+  EXPECT_FALSE(backends_.switches["prod"].on);
+  EXPECT_TRUE(log_.contains(LogLevel::kError, "max_duration"));
+  bool audited = false;
+  for (const auto& a : store_.all_audit) audited = audited || a.kind == "expired";
+  EXPECT_TRUE(audited);
+}
+
+TEST_F(ControllerTest, OperatorCommandsNeedAConfiguredEnvironment) {
+  auto c = controller();
+  OperatorCommand cmd;
+  cmd.environment = "nope";
+  auto o = c.handle(cmd);
+  ASSERT_FALSE(o.ok());
+  EXPECT_EQ(o.error().code, ErrorCode::kNotFound);
+  cmd.environment = "staging";
+  cmd.reason = "db";
+  ASSERT_TRUE(c.handle(cmd).ok());
+  EXPECT_TRUE(backends_.switches["staging"].on);
+  const auto& step = std::get<SetSwitch>(backends_.switches["staging"].applied.back());
+  EXPECT_NE(step.reason.find("db"), std::string::npos);
+}
+
+TEST_F(ControllerTest, ConflictsAreRetriedFromAFreshRead) {
+  auto c = controller();
+  store_.conflicts_to_inject = 3;
+  auto o = c.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_TRUE(store_.load("prod")->deployments.contains("d-1"));
+  EXPECT_TRUE(backends_.switches["prod"].on);
+}
+
+TEST_F(ControllerTest, EndlessConflictsAreAnErrorNotALoop) {
+  auto c = controller();
+  store_.conflicts_to_inject = 1000;
+  auto o = c.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_FALSE(o.ok());
+  EXPECT_EQ(o.error().code, ErrorCode::kConflict);
+}
+
+TEST_F(ControllerTest, IgnoredItemsAreLogged) {
+  auto c = controller();
+  auto o = c.handle(Ignored{"instance-level CodeDeploy notification"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_TRUE(o->ignored);
+  EXPECT_TRUE(log_.contains(LogLevel::kInfo, "instance-level"));
+}
+
+}  // namespace
+}  // namespace intermission::core

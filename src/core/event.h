@@ -1,0 +1,79 @@
+// The one value every input becomes: a deployment event, an operator command, or a note that
+// the input was acknowledged and ignored (with the reason, for the log).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/time.h"
+
+namespace intermission::core {
+
+// CodeDeploy's deployment status in one vocabulary. The SNS trigger (CREATED, IN_PROGRESS...),
+// the API (Created, InProgress, Baking...) and EventBridge (START, SUCCESS...) all map here.
+enum class DeploymentStatus {
+  kCreated,
+  kQueued,
+  kInProgress,
+  kBaking,
+  kReady,
+  kSucceeded,
+  kFailed,
+  kStopped,
+};
+
+// Succeeded, Failed and Stopped are final: nothing reopens a deployment after them.
+bool is_terminal(DeploymentStatus status);
+// The API spelling ("InProgress").
+std::string_view to_string(DeploymentStatus status);
+// Any of the three vocabularies, case-insensitive, '_' ignored. nullopt for anything else
+// (CodeDeploy has sent "unknown").
+std::optional<DeploymentStatus> parse_deployment_status(std::string_view text);
+
+enum class EventSource {
+  kLambdaSns,    // Lambda event with Records[].Sns
+  kSnsHttp,      // body of an SNS HTTP(S) delivery
+  kCodeDeploy,   // a bare CodeDeploy trigger message
+  kEventBridge,  // EventBridge "CodeDeploy Deployment State-change Notification"
+  kOperator,     // an operator command
+  kLookup,       // CodeDeploy GetDeployment (a re-check on a tick)
+};
+std::string_view to_string(EventSource source);
+
+struct DeploymentEvent {
+  EventSource source = EventSource::kCodeDeploy;
+  std::string region;
+  std::string application;
+  std::string deployment_group;
+  std::string deployment_id;
+  DeploymentStatus status = DeploymentStatus::kCreated;
+  std::optional<std::string> creator;  // only GetDeployment knows it; notifications don't
+  std::optional<Time> time;            // when the source says it happened
+  std::string message_id;              // SNS MessageId / EventBridge id; empty if none
+  std::optional<std::string> rollback_of;  // the deployment this one rolls back
+  std::optional<std::string> error_code;
+  std::optional<std::string> error_message;
+};
+
+enum class OperatorAction { kOn, kOff };
+
+struct OperatorCommand {
+  std::string environment;
+  OperatorAction action = OperatorAction::kOn;
+  std::string reason;
+  std::optional<Duration> duration;  // "for"; resolved against the clock when applied
+  std::optional<Time> until;         // absolute end; wins over duration if both are given
+  std::string who;
+};
+
+// Acknowledged and deliberately not acted on (instance-level messages, test messages, ...).
+struct Ignored {
+  std::string reason;
+};
+
+using ParsedItem = std::variant<DeploymentEvent, OperatorCommand, Ignored>;
+
+}  // namespace intermission::core

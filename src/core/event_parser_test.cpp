@@ -1,0 +1,192 @@
+#include "core/event_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "testing/fakes.h"
+
+namespace intermission::core {
+namespace {
+
+using testing::read_fixture;
+
+std::vector<ParsedItem> parse_ok(const std::string& text) {
+  auto r = parse_events(text);
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  return r.ok() ? *r : std::vector<ParsedItem>{};
+}
+
+DeploymentEvent only_event(const std::vector<ParsedItem>& items) {
+  EXPECT_EQ(items.size(), 1u);
+  if (items.size() != 1 || !std::holds_alternative<DeploymentEvent>(items[0])) {
+    ADD_FAILURE() << "not one deployment event";
+    return {};
+  }
+  return std::get<DeploymentEvent>(items[0]);
+}
+
+std::string ignored_reason(const std::vector<ParsedItem>& items) {
+  if (items.size() != 1 || !std::holds_alternative<Ignored>(items[0])) return "<not ignored>";
+  return std::get<Ignored>(items[0]).reason;
+}
+
+TEST(EventParser, LambdaSnsEventFrom2016Capture) {
+  const auto e = only_event(parse_ok(read_fixture("aws/lambda-sns-codedeploy-created-2016.json")));
+  EXPECT_EQ(e.source, EventSource::kLambdaSns);
+  EXPECT_EQ(e.application, "Portal");
+  EXPECT_EQ(e.deployment_group, "Acceptance");
+  EXPECT_EQ(e.deployment_id, "d-OJSFEI0CI");
+  EXPECT_EQ(e.status, DeploymentStatus::kCreated);
+  EXPECT_EQ(e.message_id, "fc94858f-129b-546f-83c6-d5feec49dbdb");
+  EXPECT_EQ(e.region, "us-east-1");
+  ASSERT_TRUE(e.time.has_value());
+  EXPECT_EQ(format_iso8601(*e.time), "2016-10-07T19:50:41.000Z");  // createTime, Java format
+  EXPECT_FALSE(e.creator.has_value());
+}
+
+TEST(EventParser, RealLifecycleWithDoubleEncodedFields) {
+  const auto wrapper =
+      boost::json::parse(read_fixture("aws/lambda-sns-codedeploy-lifecycle-2022.json")).as_object();
+  const auto& failed = wrapper.at("failedDeployment").as_array();
+  const auto f = only_event(parse_ok(boost::json::serialize(failed[1])));
+  EXPECT_EQ(f.status, DeploymentStatus::kFailed);
+  EXPECT_EQ(f.error_code, "ECS_UPDATE_ERROR");
+  EXPECT_EQ(format_iso8601(*f.time), "2022-10-14T08:46:18.000Z");  // completeTime
+  EXPECT_FALSE(f.rollback_of.has_value()) << "rollbackInformation \"{}\" names nobody";
+  const auto rb = only_event(parse_ok(boost::json::serialize(failed[2])));
+  EXPECT_EQ(rb.deployment_id, "d-RollbackDeploy");
+  EXPECT_EQ(rb.rollback_of, "d-MainDeployment");
+  const auto progress = only_event(parse_ok(boost::json::serialize(failed[3])));
+  EXPECT_EQ(progress.status, DeploymentStatus::kInProgress);
+}
+
+TEST(EventParser, BareDocumentedMessageWithObjectsAndEpochTimes) {
+  const auto e = only_event(parse_ok(read_fixture("aws/codedeploy-sns-message-deployment.docs.json")));
+  EXPECT_EQ(e.source, EventSource::kCodeDeploy);
+  EXPECT_EQ(e.status, DeploymentStatus::kFailed);  // "Failed", mixed case
+  EXPECT_EQ(e.application, "ProductionApp-us-west-3");
+  EXPECT_EQ(e.error_code, "IAM_ROLE_MISSING");
+  EXPECT_EQ(format_iso8601(*e.time), "2015-11-05T17:23:10.402Z");
+}
+
+TEST(EventParser, InstanceLevelMessagesAreIgnored) {
+  EXPECT_NE(ignored_reason(parse_ok(read_fixture("aws/codedeploy-sns-message-instance.docs.json")))
+                .find("instance-level"),
+            std::string::npos);
+  EXPECT_NE(ignored_reason(parse_ok(read_fixture("aws/eventbridge-codedeploy-instance.json")))
+                .find("instance-level"),
+            std::string::npos);
+}
+
+TEST(EventParser, EventBridgeDeploymentEvent) {
+  const auto e = only_event(parse_ok(read_fixture("aws/eventbridge-codedeploy-deployment.json")));
+  EXPECT_EQ(e.source, EventSource::kEventBridge);
+  EXPECT_EQ(e.application, "myApplication");
+  EXPECT_EQ(e.deployment_group, "myDeploymentGroup");
+  EXPECT_EQ(e.status, DeploymentStatus::kSucceeded);  // "SUCCESS"
+  EXPECT_EQ(e.message_id, "c071bfbf-83c4-49ca-a6ff-3df053957145");
+  EXPECT_EQ(format_iso8601(*e.time), "2016-06-30T22:06:31.000Z");
+}
+
+TEST(EventParser, SnsHttpBodyWithUrlSpelling) {
+  const std::string body = R"({"Type":"Notification","MessageId":"m-1","TopicArn":"arn:aws:sns:eu-west-1:1:t",
+    "Subject":"CREATED: AWS CodeDeploy d-1","Timestamp":"2024-01-01T00:00:00.000Z",
+    "SigningCertURL":"https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-a.pem",
+    "UnsubscribeURL":"https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
+    "Message":"{\"applicationName\":\"a\",\"deploymentGroupName\":\"g\",\"deploymentId\":\"d-1\",\"status\":\"CREATED\",\"completeTime\":null}"})";
+  const auto e = only_event(parse_ok(body));
+  EXPECT_EQ(e.source, EventSource::kSnsHttp);
+  EXPECT_EQ(e.message_id, "m-1");
+  EXPECT_EQ(format_iso8601(*e.time), "2024-01-01T00:00:00.000Z");  // no createTime: SNS time
+}
+
+TEST(EventParser, SnsNonNotificationsAndNonJsonMessagesAreIgnored) {
+  const auto sample = parse_ok(read_fixture("aws/lambda-sns-event.docs.json"));  // "Hello from SNS!"
+  EXPECT_NE(ignored_reason(sample).find("not JSON"), std::string::npos);
+  const auto confirm = parse_ok(
+      R"({"Type":"SubscriptionConfirmation","MessageId":"x","TopicArn":"t","Message":"m"})");
+  EXPECT_NE(ignored_reason(confirm).find("SubscriptionConfirmation"), std::string::npos);
+  const auto unknown_status = parse_ok(
+      R"({"applicationName":"a","deploymentGroupName":"g","deploymentId":"d","status":"unknown"})");
+  EXPECT_NE(ignored_reason(unknown_status).find("unknown"), std::string::npos);
+}
+
+TEST(EventParser, WrongFieldTypesAreNeverACrash) {
+  for (const char* text :
+       {R"({"deploymentId":5,"status":"CREATED"})", R"({"deploymentId":"d","status":["x"]})",
+        R"({"Records":"nope"})", R"({"Records":[1,null,{"Sns":5}]})",
+        R"({"Records":[{"Sns":{"Message":7}}]})", R"({"detail-type":3,"source":"aws.codedeploy"})",
+        R"({"applicationName":{},"deploymentGroupName":"g","deploymentId":"d","status":"FAILED",
+            "errorInformation":"{not json","rollbackInformation":42,"completeTime":{}})",
+        R"({"operator":{"environment":"prod","action":"sideways"}})", "[]", "[[[[[[[1]]]]]]]",
+        "\"text\"", "null", "17"}) {
+    auto r = parse_events(text);
+    ASSERT_TRUE(r.ok()) << text;
+    for (const auto& item : *r) {
+      if (const auto* e = std::get_if<DeploymentEvent>(&item)) {
+        EXPECT_FALSE(e->deployment_id.empty()) << text;
+      }
+    }
+  }
+}
+
+TEST(EventParser, MalformedJsonIsAClearError) {
+  for (const char* text : {"", "{", "{\"Records\":[", "not json", "{\"a\":1}}"}) {
+    auto r = parse_events(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidInput);
+    EXPECT_NE(r.error().message.find("malformed JSON"), std::string::npos);
+  }
+  std::string deep(100000, '[');
+  EXPECT_FALSE(parse_events(deep).ok());
+}
+
+TEST(EventParser, OperatorCommand) {
+  const auto items = parse_ok(
+      R"({"operator":{"environment":"prod","action":"on","reason":"db","for":"30m","who":"bob"}})");
+  ASSERT_EQ(items.size(), 1u);
+  const auto& c = std::get<OperatorCommand>(items[0]);
+  EXPECT_EQ(c.environment, "prod");
+  EXPECT_EQ(c.action, OperatorAction::kOn);
+  EXPECT_EQ(c.duration, std::chrono::minutes(30));
+  EXPECT_EQ(c.who, "bob");
+}
+
+TEST(EventParser, ArraysAndMultipleRecordsYieldEveryItemInOrder) {
+  const auto items = parse_ok(
+      R"([{"applicationName":"a","deploymentGroupName":"g","deploymentId":"d-1","status":"CREATED"},
+          {"applicationName":"a","deploymentGroupName":"g","deploymentId":"d-1","status":"SUCCEEDED"},
+          {"hello":1}])");
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_EQ(std::get<DeploymentEvent>(items[0]).status, DeploymentStatus::kCreated);
+  EXPECT_EQ(std::get<DeploymentEvent>(items[1]).status, DeploymentStatus::kSucceeded);
+  EXPECT_TRUE(std::holds_alternative<Ignored>(items[2]));
+}
+
+TEST(EventParser, EventBridgeEventForwardedThroughSns) {
+  const std::string inner = read_fixture("aws/eventbridge-codedeploy-deployment.json");
+  boost::json::object sns{{"Type", "Notification"},      {"MessageId", "sns-1"},
+                          {"TopicArn", "arn:aws:sns:x"}, {"Message", inner},
+                          {"Timestamp", "2016-06-30T22:06:32.000Z"}};
+  boost::json::object lambda{{"Records", boost::json::array{boost::json::object{{"Sns", sns}}}}};
+  const auto e = only_event(parse_ok(boost::json::serialize(lambda)));
+  EXPECT_EQ(e.source, EventSource::kLambdaSns);
+  EXPECT_EQ(e.message_id, "sns-1");
+  EXPECT_EQ(e.status, DeploymentStatus::kSucceeded);
+}
+
+TEST(EventParser, StatusVocabularies) {
+  EXPECT_EQ(parse_deployment_status("IN_PROGRESS"), DeploymentStatus::kInProgress);
+  EXPECT_EQ(parse_deployment_status("InProgress"), DeploymentStatus::kInProgress);
+  EXPECT_EQ(parse_deployment_status("START"), DeploymentStatus::kInProgress);
+  EXPECT_EQ(parse_deployment_status("Baking"), DeploymentStatus::kBaking);
+  EXPECT_EQ(parse_deployment_status("FAILURE"), DeploymentStatus::kFailed);
+  EXPECT_EQ(parse_deployment_status("STOP"), DeploymentStatus::kStopped);
+  EXPECT_EQ(parse_deployment_status("Ready"), DeploymentStatus::kReady);
+  EXPECT_FALSE(parse_deployment_status("unknown").has_value());
+  EXPECT_FALSE(parse_deployment_status("").has_value());
+}
+
+}  // namespace
+}  // namespace intermission::core

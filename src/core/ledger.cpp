@@ -1,0 +1,308 @@
+#include "core/ledger.h"
+
+#include <algorithm>
+
+namespace intermission::core {
+namespace {
+
+// Order of the non-terminal statuses: a later one replaces an earlier one, never the reverse.
+int rank(DeploymentStatus s) {
+  switch (s) {
+    case DeploymentStatus::kCreated: return 0;
+    case DeploymentStatus::kQueued: return 1;
+    case DeploymentStatus::kInProgress: return 2;
+    case DeploymentStatus::kBaking: return 3;
+    case DeploymentStatus::kReady: return 3;
+    case DeploymentStatus::kSucceeded:
+    case DeploymentStatus::kFailed:
+    case DeploymentStatus::kStopped: return 10;
+  }
+  return 0;
+}
+
+bool failed(DeploymentStatus s) {
+  return s == DeploymentStatus::kFailed || s == DeploymentStatus::kStopped;
+}
+
+bool skipped_creator(const DeploymentRecord& r, const EnvironmentConfig& env) {
+  if (!r.creator) return env.unknown_creator == UnknownCreatorPolicy::kIgnore;
+  return std::find(env.skip_creators.begin(), env.skip_creators.end(), *r.creator) !=
+         env.skip_creators.end();
+}
+
+std::string describe(const DeploymentRecord& r) {
+  return "deployment " + r.id + " (" + r.application + "/" + r.deployment_group + ")";
+}
+
+AuditEntry entry(const EnvState& s, Time now, std::string kind, std::string message,
+                 std::string deployment_id = "", std::string who = "") {
+  return AuditEntry{now, s.environment, std::move(kind), std::move(message), std::move(who),
+                    std::move(deployment_id)};
+}
+
+void remember_message(EnvState& s, const std::string& message_id) {
+  if (message_id.empty()) return;
+  s.recent_message_ids.push_back(message_id);
+  while (s.recent_message_ids.size() > kRecentMessageIds) s.recent_message_ids.pop_front();
+}
+
+// A failed deployment is superseded by a later one: its rollback, or any deployment (not
+// skipped by creator) that began after it ended. `need_success`: only a superseding deployment
+// that succeeded counts (the `hold` policy lifts only when the site is known to be good again).
+bool superseded(const EnvState& s, const DeploymentRecord& failed_one, const EnvironmentConfig& env,
+                bool need_success) {
+  for (const auto& [id, other] : s.deployments) {
+    if (id == failed_one.id || skipped_creator(other, env)) continue;
+    const bool later = other.rollback_of == failed_one.id ||
+                       (failed_one.ended_at && other.first_seen >= *failed_one.ended_at);
+    if (!later) continue;
+    if (!need_success || other.status == DeploymentStatus::kSucceeded) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool counts(const EnvState& state, const DeploymentRecord& r, const EnvironmentConfig& env,
+            Time now) {
+  if (r.dismissed || r.expired || skipped_creator(r, env)) return false;
+  if (!is_terminal(r.status)) return true;
+  if (!failed(r.status)) return false;
+  if (env.failure_policy == FailurePolicy::kHold) return !superseded(state, r, env, true);
+  if (superseded(state, r, env, false)) return false;
+  return r.ended_at && now < *r.ended_at + env.failure_grace;
+}
+
+Transition apply_deployment_event(const EnvState& state, const DeploymentEvent& event,
+                                  const EnvironmentConfig& env, Time now) {
+  Transition t{state, {}, false, ""};
+  EnvState& s = t.state;
+  if (!event.message_id.empty() &&
+      std::find(s.recent_message_ids.begin(), s.recent_message_ids.end(), event.message_id) !=
+          s.recent_message_ids.end()) {
+    t.note = "duplicate delivery of message " + event.message_id;
+    return t;
+  }
+  const std::string status{to_string(event.status)};
+  auto it = s.deployments.find(event.deployment_id);
+  if (it == s.deployments.end()) {
+    DeploymentRecord r;
+    r.id = event.deployment_id;
+    r.application = event.application;
+    r.deployment_group = event.deployment_group;
+    r.status = event.status;
+    r.creator = event.creator;
+    r.rollback_of = event.rollback_of;
+    r.first_seen = now;
+    r.last_seen = now;
+    if (is_terminal(event.status)) r.ended_at = now;
+    std::string message = describe(r) + " " + status + " (from " +
+                          std::string(to_string(event.source)) + ")";
+    if (r.rollback_of) message += ", rolling back " + *r.rollback_of;
+    if (event.error_code) message += ", error " + *event.error_code;
+    t.audit.push_back(entry(s, now, "deployment", message, r.id));
+    if (!is_terminal(r.status) && event.time && *event.time + env.max_duration <= now) {
+      r.expired = true;
+      t.audit.push_back(entry(s, now, "expired",
+                              describe(r) + " started more than max_duration (" +
+                                  format_duration(env.max_duration) +
+                                  ") ago: it does not raise the page",
+                              r.id));
+    }
+    if (r.creator && skipped_creator(r, env)) {
+      t.audit.push_back(entry(s, now, "skipped",
+                              describe(r) + " was created by '" + *r.creator +
+                                  "': no maintenance for it",
+                              r.id));
+    }
+    s.deployments.emplace(r.id, std::move(r));
+    t.changed = true;
+  } else {
+    DeploymentRecord& r = it->second;
+    if (is_terminal(r.status)) {
+      t.note = event.status == r.status
+                   ? "duplicate: " + describe(r) + " is already " + status
+                   : "late " + status + " for " + describe(r) + ", which already finished as " +
+                         std::string(to_string(r.status)) + " (a final status is final)";
+      return t;
+    }
+    if (is_terminal(event.status) || rank(event.status) > rank(r.status)) {
+      r.status = event.status;
+      if (is_terminal(event.status)) r.ended_at = now;
+      std::string message = describe(r) + " " + status;
+      if (event.error_code) message += ", error " + *event.error_code;
+      t.audit.push_back(entry(s, now, "deployment", message, r.id));
+      t.changed = true;
+    } else {
+      t.note = "duplicate or late: " + describe(r) + " is already " +
+               std::string(to_string(r.status)) + ", got " + status;
+    }
+    if (event.rollback_of && !r.rollback_of) {
+      r.rollback_of = event.rollback_of;
+      t.changed = true;
+    }
+    if (event.creator && !r.creator) {
+      r.creator = event.creator;
+      t.changed = true;
+    }
+    if (t.changed) r.last_seen = now;
+  }
+  if (t.changed) {
+    remember_message(s, event.message_id);
+    t.note.clear();
+  }
+  return t;
+}
+
+Transition apply_operator_command(const EnvState& state, const OperatorCommand& command,
+                                  Time now) {
+  Transition t{state, {}, true, ""};
+  EnvState& s = t.state;
+  std::optional<Time> until = command.until;
+  if (!until && command.duration) until = now + *command.duration;
+  const std::string who = command.who.empty() ? "operator" : command.who;
+  const std::string until_text = until ? " until " + format_iso8601(*until) : "";
+  const std::string reason_text = command.reason.empty() ? "" : ": " + command.reason;
+  if (command.action == OperatorAction::kOn) {
+    s.hold = Hold{true, command.reason, who, now, until};
+    t.audit.push_back(
+        entry(s, now, "hold", "maintenance on by " + who + until_text + reason_text, "", who));
+    return t;
+  }
+  // Off: lift now. Everything that keeps the page up today stops counting.
+  std::string lifted;
+  for (auto& [id, r] : s.deployments) {
+    if (r.dismissed) continue;
+    if (!is_terminal(r.status) || failed(r.status)) {
+      r.dismissed = true;
+      lifted += (lifted.empty() ? "" : ", ") + id;
+    }
+  }
+  if (until) {
+    s.hold = Hold{false, command.reason, who, now, until};
+  } else {
+    s.hold.reset();
+  }
+  std::string message = "maintenance off by " + who + until_text + reason_text;
+  if (!lifted.empty()) message += " (no longer counting " + lifted + ")";
+  t.audit.push_back(entry(s, now, "lifted", message, "", who));
+  return t;
+}
+
+Transition apply_lookup(const EnvState& state, const DeploymentInfo& info, Time now) {
+  Transition t{state, {}, false, ""};
+  EnvState& s = t.state;
+  auto it = s.deployments.find(info.id);
+  if (it == s.deployments.end()) {
+    t.note = "lookup for unknown deployment " + info.id;
+    return t;
+  }
+  DeploymentRecord& r = it->second;
+  if (info.creator && r.creator != info.creator) {
+    r.creator = info.creator;
+    t.audit.push_back(entry(s, now, "creator", describe(r) + " was created by '" + *r.creator + "'",
+                            r.id));
+    t.changed = true;
+  }
+  if (info.rollback_of && !r.rollback_of) {
+    r.rollback_of = info.rollback_of;
+    t.changed = true;
+  }
+  if (info.status && is_terminal(*info.status) && !is_terminal(r.status)) {
+    r.status = *info.status;
+    r.ended_at = now;
+    t.audit.push_back(entry(s, now, "deployment",
+                            "CodeDeploy reports " + describe(r) + " " +
+                                std::string(to_string(*info.status)) +
+                                " (its notification was lost or is late)",
+                            r.id));
+    t.changed = true;
+  }
+  if (t.changed) r.last_seen = now;
+  return t;
+}
+
+Transition tick(const EnvState& state, const EnvironmentConfig& env, Time now) {
+  Transition t{state, {}, false, ""};
+  EnvState& s = t.state;
+  if (s.hold && s.hold->until && *s.hold->until <= now) {
+    t.audit.push_back(entry(s, now, "hold-expired",
+                            std::string("operator hold (maintenance ") +
+                                (s.hold->on ? "on" : "off") + ") by " + s.hold->who + " expired",
+                            "", s.hold->who));
+    s.hold.reset();
+    t.changed = true;
+  }
+  for (auto it = s.deployments.begin(); it != s.deployments.end();) {
+    DeploymentRecord& r = it->second;
+    if (!is_terminal(r.status) && !r.expired && !r.dismissed &&
+        r.first_seen + env.max_duration <= now) {
+      r.expired = true;
+      r.last_seen = now;
+      t.audit.push_back(entry(s, now, "expired",
+                              describe(r) + " has been active for longer than max_duration (" +
+                                  format_duration(env.max_duration) +
+                                  "); it no longer keeps the page up. Check it in CodeDeploy.",
+                              r.id));
+      t.changed = true;
+    }
+    const bool settled = is_terminal(r.status) || r.expired || r.dismissed;
+    if (settled && r.last_seen + kRetention <= now) {
+      it = s.deployments.erase(it);
+      t.changed = true;
+    } else {
+      ++it;
+    }
+  }
+  return t;
+}
+
+std::string Decision::reason_text() const {
+  std::string out;
+  for (const auto& r : reasons) out += (out.empty() ? "" : "; ") + r;
+  return out;
+}
+
+Decision decide(const EnvState& state, const EnvironmentConfig& env, Time now) {
+  Decision d;
+  auto soonest = [&d](Time t) {
+    if (!d.recheck_at || t < *d.recheck_at) d.recheck_at = t;
+  };
+  if (state.hold && (!state.hold->until || *state.hold->until > now)) {
+    const Hold& h = *state.hold;
+    d.on = h.on;
+    std::string reason = std::string("operator hold (") + (h.on ? "on" : "off") + ") by " + h.who;
+    if (!h.reason.empty()) reason += ": " + h.reason;
+    d.reasons.push_back(reason);
+    if (h.until) {
+      soonest(*h.until);
+      if (h.on) d.expected_end = h.until;
+    }
+    return d;
+  }
+  bool active = false;
+  for (const auto& [id, r] : state.deployments) {
+    if (!counts(state, r, env, now)) continue;
+    d.on = true;
+    if (!is_terminal(r.status)) {
+      active = true;
+      d.reasons.push_back(describe(r) + " is " + std::string(to_string(r.status)));
+      soonest(r.first_seen + env.max_duration);
+    } else if (env.failure_policy == FailurePolicy::kHold) {
+      d.reasons.push_back(describe(r) + " " + std::string(to_string(r.status)) +
+                          "; held until an operator lifts it (failure_policy: hold)");
+    } else {
+      const Time end = *r.ended_at + env.failure_grace;
+      d.reasons.push_back(describe(r) + " " + std::string(to_string(r.status)) +
+                          "; waiting " + format_duration(env.failure_grace) +
+                          " for its rollback (failure_policy: lift)");
+      soonest(end);
+      if (!d.expected_end || end > *d.expected_end) d.expected_end = end;
+    }
+  }
+  // With a deployment still running, nobody knows when the page will go.
+  if (active) d.expected_end.reset();
+  return d;
+}
+
+}  // namespace intermission::core

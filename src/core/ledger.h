@@ -1,0 +1,125 @@
+// The ledger: per-environment memory of deployments and operator holds, the pure transitions
+// that events cause, and the decision (maintenance on or off) that follows from it.
+// The transition table is in docs/ledger.md; every rule has a test in ledger_test.cpp.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/event.h"
+#include "core/time.h"
+
+namespace intermission::core {
+
+struct DeploymentRecord {
+  std::string id;
+  std::string application;
+  std::string deployment_group;
+  DeploymentStatus status = DeploymentStatus::kCreated;
+  std::optional<std::string> creator;  // from GetDeployment; nullopt = not known (yet)
+  std::optional<std::string> rollback_of;
+  Time first_seen{};                   // our clock, when the first event for it arrived
+  Time last_seen{};                    // our clock, the last event that changed it
+  std::optional<Time> ended_at;        // our clock, when it reached a terminal status
+  bool expired = false;    // active for longer than max_duration: no longer counts
+  bool dismissed = false;  // an operator lifted the page over it: no longer counts
+};
+
+// An operator's word. While it lasts it wins over deployments, both ways.
+struct Hold {
+  bool on = true;
+  std::string reason;
+  std::string who;
+  Time since{};
+  std::optional<Time> until;  // nullopt = until an operator says otherwise
+};
+
+// What was last applied to the backend successfully (for status; never trusted for planning,
+// which always observes the backend).
+struct Applied {
+  bool on = false;
+  std::optional<Time> since;
+  std::string reason;
+};
+
+struct EnvState {
+  std::string environment;
+  std::int64_t version = 0;  // 0 = never stored; the store bumps it on every write
+  std::map<std::string, DeploymentRecord> deployments;
+  std::optional<Hold> hold;
+  Applied applied;
+  std::deque<std::string> recent_message_ids;  // newest last; bounded by kRecentMessageIds
+};
+
+inline constexpr std::size_t kRecentMessageIds = 256;
+// Finished deployments are forgotten this long after their last change.
+inline constexpr Duration kRetention = std::chrono::hours(24 * 7);
+
+// One line of the append-only audit trail.
+struct AuditEntry {
+  Time time{};
+  std::string environment;
+  std::string kind;  // "deployment", "skipped", "expired", "hold", "lifted", "switched", ...
+  std::string message;
+  std::string who;
+  std::string deployment_id;
+};
+
+// A transition's result: the new state, what to append to the audit trail, and whether
+// anything changed at all (when not, nothing is written and the version stays).
+struct Transition {
+  EnvState state;
+  std::vector<AuditEntry> audit;
+  bool changed = false;
+  std::string note;  // why nothing changed, for the log ("duplicate delivery", ...)
+};
+
+// What GetDeployment says about a deployment.
+struct DeploymentInfo {
+  std::string id;
+  std::optional<DeploymentStatus> status;
+  std::optional<std::string> creator;
+  std::optional<std::string> rollback_of;
+};
+
+// Records a deployment event. Duplicates (same MessageId, or a status already recorded),
+// late non-terminal events for a finished deployment and regressions (InProgress then a late
+// Created) change nothing.
+Transition apply_deployment_event(const EnvState& state, const DeploymentEvent& event,
+                                  const EnvironmentConfig& env, Time now);
+
+// Records an operator command (precondition: command.environment == state.environment).
+// on: a hold that keeps the page up. off: lifts the page now; with a duration or until, also
+// keeps it off for that long even if deployments start.
+Transition apply_operator_command(const EnvState& state, const OperatorCommand& command,
+                                  Time now);
+
+// Records what CodeDeploy says about a deployment: its creator and, if final, its status (a
+// lost "finished" notification heals here).
+Transition apply_lookup(const EnvState& state, const DeploymentInfo& info, Time now);
+
+// Applies the passage of time: ends expired holds, expires deployments active for longer
+// than max_duration (loudly), forgets finished ones after kRetention.
+Transition tick(const EnvState& state, const EnvironmentConfig& env, Time now);
+
+struct Decision {
+  bool on = false;
+  std::vector<std::string> reasons;   // why on (empty when off and nothing is pending)
+  std::optional<Time> expected_end;   // when the page is expected to go, if known
+  std::optional<Time> recheck_at;     // the next time the decision may change by time alone
+  std::string reason_text() const;    // reasons joined for people
+};
+
+// The desired state of the backend.
+Decision decide(const EnvState& state, const EnvironmentConfig& env, Time now);
+
+// True when the deployment counts towards maintenance right now (for status listings).
+bool counts(const EnvState& state, const DeploymentRecord& record, const EnvironmentConfig& env,
+            Time now);
+
+}  // namespace intermission::core

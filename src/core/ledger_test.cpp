@@ -1,0 +1,332 @@
+#include "core/ledger.h"
+
+#include <gtest/gtest.h>
+
+#include "core/backend.h"
+#include "core/event_parser.h"
+#include "core/state_codec.h"
+
+#include <boost/json.hpp>
+#include "testing/fakes.h"
+
+namespace intermission::core {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  LedgerTest() {
+    env_.name = "prod";
+    state_.environment = "prod";
+  }
+
+  DeploymentEvent event(const std::string& id, DeploymentStatus status,
+                        const std::string& message_id = "") {
+    DeploymentEvent e;
+    e.application = "shop";
+    e.deployment_group = "prod-web";
+    e.deployment_id = id;
+    e.status = status;
+    e.message_id = message_id;
+    return e;
+  }
+
+  // Applies `e` at the current time and keeps the new state.
+  Transition feed(const DeploymentEvent& e) {
+    Transition t = apply_deployment_event(state_, e, env_, now_);
+    state_ = t.state;
+    return t;
+  }
+  Transition command(OperatorAction action, std::optional<Duration> d = std::nullopt) {
+    OperatorCommand c;
+    c.environment = "prod";
+    c.action = action;
+    c.reason = "database upgrade";
+    c.who = "alice";
+    c.duration = d;
+    Transition t = apply_operator_command(state_, c, now_);
+    state_ = t.state;
+    return t;
+  }
+  bool on() const { return decide(state_, env_, now_).on; }
+
+  EnvironmentConfig env_;
+  EnvState state_;
+  Time now_ = from_epoch_ms(1'700'000'000'000);
+};
+
+TEST_F(LedgerTest, StartTurnsMaintenanceOnAndSuccessTurnsItOff) {
+  EXPECT_FALSE(on());
+  EXPECT_TRUE(feed(event("d-1", DeploymentStatus::kCreated, "m1")).changed);
+  EXPECT_TRUE(on());
+  now_ += minutes(5);
+  EXPECT_TRUE(feed(event("d-1", DeploymentStatus::kSucceeded, "m2")).changed);
+  EXPECT_FALSE(on());
+}
+
+TEST_F(LedgerTest, DuplicateDeliveryChangesNothingAndPlansNoStep) {
+  feed(event("d-1", DeploymentStatus::kCreated, "m1"));
+  const EnvState before = state_;
+  now_ += seconds(20);  // SNS retries 20 s later with the same MessageId
+  const Transition t = feed(event("d-1", DeploymentStatus::kCreated, "m1"));
+  EXPECT_FALSE(t.changed);
+  EXPECT_TRUE(t.audit.empty());
+  EXPECT_NE(t.note.find("duplicate"), std::string::npos);
+  EXPECT_EQ(encode_state(state_), encode_state(before));
+  // The backend is already on from the first delivery: nothing to do.
+  const auto steps = plan(on(), SwitchObservation{true, ""}, PageContext{});
+  EXPECT_TRUE(steps.empty());
+}
+
+TEST_F(LedgerTest, SameStatusWithoutMessageIdIsAlsoADuplicate) {
+  feed(event("d-1", DeploymentStatus::kInProgress));
+  const Transition t = feed(event("d-1", DeploymentStatus::kInProgress));
+  EXPECT_FALSE(t.changed);
+  const Transition late = feed(event("d-1", DeploymentStatus::kCreated));  // reordered
+  EXPECT_FALSE(late.changed);
+  EXPECT_EQ(state_.deployments.at("d-1").status, DeploymentStatus::kInProgress);
+}
+
+TEST_F(LedgerTest, TerminalStatusIsFinalAgainstALateCreated) {
+  feed(event("d-1", DeploymentStatus::kCreated, "m1"));
+  feed(event("d-1", DeploymentStatus::kSucceeded, "m2"));
+  const Transition t = feed(event("d-1", DeploymentStatus::kCreated, "m3"));
+  EXPECT_FALSE(t.changed);
+  EXPECT_NE(t.note.find("final"), std::string::npos);
+  EXPECT_EQ(state_.deployments.at("d-1").status, DeploymentStatus::kSucceeded);
+  EXPECT_FALSE(on());
+}
+
+TEST_F(LedgerTest, SuccessArrivingBeforeCreatedNeverRaisesThePage) {
+  feed(event("d-1", DeploymentStatus::kSucceeded, "m2"));
+  EXPECT_FALSE(on());
+  feed(event("d-1", DeploymentStatus::kCreated, "m1"));
+  EXPECT_FALSE(on());
+}
+
+TEST_F(LedgerTest, OverlappingDeploymentsLiftOnlyAfterBothEnd) {
+  feed(event("d-1", DeploymentStatus::kCreated, "a1"));
+  EXPECT_TRUE(on());
+  now_ += minutes(1);
+  feed(event("d-2", DeploymentStatus::kCreated, "b1"));
+  EXPECT_TRUE(on());
+  now_ += minutes(1);
+  feed(event("d-1", DeploymentStatus::kSucceeded, "a2"));
+  EXPECT_TRUE(on()) << "d-2 is still running";
+  now_ += minutes(1);
+  feed(event("d-2", DeploymentStatus::kSucceeded, "b2"));
+  EXPECT_FALSE(on());
+}
+
+TEST_F(LedgerTest, SkippedCreatorsRaiseNoPage) {
+  for (const std::string creator : {"autoscaling", "CodeDeployAutoUpdate"}) {
+    auto e = event("d-" + creator, DeploymentStatus::kCreated);
+    e.creator = creator;
+    const Transition t = feed(e);
+    EXPECT_FALSE(on()) << creator;
+    ASSERT_FALSE(t.audit.empty());
+    EXPECT_EQ(t.audit.back().kind, "skipped");
+  }
+  auto user = event("d-user", DeploymentStatus::kCreated);
+  user.creator = "user";
+  feed(user);
+  EXPECT_TRUE(on());
+}
+
+TEST_F(LedgerTest, SkipListIsConfigurable) {
+  env_.skip_creators = {"CloudFormation"};
+  auto e = event("d-1", DeploymentStatus::kCreated);
+  e.creator = "autoscaling";
+  feed(e);
+  EXPECT_TRUE(on()) << "autoscaling is no longer skipped";
+  auto cf = event("d-2", DeploymentStatus::kCreated);
+  cf.creator = "CloudFormation";
+  feed(cf);
+  EXPECT_EQ(decide(state_, env_, now_).reasons.size(), 1u);
+}
+
+TEST_F(LedgerTest, UnknownCreatorFollowsPolicy) {
+  feed(event("d-1", DeploymentStatus::kCreated));
+  EXPECT_TRUE(on()) << "default policy maintain: an unknown creator counts";
+  env_.unknown_creator = UnknownCreatorPolicy::kIgnore;
+  EXPECT_FALSE(on());
+  // Once the lookup says it was a user, it counts under either policy.
+  state_ = apply_lookup(state_, DeploymentInfo{"d-1", std::nullopt, "user", std::nullopt}, now_)
+               .state;
+  EXPECT_TRUE(on());
+  // And if it says autoscaling, it never did.
+  state_ = apply_lookup(state_, DeploymentInfo{"d-1", std::nullopt, "autoscaling", std::nullopt},
+                        now_)
+               .state;
+  EXPECT_FALSE(on());
+}
+
+// The real sequence of a failed ECS deployment and its automatic rollback, as CodeDeploy sent
+// it (fixtures/aws/lambda-sns-codedeploy-lifecycle-2022.json), replayed with the delays seen.
+std::vector<DeploymentEvent> failed_then_rolled_back() {
+  const std::string text = testing::read_fixture("aws/lambda-sns-codedeploy-lifecycle-2022.json");
+  auto wrapper = boost::json::parse(text).as_object();
+  std::vector<DeploymentEvent> out;
+  for (const auto& record : wrapper.at("failedDeployment").as_array()) {
+    auto items = parse_events(boost::json::serialize(record));
+    EXPECT_TRUE(items.ok());
+    for (auto& item : *items) out.push_back(std::get<DeploymentEvent>(item));
+  }
+  return out;
+}
+
+TEST_F(LedgerTest, FailureThenRollbackTurnsThePageOnOnceAndOffOnceWithLift) {
+  env_.failure_policy = FailurePolicy::kLift;
+  env_.failure_grace = minutes(3);
+  const auto events = failed_then_rolled_back();
+  ASSERT_EQ(events.size(), 5u);
+  std::vector<bool> seen;
+  for (const auto& e : events) {
+    now_ = *e.time;  // the clock follows the real delivery times
+    feed(e);
+    seen.push_back(on());
+  }
+  EXPECT_EQ(seen, (std::vector<bool>{true, true, true, true, false}));
+  EXPECT_EQ(state_.deployments.at("d-RollbackDeploy").rollback_of, "d-MainDeployment");
+}
+
+TEST_F(LedgerTest, FailureWithoutRollbackLiftsAfterGrace) {
+  env_.failure_grace = minutes(3);
+  feed(event("d-1", DeploymentStatus::kCreated, "m1"));
+  feed(event("d-1", DeploymentStatus::kFailed, "m2"));
+  EXPECT_TRUE(on());
+  const auto d = decide(state_, env_, now_);
+  ASSERT_TRUE(d.recheck_at.has_value());
+  EXPECT_EQ(*d.recheck_at, now_ + minutes(3));
+  now_ += minutes(2);
+  EXPECT_TRUE(on());
+  now_ += minutes(1);
+  EXPECT_FALSE(on());
+}
+
+TEST_F(LedgerTest, FailureWithHoldPolicyKeepsThePageUntilAnOperatorLifts) {
+  env_.failure_policy = FailurePolicy::kHold;
+  feed(event("d-1", DeploymentStatus::kCreated, "m1"));
+  feed(event("d-1", DeploymentStatus::kFailed, "m2"));
+  now_ += hours(30);
+  state_ = tick(state_, env_, now_).state;
+  EXPECT_TRUE(on()) << "held: no grace, no expiry";
+  command(OperatorAction::kOff);
+  EXPECT_FALSE(on());
+  // The next deployment raises the page again as usual.
+  feed(event("d-2", DeploymentStatus::kCreated, "m3"));
+  EXPECT_TRUE(on());
+}
+
+TEST_F(LedgerTest, HoldPolicyLiftsWhenTheRollbackSucceeds) {
+  env_.failure_policy = FailurePolicy::kHold;
+  const auto events = failed_then_rolled_back();
+  std::vector<bool> seen;
+  for (const auto& e : events) {
+    now_ = *e.time;
+    feed(e);
+    seen.push_back(on());
+  }
+  EXPECT_EQ(seen, (std::vector<bool>{true, true, true, true, false}));
+}
+
+TEST_F(LedgerTest, OperatorOnWinsOverNoDeployments) {
+  command(OperatorAction::kOn);
+  EXPECT_TRUE(on());
+  const auto d = decide(state_, env_, now_);
+  EXPECT_NE(d.reason_text().find("alice"), std::string::npos);
+  EXPECT_NE(d.reason_text().find("database upgrade"), std::string::npos);
+  // A deployment finishing does not lift an operator's hold.
+  feed(event("d-1", DeploymentStatus::kCreated, "m1"));
+  feed(event("d-1", DeploymentStatus::kSucceeded, "m2"));
+  EXPECT_TRUE(on());
+  command(OperatorAction::kOff);
+  EXPECT_FALSE(on());
+}
+
+TEST_F(LedgerTest, OperatorOffWinsOverARunningDeployment) {
+  feed(event("d-1", DeploymentStatus::kCreated, "m1"));
+  EXPECT_TRUE(on());
+  command(OperatorAction::kOff);
+  EXPECT_FALSE(on());
+  feed(event("d-1", DeploymentStatus::kInProgress, "m2"));
+  EXPECT_FALSE(on()) << "a dismissed deployment no longer counts";
+}
+
+TEST_F(LedgerTest, TimedOperatorOffKeepsNewDeploymentsFromRaisingThePage) {
+  command(OperatorAction::kOff, hours(1));
+  feed(event("d-1", DeploymentStatus::kCreated, "m1"));
+  EXPECT_FALSE(on());
+  now_ += hours(1);
+  EXPECT_TRUE(on()) << "the hold ended; d-1 still runs";
+}
+
+TEST_F(LedgerTest, OperatorHoldExpires) {
+  command(OperatorAction::kOn, minutes(30));
+  const auto d = decide(state_, env_, now_);
+  EXPECT_TRUE(d.on);
+  EXPECT_EQ(d.expected_end, now_ + minutes(30));
+  now_ += minutes(30);
+  EXPECT_FALSE(on());
+  const Transition t = tick(state_, env_, now_);
+  EXPECT_TRUE(t.changed);
+  EXPECT_FALSE(t.state.hold.has_value());
+  ASSERT_EQ(t.audit.size(), 1u);
+  EXPECT_EQ(t.audit[0].kind, "hold-expired");
+}
+
+TEST_F(LedgerTest, DeploymentActiveLongerThanMaxDurationExpiresLoudly) {
+  env_.max_duration = hours(2);
+  feed(event("d-1", DeploymentStatus::kCreated, "m1"));
+  now_ += hours(2) - seconds(1);
+  EXPECT_FALSE(tick(state_, env_, now_).changed);
+  EXPECT_TRUE(on());
+  now_ += seconds(1);
+  const Transition t = tick(state_, env_, now_);
+  state_ = t.state;
+  EXPECT_FALSE(on());
+  ASSERT_EQ(t.audit.size(), 1u);
+  EXPECT_EQ(t.audit[0].kind, "expired");
+  EXPECT_NE(t.audit[0].message.find("max_duration"), std::string::npos);
+  EXPECT_TRUE(state_.deployments.at("d-1").expired);
+}
+
+TEST_F(LedgerTest, EventOlderThanMaxDurationArrivesExpired) {
+  auto e = event("d-old", DeploymentStatus::kCreated, "m1");
+  e.time = now_ - hours(3);
+  const Transition t = feed(e);
+  EXPECT_FALSE(on());
+  EXPECT_EQ(t.audit.back().kind, "expired");
+}
+
+TEST_F(LedgerTest, LookupHealsALostFinishedNotification) {
+  feed(event("d-1", DeploymentStatus::kCreated, "m1"));
+  EXPECT_TRUE(on());
+  const Transition t = apply_lookup(
+      state_, DeploymentInfo{"d-1", DeploymentStatus::kSucceeded, "user", std::nullopt}, now_);
+  state_ = t.state;
+  EXPECT_TRUE(t.changed);
+  EXPECT_FALSE(on());
+}
+
+TEST_F(LedgerTest, FinishedDeploymentsAreForgottenAfterRetention) {
+  feed(event("d-1", DeploymentStatus::kSucceeded, "m1"));
+  now_ += kRetention - seconds(1);
+  EXPECT_EQ(tick(state_, env_, now_).state.deployments.size(), 1u);
+  now_ += seconds(1);
+  EXPECT_TRUE(tick(state_, env_, now_).state.deployments.empty());
+}
+
+TEST_F(LedgerTest, RecentMessageIdsAreBounded) {
+  for (std::size_t i = 0; i < kRecentMessageIds + 10; ++i) {
+    feed(event("d-" + std::to_string(i), DeploymentStatus::kSucceeded, "m" + std::to_string(i)));
+  }
+  EXPECT_EQ(state_.recent_message_ids.size(), kRecentMessageIds);
+  EXPECT_EQ(state_.recent_message_ids.back(), "m" + std::to_string(kRecentMessageIds + 9));
+}
+
+}  // namespace
+}  // namespace intermission::core

@@ -1,0 +1,170 @@
+#include "core/state_codec.h"
+
+#include <boost/json.hpp>
+
+namespace intermission::core {
+namespace {
+
+namespace json = boost::json;
+
+json::value opt_time(const std::optional<Time>& t) {
+  return t ? json::value(format_iso8601(*t)) : json::value(nullptr);
+}
+json::value opt_string(const std::optional<std::string>& s) {
+  return s ? json::value(*s) : json::value(nullptr);
+}
+
+// Reading is strict about types: a state we cannot fully read is an error, not a guess.
+struct Reader {
+  const json::object& o;
+  std::string error;
+
+  std::string str(std::string_view key) {
+    const auto* v = o.if_contains(key);
+    if (v == nullptr || !v->is_string()) {
+      fail(key);
+      return {};
+    }
+    return std::string(v->get_string());
+  }
+  std::optional<std::string> opt_str(std::string_view key) {
+    const auto* v = o.if_contains(key);
+    if (v == nullptr || v->is_null()) return std::nullopt;
+    if (!v->is_string()) {
+      fail(key);
+      return std::nullopt;
+    }
+    return std::string(v->get_string());
+  }
+  std::optional<Time> opt_time(std::string_view key) {
+    auto s = opt_str(key);
+    if (!s) return std::nullopt;
+    auto t = parse_iso8601(*s);
+    if (!t) fail(key);
+    return t;
+  }
+  Time time(std::string_view key) {
+    auto t = opt_time(key);
+    if (!t) fail(key);
+    return t.value_or(Time{});
+  }
+  bool boolean(std::string_view key) {
+    const auto* v = o.if_contains(key);
+    if (v == nullptr || !v->is_bool()) {
+      fail(key);
+      return false;
+    }
+    return v->get_bool();
+  }
+  void fail(std::string_view key) {
+    if (error.empty()) error = "field '" + std::string(key) + "' is missing or of the wrong type";
+  }
+};
+
+}  // namespace
+
+json::value to_json(const DeploymentRecord& r) {
+  return json::object{{"id", r.id},
+                      {"application", r.application},
+                      {"deployment_group", r.deployment_group},
+                      {"status", std::string(to_string(r.status))},
+                      {"creator", opt_string(r.creator)},
+                      {"rollback_of", opt_string(r.rollback_of)},
+                      {"first_seen", format_iso8601(r.first_seen)},
+                      {"last_seen", format_iso8601(r.last_seen)},
+                      {"ended_at", opt_time(r.ended_at)},
+                      {"expired", r.expired},
+                      {"dismissed", r.dismissed}};
+}
+
+json::value to_json(const AuditEntry& e) {
+  return json::object{{"time", format_iso8601(e.time)},
+                      {"environment", e.environment},
+                      {"kind", e.kind},
+                      {"message", e.message},
+                      {"who", e.who},
+                      {"deployment_id", e.deployment_id}};
+}
+
+std::string encode_state(const EnvState& s) {
+  json::object o;
+  o["format"] = 1;
+  json::array deployments;
+  for (const auto& [id, r] : s.deployments) deployments.push_back(to_json(r));
+  o["deployments"] = std::move(deployments);
+  if (s.hold) {
+    o["hold"] = json::object{{"on", s.hold->on},
+                             {"reason", s.hold->reason},
+                             {"who", s.hold->who},
+                             {"since", format_iso8601(s.hold->since)},
+                             {"until", opt_time(s.hold->until)}};
+  } else {
+    o["hold"] = nullptr;
+  }
+  o["applied"] = json::object{{"on", s.applied.on},
+                              {"since", opt_time(s.applied.since)},
+                              {"reason", s.applied.reason}};
+  json::array ids;
+  for (const auto& id : s.recent_message_ids) ids.push_back(json::value(id));
+  o["recent_message_ids"] = std::move(ids);
+  return json::serialize(o);
+}
+
+Result<EnvState> decode_state(std::string_view text, std::string environment,
+                              std::int64_t version) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return Error::invalid_input("stored state is not a JSON object");
+  const json::object& o = v.get_object();
+  const auto* format = o.if_contains("format");
+  if (format == nullptr || !format->is_int64() || format->get_int64() != 1) {
+    return Error::invalid_input("stored state has an unknown format (written by a newer version?)");
+  }
+  EnvState s;
+  s.environment = std::move(environment);
+  s.version = version;
+  std::string error;
+  if (const auto* d = o.if_contains("deployments"); d != nullptr && d->is_array()) {
+    for (const auto& item : d->get_array()) {
+      if (!item.is_object()) return Error::invalid_input("stored deployment is not an object");
+      Reader r{item.get_object(), {}};
+      DeploymentRecord rec;
+      rec.id = r.str("id");
+      rec.application = r.str("application");
+      rec.deployment_group = r.str("deployment_group");
+      const auto status = parse_deployment_status(r.str("status"));
+      if (!status) r.fail("status");
+      rec.status = status.value_or(DeploymentStatus::kCreated);
+      rec.creator = r.opt_str("creator");
+      rec.rollback_of = r.opt_str("rollback_of");
+      rec.first_seen = r.time("first_seen");
+      rec.last_seen = r.time("last_seen");
+      rec.ended_at = r.opt_time("ended_at");
+      rec.expired = r.boolean("expired");
+      rec.dismissed = r.boolean("dismissed");
+      if (!r.error.empty()) return Error::invalid_input("stored deployment: " + r.error);
+      s.deployments.emplace(rec.id, std::move(rec));
+    }
+  } else {
+    return Error::invalid_input("stored state has no deployments list");
+  }
+  if (const auto* h = o.if_contains("hold"); h != nullptr && h->is_object()) {
+    Reader r{h->get_object(), {}};
+    Hold hold{r.boolean("on"), r.str("reason"), r.str("who"), r.time("since"), r.opt_time("until")};
+    if (!r.error.empty()) return Error::invalid_input("stored hold: " + r.error);
+    s.hold = std::move(hold);
+  }
+  if (const auto* a = o.if_contains("applied"); a != nullptr && a->is_object()) {
+    Reader r{a->get_object(), {}};
+    s.applied = Applied{r.boolean("on"), r.opt_time("since"), r.str("reason")};
+    if (!r.error.empty()) return Error::invalid_input("stored applied state: " + r.error);
+  }
+  if (const auto* ids = o.if_contains("recent_message_ids"); ids != nullptr && ids->is_array()) {
+    for (const auto& id : ids->get_array()) {
+      if (id.is_string()) s.recent_message_ids.emplace_back(id.get_string());
+    }
+  }
+  return s;
+}
+
+}  // namespace intermission::core

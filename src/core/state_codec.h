@@ -1,0 +1,23 @@
+// The JSON form of EnvState and AuditEntry, shared by every store and by `status --json`.
+// Pure.
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <string>
+#include <string_view>
+
+#include "core/ledger.h"
+#include "core/result.h"
+
+namespace intermission::core {
+
+// The state without its version (the store keeps the version beside it).
+std::string encode_state(const EnvState& state);
+// Fails with kInvalidInput when `text` is not a state this version wrote.
+Result<EnvState> decode_state(std::string_view text, std::string environment,
+                              std::int64_t version);
+
+boost::json::value to_json(const DeploymentRecord& record);
+boost::json::value to_json(const AuditEntry& entry);
+
+}  // namespace intermission::core

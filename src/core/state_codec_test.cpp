@@ -1,0 +1,45 @@
+#include "core/state_codec.h"
+
+#include <gtest/gtest.h>
+
+namespace intermission::core {
+namespace {
+
+TEST(StateCodec, RoundTripKeepsEverything) {
+  EnvState s;
+  s.environment = "prod";
+  DeploymentRecord r;
+  r.id = "d-1";
+  r.application = "shop";
+  r.deployment_group = "prod-web";
+  r.status = DeploymentStatus::kFailed;
+  r.creator = "user";
+  r.rollback_of = "d-0";
+  r.first_seen = from_epoch_ms(1000);
+  r.last_seen = from_epoch_ms(2000);
+  r.ended_at = from_epoch_ms(2000);
+  r.expired = false;
+  r.dismissed = true;
+  s.deployments.emplace(r.id, r);
+  s.hold = Hold{true, "db \"upgrade\"\n", "alice", from_epoch_ms(3000), from_epoch_ms(9000)};
+  s.applied = Applied{true, from_epoch_ms(3000), "why"};
+  s.recent_message_ids = {"a", "b"};
+  const std::string text = encode_state(s);
+  auto back = decode_state(text, "prod", 7);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->version, 7);
+  EXPECT_EQ(encode_state(*back), text);
+  EXPECT_EQ(back->deployments.at("d-1").rollback_of, "d-0");
+  EXPECT_EQ(back->hold->reason, "db \"upgrade\"\n");
+}
+
+TEST(StateCodec, RejectsWhatItDidNotWrite) {
+  EXPECT_FALSE(decode_state("nope", "e", 1).ok());
+  EXPECT_FALSE(decode_state("{}", "e", 1).ok());
+  EXPECT_FALSE(decode_state(R"({"format":2,"deployments":[]})", "e", 1).ok());
+  EXPECT_FALSE(decode_state(R"({"format":1,"deployments":[{"id":5}]})", "e", 1).ok());
+  EXPECT_TRUE(decode_state(R"({"format":1,"deployments":[]})", "e", 1).ok());
+}
+
+}  // namespace
+}  // namespace intermission::core

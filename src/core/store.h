@@ -1,0 +1,33 @@
+// The state store: per-environment state with compare-and-set on a version, and an
+// append-only audit trail written in the same atomic step. SQLite locally, DynamoDB in AWS.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/ledger.h"
+#include "core/result.h"
+
+namespace intermission::core {
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  // The stored state of `environment`, or a fresh one (version 0) if none was ever stored.
+  virtual Result<EnvState> load(const std::string& environment) = 0;
+  // Writes `state` with version expected_version + 1 if the stored version is still
+  // `expected_version` (0 = not stored yet), and appends `audit`, atomically. Returns the new
+  // version, or kConflict when another writer got there first (re-read and decide again;
+  // never write blindly).
+  virtual Result<std::int64_t> compare_and_set(const EnvState& state,
+                                               std::int64_t expected_version,
+                                               const std::vector<AuditEntry>& audit) = 0;
+  // The newest `limit` audit entries of `environment`, oldest first.
+  virtual Result<std::vector<AuditEntry>> audit(const std::string& environment,
+                                                std::size_t limit) = 0;
+  // Every environment that has stored state.
+  virtual Result<std::vector<std::string>> environments() = 0;
+};
+
+}  // namespace intermission::core

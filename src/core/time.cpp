@@ -1,0 +1,208 @@
+#include "core/time.h"
+
+#include <array>
+#include <charconv>
+#include <cstdio>
+
+namespace intermission::core {
+namespace {
+
+using std::chrono::day;
+using std::chrono::month;
+using std::chrono::year;
+
+// Reads exactly `width` decimal digits at `pos`.
+std::optional<int> digits(std::string_view s, std::size_t pos, std::size_t width) {
+  if (pos + width > s.size()) return std::nullopt;
+  int value = 0;
+  for (std::size_t i = pos; i < pos + width; ++i) {
+    const char c = s[i];
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+std::optional<Time> make_time(int y, int mo, int d, int h, int mi, int se, int ms) {
+  const std::chrono::year_month_day ymd{year(y), month(static_cast<unsigned>(mo)),
+                                        day(static_cast<unsigned>(d))};
+  if (!ymd.ok() || h > 23 || mi > 59 || se > 60 || ms > 999) return std::nullopt;
+  return Time(std::chrono::sys_days(ymd)) + std::chrono::hours(h) + std::chrono::minutes(mi) +
+         std::chrono::seconds(se) + Duration(ms);
+}
+
+constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::array<std::string_view, 7> kWeekdays = {"Sun", "Mon", "Tue", "Wed",
+                                                       "Thu", "Fri", "Sat"};
+
+struct Civil {
+  int y, mo, d, h, mi, s, ms;
+  unsigned weekday;
+};
+
+Civil civil(Time t) {
+  const auto days = std::chrono::floor<std::chrono::days>(t);
+  const std::chrono::year_month_day ymd{days};
+  const std::chrono::hh_mm_ss<Duration> hms{t - days};
+  return {static_cast<int>(ymd.year()),
+          static_cast<int>(static_cast<unsigned>(ymd.month())),
+          static_cast<int>(static_cast<unsigned>(ymd.day())),
+          static_cast<int>(hms.hours().count()),
+          static_cast<int>(hms.minutes().count()),
+          static_cast<int>(hms.seconds().count()),
+          static_cast<int>(hms.subseconds().count()),
+          std::chrono::weekday(days).c_encoding()};
+}
+
+}  // namespace
+
+std::optional<Time> parse_iso8601(std::string_view s) {
+  // YYYY-MM-DDTHH:MM:SS[.fff...][Z|+00:00]
+  if (s.size() < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+      s[13] != ':' || s[16] != ':') {
+    return std::nullopt;
+  }
+  const auto y = digits(s, 0, 4), mo = digits(s, 5, 2), d = digits(s, 8, 2),
+             h = digits(s, 11, 2), mi = digits(s, 14, 2), se = digits(s, 17, 2);
+  if (!y || !mo || !d || !h || !mi || !se) return std::nullopt;
+  std::size_t pos = 19;
+  int ms = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    int scale = 100;
+    const std::size_t start = pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      ms += (s[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start) return std::nullopt;
+  }
+  const std::string_view zone = s.substr(pos);
+  if (!(zone.empty() || zone == "Z" || zone == "z" || zone == "+00:00" || zone == "-00:00")) {
+    return std::nullopt;
+  }
+  return make_time(*y, *mo, *d, *h, *mi, *se, ms);
+}
+
+std::optional<Time> parse_java_date(std::string_view s) {
+  // EEE MMM dd HH:mm:ss zzz yyyy  ->  "Thu Oct 13 15:50:45 UTC 2022"
+  if (s.size() != 28 || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[19] != ' ' ||
+      s[23] != ' ' || s[13] != ':' || s[16] != ':') {
+    return std::nullopt;
+  }
+  int mo = 0;
+  for (std::size_t i = 0; i < kMonths.size(); ++i) {
+    if (s.substr(4, 3) == kMonths[i]) mo = static_cast<int>(i) + 1;
+  }
+  const std::string_view zone = s.substr(20, 3);
+  if (mo == 0 || (zone != "UTC" && zone != "GMT")) return std::nullopt;
+  const auto d = digits(s, 8, 2), h = digits(s, 11, 2), mi = digits(s, 14, 2),
+             se = digits(s, 17, 2), y = digits(s, 24, 4);
+  if (!d || !h || !mi || !se || !y) return std::nullopt;
+  auto t = make_time(*y, mo, *d, *h, *mi, *se, 0);
+  if (!t) return std::nullopt;
+  // The weekday must agree with the date, or the text is not what it claims to be.
+  if (kWeekdays[civil(*t).weekday] != s.substr(0, 3)) return std::nullopt;
+  return t;
+}
+
+std::optional<Time> parse_epoch_seconds(std::string_view s) {
+  const std::size_t dot = s.find('.');
+  const std::string_view whole = s.substr(0, dot);
+  if (whole.empty() || whole.size() > 12) return std::nullopt;
+  std::int64_t seconds = 0;
+  const auto [ptr, ec] = std::from_chars(whole.data(), whole.data() + whole.size(), seconds);
+  if (ec != std::errc() || ptr != whole.data() + whole.size() || seconds < 0) return std::nullopt;
+  std::int64_t ms = 0;
+  if (dot != std::string_view::npos) {
+    const std::string_view frac = s.substr(dot + 1);
+    if (frac.empty()) return std::nullopt;
+    std::int64_t scale = 100;
+    for (const char c : frac) {
+      if (c < '0' || c > '9') return std::nullopt;
+      ms += (c - '0') * scale;
+      scale /= 10;
+    }
+  }
+  return from_epoch_ms(seconds * 1000 + ms);
+}
+
+std::optional<Time> parse_any_time(std::string_view s) {
+  if (auto t = parse_iso8601(s)) return t;
+  if (auto t = parse_java_date(s)) return t;
+  return parse_epoch_seconds(s);
+}
+
+std::string format_iso8601(Time t) {
+  const Civil c = civil(t);
+  std::array<char, 32> buf{};
+  std::snprintf(buf.data(), buf.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", c.y, c.mo, c.d,
+                c.h, c.mi, c.s, c.ms);
+  return buf.data();
+}
+
+std::string format_http_date(Time t) {
+  const Civil c = civil(t);
+  std::array<char, 40> buf{};
+  std::snprintf(buf.data(), buf.size(), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                std::string(kWeekdays[c.weekday]).c_str(), c.d,
+                std::string(kMonths[static_cast<std::size_t>(c.mo - 1)]).c_str(), c.y, c.h, c.mi,
+                c.s);
+  return buf.data();
+}
+
+std::optional<Duration> parse_duration(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  std::int64_t total = 0;
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    std::int64_t n = 0;
+    const auto [ptr, ec] = std::from_chars(s.data() + pos, s.data() + s.size(), n);
+    if (ec != std::errc() || n < 0) return std::nullopt;
+    pos = static_cast<std::size_t>(ptr - s.data());
+    std::int64_t unit = 0;
+    if (s.substr(pos, 2) == "ms") {
+      unit = 1;
+      pos += 2;
+    } else if (pos < s.size()) {
+      switch (s[pos]) {
+        case 's': unit = 1000; break;
+        case 'm': unit = 60'000; break;
+        case 'h': unit = 3'600'000; break;
+        case 'd': unit = 86'400'000; break;
+        default: return std::nullopt;
+      }
+      ++pos;
+    } else {
+      return std::nullopt;  // a number without a unit
+    }
+    if (n > (std::int64_t{1} << 40)) return std::nullopt;
+    total += n * unit;
+  }
+  if (total <= 0) return std::nullopt;
+  return Duration(total);
+}
+
+std::string format_duration(Duration d) {
+  std::int64_t ms = d.count();
+  if (ms == 0) return "0s";
+  std::string out;
+  if (ms < 0) {
+    out = "-";
+    ms = -ms;
+  }
+  constexpr std::array<std::pair<std::int64_t, std::string_view>, 5> kUnits = {
+      {{86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}, {1, "ms"}}};
+  for (const auto& [size, name] : kUnits) {
+    if (ms >= size) {
+      out += std::to_string(ms / size);
+      out += name;
+      ms %= size;
+    }
+  }
+  return out;
+}
+
+}  // namespace intermission::core

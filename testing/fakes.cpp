@@ -1,0 +1,102 @@
+#include "testing/fakes.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace intermission::testing {
+
+Result<EnvState> MemoryStore::load(const std::string& environment) {
+  auto it = states_.find(environment);
+  if (it == states_.end()) {
+    EnvState s;
+    s.environment = environment;
+    return s;
+  }
+  return it->second;
+}
+
+Result<std::int64_t> MemoryStore::compare_and_set(const EnvState& state,
+                                                  std::int64_t expected_version,
+                                                  const std::vector<AuditEntry>& audit) {
+  EnvState& stored = states_[state.environment];
+  if (stored.environment.empty()) stored.environment = state.environment;
+  if (conflicts_to_inject > 0) {
+    --conflicts_to_inject;
+    ++stored.version;  // someone else wrote meanwhile
+    return Error::conflict("injected conflict");
+  }
+  if (stored.version != expected_version) return Error::conflict("version moved");
+  stored = state;
+  stored.version = expected_version + 1;
+  all_audit.insert(all_audit.end(), audit.begin(), audit.end());
+  ++writes;
+  return stored.version;
+}
+
+Result<std::vector<AuditEntry>> MemoryStore::audit(const std::string& environment,
+                                                   std::size_t limit) {
+  std::vector<AuditEntry> out;
+  for (const auto& a : all_audit) {
+    if (a.environment == environment) out.push_back(a);
+  }
+  if (out.size() > limit) out.erase(out.begin(), out.end() - static_cast<long>(limit));
+  return out;
+}
+
+Result<std::vector<std::string>> MemoryStore::environments() {
+  std::vector<std::string> out;
+  for (const auto& [name, s] : states_) out.push_back(name);
+  return out;
+}
+
+Result<Observation> FakeBackend::observe() {
+  ++s_.observations;
+  return Observation{SwitchObservation{s_.on, s_.on ? "on" : "off"}};
+}
+
+Status FakeBackend::apply(const Step& step) {
+  if (s_.fail_next_applies > 0) {
+    --s_.fail_next_applies;
+    return Error::unavailable("injected failure");
+  }
+  s_.applied.push_back(step);
+  if (const auto* sw = std::get_if<SetSwitch>(&step)) s_.on = sw->on;
+  return {};
+}
+
+Result<std::unique_ptr<Backend>> FakeBackendFactory::make(const EnvironmentConfig& env) {
+  return std::unique_ptr<Backend>(std::make_unique<FakeBackend>(switches[env.name]));
+}
+
+Result<DeploymentInfo> FakeLookup::get_deployment(const std::string& id) {
+  ++calls;
+  if (unavailable) return Error::unavailable("lookup down");
+  auto it = known.find(id);
+  if (it == known.end()) return Error::not_found("no deployment " + id);
+  return it->second;
+}
+
+bool RecordingLogger::contains(LogLevel level, std::string_view fragment) const {
+  for (const auto& l : lines) {
+    if (l.level == level && l.message.find(fragment) != std::string::npos) return true;
+  }
+  return false;
+}
+
+std::string read_fixture(const std::string& relative_path) {
+  const std::string path = std::string(INTERMISSION_SOURCE_DIR) + "/testing/fixtures/" +
+                           relative_path;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    std::fprintf(stderr, "missing fixture %s\n", path.c_str());
+    std::abort();
+  }
+  std::string out;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
+}  // namespace intermission::testing
