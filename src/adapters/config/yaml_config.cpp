@@ -1,0 +1,311 @@
+#include "adapters/config/yaml_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "adapters/backend/factory.h"
+#include "core/routing.h"
+
+namespace intermission::adapters {
+namespace {
+
+using core::ConfigNode;
+using core::SourceLocation;
+
+// Collects errors while walking the tree.
+class Walker {
+ public:
+  explicit Walker(std::string file) : file_(std::move(file)) {}
+
+  SourceLocation at(const YAML::Node& n) const {
+    const YAML::Mark m = n.Mark();
+    return {file_, m.is_null() ? 0 : m.line + 1, m.is_null() ? 0 : m.column + 1};
+  }
+  void error(const YAML::Node& n, const std::string& field, const std::string& message) {
+    errors.push_back({at(n), field, message});
+  }
+
+  // Every key of map `n` must be in `allowed`.
+  void only_keys(const YAML::Node& n, const std::string& field,
+                 const std::set<std::string>& allowed) {
+    for (const auto& kv : n) {
+      const std::string key = kv.first.Scalar();
+      if (!allowed.contains(key)) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        error(kv.first, join(field, key), "unknown field (expected one of: " + list + ")");
+      }
+    }
+  }
+
+  bool is_map(const YAML::Node& n, const std::string& field) {
+    if (n.IsMap()) return true;
+    error(n, field, "must be a mapping");
+    return false;
+  }
+
+  std::optional<std::string> scalar(const YAML::Node& n, const std::string& field) {
+    if (n.IsScalar()) return n.Scalar();
+    error(n, field, "must be a single value");
+    return std::nullopt;
+  }
+
+  void duration(const YAML::Node& parent, const std::string& key, const std::string& field,
+                core::Duration& out) {
+    const YAML::Node n = parent[key];
+    if (!n) return;
+    auto s = scalar(n, join(field, key));
+    if (!s) return;
+    auto d = core::parse_duration(*s);
+    if (!d) {
+      error(n, join(field, key),
+            "'" + *s + "' is not a duration (a number with a unit: 90s, 5m, 2h, 1h30m, 1d)");
+      return;
+    }
+    out = *d;
+  }
+
+  static std::string join(const std::string& a, const std::string& b) {
+    return a.empty() ? b : a + "." + b;
+  }
+
+  ConfigNode tree(const YAML::Node& n) const {
+    ConfigNode out;
+    out.where = at(n);
+    if (n.IsScalar()) {
+      out.kind = ConfigNode::Kind::kScalar;
+      out.scalar = n.Scalar();
+    } else if (n.IsSequence()) {
+      out.kind = ConfigNode::Kind::kList;
+      for (const auto& item : n) out.list.push_back(tree(item));
+    } else if (n.IsMap()) {
+      out.kind = ConfigNode::Kind::kMap;
+      for (const auto& kv : n) out.map[kv.first.Scalar()] = tree(kv.second);
+    }
+    return out;
+  }
+
+  std::vector<ConfigError> errors;
+
+ private:
+  std::string file_;
+};
+
+const std::set<std::string> kPolicyKeys = {"max_duration", "failure_policy", "failure_grace",
+                                           "skip_creators", "unknown_creator"};
+
+// Reads the per-environment policy fields (shared by `defaults` and each environment).
+void read_policy(Walker& w, const YAML::Node& n, const std::string& field,
+                 core::EnvironmentConfig& env) {
+  w.duration(n, "max_duration", field, env.max_duration);
+  w.duration(n, "failure_grace", field, env.failure_grace);
+  if (const YAML::Node p = n["failure_policy"]) {
+    auto s = w.scalar(p, Walker::join(field, "failure_policy"));
+    if (s == "lift") {
+      env.failure_policy = core::FailurePolicy::kLift;
+    } else if (s == "hold") {
+      env.failure_policy = core::FailurePolicy::kHold;
+    } else if (s) {
+      w.error(p, Walker::join(field, "failure_policy"), "'" + *s + "' is not 'lift' or 'hold'");
+    }
+  }
+  if (const YAML::Node p = n["unknown_creator"]) {
+    auto s = w.scalar(p, Walker::join(field, "unknown_creator"));
+    if (s == "maintain") {
+      env.unknown_creator = core::UnknownCreatorPolicy::kMaintain;
+    } else if (s == "ignore") {
+      env.unknown_creator = core::UnknownCreatorPolicy::kIgnore;
+    } else if (s) {
+      w.error(p, Walker::join(field, "unknown_creator"),
+              "'" + *s + "' is not 'maintain' or 'ignore'");
+    }
+  }
+  if (const YAML::Node p = n["skip_creators"]) {
+    if (!p.IsSequence()) {
+      w.error(p, Walker::join(field, "skip_creators"), "must be a list of creator names");
+    } else {
+      env.skip_creators.clear();
+      for (const auto& item : p) {
+        if (auto s = w.scalar(item, Walker::join(field, "skip_creators"))) {
+          env.skip_creators.push_back(*s);
+        }
+      }
+    }
+  }
+}
+
+bool valid_environment_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (const char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string ConfigError::to_string() const {
+  std::string out = where.file;
+  if (where.line > 0) {
+    out += ":" + std::to_string(where.line) + ":" + std::to_string(where.column);
+  }
+  out += ": ";
+  if (!field.empty()) out += field + ": ";
+  return out + message;
+}
+
+std::string resolve_path(const std::string& config_file, const std::string& path) {
+  const std::filesystem::path p(path);
+  if (p.is_absolute() || config_file.empty()) return path;
+  return (std::filesystem::path(config_file).parent_path() / p).lexically_normal().string();
+}
+
+LoadedConfig parse_config(const std::string& text, const std::string& file) {
+  LoadedConfig out;
+  out.config.file = file;
+  Walker w(file);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    out.errors.push_back({{file, e.mark.line + 1, e.mark.column + 1}, "", e.msg});
+    return out;
+  }
+  if (!root || root.IsNull()) {
+    out.errors.push_back({{file, 0, 0}, "", "the file is empty"});
+    return out;
+  }
+  if (!w.is_map(root, "(top level)")) {
+    out.errors = w.errors;
+    return out;
+  }
+  w.only_keys(root, "", {"store", "defaults", "routes", "environments"});
+
+  // store
+  core::StoreConfig& store = out.config.store;
+  if (const YAML::Node s = root["store"]; s && w.is_map(s, "store")) {
+    w.only_keys(s, "store", {"type", "path"});
+    store.where = w.at(s);
+    if (const YAML::Node t = s["type"]) store.type = w.scalar(t, "store.type").value_or("");
+    if (store.type != "sqlite") {
+      w.error(s["type"] ? s["type"] : s, "store.type",
+              "'" + store.type + "' is not a known store (known: sqlite)");
+    }
+    if (const YAML::Node p = s["path"]) {
+      store.path = resolve_path(file, w.scalar(p, "store.path").value_or(""));
+    }
+  }
+
+  // defaults
+  core::EnvironmentConfig defaults;
+  if (const YAML::Node d = root["defaults"]; d && w.is_map(d, "defaults")) {
+    w.only_keys(d, "defaults", kPolicyKeys);
+    read_policy(w, d, "defaults", defaults);
+  }
+
+  // environments
+  const YAML::Node envs = root["environments"];
+  if (!envs) {
+    w.error(root, "environments", "missing: at least one environment is needed");
+  } else if (w.is_map(envs, "environments")) {
+    if (envs.size() == 0) w.error(envs, "environments", "at least one environment is needed");
+    for (const auto& kv : envs) {
+      const std::string name = kv.first.Scalar();
+      const std::string field = "environments." + name;
+      if (!valid_environment_name(name)) {
+        w.error(kv.first, field,
+                "environment names are 1-64 letters, digits, '-', '_' or '.'");
+        continue;
+      }
+      core::EnvironmentConfig env = defaults;
+      env.name = name;
+      const YAML::Node n = kv.second;
+      if (!w.is_map(n, field)) continue;
+      std::set<std::string> allowed = kPolicyKeys;
+      allowed.insert("backend");
+      w.only_keys(n, field, allowed);
+      read_policy(w, n, field, env);
+      const YAML::Node b = n["backend"];
+      if (!b) {
+        w.error(n, field + ".backend", "missing: every environment needs a backend");
+      } else if (w.is_map(b, field + ".backend")) {
+        env.backend.where = w.at(b);
+        env.backend.settings = w.tree(b);
+        if (const YAML::Node t = b["type"]) {
+          env.backend.type = w.scalar(t, field + ".backend.type").value_or("");
+        }
+        for (auto& e : check_backend_config(env.backend, field + ".backend", file)) {
+          w.errors.push_back(std::move(e));
+        }
+      }
+      out.config.environments[name] = std::move(env);
+    }
+  }
+
+  // routes
+  const YAML::Node routes = root["routes"];
+  if (routes && !routes.IsSequence()) {
+    w.error(routes, "routes", "must be a list of routes");
+  } else if (routes) {
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+      const YAML::Node r = routes[i];
+      const std::string field = "routes[" + std::to_string(i) + "]";
+      if (!w.is_map(r, field)) continue;
+      w.only_keys(r, field, {"application", "deployment_group", "environment"});
+      core::Route route;
+      route.where = w.at(r);
+      if (const YAML::Node a = r["application"]) {
+        route.application = w.scalar(a, field + ".application").value_or("*");
+      }
+      if (const YAML::Node g = r["deployment_group"]) {
+        route.deployment_group = w.scalar(g, field + ".deployment_group").value_or("*");
+      }
+      const YAML::Node e = r["environment"];
+      if (!e) {
+        w.error(r, field + ".environment", "missing: which environment this route maps to");
+        continue;
+      }
+      route.environment = w.scalar(e, field + ".environment").value_or("");
+      if (const std::string problem = core::check_route(route); !problem.empty()) {
+        w.error(e, field + ".environment", problem);
+        continue;
+      }
+      if (!core::has_placeholders(route.environment) &&
+          !out.config.environments.contains(route.environment) && envs && envs.IsMap()) {
+        w.error(e, field + ".environment",
+                "'" + route.environment + "' is not one of the configured environments");
+      }
+      out.config.routes.push_back(std::move(route));
+    }
+  }
+  out.errors = std::move(w.errors);
+  std::stable_sort(out.errors.begin(), out.errors.end(), [](const auto& a, const auto& b) {
+    return std::pair(a.where.line, a.where.column) < std::pair(b.where.line, b.where.column);
+  });
+  return out;
+}
+
+LoadedConfig load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadedConfig out;
+    out.config.file = path;
+    out.errors.push_back({{path, 0, 0}, "", "cannot read the file: " + std::string(
+                                                                          std::strerror(errno))});
+    return out;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path);
+}
+
+}  // namespace intermission::adapters

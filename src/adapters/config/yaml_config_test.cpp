@@ -1,0 +1,122 @@
+#include "adapters/config/yaml_config.h"
+
+#include <gtest/gtest.h>
+
+namespace intermission::adapters {
+namespace {
+
+constexpr const char* kValid = R"(# a full example
+store:
+  type: sqlite
+  path: state/intermission.db
+defaults:
+  max_duration: 90m
+  failure_policy: hold
+routes:
+  - deployment_group: "*-*"
+    environment: "{1}"
+  - application: Portal
+    environment: staging
+environments:
+  prod:
+    backend:
+      type: log
+      path: /var/log/steps.log
+    failure_policy: lift
+    failure_grace: 2m
+    skip_creators: [autoscaling]
+  staging:
+    backend: {type: log, path: steps.log}
+    unknown_creator: ignore
+)";
+
+std::string all_errors(const LoadedConfig& c) {
+  std::string out;
+  for (const auto& e : c.errors) out += e.to_string() + "\n";
+  return out;
+}
+
+TEST(YamlConfig, ValidFileBecomesTheModel) {
+  const auto c = parse_config(kValid, "/etc/intermission/config.yaml");
+  ASSERT_TRUE(c.errors.empty()) << all_errors(c);
+  EXPECT_EQ(c.config.store.path, "/etc/intermission/state/intermission.db");
+  ASSERT_EQ(c.config.routes.size(), 2u);
+  EXPECT_EQ(c.config.routes[1].deployment_group, "*");
+  const auto& prod = c.config.environments.at("prod");
+  EXPECT_EQ(prod.max_duration, std::chrono::minutes(90));  // from defaults
+  EXPECT_EQ(prod.failure_policy, core::FailurePolicy::kLift);  // overridden
+  EXPECT_EQ(prod.failure_grace, std::chrono::minutes(2));
+  EXPECT_EQ(prod.skip_creators, std::vector<std::string>{"autoscaling"});
+  EXPECT_EQ(prod.backend.type, "log");
+  const auto& staging = c.config.environments.at("staging");
+  EXPECT_EQ(staging.failure_policy, core::FailurePolicy::kHold);
+  EXPECT_EQ(staging.unknown_creator, core::UnknownCreatorPolicy::kIgnore);
+  EXPECT_EQ(staging.skip_creators.size(), 2u) << "the built-in default";
+}
+
+TEST(YamlConfig, EveryMistakeIsReportedWithLineAndField) {
+  const auto c = parse_config(R"(store:
+  type: postgres
+defaults:
+  max_duration: 30
+  colour: blue
+routes:
+  - deployment_group: "*"
+    environment: "{2}"
+  - environment: qa
+environments:
+  prod:
+    backend:
+      type: haproxi
+  staging:
+    backend:
+      type: log
+      pth: x
+    failure_policy: maybe
+)",
+                              "c.yaml");
+  const std::string text = all_errors(c);
+  EXPECT_NE(text.find("c.yaml:2:9: store.type: 'postgres' is not a known store"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("c.yaml:4:17: defaults.max_duration: '30' is not a duration"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("c.yaml:5:3: defaults.colour: unknown field"), std::string::npos) << text;
+  EXPECT_NE(text.find("c.yaml:8:18: routes[0].environment: placeholder {2}"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("c.yaml:9:18: routes[1].environment: 'qa' is not one of the configured"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("c.yaml:13:13: environments.prod.backend.type: 'haproxi' is not a known"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("environments.staging.backend.path: missing"), std::string::npos) << text;
+  EXPECT_NE(text.find("c.yaml:17:12: environments.staging.backend.pth: unknown setting"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("c.yaml:18:21: environments.staging.failure_policy: 'maybe'"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(c.errors.size(), 9u) << text;
+}
+
+TEST(YamlConfig, SyntaxErrorNamesTheLine) {
+  const auto c = parse_config("environments:\n  prod: [unclosed\n", "bad.yaml");
+  ASSERT_EQ(c.errors.size(), 1u);
+  EXPECT_EQ(c.errors[0].where.file, "bad.yaml");
+  EXPECT_GT(c.errors[0].where.line, 0);
+}
+
+TEST(YamlConfig, EmptyAndMissingFiles) {
+  EXPECT_NE(all_errors(parse_config("", "e.yaml")).find("empty"), std::string::npos);
+  EXPECT_NE(all_errors(parse_config("store: {}\n", "e.yaml")).find("environments: missing"),
+            std::string::npos);
+  const auto missing = load_config_file("/nonexistent/intermission.yaml");
+  ASSERT_EQ(missing.errors.size(), 1u);
+  EXPECT_NE(missing.errors[0].to_string().find("/nonexistent/intermission.yaml: cannot read"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace intermission::adapters
