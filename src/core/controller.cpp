@@ -186,7 +186,7 @@ Result<Outcome> Controller::converge(const EnvironmentConfig& env, EnvState stat
   for (int round = 0; round < kConvergeRounds; ++round) {
     const Decision decision = decide(state, env, deps_.clock.now());
     outcome.decision = decision;
-    const PageContext page{decision.reason_text(), decision.expected_end};
+    const PageContext page{decision.page_message, decision.expected_end};
     std::vector<Step> applied;
     int steps = 0;
     for (;; ++steps) {

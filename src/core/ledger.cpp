@@ -274,6 +274,7 @@ Decision decide(const EnvState& state, const EnvironmentConfig& env, Time now) {
     std::string reason = std::string("operator hold (") + (h.on ? "on" : "off") + ") by " + h.who;
     if (!h.reason.empty()) reason += ": " + h.reason;
     d.reasons.push_back(reason);
+    if (h.on) d.page_message = h.reason;
     if (h.until) {
       soonest(*h.until);
       if (h.on) d.expected_end = h.until;

@@ -112,6 +112,8 @@ struct Decision {
   std::vector<std::string> reasons;   // why on (empty when off and nothing is pending)
   std::optional<Time> expected_end;   // when the page is expected to go, if known
   std::optional<Time> recheck_at;     // the next time the decision may change by time alone
+  // What the public page may say: an operator's reason, never deployment ids or names.
+  std::string page_message;
   std::string reason_text() const;    // reasons joined for people
 };
 

@@ -1,0 +1,468 @@
+#include "app/cli.h"
+
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "adapters/backend/factory.h"
+#include "adapters/config/yaml_config.h"
+#include "adapters/log/json_logger.h"
+#include "adapters/store/factory.h"
+#include "app/args.h"
+#include "app/status.h"
+#include "core/controller.h"
+#include "core/event_parser.h"
+
+namespace intermission::app {
+namespace {
+
+using core::Result;
+
+constexpr const char* kDefaultConfig = "/etc/intermission/config.yaml";
+
+constexpr const char* kMainHelp = R"(intermission - a maintenance page that follows your deployments
+
+Usage: intermission [--config FILE] [--log-level LEVEL] COMMAND [ARGS]
+
+Commands:
+  on ENV [--reason R] [--for D | --until T] [--who W]
+                          operator hold: maintenance on (until lifted, or for D)
+  off ENV [--for D | --until T] [--reason R] [--who W]
+                          lift maintenance now; with --for/--until keep it off that long
+  status [ENV] [--json] [--no-observe]
+                          what each environment is, why, since when, active deployments
+  handle [FILE|-] [--dry-run] [--json]
+                          process one event (any supported shape) as the Lambda would
+  tick [ENV] [--dry-run]  periodic work: expiries, CodeDeploy re-checks, repair drift
+  check-config            validate the configuration; every mistake with file:line:column
+  help [COMMAND]          this text, or a command's
+
+Options:
+  --config FILE       the configuration (default: $INTERMISSION_CONFIG, else
+                      /etc/intermission/config.yaml)
+  --log-level LEVEL   debug, info, warn, error (JSON lines on stderr)
+
+Exit codes:
+  0  done (including events acknowledged and ignored)
+  1  the store or a backend failed; retrying may help
+  2  usage error
+  3  the configuration is invalid
+  4  the input could not be read or is not JSON
+)";
+
+const std::map<std::string, std::string>& command_help() {
+  static const std::map<std::string, std::string> kHelp = {
+      {"on", R"(Usage: intermission on ENV [--reason R] [--for D | --until T] [--who W]
+
+Puts ENV into maintenance now and keeps it there, whatever deployments do, until
+`intermission off ENV` or until the hold ends (--for 30m, --until 2026-01-01T10:00:00Z).
+--reason is shown on the page. --who defaults to $SUDO_USER or $USER.
+)"},
+      {"off", R"(Usage: intermission off ENV [--for D | --until T] [--reason R] [--who W]
+
+Lifts maintenance on ENV now: ends an operator hold, and the deployments running or failed
+right now stop counting. Deployments that start later raise the page again, unless --for or
+--until is given: then the page stays off until that time whatever happens.
+)"},
+      {"status", R"(Usage: intermission status [ENV] [--json] [--no-observe]
+
+Shows for each environment (or ENV): on or off, why, since when, the expected end, the
+deployments that keep the page up, and what the backend reports now (--no-observe skips
+asking the backend). --json prints one JSON document for scripts.
+)"},
+      {"handle", R"(Usage: intermission handle [FILE|-] [--dry-run] [--json]
+
+Processes one input exactly as the Lambda function would: a Lambda SNS event, an SNS HTTP
+body (or a whole HTTP request with headers), a bare CodeDeploy message, an EventBridge event,
+an operator command ({"operator":{"environment":..,"action":"on"|"off",..}}), or a JSON array
+of these. Reads standard input when FILE is - or absent. Inputs that are not deployment-level
+CodeDeploy events are acknowledged and ignored (exit 0) with a log line.
+--dry-run records nothing, changes nothing, and prints the steps it would apply.
+)"},
+      {"tick", R"(Usage: intermission tick [ENV] [--dry-run]
+
+The periodic work (run it every few minutes from cron or a timer): ends expired holds,
+expires deployments active longer than max_duration, asks CodeDeploy about deployments still
+active (heals lost notifications), and repairs a backend that drifted from the decision.
+)"},
+      {"check-config", R"(Usage: intermission check-config [--config FILE]
+
+Validates the configuration and prints every mistake as FILE:LINE:COLUMN: FIELD: MESSAGE.
+Exit 0 when valid, 3 when not.
+)"},
+  };
+  return kHelp;
+}
+
+int usage_error(CliIo& io, const std::string& command, const std::string& message) {
+  io.err << "intermission " << command << ": " << message << "\n";
+  io.err << "Try: intermission help " << command << "\n";
+  return kExitUsage;
+}
+
+// Everything a command that acts needs, built from the config.
+struct Runtime {
+  adapters::LoadedConfig loaded;
+  adapters::SystemClock clock;
+  std::unique_ptr<adapters::JsonLogger> log;
+  std::unique_ptr<core::Store> store;
+  std::unique_ptr<adapters::DefaultBackendFactory> backends;
+
+  core::Controller controller() {
+    return core::Controller(loaded.config, {*store, *backends, clock, *log, nullptr});
+  }
+};
+
+std::string config_path(const Args& global, CliIo& io) {
+  if (auto c = global.option("--config")) return *c;
+  if (auto e = io.getenv("INTERMISSION_CONFIG"); e && !e->empty()) return *e;
+  return kDefaultConfig;
+}
+
+// Loads the config; on mistakes prints them all and returns nullopt (exit 3).
+bool load_config(const std::string& path, CliIo& io, adapters::LoadedConfig& out) {
+  out = adapters::load_config_file(path);
+  if (out.errors.empty()) return true;
+  for (const auto& e : out.errors) io.err << e.to_string() << "\n";
+  io.err << out.errors.size() << (out.errors.size() == 1 ? " mistake" : " mistakes") << " in "
+         << path << "\n";
+  return false;
+}
+
+// Returns an exit code when the runtime cannot be built.
+std::optional<int> make_runtime(const Args& global, CliIo& io, core::LogLevel default_level,
+                                Runtime& rt) {
+  if (!load_config(config_path(global, io), io, rt.loaded)) return kExitConfig;
+  core::LogLevel level = default_level;
+  if (auto l = global.option("--log-level")) {
+    auto parsed = adapters::parse_log_level(*l);
+    if (!parsed) {
+      io.err << "intermission: --log-level must be debug, info, warn or error\n";
+      return kExitUsage;
+    }
+    level = *parsed;
+  }
+  rt.log = std::make_unique<adapters::JsonLogger>(stderr, rt.clock, level);
+  auto store = adapters::open_store(rt.loaded.config.store);
+  if (!store) {
+    io.err << "intermission: store: " << store.error().message << "\n";
+    return kExitFailed;
+  }
+  rt.store = std::move(*store);
+  rt.backends = std::make_unique<adapters::DefaultBackendFactory>(rt.clock);
+  return std::nullopt;
+}
+
+std::string default_who(CliIo& io) {
+  for (const char* name : {"SUDO_USER", "USER", "LOGNAME"}) {
+    if (auto v = io.getenv(name); v && !v->empty()) return *v;
+  }
+  return "operator";
+}
+
+std::string describe_outcome(const core::Outcome& o, bool dry_run) {
+  if (o.ignored) return "ignored: " + o.note;
+  std::string out = o.environment + ": maintenance " + (o.decision.on ? "on" : "off");
+  if (!o.decision.reasons.empty()) out += " (" + o.decision.reason_text() + ")";
+  if (!o.note.empty()) out += "; " + o.note;
+  if (dry_run) {
+    if (o.planned.empty()) out += "; nothing to do";
+    for (const auto& s : o.planned) out += "\n  would " + core::describe(s);
+  } else {
+    for (const auto& s : o.applied) out += "\n  applied: " + core::describe(s);
+  }
+  return out;
+}
+
+boost::json::value outcome_json(const core::Outcome& o) {
+  boost::json::array planned;
+  for (const auto& s : o.planned) planned.emplace_back(core::describe(s));
+  boost::json::array applied;
+  for (const auto& s : o.applied) applied.emplace_back(core::describe(s));
+  boost::json::array why;
+  for (const auto& r : o.decision.reasons) why.emplace_back(r);
+  return boost::json::object{{"environment", o.environment},
+                             {"ignored", o.ignored},
+                             {"recorded", o.recorded},
+                             {"note", o.note},
+                             {"on", o.decision.on},
+                             {"why", std::move(why)},
+                             {"planned", std::move(planned)},
+                             {"applied", std::move(applied)}};
+}
+
+// An SNS HTTP delivery saved with its request line and headers: the body follows the first
+// empty line. Anything else is taken as it is.
+std::string strip_http_envelope(const std::string& text) {
+  const bool http = text.rfind("POST ", 0) == 0 || text.rfind("PUT ", 0) == 0;
+  const auto line_end = text.find('\n');
+  if (!http || line_end == std::string::npos ||
+      text.substr(0, line_end).find(" HTTP/1.") == std::string::npos) {
+    return text;
+  }
+  for (const char* sep : {"\r\n\r\n", "\n\n"}) {
+    const auto pos = text.find(sep);
+    if (pos != std::string::npos) return text.substr(pos + std::string_view(sep).size());
+  }
+  return text;
+}
+
+int report_failure(CliIo& io, const std::string& command, const core::Error& e) {
+  io.err << "intermission " << command << ": " << e.message << "\n";
+  if (e.code == core::ErrorCode::kNotFound) return kExitUsage;
+  if (e.code == core::ErrorCode::kConfig) return kExitConfig;
+  return kExitFailed;
+}
+
+int cmd_check_config(const Args& global, const Args&, CliIo& io) {
+  adapters::LoadedConfig loaded;
+  const std::string path = config_path(global, io);
+  if (!load_config(path, io, loaded)) return kExitConfig;
+  io.out << path << ": valid (" << loaded.config.environments.size() << " environment"
+         << (loaded.config.environments.size() == 1 ? "" : "s") << ", "
+         << loaded.config.routes.size() << " route"
+         << (loaded.config.routes.size() == 1 ? "" : "s") << ")\n";
+  return kExitOk;
+}
+
+int cmd_operator(const Args& global, const Args& a, CliIo& io, core::OperatorAction action) {
+  const std::string name = action == core::OperatorAction::kOn ? "on" : "off";
+  core::OperatorCommand c;
+  c.environment = a.positional[0];
+  c.action = action;
+  c.reason = a.option("--reason").value_or("");
+  c.who = a.option("--who").value_or(default_who(io));
+  if (auto f = a.option("--for")) {
+    c.duration = core::parse_duration(*f);
+    if (!c.duration) return usage_error(io, name, "--for '" + *f + "' is not a duration (30m, 2h)");
+  }
+  if (auto u = a.option("--until")) {
+    c.until = core::parse_iso8601(*u);
+    if (!c.until) {
+      return usage_error(io, name, "--until '" + *u + "' is not a UTC time like 2026-01-31T18:00:00Z");
+    }
+  }
+  if (c.duration && c.until) return usage_error(io, name, "give --for or --until, not both");
+  Runtime rt;
+  if (auto code = make_runtime(global, io, core::LogLevel::kWarn, rt)) return *code;
+  if (c.until && *c.until <= rt.clock.now()) {
+    return usage_error(io, name, "--until is in the past");
+  }
+  auto controller = rt.controller();
+  auto o = controller.handle(c);
+  if (!o) return report_failure(io, name, o.error());
+  io.out << describe_outcome(*o, false) << "\n";
+  return kExitOk;
+}
+
+int cmd_status(const Args& global, const Args& a, CliIo& io) {
+  Runtime rt;
+  if (auto code = make_runtime(global, io, core::LogLevel::kWarn, rt)) return *code;
+  const auto& config = rt.loaded.config;
+  std::vector<std::string> names;
+  if (!a.positional.empty()) {
+    if (!config.environment(a.positional[0])) {
+      return usage_error(io, "status", "no environment '" + a.positional[0] + "' in " +
+                                           config.file);
+    }
+    names.push_back(a.positional[0]);
+  } else {
+    for (const auto& [n, e] : config.environments) names.push_back(n);
+  }
+  std::vector<EnvironmentStatus> envs;
+  for (const auto& n : names) {
+    EnvironmentStatus s;
+    s.config = config.environment(n);
+    auto state = rt.store->load(n);
+    if (!state) return report_failure(io, "status", state.error());
+    s.state = std::move(*state);
+    auto recent = rt.store->audit(n, 10);
+    if (recent) s.recent = std::move(*recent);
+    auto backend = rt.backends->make(*s.config);
+    if (backend) {
+      s.backend = (*backend)->describe();
+      if (!a.flag("--no-observe")) s.observed = (*backend)->observe();
+    } else {
+      s.backend = "(" + backend.error().message + ")";
+    }
+    envs.push_back(std::move(s));
+  }
+  const core::Time now = rt.clock.now();
+  if (a.flag("--json")) {
+    io.out << boost::json::serialize(status_json(envs, now)) << "\n";
+  } else {
+    io.out << status_text(envs, now);
+  }
+  return kExitOk;
+}
+
+int cmd_handle(const Args& global, const Args& a, CliIo& io) {
+  const std::string source = a.positional.empty() ? "-" : a.positional[0];
+  std::string text;
+  if (source == "-") {
+    std::ostringstream s;
+    s << io.in.rdbuf();
+    text = s.str();
+  } else {
+    std::ifstream f(source, std::ios::binary);
+    if (!f) {
+      io.err << "intermission handle: cannot read " << source << ": " << std::strerror(errno)
+             << "\n";
+      return kExitBadInput;
+    }
+    std::ostringstream s;
+    s << f.rdbuf();
+    text = s.str();
+  }
+  auto items = core::parse_events(strip_http_envelope(text));
+  if (!items) {
+    io.err << "intermission handle: " << source << ": " << items.error().message << "\n";
+    return kExitBadInput;
+  }
+  Runtime rt;
+  if (auto code = make_runtime(global, io, core::LogLevel::kInfo, rt)) return *code;
+  auto controller = rt.controller();
+  const bool dry_run = a.flag("--dry-run");
+  boost::json::array results;
+  int code = kExitOk;
+  for (const auto& item : *items) {
+    auto o = controller.handle(item, dry_run);
+    if (!o) {
+      code = report_failure(io, "handle", o.error());
+      if (code != kExitFailed) return code;
+      continue;  // later items may concern other environments
+    }
+    if (a.flag("--json")) {
+      results.push_back(outcome_json(*o));
+    } else {
+      io.out << describe_outcome(*o, dry_run) << "\n";
+    }
+  }
+  if (a.flag("--json")) io.out << boost::json::serialize(results) << "\n";
+  return code;
+}
+
+int cmd_tick(const Args& global, const Args& a, CliIo& io) {
+  Runtime rt;
+  if (auto code = make_runtime(global, io, core::LogLevel::kInfo, rt)) return *code;
+  std::vector<std::string> names;
+  if (!a.positional.empty()) {
+    names.push_back(a.positional[0]);
+  } else {
+    for (const auto& [n, e] : rt.loaded.config.environments) names.push_back(n);
+  }
+  auto controller = rt.controller();
+  int code = kExitOk;
+  for (const auto& n : names) {
+    auto o = controller.tick(n, a.flag("--dry-run"));
+    if (!o) {
+      code = report_failure(io, "tick", o.error());
+      continue;  // one broken environment must not stop the others' expiries
+    }
+    io.out << describe_outcome(*o, a.flag("--dry-run")) << "\n";
+  }
+  return code;
+}
+
+}  // namespace
+
+int run_cli(const std::vector<std::string>& args, CliIo& io) {
+  try {
+    // Global options come before the command.
+    std::size_t i = 0;
+    std::vector<std::string> global_argv;
+    while (i < args.size() && args[i].rfind("--", 0) == 0) {
+      if (args[i] == "--help" || args[i] == "-h") {
+        io.out << kMainHelp;
+        return kExitOk;
+      }
+      global_argv.push_back(args[i]);
+      if (args[i].find('=') == std::string::npos && i + 1 < args.size()) {
+        global_argv.push_back(args[++i]);
+      }
+      ++i;
+    }
+    auto global = parse_args(global_argv, {{"--config", "--log-level"}, {}, 0, 0});
+    if (!global) {
+      io.err << "intermission: " << global.error().message << "\n" << kMainHelp;
+      return kExitUsage;
+    }
+    if (i == args.size()) {
+      io.err << kMainHelp;
+      return kExitUsage;
+    }
+    const std::string command = args[i];
+    std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
+    if (command == "help" || command == "--help") {
+      if (!rest.empty() && command_help().contains(rest[0])) {
+        io.out << command_help().at(rest[0]);
+      } else {
+        io.out << kMainHelp;
+      }
+      return kExitOk;
+    }
+    for (const auto& r : rest) {
+      if (r == "--help" || r == "-h") {
+        const auto it = command_help().find(command);
+        io.out << (it != command_help().end() ? it->second : kMainHelp);
+        return kExitOk;
+      }
+    }
+    // Options allowed after the command too, for convenience: --config, --log-level.
+    const std::set<std::string> global_options = {"--config", "--log-level"};
+    auto spec_with_globals = [&](ArgSpec spec) {
+      spec.options.insert(global_options.begin(), global_options.end());
+      return spec;
+    };
+    struct Command {
+      ArgSpec spec;
+      std::function<int(const Args&, const Args&)> run;
+    };
+    const std::map<std::string, Command> commands = {
+        {"on",
+         {spec_with_globals({{"--reason", "--for", "--until", "--who"}, {}, 1, 1}),
+          [&](const Args& g, const Args& a) {
+            return cmd_operator(g, a, io, core::OperatorAction::kOn);
+          }}},
+        {"off",
+         {spec_with_globals({{"--reason", "--for", "--until", "--who"}, {}, 1, 1}),
+          [&](const Args& g, const Args& a) {
+            return cmd_operator(g, a, io, core::OperatorAction::kOff);
+          }}},
+        {"status",
+         {spec_with_globals({{}, {"--json", "--no-observe"}, 0, 1}),
+          [&](const Args& g, const Args& a) { return cmd_status(g, a, io); }}},
+        {"handle",
+         {spec_with_globals({{}, {"--dry-run", "--json"}, 0, 1}),
+          [&](const Args& g, const Args& a) { return cmd_handle(g, a, io); }}},
+        {"tick",
+         {spec_with_globals({{}, {"--dry-run"}, 0, 1}),
+          [&](const Args& g, const Args& a) { return cmd_tick(g, a, io); }}},
+        {"check-config",
+         {spec_with_globals({{}, {}, 0, 0}),
+          [&](const Args& g, const Args& a) { return cmd_check_config(g, a, io); }}},
+    };
+    const auto it = commands.find(command);
+    if (it == commands.end()) {
+      io.err << "intermission: unknown command '" << command << "'\n\n" << kMainHelp;
+      return kExitUsage;
+    }
+    auto parsed = parse_args(rest, it->second.spec);
+    if (!parsed) return usage_error(io, command, parsed.error().message);
+    Args merged_global = *global;
+    for (const auto& name : global_options) {
+      if (auto v = parsed->option(name)) merged_global.options[name] = *v;
+    }
+    return it->second.run(merged_global, *parsed);
+  } catch (const std::exception& e) {
+    io.err << "intermission: internal error: " << e.what() << "\n";
+    return kExitFailed;
+  }
+}
+
+}  // namespace intermission::app

@@ -1,0 +1,33 @@
+// The `intermission` command line: parses arguments, wires the adapters the config names,
+// and runs one command. Exceptions stop here.
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace intermission::app {
+
+// Exit codes, documented in `intermission --help` and the README.
+enum ExitCode : int {
+  kExitOk = 0,           // done (an input that was acknowledged and ignored is also done)
+  kExitFailed = 1,       // the store or a backend failed; trying again may help
+  kExitUsage = 2,        // the command line is wrong
+  kExitConfig = 3,       // the configuration is invalid
+  kExitBadInput = 4,     // the input event could not be read or is not JSON
+};
+
+struct CliIo {
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+  // Environment lookup (so tests can control INTERMISSION_CONFIG, USER, ...).
+  std::function<std::optional<std::string>(const std::string&)> getenv;
+};
+
+// `args` excludes the program name.
+int run_cli(const std::vector<std::string>& args, CliIo& io);
+
+}  // namespace intermission::app

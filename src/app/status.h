@@ -1,0 +1,28 @@
+// What `intermission status` shows, built from stored state and (optionally) what each
+// backend observes. Pure: rendering only.
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/config.h"
+#include "core/ledger.h"
+#include "core/result.h"
+
+namespace intermission::app {
+
+struct EnvironmentStatus {
+  const core::EnvironmentConfig* config = nullptr;
+  core::EnvState state;
+  std::vector<core::AuditEntry> recent;                  // newest last
+  std::optional<core::Result<core::Observation>> observed;  // nullopt = not asked
+  std::string backend;                                    // the backend's describe()
+};
+
+boost::json::value status_json(const std::vector<EnvironmentStatus>& envs, core::Time now);
+std::string status_text(const std::vector<EnvironmentStatus>& envs, core::Time now);
+
+}  // namespace intermission::app

@@ -1,0 +1,207 @@
+"""The CLI end to end with the log backend: every fixture, the whole event path, operator
+commands, status, dry-run, check-config and exit codes."""
+
+import glob
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import FIXTURES, Workspace, codedeploy  # noqa: E402
+
+
+class Fixtures(Workspace):
+    def test_every_event_fixture_is_handled_without_error(self):
+        files = sorted(glob.glob(os.path.join(FIXTURES, "*.json")) +
+                       glob.glob(os.path.join(FIXTURES, "*.http")))
+        self.assertGreater(len(files), 10)
+        for path in files:
+            with self.subTest(fixture=os.path.basename(path)):
+                self.run_cli("handle", path, check=0)
+
+    def test_lifecycle_capture_replayed_turns_on_once_and_off_once(self):
+        with open(os.path.join(FIXTURES, "lambda-sns-codedeploy-lifecycle-2022.json")) as f:
+            capture = json.load(f)
+        # Route the captured application to prod; keep the real message bodies but make their
+        # times recent (a 2022 "CREATED" would otherwise be expired on arrival, by design).
+        self.write_config_route("temporary-status", "prod")
+        seen = []
+        for record in capture["failedDeployment"]:
+            sns = record["Records"][0]["Sns"]
+            message = json.loads(sns["Message"])
+            message["createTime"] = None
+            if message.get("completeTime"):
+                message["completeTime"] = None
+            sns["Message"] = json.dumps(message)
+            del sns["Timestamp"]
+            self.handle(record)
+            seen.append(self.status()["prod"]["on"])
+        self.assertEqual(seen, [True, True, True, True, False])
+        switches = [s["on"] for s in self.steps() if s["environment"] == "prod"]
+        self.assertEqual(switches, [True, False], "one switch on, one switch off")
+
+    def write_config_route(self, application, environment):
+        with open(self.config) as f:
+            text = f.read()
+        text = text.replace("routes:\n", f"routes:\n  - application: {application}\n"
+                                         f"    environment: {environment}\n")
+        with open(self.config, "w") as f:
+            f.write(text)
+
+
+class EventPath(Workspace):
+    def test_created_then_succeeded(self):
+        p = self.handle(codedeploy("d-1", "CREATED"))
+        self.assertIn("prod: maintenance on", p.stdout)
+        st = self.status()
+        self.assertTrue(st["prod"]["on"])
+        self.assertFalse(st["staging"]["on"])
+        self.assertEqual([d["id"] for d in st["prod"]["active_deployments"]], ["d-1"])
+        self.assertIsNotNone(st["prod"]["since"])
+        self.assertEqual(st["prod"]["observed"], {"on": True})
+        self.handle(codedeploy("d-1", "SUCCEEDED"))
+        st = self.status()
+        self.assertFalse(st["prod"]["on"])
+        self.assertEqual(st["prod"]["active_deployments"], [])
+        self.assertEqual([s["on"] for s in self.steps()], [True, False])
+
+    def test_duplicate_and_late_events_change_nothing(self):
+        msg = {"Records": [{"EventSource": "aws:sns", "Sns": {
+            "Type": "Notification", "MessageId": "m-1", "TopicArn": "arn:aws:sns:eu-west-1:1:t",
+            "Message": json.dumps(codedeploy("d-1", "CREATED"))}}]}
+        self.handle(msg)
+        version = self.status()["prod"]["version"]
+        p = self.handle(msg)
+        self.assertIn("duplicate delivery", p.stdout)
+        self.assertEqual(self.status()["prod"]["version"], version)
+        self.handle(codedeploy("d-1", "SUCCEEDED"))
+        self.handle(codedeploy("d-1", "CREATED"))  # late
+        self.assertFalse(self.status()["prod"]["on"])
+        self.assertEqual([s["on"] for s in self.steps()], [True, False])
+
+    def test_dry_run_plans_and_changes_nothing(self):
+        p = self.handle(codedeploy("d-1", "CREATED"), "--dry-run")
+        self.assertIn("would switch maintenance on", p.stdout)
+        self.assertEqual(self.steps(), [])
+        self.assertFalse(self.status()["prod"]["on"])
+        self.assertEqual(self.status()["prod"]["version"], 0)
+
+    def test_json_output_of_handle(self):
+        p = self.handle([codedeploy("d-1", "CREATED"), {"hello": "world"}], "--json")
+        out = json.loads(p.stdout)
+        self.assertEqual(len(out), 2)
+        self.assertTrue(out[0]["on"])
+        self.assertEqual(out[0]["applied"], ["switch maintenance on"])
+        self.assertTrue(out[1]["ignored"])
+
+    def test_malformed_json_is_exit_4_and_records_nothing(self):
+        p = self.run_cli("handle", stdin='{"Records": [', check=4)
+        self.assertIn("malformed JSON", p.stderr)
+        self.assertEqual(self.steps(), [])
+
+    def test_unreadable_file_is_exit_4(self):
+        p = self.run_cli("handle", "/nonexistent.json", check=4)
+        self.assertIn("/nonexistent.json", p.stderr)
+
+
+class Operator(Workspace):
+    def test_on_off_with_reason_who_and_expiry(self):
+        p = self.run_cli("on", "staging", "--reason", "database upgrade", "--for", "30m", check=0)
+        self.assertIn("staging: maintenance on", p.stdout)
+        st = self.status()["staging"]
+        self.assertTrue(st["on"])
+        self.assertEqual(st["hold"]["who"], "tester")
+        self.assertEqual(st["hold"]["reason"], "database upgrade")
+        self.assertIsNotNone(st["hold"]["until"])
+        self.assertEqual(st["expected_end"], st["hold"]["until"])
+        self.assertEqual(self.steps()[-1]["reason"], "database upgrade")
+        self.run_cli("off", "staging", check=0)
+        self.assertFalse(self.status()["staging"]["on"])
+        kinds = [a["kind"] for a in self.status()["staging"]["recent"]]
+        self.assertIn("hold", kinds)
+        self.assertIn("lifted", kinds)
+
+    def test_operator_off_wins_over_a_running_deployment(self):
+        self.handle(codedeploy("d-1", "IN_PROGRESS"))
+        self.assertTrue(self.status()["prod"]["on"])
+        self.run_cli("off", "prod", "--who", "alice", check=0)
+        self.assertFalse(self.status()["prod"]["on"])
+        self.handle(codedeploy("d-2", "CREATED"))
+        self.assertTrue(self.status()["prod"]["on"], "a new deployment raises the page again")
+
+    def test_usage_errors(self):
+        self.assertIn("not a duration", self.run_cli("on", "prod", "--for", "soon", check=2).stderr)
+        self.assertIn("in the past",
+                      self.run_cli("on", "prod", "--until", "2001-01-01T00:00:00Z", check=2).stderr)
+        self.assertIn("no environment 'qa'", self.run_cli("on", "qa", check=2).stderr)
+        self.run_cli("on", check=2)
+        self.run_cli("bogus", check=2)
+        self.run_cli("status", "--colour", check=2)
+
+    def test_help_everywhere(self):
+        for cmd in ["on", "off", "status", "handle", "tick", "check-config"]:
+            with self.subTest(cmd=cmd):
+                p = self.run_cli(cmd, "--help", check=0)
+                self.assertIn(f"Usage: intermission {cmd}", p.stdout)
+        self.assertIn("Exit codes", self.run_cli("--help", check=0).stdout)
+
+    def test_status_text(self):
+        self.handle(codedeploy("d-7", "CREATED"))
+        p = self.run_cli("status", "prod", check=0)
+        self.assertIn("prod: maintenance ON since", p.stdout)
+        self.assertIn("deployment d-7 Created (shop/prod-web", p.stdout)
+
+
+class CheckConfig(Workspace):
+    config_text = """\
+store:
+  path: state.db
+environments:
+  prod:
+    backend: {type: log}
+    max_duration: forever
+"""
+
+    def test_reports_file_line_and_field(self):
+        p = self.run_cli("check-config", check=3)
+        self.assertIn(f"{self.config}:6:19: environments.prod.max_duration: 'forever' is not a "
+                      "duration", p.stderr)
+        self.assertIn("environments.prod.backend.path: missing", p.stderr)
+        self.assertIn("2 mistakes", p.stderr)
+        # Every command refuses to run on a bad config.
+        self.run_cli("status", check=3)
+
+    def test_valid(self):
+        with open(self.config, "w") as f:
+            f.write("environments:\n  prod:\n    backend: {type: log, path: s.log}\n")
+        self.assertIn("valid (1 environment, 0 routes)", self.run_cli("check-config", check=0).stdout)
+
+
+class Tick(Workspace):
+    config_text = """\
+store:
+  path: state.db
+routes:
+  - deployment_group: "*-*"
+    environment: "{1}"
+environments:
+  prod:
+    backend: {type: log, path: steps.log}
+    max_duration: 1s
+"""
+
+    def test_tick_expires_a_stuck_deployment_loudly(self):
+        import time
+        self.handle(codedeploy("d-stuck", "CREATED"))
+        self.assertTrue(self.status()["prod"]["on"])
+        time.sleep(1.2)
+        p = self.run_cli("tick", check=0)
+        self.assertIn('"level":"error"', p.stderr)
+        self.assertIn("max_duration", p.stderr)
+        self.assertFalse(self.status()["prod"]["on"])
+        self.assertEqual([s["on"] for s in self.steps()], [True, False])
+
+
+if __name__ == "__main__":
+    unittest.main()
