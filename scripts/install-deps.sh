@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libcurl4-openssl-dev libpugixml-dev libsqlite3-dev libyaml-cpp-dev libssl-dev
   libgtest-dev libgmock-dev
-  haproxy
+  python3 haproxy curl
 )
 
 missing=()

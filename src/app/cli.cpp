@@ -14,6 +14,7 @@
 #include "adapters/log/json_logger.h"
 #include "adapters/store/factory.h"
 #include "app/args.h"
+#include "app/page_command.h"
 #include "app/status.h"
 #include "core/controller.h"
 #include "core/event_parser.h"
@@ -39,6 +40,8 @@ Commands:
   handle [FILE|-] [--dry-run] [--json]
                           process one event (any supported shape) as the Lambda would
   tick [ENV] [--dry-run]  periodic work: expiries, CodeDeploy re-checks, repair drift
+  page [--listen ADDRS] [--page FILE] [--assets DIR] ...
+                          the maintenance page server (503 + Retry-After on every path)
   check-config            validate the configuration; every mistake with file:line:column
   help [COMMAND]          this text, or a command's
 
@@ -89,6 +92,24 @@ CodeDeploy events are acknowledged and ignored (exit 0) with a log line.
 The periodic work (run it every few minutes from cron or a timer): ends expired holds,
 expires deployments active longer than max_duration, asks CodeDeploy about deployments still
 active (heals lost notifications), and repairs a backend that drifted from the decision.
+)"},
+      {"page", R"(Usage: intermission page [options]
+
+Serves the maintenance page: every path and method gets 503 with the page, Retry-After and
+Cache-Control: no-store; the health path gets 200 (GET and HEAD) so the load balancer keeps
+this host healthy; clients that prefer application/json get a small JSON body.
+
+  --listen ADDRS        comma-separated, e.g. 0.0.0.0:80,[::]:80 (default 127.0.0.1:8081)
+  --page FILE           your own HTML; {{reason}}, {{until}}, {{until_iso}}, {{retry_after}}
+                        are replaced (HTML-escaped)
+  --assets DIR          files served under the assets prefix (loaded at start)
+  --assets-prefix P     default /_intermission/
+  --health PATH         default /healthz
+  --reason TEXT         what the page says (default: a generic sentence)
+  --until TIME          expected end, UTC (2026-01-31T18:00:00Z): shown, and Retry-After
+  --retry-after D       Retry-After when the end is unknown (default 2m)
+  --environment ENV     follow ENV's ledger (with --config) for the reason and expected end
+  --port-file FILE      write the bound port there (useful with port 0)
 )"},
       {"check-config", R"(Usage: intermission check-config [--config FILE]
 
@@ -443,6 +464,8 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
         {"tick",
          {spec_with_globals({{}, {"--dry-run"}, 0, 1}),
           [&](const Args& g, const Args& a) { return cmd_tick(g, a, io); }}},
+        {"page",
+         {page_arg_spec(), [&](const Args& g, const Args& a) { return run_page(g, a, io); }}},
         {"check-config",
          {spec_with_globals({{}, {}, 0, 0}),
           [&](const Args& g, const Args& a) { return cmd_check_config(g, a, io); }}},

@@ -1,0 +1,164 @@
+#include "app/page_command.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "adapters/config/yaml_config.h"
+#include "adapters/log/json_logger.h"
+#include "adapters/store/factory.h"
+#include "page/assets.h"
+#include "page/server.h"
+
+namespace intermission::app {
+
+namespace asio = boost::asio;
+
+ArgSpec page_arg_spec() {
+  return {{"--listen", "--page", "--assets", "--assets-prefix", "--health", "--reason", "--until",
+           "--retry-after", "--environment", "--port-file", "--config", "--log-level"},
+          {},
+          0,
+          0};
+}
+
+namespace {
+
+int fail(CliIo& io, const std::string& message, int code) {
+  io.err << "intermission page: " << message << "\n";
+  return code;
+}
+
+// Rebuilds the response set every second (the Date header), and takes the reason and the
+// expected end from the environment's ledger when one is named.
+struct Refresher {
+  asio::steady_timer timer;
+  page::PageOptions base;
+  std::shared_ptr<const page::ResponseSet>& current;
+  adapters::SystemClock& clock;
+  const core::EnvironmentConfig* env = nullptr;
+  core::Store* store = nullptr;
+  core::Logger& log;
+  std::string last_error;
+
+  void refresh() {
+    page::PageOptions o = base;
+    if (env != nullptr && store != nullptr) {
+      auto state = store->load(env->name);
+      if (state) {
+        const core::Decision d = core::decide(*state, *env, clock.now());
+        if (!d.page_message.empty()) o.reason = d.page_message;
+        if (d.expected_end) o.until = d.expected_end;
+        last_error.clear();
+      } else if (state.error().message != last_error) {
+        last_error = state.error().message;  // keep serving the last page; say so once
+        log.warn("page: cannot read the ledger", {{"error", last_error}});
+      }
+    }
+    current = std::make_shared<const page::ResponseSet>(o, clock.now());
+  }
+  void schedule() {
+    timer.expires_after(std::chrono::seconds(1));
+    timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      refresh();
+      schedule();
+    });
+  }
+};
+
+}  // namespace
+
+int run_page(const Args& global, const Args& a, CliIo& io) {
+  adapters::SystemClock clock;
+  core::LogLevel level = core::LogLevel::kInfo;
+  if (auto l = global.option("--log-level")) {
+    auto parsed = adapters::parse_log_level(*l);
+    if (!parsed) return fail(io, "--log-level must be debug, info, warn or error", kExitUsage);
+    level = *parsed;
+  }
+  adapters::JsonLogger log(stderr, clock, level);
+
+  page::PageOptions options;
+  if (auto p = a.option("--page")) {
+    auto text = page::read_file(*p);
+    if (!text) return fail(io, text.error().message, kExitConfig);
+    options.html_template = std::move(*text);
+  }
+  if (auto prefix = a.option("--assets-prefix")) {
+    if (prefix->size() < 2 || prefix->front() != '/' || prefix->back() != '/') {
+      return fail(io, "--assets-prefix must start and end with '/'", kExitUsage);
+    }
+    options.assets_prefix = *prefix;
+  }
+  if (auto dir = a.option("--assets")) {
+    auto assets = page::load_assets(*dir);
+    if (!assets) return fail(io, assets.error().message, kExitConfig);
+    options.assets = std::move(*assets);
+  }
+  if (auto h = a.option("--health")) {
+    if (h->empty() || h->front() != '/') return fail(io, "--health must start with '/'", kExitUsage);
+    options.health_path = *h;
+  }
+  options.reason = a.option("--reason").value_or("");
+  if (auto u = a.option("--until")) {
+    options.until = core::parse_iso8601(*u);
+    if (!options.until) return fail(io, "--until must be a UTC time like 2026-01-31T18:00:00Z", kExitUsage);
+  }
+  if (auto r = a.option("--retry-after")) {
+    auto d = core::parse_duration(*r);
+    if (!d) return fail(io, "--retry-after must be a duration (90s, 5m)", kExitUsage);
+    options.default_retry_after = *d;
+  }
+  auto endpoints = page::parse_listen(a.option("--listen").value_or("127.0.0.1:8081"));
+  if (!endpoints) return fail(io, endpoints.error().message, kExitUsage);
+
+  // Optional: follow an environment's ledger for the reason and the expected end.
+  adapters::LoadedConfig loaded;
+  std::unique_ptr<core::Store> store;
+  const core::EnvironmentConfig* env = nullptr;
+  if (auto name = a.option("--environment")) {
+    std::string path = global.option("--config").value_or("");
+    if (path.empty()) path = io.getenv("INTERMISSION_CONFIG").value_or("/etc/intermission/config.yaml");
+    loaded = adapters::load_config_file(path);
+    for (const auto& e : loaded.errors) io.err << e.to_string() << "\n";
+    if (!loaded.errors.empty()) return kExitConfig;
+    env = loaded.config.environment(*name);
+    if (env == nullptr) return fail(io, "no environment '" + *name + "' in " + path, kExitUsage);
+    auto s = adapters::open_store(loaded.config.store);
+    if (!s) return fail(io, s.error().message, kExitFailed);
+    store = std::move(*s);
+  }
+
+  asio::io_context ctx(1);
+  std::shared_ptr<const page::ResponseSet> current;
+  Refresher refresher{asio::steady_timer(ctx), options, current, clock, env, store.get(), log, {}};
+  refresher.refresh();
+  page::PageServer server(ctx, page::ServerLimits{}, [&current] { return current; });
+  if (auto st = server.listen(*endpoints); !st) return fail(io, st.error().message, kExitFailed);
+
+  std::string where;
+  for (const auto& ep : server.endpoints()) {
+    std::ostringstream s;
+    s << ep;
+    where += (where.empty() ? "" : ",") + s.str();
+  }
+  if (auto pf = a.option("--port-file")) {
+    std::ofstream(*pf) << server.endpoints().front().port() << "\n";
+  }
+  log.info("page server listening", {{"listen", where}});
+  refresher.schedule();
+  asio::signal_set signals(ctx, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    log.info("page server stopping");
+    server.stop();
+    refresher.timer.cancel();
+    ctx.stop();
+  });
+  ctx.run();
+  return kExitOk;
+}
+
+}  // namespace intermission::app

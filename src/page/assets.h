@@ -1,0 +1,25 @@
+// Loads the page's assets (CSS, images, fonts) from a folder into memory at start-up.
+// Only regular files are read; symlinks are skipped, so nothing outside the folder is ever
+// served, and requests never open files.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "core/result.h"
+#include "page/response.h"
+
+namespace intermission::page {
+
+inline constexpr std::size_t kMaxAssetBytes = 64u << 20;  // all assets together
+
+// Every regular file below `dir`, keyed by its '/'-separated path relative to `dir`.
+core::Result<std::map<std::string, Asset>> load_assets(const std::string& dir);
+
+// The Content-Type for a file name, by extension; application/octet-stream when unknown.
+std::string content_type_for(const std::string& name);
+
+// Reads a whole file (the page template).
+core::Result<std::string> read_file(const std::string& path);
+
+}  // namespace intermission::page

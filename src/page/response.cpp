@@ -1,0 +1,204 @@
+#include "page/response.h"
+
+#include <boost/json.hpp>
+
+namespace intermission::page {
+namespace {
+
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  for (std::size_t pos = text.find(from); pos != std::string::npos;
+       pos = text.find(from, pos + to.size())) {
+    text.replace(pos, from.size(), to);
+  }
+  return text;
+}
+
+// The path part of a request target (no query, no fragment).
+std::string_view path_of(std::string_view target) {
+  const std::size_t q = target.find_first_of("?#");
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+bool equals_ci(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+bool prefers_json(std::string_view accept) {
+  // The first of application/json and text/html in the list wins; q-values are rare enough
+  // in practice (browsers list text/html first) that order is a good proxy.
+  const std::size_t json = accept.find("application/json");
+  if (json == std::string_view::npos) return false;
+  const std::size_t html = accept.find("text/html");
+  return html == std::string_view::npos || json < html;
+}
+
+ResponseSet::Variants ResponseSet::build(int status, std::string_view reason_phrase,
+                                         std::string_view type, const std::string& body,
+                                         const std::string& extra_headers,
+                                         const std::string& date) {
+  Variants out;
+  for (int keep_alive = 0; keep_alive < 2; ++keep_alive) {
+    for (int head = 0; head < 2; ++head) {
+      std::string& r = out.v[keep_alive][head];
+      r.reserve(256 + body.size());
+      r += "HTTP/1.1 " + std::to_string(status) + " ";
+      r += reason_phrase;
+      r += "\r\nServer: intermission\r\nDate: " + date + "\r\nContent-Type: ";
+      r += type;
+      r += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+      r += extra_headers;
+      r += keep_alive != 0 ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+      r += "\r\n";
+      if (head == 0) r += body;
+    }
+  }
+  return out;
+}
+
+ResponseSet::ResponseSet(const PageOptions& o, core::Time now)
+    : assets_prefix_(o.assets_prefix), health_path_(o.health_path) {
+  const std::string date = core::format_http_date(now);
+  std::string retry_after;
+  std::int64_t retry_seconds = 0;
+  std::string until_sentence;
+  std::string until_iso;
+  if (o.until && *o.until > now) {
+    // An absolute date needs no rebuild as time passes; the seconds are for the JSON body.
+    retry_after = core::format_http_date(*o.until);
+    retry_seconds = std::chrono::ceil<std::chrono::seconds>(*o.until - now).count();
+    until_iso = core::format_iso8601(*o.until);
+    const std::string t = until_iso.substr(11, 5);
+    until_sentence = "We expect to be back by " + t + " UTC.";
+  } else {
+    retry_seconds = std::chrono::ceil<std::chrono::seconds>(o.default_retry_after).count();
+    retry_after = std::to_string(retry_seconds);
+  }
+  const std::string reason =
+      o.reason.empty() ? "We are updating the site right now. It will be back in a few minutes."
+                       : o.reason;
+  std::string html = o.html_template.empty() ? default_page_template() : o.html_template;
+  html = replace_all(std::move(html), "{{reason}}", html_escape(reason));
+  html = replace_all(std::move(html), "{{until}}", html_escape(until_sentence));
+  html = replace_all(std::move(html), "{{until_iso}}", html_escape(until_iso));
+  html = replace_all(std::move(html), "{{retry_after}}", std::to_string(retry_seconds));
+  html_body_ = html;
+
+  boost::json::object j{{"status", "maintenance"},
+                        {"message", reason},
+                        {"retry_after", retry_seconds}};
+  j["until"] = until_iso.empty() ? boost::json::value(nullptr) : boost::json::value(until_iso);
+  const std::string json = boost::json::serialize(j) + "\n";
+
+  const std::string page_headers = "Retry-After: " + retry_after +
+                                   "\r\nCache-Control: no-store\r\n"
+                                   "X-Content-Type-Options: nosniff\r\n";
+  html_ = build(503, "Service Unavailable", "text/html; charset=utf-8", html_body_,
+                page_headers + "Vary: Accept\r\n", date);
+  json_ = build(503, "Service Unavailable", "application/json", json,
+                page_headers + "Vary: Accept\r\n", date);
+  health_ = build(200, "OK", "text/plain; charset=utf-8", "ok\n", "Cache-Control: no-store\r\n",
+                  date);
+  not_found_ = build(404, "Not Found", "text/plain; charset=utf-8", "not found\n",
+                     "Cache-Control: no-store\r\n", date);
+  for (const auto& [path, asset] : o.assets) {
+    assets_.emplace(path, build(200, "OK", asset.content_type, asset.body,
+                                "Cache-Control: public, max-age=300\r\n"
+                                "X-Content-Type-Options: nosniff\r\n",
+                                date));
+  }
+  auto error = [&date](int status, std::string_view phrase) {
+    return build(status, phrase, "text/plain; charset=utf-8",
+                 std::string(phrase) + "\n", "", date)
+        .pick(false, false);
+  };
+  bad_request_ = error(400, "Bad Request");
+  header_too_large_ = error(431, "Request Header Fields Too Large");
+  body_too_large_ = error(413, "Content Too Large");
+}
+
+const std::string& ResponseSet::respond(const RequestView& r) const {
+  const bool head = equals_ci(r.method, "HEAD");
+  const bool read = head || equals_ci(r.method, "GET");
+  const std::string_view path = path_of(r.target);
+  if (read && path == health_path_) return health_.pick(r.keep_alive, head);
+  if (path.substr(0, assets_prefix_.size()) == assets_prefix_) {
+    // Exact lookup in what was loaded at start: no path is ever opened from a request, so
+    // "..", encoded dots and symlinks cannot lead anywhere.
+    const auto it = assets_.find(path.substr(assets_prefix_.size()));
+    if (read && it != assets_.end()) return it->second.pick(r.keep_alive, head);
+    if (read) return not_found_.pick(r.keep_alive, head);
+  }
+  return prefers_json(r.accept) ? json_.pick(r.keep_alive, head) : html_.pick(r.keep_alive, head);
+}
+
+const std::string& default_page_template() {
+  static const std::string kPage = R"html(<!doctype html>
+<html lang="en" data-intermission="maintenance">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>Back soon</title>
+<style>
+:root{color-scheme:light dark;--bg:#f6f4ef;--card:#fff;--ink:#1d2330;--muted:#5b6475;--accent:#d9822b}
+@media (prefers-color-scheme:dark){:root{--bg:#12151c;--card:#1b202b;--ink:#eef1f6;--muted:#a3acbd}}
+*{box-sizing:border-box}
+html,body{height:100%;margin:0}
+body{display:flex;align-items:center;justify-content:center;padding:24px;background:var(--bg);color:var(--ink);
+font:16px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+main{width:100%;max-width:560px;background:var(--card);border-radius:16px;padding:40px 36px;
+box-shadow:0 1px 2px rgba(0,0,0,.06),0 12px 32px rgba(0,0,0,.08)}
+.mark{width:56px;height:56px;border-radius:50%;display:grid;place-items:center;margin-bottom:20px;
+background:color-mix(in srgb,var(--accent) 16%,transparent)}
+.mark svg{width:28px;height:28px;stroke:var(--accent)}
+h1{font-size:1.75rem;line-height:1.2;margin:0 0 12px}
+p{margin:0 0 12px;color:var(--muted)}
+.until{color:var(--ink);font-weight:600}
+.until:empty{display:none}
+footer{margin-top:24px;font-size:.85rem;color:var(--muted)}
+@media (max-width:480px){main{padding:28px 22px;border-radius:12px}h1{font-size:1.45rem}}
+@media (prefers-reduced-motion:no-preference){.mark svg{animation:spin 6s linear infinite}}
+@keyframes spin{to{transform:rotate(360deg)}}
+</style>
+</head>
+<body>
+<main>
+<div class="mark" aria-hidden="true"><svg viewBox="0 0 24 24" fill="none" stroke-width="2" stroke-linecap="round"><path d="M21 12a9 9 0 1 1-3-6.7"/><path d="M21 4v5h-5"/></svg></div>
+<h1>We'll be right back</h1>
+<p>{{reason}}</p>
+<p class="until">{{until}}</p>
+<footer>This page refreshes itself. Thank you for your patience.</footer>
+</main>
+<script>setTimeout(function(){location.reload()},Math.max(15,Math.min({{retry_after}},120))*1000)</script>
+</body>
+</html>
+)html";
+  return kPage;
+}
+
+}  // namespace intermission::page

@@ -1,0 +1,91 @@
+// The page server's pure half: every response it can send, built once from the page options
+// and the time, and a request -> response choice that allocates nothing. The socket loop
+// (server.h) only moves these bytes. See design.md §2 "Page server".
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/time.h"
+
+namespace intermission::page {
+
+// A file served under the assets prefix, already in memory.
+struct Asset {
+  std::string content_type;
+  std::string body;
+};
+
+struct PageOptions {
+  // The HTML page. Placeholders: {{reason}}, {{until}} (a sentence, or empty when unknown),
+  // {{until_iso}}, {{retry_after}} (seconds). Substituted values are HTML-escaped.
+  std::string html_template;
+  std::string health_path = "/healthz";
+  std::string assets_prefix = "/_intermission/";  // must start and end with '/'
+  std::map<std::string, Asset> assets;            // key: path below the prefix ("site.css")
+  std::string reason;                             // an operator's words, or empty
+  std::optional<core::Time> until;                // the expected end, if known
+  core::Duration default_retry_after = std::chrono::minutes(2);
+};
+
+// What the response choice needs from a request. Views into the parser's buffers.
+struct RequestView {
+  std::string_view method;
+  std::string_view target;
+  std::string_view accept;
+  bool keep_alive = true;
+};
+
+// All responses, serialized (status line, headers, body). Immutable once built, so many
+// threads may read one; rebuild a new set when the time (Date) or the options change.
+class ResponseSet {
+ public:
+  ResponseSet(const PageOptions& options, core::Time now);
+
+  // The bytes to send for `request`. The reference lives as long as this set.
+  [[nodiscard]] const std::string& respond(const RequestView& request) const;
+
+  // Fixed answers to requests the server could not parse (they close the connection).
+  [[nodiscard]] const std::string& bad_request() const { return bad_request_; }
+  [[nodiscard]] const std::string& header_too_large() const { return header_too_large_; }
+  [[nodiscard]] const std::string& body_too_large() const { return body_too_large_; }
+
+  // The page body as sent (for tests and the ALB budget check).
+  [[nodiscard]] const std::string& html_body() const { return html_body_; }
+
+ private:
+  // [keep_alive][head] variants of one response.
+  struct Variants {
+    std::string v[2][2];
+    const std::string& pick(bool keep_alive, bool head) const { return v[keep_alive][head]; }
+  };
+  static Variants build(int status, std::string_view reason_phrase, std::string_view type,
+                        const std::string& body, const std::string& extra_headers,
+                        const std::string& date);
+
+  Variants html_;
+  Variants json_;
+  Variants health_;
+  Variants not_found_;
+  std::map<std::string, Variants, std::less<>> assets_;
+  std::string assets_prefix_;
+  std::string health_path_;
+  std::string html_body_;
+  std::string bad_request_;
+  std::string header_too_large_;
+  std::string body_too_large_;
+};
+
+// True when the client prefers JSON to HTML (API clients, fetch/XHR with Accept set).
+bool prefers_json(std::string_view accept);
+
+// Escapes &, <, >, ", ' for HTML text and attributes.
+std::string html_escape(std::string_view text);
+
+// The built-in page: self-contained HTML and CSS, readable on a phone.
+const std::string& default_page_template();
+
+}  // namespace intermission::page

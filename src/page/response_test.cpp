@@ -1,0 +1,116 @@
+#include "page/response.h"
+
+#include <gtest/gtest.h>
+
+namespace intermission::page {
+namespace {
+
+const core::Time kNow = *core::parse_iso8601("2026-11-27T10:00:00Z");
+
+PageOptions options() {
+  PageOptions o;
+  o.assets["site.css"] = Asset{"text/css; charset=utf-8", "body{}"};
+  o.assets["img/logo.svg"] = Asset{"image/svg+xml", "<svg/>"};
+  return o;
+}
+
+std::string body_of(const std::string& response) {
+  return response.substr(response.find("\r\n\r\n") + 4);
+}
+
+std::string respond(const ResponseSet& s, std::string_view method, std::string_view target,
+                    std::string_view accept = "", bool keep_alive = true) {
+  return s.respond({method, target, accept, keep_alive});
+}
+
+TEST(Response, EveryPathAndMethodGetsThe503Page) {
+  const ResponseSet s(options(), kNow);
+  for (auto method : {"GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW"}) {
+    for (auto target : {"/", "/checkout?x=1", "/api/v1/orders", "*"}) {
+      const std::string r = respond(s, method, target);
+      EXPECT_EQ(r.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u) << method << target;
+      EXPECT_NE(r.find("\r\nRetry-After: 120\r\n"), std::string::npos);
+      EXPECT_NE(r.find("\r\nCache-Control: no-store\r\n"), std::string::npos);
+      EXPECT_NE(r.find("data-intermission=\"maintenance\""), std::string::npos);
+    }
+  }
+}
+
+TEST(Response, HeadHasTheHeadersButNoBody) {
+  const ResponseSet s(options(), kNow);
+  const std::string get = respond(s, "GET", "/");
+  const std::string head = respond(s, "HEAD", "/");
+  EXPECT_EQ(body_of(head), "");
+  EXPECT_EQ(head, get.substr(0, get.find("\r\n\r\n") + 4)) << "same headers, same length";
+  EXPECT_NE(head.find("Content-Length: " + std::to_string(body_of(get).size())),
+            std::string::npos);
+}
+
+TEST(Response, HealthPathIs200ForGetAndHead) {
+  const ResponseSet s(options(), kNow);
+  EXPECT_EQ(respond(s, "GET", "/healthz").rfind("HTTP/1.1 200 OK", 0), 0u);
+  EXPECT_EQ(body_of(respond(s, "GET", "/healthz")), "ok\n");
+  EXPECT_EQ(respond(s, "HEAD", "/healthz?probe=1").rfind("HTTP/1.1 200 OK", 0), 0u);
+  EXPECT_EQ(respond(s, "POST", "/healthz").rfind("HTTP/1.1 503", 0), 0u);
+}
+
+TEST(Response, JsonForClientsThatPreferIt) {
+  const ResponseSet s(options(), kNow);
+  const std::string r = respond(s, "GET", "/api", "application/json");
+  EXPECT_NE(r.find("Content-Type: application/json"), std::string::npos);
+  EXPECT_EQ(body_of(r),
+            "{\"status\":\"maintenance\",\"message\":\"We are updating the site right now. It "
+            "will be back in a few minutes.\",\"retry_after\":120,\"until\":null}\n");
+  EXPECT_NE(respond(s, "GET", "/", "text/html,application/xhtml+xml,application/json;q=0.9")
+                .find("text/html"),
+            std::string::npos);
+  EXPECT_TRUE(prefers_json("application/json, text/plain, */*"));
+  EXPECT_FALSE(prefers_json("*/*"));
+}
+
+TEST(Response, ReasonAndExpectedEndAreShownEscaped) {
+  PageOptions o = options();
+  o.reason = "Upgrading <db> & \"cache\"";
+  o.until = kNow + std::chrono::minutes(30);
+  const ResponseSet s(o, kNow);
+  const std::string r = respond(s, "GET", "/");
+  EXPECT_NE(r.find("Upgrading &lt;db&gt; &amp; &quot;cache&quot;"), std::string::npos);
+  EXPECT_EQ(r.find("<db>"), std::string::npos);
+  EXPECT_NE(r.find("back by 10:30 UTC"), std::string::npos);
+  EXPECT_NE(r.find("Retry-After: Fri, 27 Nov 2026 10:30:00 GMT\r\n"), std::string::npos);
+  EXPECT_NE(respond(s, "GET", "/", "application/json").find("\"retry_after\":1800"),
+            std::string::npos);
+}
+
+TEST(Response, AssetsByExactPathOnly) {
+  const ResponseSet s(options(), kNow);
+  const std::string css = respond(s, "GET", "/_intermission/site.css");
+  EXPECT_EQ(css.rfind("HTTP/1.1 200 OK", 0), 0u);
+  EXPECT_NE(css.find("Content-Type: text/css"), std::string::npos);
+  EXPECT_EQ(body_of(css), "body{}");
+  EXPECT_EQ(body_of(respond(s, "GET", "/_intermission/img/logo.svg?v=2")), "<svg/>");
+  for (auto t : {"/_intermission/../etc/passwd", "/_intermission/%2e%2e/etc/passwd",
+                 "/_intermission/img/../site.css", "/_intermission/", "/_intermission/SITE.CSS"}) {
+    EXPECT_EQ(respond(s, "GET", t).rfind("HTTP/1.1 404", 0), 0u) << t;
+  }
+  EXPECT_EQ(respond(s, "POST", "/_intermission/site.css").rfind("HTTP/1.1 503", 0), 0u);
+}
+
+TEST(Response, ConnectionHeaderFollowsKeepAlive) {
+  const ResponseSet s(options(), kNow);
+  EXPECT_NE(respond(s, "GET", "/", "", true).find("Connection: keep-alive"), std::string::npos);
+  EXPECT_NE(respond(s, "GET", "/", "", false).find("Connection: close"), std::string::npos);
+  EXPECT_NE(respond(s, "GET", "/").find("Date: Fri, 27 Nov 2026 10:00:00 GMT"),
+            std::string::npos);
+}
+
+TEST(Response, CustomTemplate) {
+  PageOptions o = options();
+  o.html_template = "<p>{{reason}}|{{until}}|{{retry_after}}</p>";
+  o.reason = "r";
+  const ResponseSet s(o, kNow);
+  EXPECT_EQ(s.html_body(), "<p>r||120</p>");
+}
+
+}  // namespace
+}  // namespace intermission::page

@@ -1,0 +1,48 @@
+// The page server's socket half: accepts connections on any number of endpoints (IPv4 and
+// IPv6), reads requests with Boost.Beast, and writes the bytes the ResponseSet chose.
+// HTTP/1.1 keep-alive; limits on header size, body size, idle and write time.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "core/result.h"
+#include "page/response.h"
+
+namespace intermission::page {
+
+struct ServerLimits {
+  std::size_t header_limit = 8 * 1024;       // bytes of request line + headers
+  std::size_t body_limit = 64 * 1024;        // request bodies are read and discarded
+  std::chrono::seconds idle_timeout{15};     // waiting for (the rest of) a request
+  std::chrono::seconds write_timeout{15};    // a client that does not read its response
+  std::size_t max_connections = 20'000;      // beyond: new connections are closed at once
+};
+
+// Parses "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80", ":8080" (all IPv4 and IPv6).
+core::Result<std::vector<boost::asio::ip::tcp::endpoint>> parse_listen(const std::string& text);
+
+class PageServer {
+ public:
+  // `responses` is called for each request and returns the current set (it may change over
+  // time); it runs on the io_context's thread. The server runs on `io`, which must outlive it.
+  PageServer(boost::asio::io_context& io, ServerLimits limits,
+             std::function<std::shared_ptr<const ResponseSet>()> responses);
+
+  // Binds and listens on every endpoint. Port 0 picks a free port (see ports()).
+  core::Status listen(const std::vector<boost::asio::ip::tcp::endpoint>& endpoints);
+  // The bound endpoints, in the order given to listen().
+  [[nodiscard]] std::vector<boost::asio::ip::tcp::endpoint> endpoints() const;
+  // Stops accepting; open connections finish their current response.
+  void stop();
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace intermission::page
