@@ -11,6 +11,8 @@
 
 #include "adapters/backend/factory.h"
 #include "adapters/config/yaml_config.h"
+#include "adapters/haproxy/config_snippet.h"
+#include "adapters/haproxy/protocol.h"
 #include "adapters/log/json_logger.h"
 #include "adapters/store/factory.h"
 #include "app/args.h"
@@ -42,6 +44,9 @@ Commands:
   tick [ENV] [--dry-run]  periodic work: expiries, CodeDeploy re-checks, repair drift
   page [--listen ADDRS] [--page FILE] [--assets DIR] ...
                           the maintenance page server (503 + Retry-After on every path)
+  haproxy-config ENV [--frontend F] [--page-server ADDR] [--bypass-cidr LIST]
+                 [--bypass-secret S | --no-secret]
+                          print the haproxy.cfg lines for ENV (map switch, page, bypass)
   check-config            validate the configuration; every mistake with file:line:column
   help [COMMAND]          this text, or a command's
 
@@ -110,6 +115,18 @@ this host healthy; clients that prefer application/json get a small JSON body.
   --retry-after D       Retry-After when the end is unknown (default 2m)
   --environment ENV     follow ENV's ledger (with --config) for the reason and expected end
   --port-file FILE      write the bound port there (useful with port 0)
+)"},
+      {"haproxy-config", R"(Usage: intermission haproxy-config ENV [options]
+
+Prints, with comments, the lines to add to haproxy.cfg for ENV (whose backend is haproxy):
+the runtime API socket, the map lookup that switches maintenance, the route to the page
+server, and bypass rules by source address and by a secret cookie or header.
+
+  --frontend F          the name of your frontend (default www)
+  --page-server ADDR    where `intermission page` listens (default 127.0.0.1:8081)
+  --bypass-cidr LIST    comma-separated sources that always see the app (10.0.0.0/8,...)
+  --bypass-secret S     the cookie/header value that bypasses (default: a random one)
+  --no-secret           no cookie/header bypass
 )"},
       {"check-config", R"(Usage: intermission check-config [--config FILE]
 
@@ -368,6 +385,65 @@ int cmd_handle(const Args& global, const Args& a, CliIo& io) {
   return code;
 }
 
+// A random hex secret for the bypass cookie, from the kernel's generator.
+std::string random_secret() {
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  unsigned char bytes[16] = {};
+  urandom.read(reinterpret_cast<char*>(bytes), sizeof bytes);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (const unsigned char b : bytes) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+int cmd_haproxy_config(const Args& global, const Args& a, CliIo& io) {
+  adapters::LoadedConfig loaded;
+  const std::string path = config_path(global, io);
+  if (!load_config(path, io, loaded)) return kExitConfig;
+  const core::EnvironmentConfig* env = loaded.config.environment(a.positional[0]);
+  if (env == nullptr) {
+    return usage_error(io, "haproxy-config", "no environment '" + a.positional[0] + "' in " + path);
+  }
+  if (env->backend.type != "haproxy") {
+    return usage_error(io, "haproxy-config", "environment '" + env->name +
+                                                 "' does not use the haproxy backend");
+  }
+  auto setting = [&](const std::string& name) {
+    const core::ConfigNode* n = env->backend.settings.find(name);
+    return n != nullptr ? n->scalar : std::string();
+  };
+  adapters::haproxy::SnippetOptions o;
+  o.environment = env->name;
+  o.socket = setting("socket");
+  o.map = setting("map");
+  o.key = setting("key").empty() ? env->name : setting("key");
+  if (auto f = a.option("--frontend")) o.frontend = *f;
+  if (auto p = a.option("--page-server")) o.page_server = *p;
+  if (auto c = a.option("--bypass-cidr")) {
+    std::string list = *c;
+    for (std::size_t start = 0; start < list.size();) {
+      std::size_t comma = list.find(',', start);
+      if (comma == std::string::npos) comma = list.size();
+      if (comma > start) o.bypass_cidrs.push_back(list.substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
+  if (!a.flag("--no-secret")) o.bypass_secret = a.option("--bypass-secret").value_or(random_secret());
+  for (const auto& token : o.bypass_cidrs) {
+    if (!adapters::haproxy::safe_token(token)) {
+      return usage_error(io, "haproxy-config", "'" + token + "' is not a CIDR");
+    }
+  }
+  if (!o.bypass_secret.empty() && !adapters::haproxy::safe_token(o.bypass_secret)) {
+    return usage_error(io, "haproxy-config", "the secret must not contain spaces or quotes");
+  }
+  io.out << adapters::haproxy::haproxy_snippet(o);
+  return kExitOk;
+}
+
 int cmd_tick(const Args& global, const Args& a, CliIo& io) {
   Runtime rt;
   if (auto code = make_runtime(global, io, core::LogLevel::kInfo, rt)) return *code;
@@ -464,6 +540,12 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
         {"tick",
          {spec_with_globals({{}, {"--dry-run"}, 0, 1}),
           [&](const Args& g, const Args& a) { return cmd_tick(g, a, io); }}},
+        {"haproxy-config",
+         {spec_with_globals({{"--frontend", "--page-server", "--bypass-cidr", "--bypass-secret"},
+                             {"--no-secret"},
+                             1,
+                             1}),
+          [&](const Args& g, const Args& a) { return cmd_haproxy_config(g, a, io); }}},
         {"page",
          {page_arg_spec(), [&](const Args& g, const Args& a) { return run_page(g, a, io); }}},
         {"check-config",

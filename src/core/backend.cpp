@@ -20,7 +20,7 @@ std::vector<Step> plan(bool desired_on, const Observation& observed, const PageC
       [&](const auto& o) -> std::vector<Step> {
         using T = std::decay_t<decltype(o)>;
         if constexpr (std::is_same_v<T, SwitchObservation>) {
-          if (o.on == desired_on) return {};
+          if (o.on == desired_on && o.persisted) return {};
           return {SetSwitch{desired_on, desired_on ? page.reason : "", page.until}};
         }
       },

@@ -19,7 +19,8 @@ namespace intermission::core {
 // A backend whose maintenance state is one switch (a HAProxy map entry, the log backend).
 struct SwitchObservation {
   bool on = false;
-  std::string detail;  // what was seen, for people ("map entry prod=1")
+  std::string detail;     // what was seen, for people ("map entry prod=1")
+  bool persisted = true;  // the durable copy (a map file on disk) agrees with `on`
 };
 
 // What a backend sees right now. Each backend kind adds its own alternative.

@@ -3,20 +3,41 @@
 #include <set>
 
 #include "adapters/backend/log_backend.h"
+#include "adapters/haproxy/haproxy_backend.h"
+#include "adapters/haproxy/protocol.h"
 #include "adapters/config/yaml_config.h"
 
 namespace intermission::adapters {
 namespace {
 
+// Checks one setting's value; returns a message, or empty when it is fine.
+using Check = std::string (*)(const std::string&);
+
+std::string any_value(const std::string&) { return ""; }
+std::string haproxy_token(const std::string& v) {
+  return haproxy::safe_token(v) ? ""
+                                : "'" + v + "' must not contain spaces, quotes, ';', '\\' or '#'";
+}
+std::string duration_value(const std::string& v) {
+  return core::parse_duration(v) ? "" : "'" + v + "' is not a duration (5s, 500ms)";
+}
+
 struct Setting {
   std::string name;
   bool required;
+  Check check = any_value;
 };
 
 // The settings each backend type takes (besides `type`).
 const std::map<std::string, std::vector<Setting>>& schema() {
   static const std::map<std::string, std::vector<Setting>> kSchema = {
       {"log", {{"path", true}}},
+      {"haproxy",
+       {{"socket", true},
+        {"map", true, haproxy_token},
+        {"key", false, haproxy_token},
+        {"value", false, haproxy_token},
+        {"timeout", false, duration_value}}},
   };
   return kSchema;
 }
@@ -62,6 +83,10 @@ std::vector<ConfigError> check_backend_config(const core::BackendConfig& backend
                                                                  backend.type + ")"});
     } else if (n != nullptr && n->kind != core::ConfigNode::Kind::kScalar) {
       errors.push_back({n->where, field + "." + s.name, "must be a single value"});
+    } else if (n != nullptr) {
+      if (std::string problem = s.check(n->scalar); !problem.empty()) {
+        errors.push_back({n->where, field + "." + s.name, problem});
+      }
     }
   }
   for (const auto& [key, node] : backend.settings.map) {
@@ -80,6 +105,24 @@ core::Result<std::unique_ptr<core::Backend>> DefaultBackendFactory::make(
   if (b.type == "log") {
     return std::unique_ptr<core::Backend>(std::make_unique<LogBackend>(
         resolve_path(b.where.file, setting(b, "path")), env.name, clock_));
+  }
+  if (b.type == "haproxy") {
+    haproxy::HaproxySettings s;
+    s.socket = setting(b, "socket");
+    if (!s.socket.empty() && s.socket.front() != '/' && s.socket.find(':') == std::string::npos) {
+      s.socket = resolve_path(b.where.file, s.socket);
+    }
+    s.map = setting(b, "map");
+    s.key = setting(b, "key").empty() ? env.name : setting(b, "key");
+    if (!setting(b, "value").empty()) s.value = setting(b, "value");
+    if (auto t = core::parse_duration(setting(b, "timeout"))) {
+      s.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*t);
+    }
+    if (!haproxy::safe_token(s.key)) {
+      return core::Error::config("environment " + env.name + ": '" + s.key +
+                                 "' cannot be a HAProxy map key; set backend.key");
+    }
+    return std::unique_ptr<core::Backend>(std::make_unique<haproxy::HaproxyBackend>(s));
   }
   return core::Error::config("environment " + env.name + ": unknown backend type '" + b.type +
                              "'");
