@@ -30,8 +30,9 @@ test: build build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L unit --timeout 600
 
+DEMO_PORT ?= 8080
 demo: build
-	scripts/demo.sh $(BUILD)
+	/usr/bin/python3 scripts/demo.py --bin $(BUILD)/src/app/intermission --port $(DEMO_PORT)
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i
