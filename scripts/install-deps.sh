@@ -9,6 +9,7 @@ packages=(
   libcurl4-openssl-dev libpugixml-dev libsqlite3-dev libyaml-cpp-dev libssl-dev
   libgtest-dev libgmock-dev
   python3 haproxy curl
+  chromium fonts-dejavu-core
 )
 
 missing=()

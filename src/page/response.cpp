@@ -92,8 +92,13 @@ ResponseSet::ResponseSet(const PageOptions& o, core::Time now)
     retry_after = core::format_http_date(*o.until);
     retry_seconds = std::chrono::ceil<std::chrono::seconds>(*o.until - now).count();
     until_iso = core::format_iso8601(*o.until);
-    const std::string t = until_iso.substr(11, 5);
-    until_sentence = "We expect to be back by " + t + " UTC.";
+    // "18:30 UTC" when it is within the day; with the date when it is further away.
+    std::string when = until_iso.substr(11, 5) + " UTC";
+    if (*o.until - now > std::chrono::hours(20)) {
+      const std::string http = core::format_http_date(*o.until);  // "Thu, 01 Jan 2099 ..."
+      when = http.substr(5, 11) + ", " + when;
+    }
+    until_sentence = "We expect to be back by " + when + ".";
   } else {
     retry_seconds = std::chrono::ceil<std::chrono::seconds>(o.default_retry_after).count();
     retry_after = std::to_string(retry_seconds);

@@ -82,6 +82,13 @@ TEST(Response, ReasonAndExpectedEndAreShownEscaped) {
             std::string::npos);
 }
 
+TEST(Response, AFarExpectedEndNamesTheDate) {
+  PageOptions o = options();
+  o.until = kNow + std::chrono::hours(50);
+  const ResponseSet s(o, kNow);
+  EXPECT_NE(s.html_body().find("back by 29 Nov 2026, 12:00 UTC."), std::string::npos);
+}
+
 TEST(Response, AssetsByExactPathOnly) {
   const ResponseSet s(options(), kNow);
   const std::string css = respond(s, "GET", "/_intermission/site.css");

@@ -96,6 +96,34 @@ TEST_F(ServerTest, OversizedHeadersGet431AndGarbageGets400) {
             0u);
 }
 
+TEST_F(ServerTest, IdleConnectionsAreClosedAfterTheIdleTimeout) {
+  asio::io_context client;
+  tcp::socket s(client);
+  s.connect(server_->endpoints()[0]);
+  // Half a request line, then silence (slowloris): the server gives up after 1 s.
+  asio::write(s, asio::buffer(std::string("GET / HT")));
+  const auto start = std::chrono::steady_clock::now();
+  char buf[256];
+  boost::system::error_code ec;
+  std::size_t total = 0;
+  while (!ec) total += s.read_some(asio::buffer(buf), ec);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(total, 0u);
+  EXPECT_GE(waited, std::chrono::milliseconds(900));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+}
+
+TEST_F(ServerTest, RequestBodiesAreReadAndDiscarded) {
+  const std::string body(10'000, 'x');
+  const std::string r = exchange("POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                                 std::to_string(body.size()) + "\r\n\r\n" + body +
+                                 "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(r.rfind("HTTP/1.1 503", 0), 0u);
+  EXPECT_NE(r.find("HTTP/1.1 200 OK"), std::string::npos) << "the next request still parses";
+  const std::string huge = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n";
+  EXPECT_EQ(exchange(huge).rfind("HTTP/1.1 413", 0), 0u);
+}
+
 TEST(ParseListen, Forms) {
   auto eps = parse_listen("127.0.0.1:80,[::]:8080,:9090");
   ASSERT_TRUE(eps.ok());
