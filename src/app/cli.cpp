@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "adapters/aws/codedeploy_lookup.h"
 #include "adapters/backend/factory.h"
 #include "adapters/config/yaml_config.h"
 #include "adapters/haproxy/config_snippet.h"
@@ -149,10 +150,12 @@ struct Runtime {
   adapters::SystemClock clock;
   std::unique_ptr<adapters::JsonLogger> log;
   std::unique_ptr<core::Store> store;
+  std::unique_ptr<adapters::aws::AwsContext> aws;
+  std::unique_ptr<adapters::aws::CodeDeployLookup> lookup;
   std::unique_ptr<adapters::DefaultBackendFactory> backends;
 
   core::Controller controller() {
-    return core::Controller(loaded.config, {*store, *backends, clock, *log, nullptr});
+    return core::Controller(loaded.config, {*store, *backends, clock, *log, lookup.get()});
   }
 };
 
@@ -192,7 +195,19 @@ std::optional<int> make_runtime(const Args& global, CliIo& io, core::LogLevel de
     return kExitFailed;
   }
   rt.store = std::move(*store);
-  rt.backends = std::make_unique<adapters::DefaultBackendFactory>(rt.clock);
+  const core::AwsConfig& aws = rt.loaded.config.aws;
+  if (aws.present || adapters::uses_aws(rt.loaded.config)) {
+    rt.aws = std::make_unique<adapters::aws::AwsContext>(aws.region, io.getenv, rt.clock, *rt.log);
+    if (aws.present && aws.codedeploy_lookup) {
+      auto client = rt.aws->client(adapters::aws::codedeploy_service());
+      if (!client) {
+        io.err << "intermission: " << client.error().message << "\n";
+        return kExitConfig;
+      }
+      rt.lookup = std::make_unique<adapters::aws::CodeDeployLookup>(**client);
+    }
+  }
+  rt.backends = std::make_unique<adapters::DefaultBackendFactory>(rt.clock, rt.aws.get());
   return std::nullopt;
 }
 

@@ -22,7 +22,7 @@ std::optional<core::Time> since(const EnvironmentStatus& e, const core::Decision
 
 std::optional<bool> observed_on(const EnvironmentStatus& e) {
   if (!e.observed || !e.observed->ok()) return std::nullopt;
-  return std::visit([](const auto& o) { return o.on; }, e.observed->value());
+  return core::observed_on(e.observed->value());
 }
 
 }  // namespace

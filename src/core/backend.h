@@ -23,8 +23,20 @@ struct SwitchObservation {
   bool persisted = true;  // the durable copy (a map file on disk) agrees with `on`
 };
 
+// A Classic ELB in front of an Auto Scaling group, with maintenance page instance(s).
+struct ElbObservation {
+  std::vector<std::string> page_instances;   // configured
+  std::vector<std::string> page_registered;  // of those, registered with the load balancer
+  std::vector<std::string> page_in_service;  // of those, InService
+  bool group_attached = false;  // the group lists the load balancer as Adding/Added/InService
+  std::string group_state;      // what Auto Scaling says ("" when the group does not list it)
+  int app_in_service = 0;       // InService instances that are not page instances
+  int min_app_in_service = 1;   // how many the off switch waits for (config)
+  std::string detail;
+};
+
 // What a backend sees right now. Each backend kind adds its own alternative.
-using Observation = std::variant<SwitchObservation>;
+using Observation = std::variant<SwitchObservation, ElbObservation>;
 
 // Steps. Each is idempotent: applying it twice is the same as once.
 struct SetSwitch {
@@ -32,8 +44,27 @@ struct SetSwitch {
   std::string reason;         // shown by backends that can (page text, map value)
   std::optional<Time> until;  // expected end, if known
 };
+struct RegisterInstances {  // with the load balancer
+  std::vector<std::string> ids;
+};
+struct WaitPageInService {  // until at least one of `ids` is InService, or a deadline
+  std::vector<std::string> ids;
+};
+struct DetachGroup {};  // the Auto Scaling group from the load balancer
+struct AttachGroup {};
+struct WaitGroupInService {  // until `min_count` of the group's instances are InService
+  int min_count = 1;
+};
+struct DeregisterInstances {
+  std::vector<std::string> ids;
+};
 
-using Step = std::variant<SetSwitch>;
+using Step = std::variant<SetSwitch, RegisterInstances, WaitPageInService, DetachGroup,
+                          AttachGroup, WaitGroupInService, DeregisterInstances>;
+
+// Whether what was observed amounts to maintenance on (for status): the switch is set, or
+// the Auto Scaling group is detached with the page registered.
+bool observed_on(const Observation& observed);
 
 // One line for people: "switch maintenance on (reason: ...)".
 std::string describe(const Step& step);
@@ -45,7 +76,10 @@ struct PageContext {
 };
 
 // The steps that take the backend from `observed` to `desired_on`, in order; empty when it is
-// already there. Pure.
+// already there. Pure. The order is the safety argument for the Classic ELB: on = register
+// the page, wait until it is InService, only then detach the group; off = attach the group,
+// wait until enough of it is InService, only then deregister the page. The load balancer is
+// never left without an InService instance by us.
 std::vector<Step> plan(bool desired_on, const Observation& observed, const PageContext& page);
 
 // One environment's load balancer. Implementations are not required to be thread-safe; a

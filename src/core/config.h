@@ -77,9 +77,18 @@ struct StoreConfig {
   SourceLocation where;
 };
 
+// AWS, when any part of the config uses it.
+struct AwsConfig {
+  bool present = false;         // an `aws:` section exists
+  std::string region;           // empty: AWS_REGION / AWS_DEFAULT_REGION
+  bool codedeploy_lookup = true;  // ask CodeDeploy for each deployment's creator and status
+  SourceLocation where;
+};
+
 struct Config {
   std::string file;
   StoreConfig store;
+  AwsConfig aws;
   std::vector<Route> routes;
   std::map<std::string, EnvironmentConfig> environments;
 

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "adapters/aws/elb_backend.h"
 #include "adapters/backend/log_backend.h"
 #include "adapters/haproxy/haproxy_backend.h"
 #include "adapters/haproxy/protocol.h"
@@ -22,10 +23,24 @@ std::string duration_value(const std::string& v) {
   return core::parse_duration(v) ? "" : "'" + v + "' is not a duration (5s, 500ms)";
 }
 
+std::string positive_int(const std::string& v) {
+  try {
+    std::size_t used = 0;
+    const int n = std::stoi(v, &used);
+    if (used == v.size() && n >= 1 && n <= 1000) return "";
+  } catch (const std::exception&) {
+  }
+  return "'" + v + "' is not a whole number from 1 to 1000";
+}
+std::string instance_id(const std::string& v) {
+  return v.rfind("i-", 0) == 0 && v.size() > 2 ? "" : "'" + v + "' is not an EC2 instance id (i-...)";
+}
+
 struct Setting {
   std::string name;
   bool required;
   Check check = any_value;
+  bool list = false;  // a list of values, each checked
 };
 
 // The settings each backend type takes (besides `type`).
@@ -38,6 +53,14 @@ const std::map<std::string, std::vector<Setting>>& schema() {
         {"key", false, haproxy_token},
         {"value", false, haproxy_token},
         {"timeout", false, duration_value}}},
+      {"elb-classic",
+       {{"load_balancer", true},
+        {"auto_scaling_group", true},
+        {"page_instances", true, instance_id, true},
+        {"min_healthy", false, positive_int},
+        {"health_timeout", false, duration_value},
+        {"poll_interval", false, duration_value},
+        {"region", false}}},
   };
   return kSchema;
 }
@@ -48,6 +71,13 @@ std::string setting(const core::BackendConfig& b, const std::string& name) {
 }
 
 }  // namespace
+
+bool uses_aws(const core::Config& config) {
+  for (const auto& [name, env] : config.environments) {
+    if (env.backend.type == "elb-classic") return true;
+  }
+  return false;
+}
 
 const std::vector<std::string>& backend_types() {
   static const std::vector<std::string> kTypes = [] {
@@ -81,6 +111,17 @@ std::vector<ConfigError> check_backend_config(const core::BackendConfig& backend
     if (n == nullptr && s.required) {
       errors.push_back({backend.where, field + "." + s.name, "missing (required by type " +
                                                                  backend.type + ")"});
+    } else if (n != nullptr && s.list) {
+      if (n->kind != core::ConfigNode::Kind::kList || n->list.empty()) {
+        errors.push_back({n->where, field + "." + s.name, "must be a non-empty list"});
+        continue;
+      }
+      for (const auto& item : n->list) {
+        const std::string problem = item.kind == core::ConfigNode::Kind::kScalar
+                                        ? s.check(item.scalar)
+                                        : "must be a single value";
+        if (!problem.empty()) errors.push_back({item.where, field + "." + s.name, problem});
+      }
     } else if (n != nullptr && n->kind != core::ConfigNode::Kind::kScalar) {
       errors.push_back({n->where, field + "." + s.name, "must be a single value"});
     } else if (n != nullptr) {
@@ -123,6 +164,24 @@ core::Result<std::unique_ptr<core::Backend>> DefaultBackendFactory::make(
                                  "' cannot be a HAProxy map key; set backend.key");
     }
     return std::unique_ptr<core::Backend>(std::make_unique<haproxy::HaproxyBackend>(s));
+  }
+  if (b.type == "elb-classic") {
+    if (aws_ == nullptr) return core::Error::internal("elb-classic backend without AWS context");
+    aws::ElbSettings s;
+    s.load_balancer = setting(b, "load_balancer");
+    s.auto_scaling_group = setting(b, "auto_scaling_group");
+    if (const core::ConfigNode* ids = b.settings.find("page_instances")) {
+      for (const auto& id : ids->list) s.page_instances.push_back(id.scalar);
+    }
+    if (!setting(b, "min_healthy").empty()) s.min_healthy = std::stoi(setting(b, "min_healthy"));
+    if (auto t = core::parse_duration(setting(b, "health_timeout"))) s.health_timeout = *t;
+    if (auto t = core::parse_duration(setting(b, "poll_interval"))) s.poll_interval = *t;
+    auto elb = aws_->client(aws::elb_service(), setting(b, "region"));
+    if (!elb) return elb.error();
+    auto asg = aws_->client(aws::autoscaling_service(), setting(b, "region"));
+    if (!asg) return asg.error();
+    return std::unique_ptr<core::Backend>(
+        std::make_unique<aws::ElbClassicBackend>(s, **elb, **asg, aws_->sleeper()));
   }
   return core::Error::config("environment " + env.name + ": unknown backend type '" + b.type +
                              "'");

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/aws/aws_context.h"
 #include "adapters/config/config_error.h"
 #include "core/backend.h"
 #include "core/config.h"
@@ -24,12 +25,18 @@ std::vector<ConfigError> check_backend_config(const core::BackendConfig& backend
 
 class DefaultBackendFactory final : public core::BackendFactory {
  public:
-  // `clock` must outlive the factory and the backends it makes.
-  explicit DefaultBackendFactory(const core::Clock& clock) : clock_(clock) {}
+  // `clock` and `aws` (may be null when no environment uses AWS) must outlive the factory
+  // and the backends it makes.
+  DefaultBackendFactory(const core::Clock& clock, aws::AwsContext* aws)
+      : clock_(clock), aws_(aws) {}
   core::Result<std::unique_ptr<core::Backend>> make(const core::EnvironmentConfig& env) override;
 
  private:
   const core::Clock& clock_;
+  aws::AwsContext* aws_;
 };
+
+// True when some environment needs AWS (its backend type talks to AWS).
+bool uses_aws(const core::Config& config);
 
 }  // namespace intermission::adapters

@@ -188,7 +188,24 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
     out.errors = w.errors;
     return out;
   }
-  w.only_keys(root, "", {"store", "defaults", "routes", "environments"});
+  w.only_keys(root, "", {"store", "aws", "defaults", "routes", "environments"});
+
+  // aws
+  if (const YAML::Node a = root["aws"]; a && w.is_map(a, "aws")) {
+    w.only_keys(a, "aws", {"region", "codedeploy_lookup"});
+    core::AwsConfig& aws = out.config.aws;
+    aws.present = true;
+    aws.where = w.at(a);
+    if (const YAML::Node r = a["region"]) aws.region = w.scalar(r, "aws.region").value_or("");
+    if (const YAML::Node l = a["codedeploy_lookup"]) {
+      auto v = w.scalar(l, "aws.codedeploy_lookup");
+      if (v == "true" || v == "false") {
+        aws.codedeploy_lookup = *v == "true";
+      } else if (v) {
+        w.error(l, "aws.codedeploy_lookup", "'" + *v + "' is not true or false");
+      }
+    }
+  }
 
   // store
   core::StoreConfig& store = out.config.store;

@@ -1,0 +1,102 @@
+#include "adapters/aws/aws_client.h"
+
+#include <boost/json.hpp>
+#include <thread>
+
+namespace intermission::adapters::aws {
+
+Sleeper real_sleeper() {
+  return [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+}
+
+AwsClient::AwsClient(const Service& service, std::string region, std::string endpoint,
+                     CredentialsProvider& credentials, core::Logger& log, RetryPolicy retry,
+                     Sleeper sleeper)
+    : service_(service),
+      region_(std::move(region)),
+      endpoint_(std::move(endpoint)),
+      credentials_(credentials),
+      log_(log),
+      retry_(retry),
+      sleep_(std::move(sleeper)),
+      rng_(std::random_device{}()) {
+  // Every request is POST / with no query string: curl 7.88 signs query strings wrongly
+  // (aws-facts.md §9), and a path other than "/" is never needed.
+  if (!endpoint_.empty() && endpoint_.back() != '/') endpoint_ += '/';
+}
+
+core::Result<HttpResponse> AwsClient::send(const std::string& context, const std::string& body,
+                                           const std::vector<std::string>& headers,
+                                           bool json_protocol) {
+  const auto started = std::chrono::steady_clock::now();
+  std::optional<core::Error> last;
+  for (int attempt = 1; attempt <= retry_.max_attempts; ++attempt) {
+    auto creds = credentials_.get();
+    if (!creds) return creds.error().with_context(context);
+    const SigV4 sign{region_, service_.endpoint_prefix, creds->access_key, creds->secret_key,
+                     creds->session_token};
+    auto r = http_.request("POST", endpoint_, headers, body, sign);
+    AwsError error;
+    if (!r) {
+      error = AwsError{0, r.error().code == core::ErrorCode::kTimeout ? "Timeout" : "Connection",
+                       r.error().message, ""};
+    } else if (r->status >= 200 && r->status < 300) {
+      return r;
+    } else if (json_protocol) {
+      auto header = [&r](const char* name) {
+        const auto it = r->headers.find(name);
+        return it == r->headers.end() ? std::string() : it->second;
+      };
+      error = parse_json_error(static_cast<int>(r->status), r->body, header("x-amzn-query-error"),
+                               header("x-amzn-requestid"));
+    } else {
+      error = parse_query_error(static_cast<int>(r->status), r->body);
+    }
+    last = to_error(error, context);
+    if (!retryable(error) || attempt == retry_.max_attempts) break;
+    // Full jitter: a random wait in [0, min(cap, base * 2^attempt)].
+    const auto ceiling = std::min<std::int64_t>(retry_.cap.count(),
+                                                retry_.base.count() << std::min(attempt, 20));
+    std::uniform_int_distribution<std::int64_t> dist(0, std::max<std::int64_t>(ceiling, 1));
+    const std::chrono::milliseconds wait(dist(rng_));
+    if (std::chrono::steady_clock::now() - started + wait > retry_.budget) break;
+    log_.warn("AWS call failed, retrying",
+              {{"call", context},
+               {"error", error.code},
+               {"attempt", std::to_string(attempt)},
+               {"wait_ms", std::to_string(wait.count())}});
+    sleep_(wait);
+  }
+  return last->with_context("after retries");
+}
+
+core::Result<std::shared_ptr<pugi::xml_document>> AwsClient::query(
+    const std::string& action, const std::vector<std::pair<std::string, std::string>>& params) {
+  const std::string context = service_.endpoint_prefix + " " + action;
+  auto r = send(context, form_body(action, service_.api_version, params),
+                {"Content-Type: application/x-www-form-urlencoded; charset=utf-8"}, false);
+  if (!r) return r.error();
+  auto doc = std::make_shared<pugi::xml_document>();
+  const auto parsed = doc->load_buffer(r->body.data(), r->body.size());
+  if (!parsed) {
+    return core::Error::unavailable(context + ": the reply is not XML (" +
+                                    std::string(parsed.description()) + ")");
+  }
+  return doc;
+}
+
+core::Result<boost::json::value> AwsClient::json(const std::string& operation,
+                                                 const boost::json::value& body) {
+  const std::string context = service_.endpoint_prefix + " " + operation;
+  auto r = send(context, boost::json::serialize(body),
+                {"Content-Type: " + service_.json_content_type,
+                 "X-Amz-Target: " + service_.json_target + "." + operation},
+                true);
+  if (!r) return r.error();
+  boost::system::error_code ec;
+  auto v = boost::json::parse(r->body, ec);
+  if (ec) return core::Error::unavailable(context + ": the reply is not JSON");
+  return v;
+}
+
+}  // namespace intermission::adapters::aws

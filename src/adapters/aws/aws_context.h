@@ -1,0 +1,37 @@
+// Owns what every AWS call shares: the credentials provider and one client per service and
+// region (each keeps its connection alive). Not thread-safe; one per thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "adapters/aws/aws_client.h"
+#include "adapters/aws/credentials.h"
+
+namespace intermission::adapters::aws {
+
+class AwsContext {
+ public:
+  // `configured_region` may be empty (then AWS_REGION / AWS_DEFAULT_REGION). Everything
+  // referenced must outlive the context.
+  AwsContext(std::string configured_region, Getenv getenv, const core::Clock& clock,
+             core::Logger& log, RetryPolicy retry = {}, Sleeper sleeper = real_sleeper());
+
+  // The client for `service` in `region` (empty = the default region).
+  core::Result<AwsClient*> client(const Service& service, const std::string& region = "");
+
+  [[nodiscard]] const Sleeper& sleeper() const { return sleeper_; }
+
+ private:
+  std::string configured_region_;
+  Getenv getenv_;
+  core::Logger& log_;
+  RetryPolicy retry_;
+  Sleeper sleeper_;
+  CredentialsProvider credentials_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<AwsClient>> clients_;
+};
+
+}  // namespace intermission::adapters::aws

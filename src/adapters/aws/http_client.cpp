@@ -1,0 +1,116 @@
+#include "adapters/aws/http_client.h"
+
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+
+namespace intermission::adapters::aws {
+namespace {
+
+std::once_flag g_curl_init;
+
+std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* headers = static_cast<std::map<std::string, std::string>*>(user);
+  std::string line(data, size * n);
+  const std::size_t colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    value.erase(value.find_last_not_of(" \t\r\n") + 1);
+    (*headers)[name] = value;
+  } else if (line.rfind("HTTP/", 0) == 0) {
+    headers->clear();  // a new response (after 100 Continue or a redirect)
+  }
+  return size * n;
+}
+
+struct Slist {
+  curl_slist* list = nullptr;
+  ~Slist() { curl_slist_free_all(list); }
+  void add(const std::string& h) { list = curl_slist_append(list, h.c_str()); }
+};
+
+}  // namespace
+
+std::optional<std::string> HttpClient::ca_bundle() {
+  if (const char* env = std::getenv("AWS_CA_BUNDLE"); env != nullptr && *env != '\0') {
+    return std::string(env);
+  }
+  // Amazon Linux 2023 (Lambda provided.al2023) keeps its bundle here; Debian's libcurl was
+  // built with /etc/ssl/certs/ca-certificates.crt, which AL2023 lacks.
+  static const char* kAmazonLinux = "/etc/pki/tls/certs/ca-bundle.crt";
+  if (::access(kAmazonLinux, R_OK) == 0) return std::string(kAmazonLinux);
+  return std::nullopt;
+}
+
+HttpClient::HttpClient(HttpTimeouts timeouts) : curl_(nullptr), timeouts_(timeouts) {
+  std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  curl_ = curl_easy_init();
+}
+
+HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+
+core::Result<HttpResponse> HttpClient::request(const std::string& method, const std::string& url,
+                                               const std::vector<std::string>& headers,
+                                               const std::string& body,
+                                               const std::optional<SigV4>& sign) {
+  CURL* c = static_cast<CURL*>(curl_);
+  if (c == nullptr) return core::Error::internal("curl_easy_init failed");
+  curl_easy_reset(c);  // keeps the connection cache, clears the options
+  HttpResponse response;
+  Slist list;
+  for (const auto& h : headers) list.add(h);
+  std::string userpwd;
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeouts_.connect.count()));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeouts_.total.count()));
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &response.headers);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (auto ca = ca_bundle()) curl_easy_setopt(c, CURLOPT_CAINFO, ca->c_str());
+  if (method == "POST") {
+    // In-memory POST fields: curl hashes exactly these bytes for SigV4 (aws-facts.md §9).
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    list.add("Expect:");  // no 100-continue round trip
+  } else if (method != "GET") {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+    if (!body.empty()) {
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    }
+  }
+  std::string provider;
+  if (sign) {
+    provider = "aws:amz:" + sign->region + ":" + sign->service;
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, provider.c_str());
+    curl_easy_setopt(c, CURLOPT_USERNAME, sign->access_key.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, sign->secret_key.c_str());
+    if (!sign->session_token.empty()) list.add("x-amz-security-token: " + sign->session_token);
+  }
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.list);
+  const CURLcode rc = curl_easy_perform(c);
+  if (rc != CURLE_OK) {
+    const std::string what = std::string(curl_easy_strerror(rc)) + " (" + method + " " + url + ")";
+    if (rc == CURLE_OPERATION_TIMEDOUT) return core::Error::timeout(what);
+    return core::Error::unavailable(what);
+  }
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
+  return response;
+}
+
+}  // namespace intermission::adapters::aws
