@@ -197,7 +197,10 @@ std::optional<int> make_runtime(const Args& global, CliIo& io, core::LogLevel de
   rt.store = std::move(*store);
   const core::AwsConfig& aws = rt.loaded.config.aws;
   if (aws.present || adapters::uses_aws(rt.loaded.config)) {
-    rt.aws = std::make_unique<adapters::aws::AwsContext>(aws.region, io.getenv, rt.clock, *rt.log);
+    adapters::aws::RetryPolicy retry;
+    retry.max_attempts = aws.max_attempts;
+    rt.aws = std::make_unique<adapters::aws::AwsContext>(aws.region, io.getenv, rt.clock, *rt.log,
+                                                         retry);
     if (aws.present && aws.codedeploy_lookup) {
       auto client = rt.aws->client(adapters::aws::codedeploy_service());
       if (!client) {

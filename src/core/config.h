@@ -82,6 +82,7 @@ struct AwsConfig {
   bool present = false;         // an `aws:` section exists
   std::string region;           // empty: AWS_REGION / AWS_DEFAULT_REGION
   bool codedeploy_lookup = true;  // ask CodeDeploy for each deployment's creator and status
+  int max_attempts = 6;           // per AWS call, retries included
   SourceLocation where;
 };
 

@@ -30,7 +30,8 @@ core::Result<HttpResponse> AwsClient::send(const std::string& context, const std
                                            bool json_protocol) {
   const auto started = std::chrono::steady_clock::now();
   std::optional<core::Error> last;
-  for (int attempt = 1; attempt <= retry_.max_attempts; ++attempt) {
+  int attempt = 1;
+  for (; attempt <= retry_.max_attempts; ++attempt) {
     auto creds = credentials_.get();
     if (!creds) return creds.error().with_context(context);
     const SigV4 sign{region_, service_.endpoint_prefix, creds->access_key, creds->secret_key,
@@ -67,7 +68,8 @@ core::Result<HttpResponse> AwsClient::send(const std::string& context, const std
                {"wait_ms", std::to_string(wait.count())}});
     sleep_(wait);
   }
-  return last->with_context("after retries");
+  if (attempt > 1) return last->with_context("after " + std::to_string(attempt) + " attempts");
+  return *last;
 }
 
 core::Result<std::shared_ptr<pugi::xml_document>> AwsClient::query(

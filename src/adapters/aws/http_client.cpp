@@ -86,7 +86,9 @@ core::Result<HttpResponse> HttpClient::request(const std::string& method, const 
     // In-memory POST fields: curl hashes exactly these bytes for SigV4 (aws-facts.md §9).
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    list.add("Expect:");  // no 100-continue round trip
+    // No "Expect:" header to turn off 100-continue: curl 7.88 lists an emptied header in
+    // SignedHeaders without sending it, and AWS rejects that (IncompleteSignature; found by
+    // the fake's botocore check). Our bodies are far below curl's 1 MiB Expect threshold.
   } else if (method != "GET") {
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
     if (!body.empty()) {

@@ -192,7 +192,7 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
 
   // aws
   if (const YAML::Node a = root["aws"]; a && w.is_map(a, "aws")) {
-    w.only_keys(a, "aws", {"region", "codedeploy_lookup"});
+    w.only_keys(a, "aws", {"region", "codedeploy_lookup", "max_attempts"});
     core::AwsConfig& aws = out.config.aws;
     aws.present = true;
     aws.where = w.at(a);
@@ -203,6 +203,20 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
         aws.codedeploy_lookup = *v == "true";
       } else if (v) {
         w.error(l, "aws.codedeploy_lookup", "'" + *v + "' is not true or false");
+      }
+    }
+    if (const YAML::Node m = a["max_attempts"]) {
+      const auto v = w.scalar(m, "aws.max_attempts");
+      int n = 0;
+      try {
+        n = v ? std::stoi(*v) : 0;
+      } catch (const std::exception&) {
+        n = 0;
+      }
+      if (n < 1 || n > 20) {
+        w.error(m, "aws.max_attempts", "must be a whole number from 1 to 20");
+      } else {
+        aws.max_attempts = n;
       }
     }
   }

@@ -1,0 +1,449 @@
+#!/usr/bin/python3
+"""A fake AWS for tests, on loopback: Classic ELB, Auto Scaling and CodeDeploy, as far as
+intermission uses them.
+
+- Every request's SigV4 signature is verified with botocore's SigV4Auth (Debian
+  python3-botocore), an implementation that is not ours; unknown keys get
+  InvalidClientTokenId, bad signatures SignatureDoesNotMatch.
+- Replies follow the services' wire formats (Query XML, JSON 1.1) closely enough for the
+  Debian awscli to drive every call (tests/aws_fake_test.py checks that).
+- The ELB health check is simulated: a registered, healthy instance becomes InService after
+  HealthyThreshold x Interval seconds. A sampler records each load balancer's InService count
+  over time (every 5 ms and at every call), so tests can prove it never reaches zero.
+- Faults can be injected per action (throttling, 5xx, dropped connections).
+
+Control API (JSON): POST /__fake/setup, POST /__fake/fail, POST /__fake/instance,
+POST /__fake/deployment, GET /__fake/timeline, GET /__fake/calls, GET /__fake/state.
+Run: fake_aws.py --port-file FILE (port 0 = any free port)."""
+
+import argparse
+import json
+import re
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.sax.saxutils import escape
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+ELB_NS = "http://elasticloadbalancing.amazonaws.com/doc/2012-06-01/"
+ASG_NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
+AUTH_RE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,"
+                     r"\s*SignedHeaders=([^,]+),\s*Signature=([0-9a-f]{64})")
+
+
+class AwsFault(Exception):
+    def __init__(self, status, code, message, sender=True):
+        super().__init__(message)
+        self.status, self.code, self.message, self.sender = status, code, message, sender
+
+
+class World:
+    """The simulated account. All access under `lock`."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.credentials = {"AKIDEXAMPLE": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+        self.require_token = None  # when set, requests must carry this x-amz-security-token
+        self.lbs = {}      # name -> {"interval", "threshold", "instances": {id: registered_at}}
+        self.groups = {}   # name -> {"instances": [ids], "lbs": {lb: state}}
+        self.unhealthy = set()
+        self.deployments = {}
+        self.faults = {}   # action -> [fault, ...]
+        self.timeline = {}  # lb -> [[t, count], ...] (changes only)
+        self.calls = []
+        self.t0 = time.monotonic()
+
+    def now(self):
+        return time.monotonic() - self.t0
+
+    def instance_state(self, lb, iid):
+        reg = self.lbs[lb]["instances"].get(iid)
+        if reg is None:
+            return "OutOfService", "Instance is not currently registered with the LoadBalancer."
+        if iid in self.unhealthy:
+            return "OutOfService", "Instance has failed at least the UnhealthyThreshold number of health checks consecutively."
+        ready = reg + self.lbs[lb]["threshold"] * self.lbs[lb]["interval"]
+        if self.now() >= ready:
+            return "InService", "N/A"
+        return "OutOfService", "Instance has not passed the configured HealthyThreshold number of health checks consecutively."
+
+    def in_service(self, lb):
+        return sum(1 for i in self.lbs[lb]["instances"] if self.instance_state(lb, i)[0] == "InService")
+
+    def sample(self):
+        with self.lock:
+            t = self.now()
+            for lb in self.lbs:
+                n = self.in_service(lb)
+                series = self.timeline.setdefault(lb, [])
+                if not series or series[-1][1] != n:
+                    series.append([round(t, 4), n])
+
+
+WORLD = World()
+
+
+def member_params(params, prefix):
+    """Values of prefix.member.N (or prefix.member.N.InstanceId), in N order."""
+    out = {}
+    for k, v in params.items():
+        m = re.fullmatch(re.escape(prefix) + r"\.member\.(\d+)(?:\.InstanceId)?", k)
+        if m:
+            out[int(m.group(1))] = v
+    return [out[i] for i in sorted(out)]
+
+
+def require(params, name):
+    if not params.get(name):
+        raise AwsFault(400, "ValidationError", f"1 validation error detected: {name} is required")
+    return params[name]
+
+
+# ---------------------------------------------------------------- Classic ELB (Query)
+def elb_lb(params):
+    name = require(params, "LoadBalancerName")
+    if name not in WORLD.lbs:
+        raise AwsFault(400, "LoadBalancerNotFound", f"There is no ACTIVE Load Balancer named '{name}'")
+    return name
+
+
+def instances_xml(lb):
+    return "<Instances>" + "".join(f"<member><InstanceId>{escape(i)}</InstanceId></member>"
+                                   for i in sorted(WORLD.lbs[lb]["instances"])) + "</Instances>"
+
+
+def elb_register(params):
+    lb = elb_lb(params)
+    for iid in member_params(params, "Instances"):
+        WORLD.lbs[lb]["instances"].setdefault(iid, WORLD.now())
+    return instances_xml(lb)
+
+
+def elb_deregister(params):
+    lb = elb_lb(params)
+    for iid in member_params(params, "Instances"):
+        if iid not in WORLD.lbs[lb]["instances"]:
+            raise AwsFault(400, "InvalidInstance", f"Could not find EC2 instance {iid}.")
+        del WORLD.lbs[lb]["instances"][iid]
+    return instances_xml(lb)
+
+
+def elb_health(params):
+    lb = elb_lb(params)
+    ids = member_params(params, "Instances") or sorted(WORLD.lbs[lb]["instances"])
+    out = "<InstanceStates>"
+    for iid in ids:
+        state, desc = WORLD.instance_state(lb, iid)
+        reason = "N/A" if state == "InService" else ("ELB" if iid in WORLD.lbs[lb]["instances"] else "Instance")
+        out += (f"<member><Description>{escape(desc)}</Description><InstanceId>{escape(iid)}</InstanceId>"
+                f"<State>{state}</State><ReasonCode>{reason}</ReasonCode></member>")
+    return out + "</InstanceStates>"
+
+
+def elb_describe(params):
+    names = member_params(params, "LoadBalancerNames") or sorted(WORLD.lbs)
+    out = "<LoadBalancerDescriptions>"
+    for name in names:
+        if name not in WORLD.lbs:
+            raise AwsFault(400, "LoadBalancerNotFound", f"There is no ACTIVE Load Balancer named '{name}'")
+        lb = WORLD.lbs[name]
+        out += (f"<member><LoadBalancerName>{escape(name)}</LoadBalancerName>"
+                f"<DNSName>{escape(name)}.elb.example</DNSName>"
+                f"<HealthCheck><Target>HTTP:80/healthz</Target><Interval>{max(1, int(lb['interval']))}</Interval>"
+                f"<Timeout>1</Timeout><UnhealthyThreshold>2</UnhealthyThreshold>"
+                f"<HealthyThreshold>{lb['threshold']}</HealthyThreshold></HealthCheck>"
+                f"{instances_xml(name)}</member>")
+    return out + "</LoadBalancerDescriptions>"
+
+
+# ---------------------------------------------------------------- Auto Scaling (Query)
+def asg_group(params):
+    name = require(params, "AutoScalingGroupName")
+    if name not in WORLD.groups:
+        raise AwsFault(400, "ValidationError", f"AutoScalingGroup name not found - {name}")
+    return name
+
+
+def asg_attach(params):
+    group = WORLD.groups[asg_group(params)]
+    for lb in member_params(params, "LoadBalancerNames"):
+        if lb not in WORLD.lbs:
+            raise AwsFault(400, "ValidationError", f"Provided Load Balancers may not be valid: {lb}")
+        for iid in group["instances"]:
+            WORLD.lbs[lb]["instances"].setdefault(iid, WORLD.now())
+        group["lbs"][lb] = "Added"
+    return ""
+
+
+def asg_detach(params):
+    group = WORLD.groups[asg_group(params)]
+    for lb in member_params(params, "LoadBalancerNames"):
+        if lb in group["lbs"]:
+            for iid in group["instances"]:
+                WORLD.lbs[lb]["instances"].pop(iid, None)
+            del group["lbs"][lb]
+    return ""
+
+
+def asg_describe_lbs(params):
+    group = WORLD.groups[asg_group(params)]
+    return "<LoadBalancers>" + "".join(
+        f"<member><LoadBalancerName>{escape(lb)}</LoadBalancerName><State>{state}</State></member>"
+        for lb, state in sorted(group["lbs"].items())) + "</LoadBalancers>"
+
+
+def asg_describe_groups(params):
+    names = member_params(params, "AutoScalingGroupNames") or sorted(WORLD.groups)
+    out = "<AutoScalingGroups>"
+    for name in names:
+        if name not in WORLD.groups:
+            continue
+        g = WORLD.groups[name]
+        out += (f"<member><AutoScalingGroupName>{escape(name)}</AutoScalingGroupName>"
+                f"<AutoScalingGroupARN>arn:aws:autoscaling:eu-west-1:111122223333:autoScalingGroup:{uuid.uuid4()}:autoScalingGroupName/{escape(name)}</AutoScalingGroupARN>"
+                f"<LaunchConfigurationName>lc</LaunchConfigurationName>"
+                f"<MinSize>{len(g['instances'])}</MinSize><MaxSize>{len(g['instances']) + 2}</MaxSize>"
+                f"<DesiredCapacity>{len(g['instances'])}</DesiredCapacity><DefaultCooldown>300</DefaultCooldown>"
+                f"<AvailabilityZones><member>eu-west-1a</member></AvailabilityZones>"
+                f"<LoadBalancerNames>" + "".join(f"<member>{escape(lb)}</member>" for lb in sorted(g["lbs"])) +
+                f"</LoadBalancerNames><HealthCheckType>ELB</HealthCheckType><HealthCheckGracePeriod>300</HealthCheckGracePeriod>"
+                f"<Instances>" + "".join(
+                    f"<member><InstanceId>{escape(i)}</InstanceId><AvailabilityZone>eu-west-1a</AvailabilityZone>"
+                    f"<LifecycleState>InService</LifecycleState><HealthStatus>Healthy</HealthStatus>"
+                    f"<ProtectedFromScaleIn>false</ProtectedFromScaleIn></member>" for i in g["instances"]) +
+                f"</Instances><CreatedTime>2026-01-01T00:00:00Z</CreatedTime></member>")
+    return out + "</AutoScalingGroups>"
+
+
+QUERY = {
+    ("elasticloadbalancing", "RegisterInstancesWithLoadBalancer"): (ELB_NS, elb_register),
+    ("elasticloadbalancing", "DeregisterInstancesFromLoadBalancer"): (ELB_NS, elb_deregister),
+    ("elasticloadbalancing", "DescribeInstanceHealth"): (ELB_NS, elb_health),
+    ("elasticloadbalancing", "DescribeLoadBalancers"): (ELB_NS, elb_describe),
+    ("autoscaling", "AttachLoadBalancers"): (ASG_NS, asg_attach),
+    ("autoscaling", "DetachLoadBalancers"): (ASG_NS, asg_detach),
+    ("autoscaling", "DescribeLoadBalancers"): (ASG_NS, asg_describe_lbs),
+    ("autoscaling", "DescribeAutoScalingGroups"): (ASG_NS, asg_describe_groups),
+}
+
+
+# ---------------------------------------------------------------- CodeDeploy (JSON 1.1)
+def cd_get_deployment(body):
+    did = body.get("deploymentId")
+    if not did:
+        raise AwsFault(400, "DeploymentIdRequiredException", "At least one deployment ID must be specified.")
+    d = WORLD.deployments.get(did)
+    if d is None:
+        raise AwsFault(400, "DeploymentDoesNotExistException", f"The deployment {did} could not be found.")
+    info = {"applicationName": d.get("application", "shop"),
+            "deploymentGroupName": d.get("group", "prod-web"), "deploymentId": did,
+            "status": d.get("status", "InProgress"), "creator": d.get("creator", "user"),
+            "createTime": 1700000000.0, "deploymentConfigName": "CodeDeployDefault.OneAtATime"}
+    if d.get("rollback_of"):
+        info["rollbackInfo"] = {"rollbackTriggeringDeploymentId": d["rollback_of"]}
+    return {"deploymentInfo": info}
+
+
+JSON_OPS = {("codedeploy", "CodeDeploy_20141006.GetDeployment"): cd_get_deployment}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeAWS/1.0"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, content_type, extra=None):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    # -- control API ------------------------------------------------------------------------
+    def do_GET(self):
+        path = urllib.parse.urlparse(self.path).path
+        with WORLD.lock:
+            WORLD.sample()
+            if path == "/__fake/timeline":
+                return self.reply(200, json.dumps(WORLD.timeline), "application/json")
+            if path == "/__fake/calls":
+                return self.reply(200, json.dumps(WORLD.calls), "application/json")
+            if path == "/__fake/state":
+                state = {"lbs": {n: {i: WORLD.instance_state(n, i)[0] for i in lb["instances"]}
+                                 for n, lb in WORLD.lbs.items()},
+                         "groups": {n: g["lbs"] for n, g in WORLD.groups.items()}}
+                return self.reply(200, json.dumps(state), "application/json")
+        self.reply(404, "not found\n", "text/plain")
+
+    def control(self, path, body):
+        req = json.loads(body or b"{}")
+        with WORLD.lock:
+            if path == "/__fake/setup":
+                for lb in req.get("load_balancers", []):
+                    WORLD.lbs[lb["name"]] = {"interval": lb.get("interval", 0.2),
+                                             "threshold": lb.get("healthy_threshold", 2),
+                                             "instances": {}}
+                for g in req.get("groups", []):
+                    WORLD.groups[g["name"]] = {"instances": list(g["instances"]), "lbs": {}}
+                    for lb in g.get("load_balancers", []):
+                        WORLD.groups[g["name"]]["lbs"][lb] = "InService"
+                        for iid in g["instances"]:  # long registered: InService already
+                            WORLD.lbs[lb]["instances"][iid] = -1e6
+                WORLD.deployments.update(req.get("deployments", {}))
+                if "require_token" in req:
+                    WORLD.require_token = req["require_token"]
+            elif path == "/__fake/fail":
+                WORLD.faults.setdefault(req["action"], []).extend(req["faults"])
+            elif path == "/__fake/instance":
+                (WORLD.unhealthy.discard if req.get("healthy", True) else WORLD.unhealthy.add)(req["id"])
+            elif path == "/__fake/deployment":
+                WORLD.deployments[req["id"]] = req
+            else:
+                return self.reply(404, "not found\n", "text/plain")
+            WORLD.sample()
+        self.reply(200, "{}", "application/json")
+
+    # -- AWS --------------------------------------------------------------------------------
+    def do_POST(self):
+        body = self.read_body()
+        path = urllib.parse.urlparse(self.path).path
+        if path.startswith("/__fake/"):
+            return self.control(path, body)
+        json_protocol = "amz-json" in (self.headers.get("Content-Type") or "")
+        action = "?"
+        try:
+            service, region = self.verify(body)
+            if json_protocol:
+                action = self.headers.get("X-Amz-Target", "")
+                op = JSON_OPS.get((service, action))
+                if op is None:
+                    raise AwsFault(400, "UnknownOperationException", f"unknown operation {action}")
+                self.inject(action.split(".")[-1])
+                with WORLD.lock:
+                    result = op(json.loads(body or b"{}"))
+                    self.record(action.split(".")[-1], 200)
+                return self.reply(200, json.dumps(result), "application/x-amz-json-1.1",
+                                  {"x-amzn-RequestId": str(uuid.uuid4())})
+            params = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
+            action = params.get("Action", "")
+            entry = QUERY.get((service, action))
+            if entry is None:
+                raise AwsFault(400, "InvalidAction", f"The action {action} is not valid for this web service.")
+            self.inject(action)
+            ns, op = entry
+            with WORLD.lock:
+                WORLD.sample()
+                result = op(params)
+                WORLD.sample()
+                self.record(action, 200)
+            rid = str(uuid.uuid4())
+            xml = (f'<{action}Response xmlns="{ns}"><{action}Result>{result}</{action}Result>'
+                   f"<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></{action}Response>")
+            return self.reply(200, xml, "text/xml", {"x-amzn-RequestId": rid})
+        except AwsFault as f:
+            with WORLD.lock:
+                self.record(action.split(".")[-1], f.status, f.code)
+            if f.code == "__drop__":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            rid = str(uuid.uuid4())
+            if json_protocol:
+                return self.reply(f.status, json.dumps({"__type": f.code, "message": f.message}),
+                                  "application/x-amz-json-1.1", {"x-amzn-RequestId": rid})
+            kind = "Sender" if f.sender else "Receiver"
+            xml = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{escape(f.code)}</Code>"
+                   f"<Message>{escape(f.message)}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>")
+            return self.reply(f.status, xml, "text/xml")
+
+    def record(self, action, status, code=""):
+        WORLD.calls.append({"t": round(WORLD.now(), 4), "action": action, "status": status, "code": code})
+
+    def inject(self, action):
+        with WORLD.lock:
+            queue = WORLD.faults.get(action)
+            fault = queue.pop(0) if queue else None
+        if fault is None:
+            return
+        table = {"Throttling": (400, "Throttling", "Rate exceeded"),
+                 "DependencyThrottle": (400, "DependencyThrottle", "Rate exceeded"),
+                 "ResourceContention": (500, "ResourceContention", "You already have a pending update"),
+                 "500": (500, "InternalFailure", "internal failure"),
+                 "503": (503, "ServiceUnavailable", "Service Unavailable"),
+                 "drop": (0, "__drop__", "")}
+        status, code, message = table[fault]
+        raise AwsFault(status, code, message, sender=status < 500)
+
+    def verify(self, body):
+        """Checks the SigV4 signature with botocore's own implementation."""
+        m = AUTH_RE.fullmatch(self.headers.get("Authorization", ""))
+        if not m:
+            raise AwsFault(400, "MissingAuthenticationToken", "Request is missing Authentication Token")
+        key, date, region, service, signed, signature = m.groups()
+        secret = WORLD.credentials.get(key)
+        if secret is None:
+            raise AwsFault(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
+        amz_date = self.headers.get("X-Amz-Date", "")
+        if not amz_date.startswith(date):
+            raise AwsFault(400, "IncompleteSignature", "Date in Credential scope does not match X-Amz-Date")
+        token = self.headers.get("X-Amz-Security-Token")
+        if WORLD.require_token is not None and token != WORLD.require_token:
+            raise AwsFault(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
+        names = signed.split(";")
+        if "host" not in names or (token is not None and "x-amz-security-token" not in names):
+            raise AwsFault(400, "IncompleteSignature", "Host and the security token must be signed")
+        headers = {}
+        for name in names:
+            value = self.headers.get(name)
+            if value is None:
+                raise AwsFault(400, "IncompleteSignature", f"'{name}' is named as a SignedHeader, but it does not exist")
+            headers[name] = value
+        request = AWSRequest(method="POST", url=f"http://{headers['host']}{self.path}", data=body,
+                             headers=headers)
+        request.context["timestamp"] = amz_date
+        auth = SigV4Auth(Credentials(key, secret, token), service, region)
+        canonical = auth.canonical_request(request)
+        expected = auth.signature(auth.string_to_sign(request, canonical), request)
+        if expected != signature:
+            raise AwsFault(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+        return service, region
+
+
+def sampler():
+    while True:
+        WORLD.sample()
+        time.sleep(0.005)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--port-file")
+    args = p.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=sampler, daemon=True).start()
+    if args.port_file:
+        with open(args.port_file + ".tmp", "w") as f:
+            f.write(str(server.server_address[1]))
+        import os
+        os.rename(args.port_file + ".tmp", args.port_file)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
