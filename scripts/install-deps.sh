@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev
   python3 haproxy curl
   chromium fonts-dejavu-core
+  python3-botocore awscli
 )
 
 missing=()
