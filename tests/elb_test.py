@@ -195,6 +195,21 @@ class ElbClassic(unittest.TestCase):
         self.assertIn("SignatureDoesNotMatch", p.stderr)
         self.assertTrue(self.serving_app())
 
+    def test_container_and_instance_metadata_credentials(self):
+        """Without keys in the environment, credentials come from the ECS container endpoint,
+        else from IMDSv2; both are temporary and need their session token."""
+        no_keys = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": ""}
+        self.handle(codedeploy("d-1", "CREATED"), "m-1", **no_keys,
+                    AWS_CONTAINER_CREDENTIALS_FULL_URI=self.fake.url + "/container-credentials",
+                    AWS_CONTAINER_AUTHORIZATION_TOKEN="container-auth-token")
+        self.assertTrue(self.in_maintenance())
+        self.handle(codedeploy("d-1", "SUCCEEDED"), "m-2", **no_keys,
+                    AWS_EC2_METADATA_DISABLED="false",
+                    AWS_EC2_METADATA_SERVICE_ENDPOINT=self.fake.url)
+        self.assertTrue(self.serving_app())
+        p = self.cli("tick", check=3, **no_keys)  # and with none at all: a clear error
+        self.assertIn("no AWS credentials", p.stderr)
+
     def test_dry_run_shows_the_planned_aws_calls_in_order(self):
         p = self.handle(codedeploy("d-1", "CREATED"), "m-1", "--dry-run")
         lines = [l.strip() for l in p.stdout.splitlines() if "would" in l]

@@ -274,8 +274,35 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     # -- control API ------------------------------------------------------------------------
+    def temporary_credentials(self):
+        """Issues the temporary credentials the container and instance endpoints hand out."""
+        with WORLD.lock:
+            WORLD.credentials["ASIAFAKETEMPORARY"] = "temporary-secret"
+            WORLD.require_token = "FAKE-TEMPORARY-TOKEN"
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+        return json.dumps({"AccessKeyId": "ASIAFAKETEMPORARY", "SecretAccessKey": "temporary-secret",
+                           "Token": "FAKE-TEMPORARY-TOKEN", "Expiration": expires})
+
+    def do_PUT(self):
+        # IMDSv2: a session token first.
+        self.read_body()
+        if urllib.parse.urlparse(self.path).path == "/latest/api/token" and \
+                self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+            return self.reply(200, "FAKE-IMDS-SESSION", "text/plain")
+        self.reply(400, "bad request\n", "text/plain")
+
     def do_GET(self):
         path = urllib.parse.urlparse(self.path).path
+        if path == "/container-credentials":
+            if self.headers.get("Authorization") != "container-auth-token":
+                return self.reply(401, "unauthorized\n", "text/plain")
+            return self.reply(200, self.temporary_credentials(), "application/json")
+        if path.startswith("/latest/meta-data/iam/security-credentials/"):
+            if self.headers.get("X-aws-ec2-metadata-token") != "FAKE-IMDS-SESSION":
+                return self.reply(401, "", "text/plain")
+            if path.endswith("/"):
+                return self.reply(200, "page-host-role", "text/plain")
+            return self.reply(200, self.temporary_credentials(), "application/json")
         with WORLD.lock:
             WORLD.sample()
             if path == "/__fake/timeline":
