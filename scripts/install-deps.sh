@@ -10,7 +10,8 @@ packages=(
   libgtest-dev libgmock-dev
   python3 haproxy curl
   chromium fonts-dejavu-core
-  python3-botocore awscli
+  python3-botocore awscli python3-yaml
+  patchelf zip unzip
 )
 
 missing=()

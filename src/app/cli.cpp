@@ -17,6 +17,7 @@
 #include "adapters/log/json_logger.h"
 #include "adapters/store/factory.h"
 #include "app/args.h"
+#include "app/lambda_command.h"
 #include "app/page_command.h"
 #include "app/status.h"
 #include "core/controller.h"
@@ -43,6 +44,7 @@ Commands:
   handle [FILE|-] [--dry-run] [--json]
                           process one event (any supported shape) as the Lambda would
   tick [ENV] [--dry-run]  periodic work: expiries, CodeDeploy re-checks, repair drift
+  lambda                  the AWS Lambda custom runtime loop (the zip's bootstrap)
   page [--listen ADDRS] [--page FILE] [--assets DIR] ...
                           the maintenance page server (503 + Retry-After on every path)
   haproxy-config ENV [--frontend F] [--page-server ADDR] [--bypass-cidr LIST]
@@ -98,6 +100,14 @@ CodeDeploy events are acknowledged and ignored (exit 0) with a log line.
 The periodic work (run it every few minutes from cron or a timer): ends expired holds,
 expires deployments active longer than max_duration, asks CodeDeploy about deployments still
 active (heals lost notifications), and repairs a backend that drifted from the decision.
+)"},
+      {"lambda", R"(Usage: intermission lambda
+
+The AWS Lambda custom runtime (provided.al2023): the zip's bootstrap runs it. Reads the
+config from INTERMISSION_CONFIG_YAML (YAML text), else --config / INTERMISSION_CONFIG, else
+$LAMBDA_TASK_ROOT/config.yaml. Logs JSON lines to stdout (INTERMISSION_LOG_LEVEL).
+An event that cannot be parsed is logged and acknowledged; a store or backend failure is
+reported as an error so SNS/Lambda retry the event.
 )"},
       {"page", R"(Usage: intermission page [options]
 
@@ -387,16 +397,18 @@ int cmd_handle(const Args& global, const Args& a, CliIo& io) {
   boost::json::array results;
   int code = kExitOk;
   for (const auto& item : *items) {
-    auto o = controller.handle(item, dry_run);
-    if (!o) {
-      code = report_failure(io, "handle", o.error());
+    auto outcomes = controller.handle_all(item, dry_run);
+    if (!outcomes) {
+      code = report_failure(io, "handle", outcomes.error());
       if (code != kExitFailed) return code;
       continue;  // later items may concern other environments
     }
-    if (a.flag("--json")) {
-      results.push_back(outcome_json(*o));
-    } else {
-      io.out << describe_outcome(*o, dry_run) << "\n";
+    for (const auto& o : *outcomes) {
+      if (a.flag("--json")) {
+        results.push_back(outcome_json(o));
+      } else {
+        io.out << describe_outcome(o, dry_run) << "\n";
+      }
     }
   }
   if (a.flag("--json")) io.out << boost::json::serialize(results) << "\n";
@@ -564,6 +576,9 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
                              1,
                              1}),
           [&](const Args& g, const Args& a) { return cmd_haproxy_config(g, a, io); }}},
+        {"lambda",
+         {spec_with_globals({{}, {}, 0, 0}),
+          [&](const Args& g, const Args& a) { return run_lambda(g, a, io); }}},
         {"page",
          {page_arg_spec(), [&](const Args& g, const Args& a) { return run_page(g, a, io); }}},
         {"check-config",

@@ -1,6 +1,8 @@
 // The `intermission` binary: only wiring.
 #include <cstdlib>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "app/cli.h"
 
@@ -11,5 +13,11 @@ int main(int argc, char** argv) {
                                 if (v == nullptr) return std::nullopt;
                                 return std::string(v);
                               }};
-  return intermission::app::run_cli({argv + 1, argv + argc}, io);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // In the Lambda zip the binary is `bootstrap`, started with no arguments.
+  const std::string name = argv[0];
+  if (args.empty() && name.size() >= 9 && name.substr(name.size() - 9) == "bootstrap") {
+    args = {"lambda"};
+  }
+  return intermission::app::run_cli(args, io);
 }

@@ -60,7 +60,31 @@ Result<Transition> Controller::update(const EnvironmentConfig& env, Fn&& change,
                          std::to_string(kCasAttempts) + " times in a row");
 }
 
+Result<std::vector<Outcome>> Controller::handle_all(const ParsedItem& item, bool dry_run) {
+  if (!std::holds_alternative<TickRequest>(item)) {
+    auto o = handle(item, dry_run);
+    if (!o) return o.error();
+    return std::vector<Outcome>{std::move(*o)};
+  }
+  std::vector<Outcome> out;
+  std::optional<Error> failed;
+  for (const auto& [name, env] : config_.environments) {
+    auto o = tick(name, dry_run);
+    if (o) {
+      out.push_back(std::move(*o));
+    } else {
+      deps_.log.error("tick failed", {{"environment", name}, {"error", o.error().message}});
+      failed = o.error();
+    }
+  }
+  if (failed) return *failed;
+  return out;
+}
+
 Result<Outcome> Controller::handle(const ParsedItem& item, bool dry_run) {
+  if (std::holds_alternative<TickRequest>(item)) {
+    return Error::internal("a tick request is handled by handle_all()");
+  }
   if (const auto* ignored = std::get_if<Ignored>(&item)) {
     deps_.log.info("ignored: " + ignored->reason);
     Outcome o;

@@ -46,6 +46,10 @@ class Controller {
   // Errors are failures worth retrying (store or backend); bad input is never an error here.
   Result<Outcome> handle(const ParsedItem& item, bool dry_run = false);
 
+  // As handle(), and a TickRequest runs tick() for every configured environment (one outcome
+  // each; an environment that fails does not stop the others, its error is returned last).
+  Result<std::vector<Outcome>> handle_all(const ParsedItem& item, bool dry_run = false);
+
   // Periodic work for one environment: ends expired holds and deployments, asks the lookup
   // about deployments still active, then reconciles.
   Result<Outcome> tick(const std::string& environment, bool dry_run = false);

@@ -201,6 +201,16 @@ TEST_F(ControllerTest, EndlessConflictsAreAnErrorNotALoop) {
   EXPECT_EQ(o.error().code, ErrorCode::kConflict);
 }
 
+TEST_F(ControllerTest, TickRequestTicksEveryEnvironment) {
+  auto c = controller();
+  ASSERT_TRUE(c.handle(event("d-1", DeploymentStatus::kCreated)).ok());
+  clock_.advance(config_.environments["prod"].max_duration);
+  auto all = c.handle_all(TickRequest{});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_FALSE(backends_.switches["prod"].on) << "the stuck deployment expired on the tick";
+}
+
 TEST_F(ControllerTest, IgnoredItemsAreLogged) {
   auto c = controller();
   auto o = c.handle(Ignored{"instance-level CodeDeploy notification"});

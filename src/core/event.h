@@ -74,6 +74,9 @@ struct Ignored {
   std::string reason;
 };
 
-using ParsedItem = std::variant<DeploymentEvent, OperatorCommand, Ignored>;
+// A request for the periodic work (an EventBridge "Scheduled Event", or {"intermission":"tick"}).
+struct TickRequest {};
+
+using ParsedItem = std::variant<DeploymentEvent, OperatorCommand, Ignored, TickRequest>;
 
 }  // namespace intermission::core

@@ -212,7 +212,16 @@ void parse_object(const json::object& o, std::vector<ParsedItem>& out, std::size
     return;
   }
   if (o.contains("detail-type") && o.contains("source")) {
-    out.emplace_back(parse_eventbridge(o));
+    if (get_string(o, "source") == "aws.events" &&
+        get_string(o, "detail-type") == "Scheduled Event") {
+      out.emplace_back(TickRequest{});
+    } else {
+      out.emplace_back(parse_eventbridge(o));
+    }
+    return;
+  }
+  if (get_string(o, "intermission") == "tick") {
+    out.emplace_back(TickRequest{});
     return;
   }
   if (const json::object* op = get_object(o, "operator"); op != nullptr) {

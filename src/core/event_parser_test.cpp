@@ -176,6 +176,15 @@ TEST(EventParser, EventBridgeEventForwardedThroughSns) {
   EXPECT_EQ(e.status, DeploymentStatus::kSucceeded);
 }
 
+TEST(EventParser, ScheduledEventsAndTickRequests) {
+  const auto scheduled = parse_ok(R"({"version":"0","id":"x","detail-type":"Scheduled Event",
+      "source":"aws.events","account":"1","time":"2026-11-27T10:00:00Z","region":"eu-west-1",
+      "resources":["arn:aws:events:eu-west-1:1:rule/tick"],"detail":{}})");
+  ASSERT_EQ(scheduled.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<TickRequest>(scheduled[0]));
+  EXPECT_TRUE(std::holds_alternative<TickRequest>(parse_ok(R"({"intermission":"tick"})")[0]));
+}
+
 TEST(EventParser, StatusVocabularies) {
   EXPECT_EQ(parse_deployment_status("IN_PROGRESS"), DeploymentStatus::kInProgress);
   EXPECT_EQ(parse_deployment_status("InProgress"), DeploymentStatus::kInProgress);

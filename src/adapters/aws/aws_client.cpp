@@ -9,6 +9,21 @@ Sleeper real_sleeper() {
   return [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
 }
 
+namespace {
+
+// The kernel's randomness when there is a device for it; the clock when there is none (an
+// empty chroot, as in the Lambda packaging test). Jitter needs spread, not secrecy.
+std::uint64_t seed() {
+  try {
+    return std::random_device{}();
+  } catch (const std::exception&) {
+    return static_cast<std::uint64_t>(
+        std::chrono::steady_clock::now().time_since_epoch().count());
+  }
+}
+
+}  // namespace
+
 AwsClient::AwsClient(const Service& service, std::string region, std::string endpoint,
                      CredentialsProvider& credentials, core::Logger& log, RetryPolicy retry,
                      Sleeper sleeper)
@@ -19,7 +34,7 @@ AwsClient::AwsClient(const Service& service, std::string region, std::string end
       log_(log),
       retry_(retry),
       sleep_(std::move(sleeper)),
-      rng_(std::random_device{}()) {
+      rng_(seed()) {
   // Every request is POST / with no query string: curl 7.88 signs query strings wrongly
   // (aws-facts.md §9), and a path other than "/" is never needed.
   if (!endpoint_.empty() && endpoint_.back() != '/') endpoint_ += '/';

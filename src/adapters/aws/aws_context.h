@@ -24,6 +24,15 @@ class AwsContext {
 
   [[nodiscard]] const Sleeper& sleeper() const { return sleeper_; }
 
+  // A hard stop for waits (the Lambda invocation's deadline, less a margin); nullopt = none.
+  void set_deadline(std::optional<std::chrono::steady_clock::time_point> d) { deadline_ = d; }
+  [[nodiscard]] std::optional<std::chrono::steady_clock::time_point> deadline() const {
+    return deadline_;
+  }
+  [[nodiscard]] bool deadline_passed() const {
+    return deadline_ && std::chrono::steady_clock::now() >= *deadline_;
+  }
+
  private:
   std::string configured_region_;
   Getenv getenv_;
@@ -32,6 +41,7 @@ class AwsContext {
   Sleeper sleeper_;
   CredentialsProvider credentials_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<AwsClient>> clients_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
 };
 
 }  // namespace intermission::adapters::aws

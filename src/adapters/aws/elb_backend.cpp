@@ -120,8 +120,22 @@ core::Result<core::Observation> ElbClassicBackend::observe() {
   return core::Observation{o};
 }
 
+std::pair<std::chrono::steady_clock::time_point, bool> ElbClassicBackend::wait_limit() const {
+  const auto own = std::chrono::steady_clock::now() + s_.health_timeout;
+  if (s_.deadline) {
+    if (const auto outside = s_.deadline(); outside && *outside < own) return {*outside, true};
+  }
+  return {own, false};
+}
+
+core::Error ElbClassicBackend::deferred(const std::string& what) const {
+  return core::Error::timeout("stopped waiting for " + what +
+                              " before the invocation's deadline; the next invocation or tick "
+                              "continues from here");
+}
+
 core::Status ElbClassicBackend::wait_page(const std::vector<std::string>& ids) {
-  const auto deadline = std::chrono::steady_clock::now() + s_.health_timeout;
+  const auto [deadline, outside] = wait_limit();
   std::string last;
   for (;;) {
     auto health = instance_health(ids);
@@ -133,6 +147,7 @@ core::Status ElbClassicBackend::wait_page(const std::vector<std::string>& ids) {
     if (std::chrono::steady_clock::now() + s_.poll_interval > deadline) break;
     sleep_(s_.poll_interval);
   }
+  if (outside) return deferred("the page instance(s) to become InService");
   return core::Error::timeout(
       "the page instance(s) did not become InService within " +
       core::format_duration(s_.health_timeout) + " (" + last +
@@ -141,7 +156,7 @@ core::Status ElbClassicBackend::wait_page(const std::vector<std::string>& ids) {
 }
 
 core::Status ElbClassicBackend::wait_group(int min_count) {
-  const auto deadline = std::chrono::steady_clock::now() + s_.health_timeout;
+  const auto [deadline, outside] = wait_limit();
   int seen = 0;
   for (;;) {
     auto n = group_in_service();
@@ -151,6 +166,7 @@ core::Status ElbClassicBackend::wait_group(int min_count) {
     if (std::chrono::steady_clock::now() + s_.poll_interval > deadline) break;
     sleep_(s_.poll_interval);
   }
+  if (outside) return deferred("the group's instances to become InService");
   return core::Error::timeout("only " + std::to_string(seen) + " of the group's instances became "
                               "InService within " + core::format_duration(s_.health_timeout) +
                               " (need " + std::to_string(min_count) +

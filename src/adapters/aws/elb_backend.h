@@ -5,6 +5,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,8 @@ struct ElbSettings {
   int min_healthy = 1;  // group instances InService before the page is deregistered
   std::chrono::milliseconds health_timeout{std::chrono::minutes(10)};
   std::chrono::milliseconds poll_interval{std::chrono::seconds(5)};
+  // A hard stop for waits from outside (the Lambda invocation's deadline); may be empty.
+  std::function<std::optional<std::chrono::steady_clock::time_point>()> deadline;
 };
 
 class ElbClassicBackend final : public core::Backend {
@@ -43,6 +47,9 @@ class ElbClassicBackend final : public core::Backend {
   core::Status wait_page(const std::vector<std::string>& ids);
   core::Status wait_group(int min_count);
   core::Result<int> group_in_service();
+  // When a wait must stop: health_timeout from now, or the outside deadline if sooner.
+  std::pair<std::chrono::steady_clock::time_point, bool> wait_limit() const;
+  core::Error deferred(const std::string& what) const;
   std::vector<std::pair<std::string, std::string>> instance_params(
       const std::vector<std::string>& ids) const;
 

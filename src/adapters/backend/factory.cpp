@@ -176,6 +176,8 @@ core::Result<std::unique_ptr<core::Backend>> DefaultBackendFactory::make(
     if (!setting(b, "min_healthy").empty()) s.min_healthy = std::stoi(setting(b, "min_healthy"));
     if (auto t = core::parse_duration(setting(b, "health_timeout"))) s.health_timeout = *t;
     if (auto t = core::parse_duration(setting(b, "poll_interval"))) s.poll_interval = *t;
+    aws::AwsContext* context = aws_;
+    s.deadline = [context] { return context->deadline(); };
     auto elb = aws_->client(aws::elb_service(), setting(b, "region"));
     if (!elb) return elb.error();
     auto asg = aws_->client(aws::autoscaling_service(), setting(b, "region"));

@@ -1,0 +1,146 @@
+#include "app/lambda_command.h"
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdlib>
+
+#include "adapters/aws/aws_context.h"
+#include "adapters/aws/codedeploy_lookup.h"
+#include "adapters/backend/factory.h"
+#include "adapters/config/yaml_config.h"
+#include "adapters/lambda/runtime_api.h"
+#include "adapters/log/json_logger.h"
+#include "adapters/store/factory.h"
+#include "core/event_parser.h"
+
+namespace intermission::app {
+namespace {
+
+// Waits stop this long before the invocation's deadline, so the response is still posted.
+constexpr auto kDeadlineMargin = std::chrono::milliseconds(2500);
+
+std::string summary(const std::vector<core::Outcome>& outcomes) {
+  boost::json::array out;
+  for (const auto& o : outcomes) {
+    boost::json::array applied;
+    for (const auto& s : o.applied) applied.emplace_back(core::describe(s));
+    out.push_back(boost::json::object{{"environment", o.environment},
+                                      {"ignored", o.ignored},
+                                      {"on", o.decision.on},
+                                      {"note", o.note},
+                                      {"applied", std::move(applied)}});
+  }
+  return boost::json::serialize(out);
+}
+
+}  // namespace
+
+InvocationResult handle_invocation(core::Controller& controller, const std::string& event,
+                                   core::Logger& log,
+                                   const std::function<bool()>& deadline_passed) {
+  auto items = core::parse_events(event);
+  if (!items) {
+    log.error("event acknowledged without action: it cannot be parsed",
+              {{"error", items.error().message}, {"event", event.substr(0, 2000)}});
+    return {true,
+            boost::json::serialize(boost::json::object{{"status", "ignored"},
+                                                       {"reason", items.error().message}}),
+            "", ""};
+  }
+  std::vector<core::Outcome> all;
+  bool deferred = false;
+  for (const auto& item : *items) {
+    auto outcomes = controller.handle_all(item);
+    if (!outcomes) {
+      if (deadline_passed()) {
+        log.warn("stopped before the invocation's deadline; the next invocation or tick continues",
+                 {{"error", outcomes.error().message}});
+        deferred = true;
+        continue;
+      }
+      log.error("event failed; Lambda will retry it", {{"error", outcomes.error().message}});
+      const bool store = outcomes.error().message.rfind("store:", 0) == 0;
+      return {false, "", store ? "Intermission.StoreError" : "Intermission.BackendError",
+              outcomes.error().message};
+    }
+    all.insert(all.end(), outcomes->begin(), outcomes->end());
+  }
+  boost::json::object body{{"status", deferred ? "deferred" : "done"}};
+  body["results"] = boost::json::parse(summary(all));
+  return {true, boost::json::serialize(body), "", ""};
+}
+
+int run_lambda(const Args& global, const Args&, CliIo& io) {
+  const auto api_address = io.getenv("AWS_LAMBDA_RUNTIME_API");
+  if (!api_address || api_address->empty()) {
+    io.err << "intermission lambda: AWS_LAMBDA_RUNTIME_API is not set (this runs inside Lambda; "
+              "use `intermission handle` elsewhere)\n";
+    return kExitUsage;
+  }
+  adapters::lambda::RuntimeApi api(*api_address);
+  adapters::SystemClock clock;
+  core::LogLevel level = core::LogLevel::kInfo;
+  if (auto l = io.getenv("INTERMISSION_LOG_LEVEL")) {
+    level = adapters::parse_log_level(*l).value_or(core::LogLevel::kInfo);
+  }
+  adapters::JsonLogger log(stdout, clock, level);
+  auto init_failed = [&](const std::string& type, const std::string& message) {
+    log.error("init failed", {{"error", message}});
+    (void)api.init_error(type, message);
+    return kExitConfig;
+  };
+
+  // The config: a YAML text in INTERMISSION_CONFIG_YAML (a template parameter), or a file:
+  // --config, INTERMISSION_CONFIG, or config.yaml in the zip ($LAMBDA_TASK_ROOT).
+  adapters::LoadedConfig loaded;
+  if (auto text = io.getenv("INTERMISSION_CONFIG_YAML"); text && !text->empty()) {
+    loaded = adapters::parse_config(*text, "INTERMISSION_CONFIG_YAML");
+  } else {
+    std::string path = global.option("--config").value_or(io.getenv("INTERMISSION_CONFIG").value_or(""));
+    if (path.empty()) path = io.getenv("LAMBDA_TASK_ROOT").value_or("/var/task") + "/config.yaml";
+    loaded = adapters::load_config_file(path);
+  }
+  if (!loaded.errors.empty()) {
+    std::string all;
+    for (const auto& e : loaded.errors) all += e.to_string() + "; ";
+    return init_failed("Runtime.ConfigError", all);
+  }
+  auto store = adapters::open_store(loaded.config.store);
+  if (!store) return init_failed("Runtime.StoreError", store.error().message);
+  adapters::aws::RetryPolicy retry;
+  retry.max_attempts = loaded.config.aws.max_attempts;
+  adapters::aws::AwsContext aws(loaded.config.aws.region, io.getenv, clock, log, retry);
+  std::unique_ptr<adapters::aws::CodeDeployLookup> lookup;
+  if (loaded.config.aws.codedeploy_lookup) {
+    auto client = aws.client(adapters::aws::codedeploy_service());
+    if (!client) return init_failed("Runtime.ConfigError", client.error().message);
+    lookup = std::make_unique<adapters::aws::CodeDeployLookup>(**client);
+  }
+  adapters::DefaultBackendFactory backends(clock, &aws);
+  core::Controller controller(loaded.config, {**store, backends, clock, log, lookup.get()});
+  log.info("lambda runtime ready", {{"environments", std::to_string(loaded.config.environments.size())}});
+
+  for (;;) {
+    auto inv = api.next();
+    if (!inv) {
+      log.error("runtime API failed", {{"error", inv.error().message}});
+      return kExitFailed;  // Lambda starts a fresh environment
+    }
+    if (!inv->trace_id.empty()) ::setenv("_X_AMZN_TRACE_ID", inv->trace_id.c_str(), 1);
+    const auto now_ms = core::to_epoch_ms(clock.now());
+    if (inv->deadline_ms > 0) {
+      aws.set_deadline(std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(inv->deadline_ms - now_ms) - kDeadlineMargin);
+    } else {
+      aws.set_deadline(std::nullopt);
+    }
+    log.info("invocation", {{"request_id", inv->request_id}});
+    const InvocationResult r =
+        handle_invocation(controller, inv->event, log, [&aws] { return aws.deadline_passed(); });
+    const core::Status posted = r.ok ? api.respond(inv->request_id, r.body)
+                                     : api.fail(inv->request_id, r.error_type, r.error_message);
+    if (!posted) log.error("could not post the result", {{"error", posted.error().message}});
+  }
+}
+
+}  // namespace intermission::app

@@ -1,0 +1,178 @@
+"""The Lambda zip as Lambda runs it: unpacked at /var/task inside an otherwise empty chroot
+(no shell, no libraries, no CA files of the host), started as `bootstrap` against a fake
+Runtime API on loopback, handling the captured CodeDeploy sequence end to end against the
+fake AWS (Classic ELB backend)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import zipfile
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fake_aws import TOKEN, FakeAws  # noqa: E402
+from fake_lambda_runtime import FakeLambdaRuntime  # noqa: E402
+from harness import FIXTURES  # noqa: E402
+
+ZIP = os.environ.get("INTERMISSION_LAMBDA_ZIP", "build/intermission-lambda.zip")
+
+CONFIG = """\
+store: {path: /tmp/state.db}
+aws:
+  region: eu-west-1
+  max_attempts: 4
+routes:
+  - application: temporary-status
+    environment: prod
+environments:
+  prod:
+    backend:
+      type: elb-classic
+      load_balancer: web-lb
+      auto_scaling_group: web-asg
+      page_instances: [i-page1]
+      health_timeout: 5s
+      poll_interval: 50ms
+"""
+
+
+def captured_sequence():
+    """The real failed-deployment-and-rollback SNS deliveries, with their 2022 times removed
+    (a 2022 start is, rightly, expired on arrival today)."""
+    with open(os.path.join(FIXTURES, "lambda-sns-codedeploy-lifecycle-2022.json")) as f:
+        capture = json.load(f)
+    out = []
+    for record in capture["failedDeployment"]:
+        sns = record["Records"][0]["Sns"]
+        message = json.loads(sns["Message"])
+        message["createTime"] = None
+        message["completeTime"] = None
+        sns["Message"] = json.dumps(message)
+        del sns["Timestamp"]
+        out.append(record)
+    return out
+
+
+class LambdaInChroot(unittest.TestCase):
+    def setUp(self):
+        self.fake = FakeAws()
+        self.fake.setup(
+            load_balancers=[{"name": "web-lb", "interval": 0.1, "healthy_threshold": 3}],
+            groups=[{"name": "web-asg", "instances": ["i-app1"], "load_balancers": ["web-lb"]}],
+            deployments={"d-MainDeployment": {"creator": "user", "status": "Failed"},
+                         "d-RollbackDeploy": {"creator": "codeDeployRollback",
+                                              "status": "Succeeded",
+                                              "rollback_of": "d-MainDeployment"}},
+            require_token=TOKEN)
+        self.runtime = FakeLambdaRuntime()
+        self._tmp = tempfile.TemporaryDirectory(prefix="intermission-chroot-")
+        self.root = self._tmp.name
+        with zipfile.ZipFile(ZIP) as z:
+            z.extractall(os.path.join(self.root, "var", "task"))
+        os.chmod(os.path.join(self.root, "var", "task", "bootstrap"), 0o755)
+        for lib in os.listdir(os.path.join(self.root, "var", "task", "lib")):
+            os.chmod(os.path.join(self.root, "var", "task", "lib", lib), 0o755)
+        os.makedirs(os.path.join(self.root, "tmp"))  # Lambda's writable /tmp
+        self.proc = None
+
+    def tearDown(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+        self.runtime.stop()
+        self.fake.stop()
+        self._tmp.cleanup()
+
+    def start(self, config=CONFIG):
+        env = {k: v for k, v in self.fake.env().items() if k.startswith("AWS_")}
+        env.update(AWS_LAMBDA_RUNTIME_API=self.runtime.address, LAMBDA_TASK_ROOT="/var/task",
+                   INTERMISSION_CONFIG_YAML=config, TZ="UTC",
+                   AWS_LAMBDA_FUNCTION_NAME="intermission", _HANDLER="intermission")
+        chroot = [shutil.which("chroot") or "/usr/sbin/chroot", self.root, "/var/task/bootstrap"]
+        if os.geteuid() != 0:  # an unprivileged user may chroot inside its own user namespace
+            chroot = ["unshare", "--user", "--map-root-user"] + chroot
+        started = time.monotonic()
+        self.proc = subprocess.Popen(chroot, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        first_next = self.runtime.wait_for_next(1)[0]
+        return first_next - started
+
+    def logs(self):
+        self.proc.kill()
+        out, _ = self.proc.communicate(timeout=10)
+        self.proc = None
+        return out
+
+    def test_the_root_holds_nothing_but_the_zip(self):
+        entries = sorted(os.listdir(self.root))
+        self.assertEqual(entries, ["tmp", "var"])
+        self.assertFalse(os.path.exists(os.path.join(self.root, "bin")))
+        self.assertFalse(os.path.exists(os.path.join(self.root, "lib64")))
+        self.assertFalse(os.path.exists(os.path.join(self.root, "etc")))
+
+    def test_captured_sequence_end_to_end(self):
+        cold = self.start()
+        print(f"\ncold start (process start -> first next): {cold * 1000:.0f} ms", file=sys.stderr)
+        kinds = []
+        for event in captured_sequence():
+            kind, body, _ = self.runtime.invoke(event)
+            kinds.append(kind)
+            self.assertEqual(kind, "response", body)
+        state = self.fake.state()
+        self.assertEqual(state["groups"]["web-asg"], {"web-lb": "Added"})
+        self.assertEqual(state["lbs"]["web-lb"], {"i-app1": "InService"})
+        mutations = [c["action"] for c in self.fake.calls()
+                     if c["status"] == 200 and not c["action"].startswith(("Describe", "Get"))]
+        self.assertEqual(mutations, ["RegisterInstancesWithLoadBalancer", "DetachLoadBalancers",
+                                     "AttachLoadBalancers", "DeregisterInstancesFromLoadBalancer"],
+                         "one switch on, one switch off, through the failure and its rollback")
+        series = self.fake.timeline()["web-lb"]
+        self.assertGreater(min(n for _, n in series), 0, series)
+        logs = self.logs()
+        lines = [json.loads(l) for l in logs.splitlines() if l.startswith("{")]
+        self.assertTrue(lines, logs)
+        self.assertTrue(any(l.get("kind") == "switched" for l in lines), "JSON logs on stdout")
+
+    def test_malformed_event_is_acknowledged_not_retried(self):
+        self.start()
+        kind, body, _ = self.runtime.invoke("{not json")
+        self.assertEqual(kind, "response")
+        self.assertEqual(json.loads(body)["status"], "ignored")
+        kind, body, _ = self.runtime.invoke({"Records": [{"Sns": {"Type": "Notification",
+                                                                  "MessageId": "t",
+                                                                  "Message": "test message"}}]})
+        self.assertEqual(kind, "response")
+
+    def test_backend_failure_is_an_error_so_lambda_retries(self):
+        self.start()
+        for _ in range(4):
+            self.fake.fail("DescribeInstanceHealth", "503")
+        kind, body, error_type = self.runtime.invoke(captured_sequence()[0])
+        self.assertEqual(kind, "error")
+        self.assertEqual(error_type, "Intermission.BackendError")
+        self.assertIn("ServiceUnavailable", json.loads(body)["errorMessage"])
+        # Lambda's retry of the same event finishes the switch.
+        kind, _, _ = self.runtime.invoke(captured_sequence()[0])
+        self.assertEqual(kind, "response")
+        self.assertEqual(self.fake.state()["groups"]["web-asg"], {})
+
+    def test_bad_config_is_an_init_error(self):
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/chroot" if os.geteuid() == 0 else "unshare", *([] if os.geteuid() == 0 else ["--user", "--map-root-user", "chroot"]),
+             self.root, "/var/task/bootstrap"],
+            env={"AWS_LAMBDA_RUNTIME_API": self.runtime.address,
+                 "INTERMISSION_CONFIG_YAML": "environments: {prod: {backend: {type: nope}}}"},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        error = self.runtime.wait_for_init_error()
+        self.assertEqual(error["errorType"], "Runtime.ConfigError")
+        self.assertIn("'nope' is not a known backend", error["errorMessage"])
+        self.proc.wait(timeout=10)
+        self.assertNotEqual(self.proc.returncode, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
