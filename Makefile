@@ -25,7 +25,12 @@ build-asan: deps
 	  -DINTERMISSION_UNIT_ONLY=ON $(CMAKE_ARGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-test: build build-asan
+# Test tools from the npm registry (the DynamoDB emulator), pinned by the lockfile.
+tests/tools/node_modules/.installed: tests/tools/package-lock.json
+	npm ci --prefix tests/tools --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: build build-asan tests/tools/node_modules/.installed
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 600
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L unit --timeout 600

@@ -14,6 +14,9 @@ packages=(
   patchelf zip unzip
 )
 
+# Node.js and npm run the DynamoDB emulator in tests; Debian's if none is installed.
+command -v npm >/dev/null || packages+=(nodejs npm)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -16,6 +16,7 @@ import zipfile
 sys.path.insert(0, os.path.dirname(__file__))
 from fake_aws import TOKEN, FakeAws  # noqa: E402
 from fake_lambda_runtime import FakeLambdaRuntime  # noqa: E402
+from dynalite import Dynalite  # noqa: E402
 from harness import FIXTURES  # noqa: E402
 
 ZIP = os.environ.get("INTERMISSION_LAMBDA_ZIP", "build/intermission-lambda.zip")
@@ -87,8 +88,9 @@ class LambdaInChroot(unittest.TestCase):
         self.fake.stop()
         self._tmp.cleanup()
 
-    def start(self, config=CONFIG):
+    def start(self, config=CONFIG, **extra_env):
         env = {k: v for k, v in self.fake.env().items() if k.startswith("AWS_")}
+        env.update(extra_env)
         env.update(AWS_LAMBDA_RUNTIME_API=self.runtime.address, LAMBDA_TASK_ROOT="/var/task",
                    INTERMISSION_CONFIG_YAML=config, TZ="UTC",
                    AWS_LAMBDA_FUNCTION_NAME="intermission", _HANDLER="intermission")
@@ -136,6 +138,33 @@ class LambdaInChroot(unittest.TestCase):
         lines = [json.loads(l) for l in logs.splitlines() if l.startswith("{")]
         self.assertTrue(lines, logs)
         self.assertTrue(any(l.get("kind") == "switched" for l in lines), "JSON logs on stdout")
+
+    def test_captured_sequence_with_the_dynamodb_store_on_dynalite(self):
+        dynamo = Dynalite()
+        try:
+            dynamo.create_table("intermission", self.fake.env(AWS_ENDPOINT_URL=dynamo.url))
+            config = CONFIG.replace("store: {path: /tmp/state.db}",
+                                    "store: {type: dynamodb, table: intermission}")
+            self.start(config, AWS_ENDPOINT_URL_DYNAMODB=dynamo.url)
+            for event in captured_sequence():
+                kind, body, _ = self.runtime.invoke(event)
+                self.assertEqual(kind, "response", body)
+            self.assertEqual(self.fake.state()["groups"]["web-asg"], {"web-lb": "Added"})
+            series = self.fake.timeline()["web-lb"]
+            self.assertGreater(min(n for _, n in series), 0, series)
+            # The ledger lives in DynamoDB: read it back with the awscli.
+            out = subprocess.run(
+                ["/usr/bin/aws", "--endpoint-url", dynamo.url, "dynamodb", "get-item",
+                 "--table-name", "intermission", "--key",
+                 '{"pk": {"S": "env#prod"}, "sk": {"S": "state"}}'],
+                capture_output=True, text=True, check=True, env=self.fake.env())
+            state = json.loads(json.loads(out.stdout)["Item"]["state"]["S"])
+            statuses = {d["id"]: d["status"] for d in state["deployments"]}
+            self.assertEqual(statuses, {"d-MainDeployment": "Failed",
+                                        "d-RollbackDeploy": "Succeeded"})
+            self.assertFalse(state["applied"]["on"])
+        finally:
+            dynamo.stop()
 
     def test_malformed_event_is_acknowledged_not_retried(self):
         self.start()

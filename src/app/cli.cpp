@@ -11,6 +11,7 @@
 
 #include "adapters/aws/codedeploy_lookup.h"
 #include "adapters/backend/factory.h"
+#include "adapters/store/dynamodb_store.h"
 #include "adapters/config/yaml_config.h"
 #include "adapters/haproxy/config_snippet.h"
 #include "adapters/haproxy/protocol.h"
@@ -45,6 +46,7 @@ Commands:
                           process one event (any supported shape) as the Lambda would
   tick [ENV] [--dry-run]  periodic work: expiries, CodeDeploy re-checks, repair drift
   lambda                  the AWS Lambda custom runtime loop (the zip's bootstrap)
+  dynamodb-table NAME     print the CreateTable input the dynamodb store expects
   page [--listen ADDRS] [--page FILE] [--assets DIR] ...
                           the maintenance page server (503 + Retry-After on every path)
   haproxy-config ENV [--frontend F] [--page-server ADDR] [--bypass-cidr LIST]
@@ -101,6 +103,13 @@ The periodic work (run it every few minutes from cron or a timer): ends expired 
 expires deployments active longer than max_duration, asks CodeDeploy about deployments still
 active (heals lost notifications), and repairs a backend that drifted from the decision.
 )"},
+      {"dynamodb-table", R"txt(Usage: intermission dynamodb-table NAME
+
+Prints the CreateTable input (JSON) of the table the dynamodb store expects, for
+`aws dynamodb create-table --cli-input-json "$(intermission dynamodb-table intermission)"`.
+The CloudFormation template in deploy/ creates the same table (and enables its TTL on
+`expires_at`).
+)txt"},
       {"lambda", R"(Usage: intermission lambda
 
 The AWS Lambda custom runtime (provided.al2023): the zip's bootstrap runs it. Reads the
@@ -199,26 +208,26 @@ std::optional<int> make_runtime(const Args& global, CliIo& io, core::LogLevel de
     level = *parsed;
   }
   rt.log = std::make_unique<adapters::JsonLogger>(stderr, rt.clock, level);
-  auto store = adapters::open_store(rt.loaded.config.store);
-  if (!store) {
-    io.err << "intermission: store: " << store.error().message << "\n";
-    return kExitFailed;
-  }
-  rt.store = std::move(*store);
   const core::AwsConfig& aws = rt.loaded.config.aws;
   if (aws.present || adapters::uses_aws(rt.loaded.config)) {
     adapters::aws::RetryPolicy retry;
     retry.max_attempts = aws.max_attempts;
     rt.aws = std::make_unique<adapters::aws::AwsContext>(aws.region, io.getenv, rt.clock, *rt.log,
                                                          retry);
-    if (aws.present && aws.codedeploy_lookup) {
-      auto client = rt.aws->client(adapters::aws::codedeploy_service());
-      if (!client) {
-        io.err << "intermission: " << client.error().message << "\n";
-        return kExitConfig;
-      }
-      rt.lookup = std::make_unique<adapters::aws::CodeDeployLookup>(**client);
+  }
+  auto store = adapters::open_store(rt.loaded.config.store, rt.aws.get(), rt.clock, *rt.log);
+  if (!store) {
+    io.err << "intermission: store: " << store.error().message << "\n";
+    return store.error().code == core::ErrorCode::kConfig ? kExitConfig : kExitFailed;
+  }
+  rt.store = std::move(*store);
+  if (aws.present && aws.codedeploy_lookup) {
+    auto client = rt.aws->client(adapters::aws::codedeploy_service());
+    if (!client) {
+      io.err << "intermission: " << client.error().message << "\n";
+      return kExitConfig;
     }
+    rt.lookup = std::make_unique<adapters::aws::CodeDeployLookup>(**client);
   }
   rt.backends = std::make_unique<adapters::DefaultBackendFactory>(rt.clock, rt.aws.get());
   return std::nullopt;
@@ -474,6 +483,11 @@ int cmd_haproxy_config(const Args& global, const Args& a, CliIo& io) {
   return kExitOk;
 }
 
+int cmd_dynamodb_table(const Args&, const Args& a, CliIo& io) {
+  io.out << boost::json::serialize(adapters::dynamodb_table_definition(a.positional[0])) << "\n";
+  return kExitOk;
+}
+
 int cmd_tick(const Args& global, const Args& a, CliIo& io) {
   Runtime rt;
   if (auto code = make_runtime(global, io, core::LogLevel::kInfo, rt)) return *code;
@@ -576,6 +590,9 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
                              1,
                              1}),
           [&](const Args& g, const Args& a) { return cmd_haproxy_config(g, a, io); }}},
+        {"dynamodb-table",
+         {spec_with_globals({{}, {}, 1, 1}),
+          [&](const Args& g, const Args& a) { return cmd_dynamodb_table(g, a, io); }}},
         {"lambda",
          {spec_with_globals({{}, {}, 0, 0}),
           [&](const Args& g, const Args& a) { return run_lambda(g, a, io); }}},

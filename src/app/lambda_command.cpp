@@ -105,11 +105,11 @@ int run_lambda(const Args& global, const Args&, CliIo& io) {
     for (const auto& e : loaded.errors) all += e.to_string() + "; ";
     return init_failed("Runtime.ConfigError", all);
   }
-  auto store = adapters::open_store(loaded.config.store);
-  if (!store) return init_failed("Runtime.StoreError", store.error().message);
   adapters::aws::RetryPolicy retry;
   retry.max_attempts = loaded.config.aws.max_attempts;
   adapters::aws::AwsContext aws(loaded.config.aws.region, io.getenv, clock, log, retry);
+  auto store = adapters::open_store(loaded.config.store, &aws, clock, log);
+  if (!store) return init_failed("Runtime.StoreError", store.error().message);
   std::unique_ptr<adapters::aws::CodeDeployLookup> lookup;
   if (loaded.config.aws.codedeploy_lookup) {
     auto client = aws.client(adapters::aws::codedeploy_service());

@@ -117,6 +117,7 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
 
   // Optional: follow an environment's ledger for the reason and the expected end.
   adapters::LoadedConfig loaded;
+  std::unique_ptr<adapters::aws::AwsContext> aws;
   std::unique_ptr<core::Store> store;
   const core::EnvironmentConfig* env = nullptr;
   if (auto name = a.option("--environment")) {
@@ -127,7 +128,9 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
     if (!loaded.errors.empty()) return kExitConfig;
     env = loaded.config.environment(*name);
     if (env == nullptr) return fail(io, "no environment '" + *name + "' in " + path, kExitUsage);
-    auto s = adapters::open_store(loaded.config.store);
+    aws = std::make_unique<adapters::aws::AwsContext>(loaded.config.aws.region, io.getenv, clock,
+                                                      log);
+    auto s = adapters::open_store(loaded.config.store, aws.get(), clock, log);
     if (!s) return fail(io, s.error().message, kExitFailed);
     store = std::move(*s);
   }

@@ -72,8 +72,11 @@ struct Route {
 };
 
 struct StoreConfig {
-  std::string type = "sqlite";
-  std::string path;  // sqlite: the database file
+  std::string type = "sqlite";  // or "dynamodb"
+  std::string path;             // sqlite: the database file
+  std::string table;            // dynamodb: the table
+  std::string region;           // dynamodb: overrides aws.region
+  Duration audit_ttl = std::chrono::hours(24 * 90);  // dynamodb: audit items expire after
   SourceLocation where;
 };
 

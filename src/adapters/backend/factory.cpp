@@ -73,6 +73,7 @@ std::string setting(const core::BackendConfig& b, const std::string& name) {
 }  // namespace
 
 bool uses_aws(const core::Config& config) {
+  if (config.store.type == "dynamodb") return true;
   for (const auto& [name, env] : config.environments) {
     if (env.backend.type == "elb-classic") return true;
   }

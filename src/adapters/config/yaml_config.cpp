@@ -224,15 +224,21 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
   // store
   core::StoreConfig& store = out.config.store;
   if (const YAML::Node s = root["store"]; s && w.is_map(s, "store")) {
-    w.only_keys(s, "store", {"type", "path"});
+    w.only_keys(s, "store", {"type", "path", "table", "region", "audit_ttl"});
     store.where = w.at(s);
     if (const YAML::Node t = s["type"]) store.type = w.scalar(t, "store.type").value_or("");
-    if (store.type != "sqlite") {
+    if (store.type != "sqlite" && store.type != "dynamodb") {
       w.error(s["type"] ? s["type"] : s, "store.type",
-              "'" + store.type + "' is not a known store (known: sqlite)");
+              "'" + store.type + "' is not a known store (known: sqlite, dynamodb)");
     }
     if (const YAML::Node p = s["path"]) {
       store.path = resolve_path(file, w.scalar(p, "store.path").value_or(""));
+    }
+    if (const YAML::Node t = s["table"]) store.table = w.scalar(t, "store.table").value_or("");
+    if (const YAML::Node r = s["region"]) store.region = w.scalar(r, "store.region").value_or("");
+    w.duration(s, "audit_ttl", "store", store.audit_ttl);
+    if (store.type == "dynamodb" && store.table.empty()) {
+      w.error(s, "store.table", "missing: the dynamodb store needs its table name");
     }
   }
 

@@ -1,10 +1,20 @@
 #include "adapters/store/factory.h"
 
+#include "adapters/store/dynamodb_store.h"
 #include "adapters/store/sqlite_store.h"
 
 namespace intermission::adapters {
 
-core::Result<std::unique_ptr<core::Store>> open_store(const core::StoreConfig& config) {
+core::Result<std::unique_ptr<core::Store>> open_store(const core::StoreConfig& config,
+                                                      aws::AwsContext* aws,
+                                                      const core::Clock& clock, core::Logger& log) {
+  if (config.type == "dynamodb") {
+    if (aws == nullptr) return core::Error::internal("dynamodb store without an AWS context");
+    auto client = aws->client(aws::dynamodb_service(), config.region);
+    if (!client) return client.error();
+    return std::unique_ptr<core::Store>(
+        std::make_unique<DynamoDbStore>(**client, config.table, config.audit_ttl, clock, log));
+  }
   if (config.type == "sqlite") {
     auto s = SqliteStore::open(config.path.empty() ? kDefaultSqlitePath : config.path);
     if (!s) return s.error();

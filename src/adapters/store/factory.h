@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "adapters/aws/aws_context.h"
 #include "core/config.h"
 #include "core/store.h"
 
@@ -11,6 +12,9 @@ namespace intermission::adapters {
 // Where the SQLite store lives when the config names no path.
 inline constexpr const char* kDefaultSqlitePath = "/var/lib/intermission/state.db";
 
-core::Result<std::unique_ptr<core::Store>> open_store(const core::StoreConfig& config);
+// `aws` is needed (and must outlive the store) for the dynamodb store; `clock` and `log` too.
+core::Result<std::unique_ptr<core::Store>> open_store(const core::StoreConfig& config,
+                                                      aws::AwsContext* aws,
+                                                      const core::Clock& clock, core::Logger& log);
 
 }  // namespace intermission::adapters
