@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from fake_aws import TOKEN, FakeAws  # noqa: E402
 
 AWS = "/usr/bin/aws"
+LISTENER = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
 
 
 class AwsCliDrivesTheFake(unittest.TestCase):
@@ -23,6 +24,10 @@ class AwsCliDrivesTheFake(unittest.TestCase):
                        groups=[{"name": "web-asg", "instances": ["i-app1", "i-app2"],
                                 "load_balancers": ["web-lb"]}],
                        deployments={"d-1": {"creator": "autoscaling", "status": "Succeeded"}},
+                       target_groups={"arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/app/1": {"i-app1": True},
+                                      "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/page/2": {"i-page": False}},
+                       listeners=[{"arn": LISTENER, "target_group": "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/app/1"}],
+                       rules=[{"listener": LISTENER, "priority": 1, "path": "/admin/*"}],
                        require_token=TOKEN)
 
     @classmethod
@@ -73,6 +78,34 @@ class AwsCliDrivesTheFake(unittest.TestCase):
                  "web-lb", "--instances", "i-page")
         d = self.aws("deploy", "get-deployment", "--deployment-id", "d-1")["deploymentInfo"]
         self.assertEqual((d["creator"], d["status"]), ("autoscaling", "Succeeded"))
+
+    def test_every_elbv2_call_intermission_uses(self):
+        listener = self.aws("elbv2", "describe-listeners", "--listener-arns", LISTENER)["Listeners"][0]
+        self.assertEqual(listener["DefaultActions"][0]["Type"], "forward")
+        rules = self.aws("elbv2", "describe-rules", "--listener-arn", LISTENER)["Rules"]
+        self.assertEqual([r["Priority"] for r in rules], ["1", "default"])
+        created = self.aws(
+            "elbv2", "create-rule", "--listener-arn", LISTENER, "--priority", "2",
+            "--conditions", '[{"Field": "source-ip", "SourceIpConfig": {"Values": ["10.0.0.0/8"]}},'
+                            '{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "X-A", "Values": ["b"]}}]',
+            "--actions", '[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503",'
+                         '"ContentType": "text/html", "MessageBody": "<p>back soon</p>"}}]',
+            "--tags", "Key=intermission:environment,Value=prod")["Rules"][0]
+        self.assertEqual(created["Actions"][0]["FixedResponseConfig"]["MessageBody"], "<p>back soon</p>")
+        tags = self.aws("elbv2", "describe-tags", "--resource-arns", created["RuleArn"])
+        self.assertEqual(tags["TagDescriptions"][0]["Tags"],
+                         [{"Key": "intermission:environment", "Value": "prod"}])
+        again = self.aws("elbv2", "create-rule", "--listener-arn", LISTENER, "--priority", "2",
+                         "--conditions", '[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}]',
+                         "--actions", '[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503"}}]',
+                         check=False)
+        self.assertIn("PriorityInUse", again.stderr)
+        self.aws("elbv2", "delete-rule", "--rule-arn", created["RuleArn"])
+        gone = self.aws("elbv2", "delete-rule", "--rule-arn", created["RuleArn"], check=False)
+        self.assertIn("RuleNotFound", gone.stderr)
+        health = self.aws("elbv2", "describe-target-health", "--target-group-arn",
+                          "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/page/2")
+        self.assertEqual(health["TargetHealthDescriptions"][0]["TargetHealth"]["State"], "unhealthy")
 
     def test_errors_are_read_by_awscli_as_aws_errors(self):
         p = self.aws("elb", "describe-instance-health", "--load-balancer-name", "nope", check=False)

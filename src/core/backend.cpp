@@ -1,6 +1,7 @@
 #include "core/backend.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace intermission::core {
 
@@ -36,10 +37,91 @@ std::vector<Step> plan_elb(bool desired_on, const ElbObservation& o) {
   return steps;
 }
 
+bool is_maintenance(const std::string& role) { return role == "maintenance"; }
+
+std::vector<Step> plan_alb(bool desired_on, const AlbObservation& o) {
+  std::vector<Step> deletes;
+  std::vector<Step> creates;
+  if (desired_on && o.healthy_targets == 0) {
+    deletes.emplace_back(WaitTargetGroupHealthy{o.target_group});
+  }
+  for (const auto& l : o.listeners) {
+    std::vector<bool> kept(l.owned.size(), false);
+    // Bypass rules are created before the maintenance rule, so a bypass client never sees
+    // the page; deletions run the other way round.
+    std::vector<const RuleSpec*> wanted;
+    if (desired_on) {
+      for (const auto& d : l.desired) {
+        if (!is_maintenance(d.role)) wanted.push_back(&d);
+      }
+      for (const auto& d : l.desired) {
+        if (is_maintenance(d.role)) wanted.push_back(&d);
+      }
+    }
+    for (const RuleSpec* d : wanted) {
+      const std::string fp = fingerprint(*d);
+      bool found = false;
+      for (std::size_t i = 0; i < l.owned.size(); ++i) {
+        const OwnedRule& r = l.owned[i];
+        if (!kept[i] && r.role == d->role && r.fingerprint == fp && r.priority == d->priority) {
+          kept[i] = found = true;
+          break;
+        }
+      }
+      if (!found) creates.emplace_back(CreateRule{l.arn, *d});
+    }
+    for (int pass = 0; pass < 2; ++pass) {  // maintenance rules first, then bypass rules
+      for (std::size_t i = 0; i < l.owned.size(); ++i) {
+        const OwnedRule& r = l.owned[i];
+        if (kept[i] || is_maintenance(r.role) != (pass == 0)) continue;
+        deletes.emplace_back(DeleteRule{l.arn, r.arn, r.role, r.priority});
+      }
+    }
+  }
+  // Stale rules go first (a new rule may need their priority), then the creations.
+  deletes.insert(deletes.end(), creates.begin(), creates.end());
+  return deletes;
+}
+
 }  // namespace
+
+std::string fingerprint(const RuleSpec& spec) {
+  // FNV-1a 64 over a canonical text form.
+  std::string text;
+  for (const auto& c : spec.conditions) {
+    text += "C|" + c.field + "|" + c.header_name;
+    for (const auto& v : c.values) text += "|" + v;
+    text += "\n";
+  }
+  for (const auto& a : spec.actions) {
+    text += "A|" + a.type + "|" + a.status_code + "|" + a.content_type + "|" + a.body;
+    for (const auto& [arn, weight] : a.target_groups) text += "|" + arn + "=" + std::to_string(weight);
+    text += "\n";
+  }
+  std::uint64_t h = 14695981039346656037ull;
+  for (const char c : text) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  static const char* kHex = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i) {
+    out[static_cast<std::size_t>(i)] = kHex[h & 15];
+    h >>= 4;
+  }
+  return out;
+}
 
 bool observed_on(const Observation& observed) {
   if (const auto* sw = std::get_if<SwitchObservation>(&observed)) return sw->on;
+  if (const auto* alb = std::get_if<AlbObservation>(&observed)) {
+    for (const auto& l : alb->listeners) {
+      for (const auto& r : l.owned) {
+        if (is_maintenance(r.role)) return true;
+      }
+    }
+    return false;
+  }
   const auto& elb = std::get<ElbObservation>(observed);
   return !elb.group_attached && !elb.page_registered.empty();
 }
@@ -63,8 +145,19 @@ std::string describe(const Step& step) {
         } else if constexpr (std::is_same_v<T, WaitGroupInService>) {
           return "wait until " + std::to_string(s.min_count) +
                  " of the group's instances are InService";
-        } else {
+        } else if constexpr (std::is_same_v<T, DeregisterInstances>) {
           return "deregister page instance(s) " + join(s.ids) + " from the load balancer";
+        } else if constexpr (std::is_same_v<T, CreateRule>) {
+          std::string what = s.spec.role == "maintenance" ? "the maintenance rule" : "the " + s.spec.role + " rule";
+          std::string action = s.spec.actions.empty() ? "" : s.spec.actions.front().type;
+          if (action == "fixed-response") action += " " + s.spec.actions.front().status_code;
+          return "create " + what + " at priority " + std::to_string(s.spec.priority) + " (" +
+                 action + ") on listener " + s.listener;
+        } else if constexpr (std::is_same_v<T, DeleteRule>) {
+          return "delete the " + s.role + " rule at priority " + std::to_string(s.priority) +
+                 " (" + s.rule_arn + ")";
+        } else {
+          return "wait until target group " + s.target_group + " has a healthy target";
         }
       },
       step);
@@ -77,8 +170,10 @@ std::vector<Step> plan(bool desired_on, const Observation& observed, const PageC
         if constexpr (std::is_same_v<T, SwitchObservation>) {
           if (o.on == desired_on && o.persisted) return {};
           return {SetSwitch{desired_on, desired_on ? page.reason : "", page.until}};
-        } else {
+        } else if constexpr (std::is_same_v<T, ElbObservation>) {
           return plan_elb(desired_on, o);
+        } else {
+          return plan_alb(desired_on, o);
         }
       },
       observed);

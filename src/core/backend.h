@@ -35,8 +35,51 @@ struct ElbObservation {
   std::string detail;
 };
 
+// An ALB listener rule as intermission wants it. Conditions and actions mirror the ELBv2 API
+// (aws-facts.md §7); the adapter encodes them.
+struct RuleCondition {
+  std::string field;        // host-header | path-pattern | source-ip | http-header
+  std::string header_name;  // http-header only
+  std::vector<std::string> values;
+};
+struct RuleAction {
+  std::string type;  // fixed-response | forward
+  std::string status_code;
+  std::string content_type;
+  std::string body;
+  std::vector<std::pair<std::string, int>> target_groups;  // forward: ARN and weight
+};
+struct RuleSpec {
+  std::string role;  // "maintenance", or "bypass-..." (bypass rules sit above maintenance)
+  int priority = 0;
+  std::vector<RuleCondition> conditions;
+  std::vector<RuleAction> actions;
+};
+// A stable digest of a rule's conditions and actions (not its priority), kept in a tag so that
+// an existing rule can be compared with the wanted one without parsing it back.
+std::string fingerprint(const RuleSpec& spec);
+
+// A rule intermission created (found by its tags on the live listener).
+struct OwnedRule {
+  std::string arn;
+  std::string role;
+  int priority = 0;
+  std::string fingerprint;
+};
+struct AlbListener {
+  std::string arn;
+  std::vector<RuleSpec> desired;  // the rules maintenance needs here, priorities allocated
+  std::vector<OwnedRule> owned;   // what is there now
+};
+struct AlbObservation {
+  std::vector<AlbListener> listeners;
+  std::string target_group;  // target-group mode: the maintenance target group
+  int healthy_targets = -1;  // its healthy targets; -1 when there is none to wait for
+  std::string detail;
+};
+
 // What a backend sees right now. Each backend kind adds its own alternative.
-using Observation = std::variant<SwitchObservation, ElbObservation>;
+using Observation = std::variant<SwitchObservation, ElbObservation, AlbObservation>;
 
 // Steps. Each is idempotent: applying it twice is the same as once.
 struct SetSwitch {
@@ -59,8 +102,23 @@ struct DeregisterInstances {
   std::vector<std::string> ids;
 };
 
+struct CreateRule {
+  std::string listener;
+  RuleSpec spec;
+};
+struct DeleteRule {
+  std::string listener;
+  std::string rule_arn;
+  std::string role;
+  int priority = 0;
+};
+struct WaitTargetGroupHealthy {  // never switch to an empty maintenance target group
+  std::string target_group;
+};
+
 using Step = std::variant<SetSwitch, RegisterInstances, WaitPageInService, DetachGroup,
-                          AttachGroup, WaitGroupInService, DeregisterInstances>;
+                          AttachGroup, WaitGroupInService, DeregisterInstances, CreateRule,
+                          DeleteRule, WaitTargetGroupHealthy>;
 
 // Whether what was observed amounts to maintenance on (for status): the switch is set, or
 // the Auto Scaling group is detached with the page registered.

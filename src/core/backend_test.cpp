@@ -78,5 +78,78 @@ TEST(ElbPlanner, OffIsAttachThenWaitThenDeregister) {
   EXPECT_TRUE(plan(false, serving_app(), {}).empty());
 }
 
+RuleSpec rule(const std::string& role, int priority) {
+  RuleSpec r;
+  r.role = role;
+  r.priority = priority;
+  r.conditions = {{"path-pattern", "", {"/*"}}};
+  r.actions = {{"fixed-response", "503", "text/html", "<p>back soon</p>", {}}};
+  return r;
+}
+
+AlbObservation listener_with(std::vector<RuleSpec> desired, std::vector<OwnedRule> owned) {
+  AlbObservation o;
+  o.listeners.push_back({"arn:listener/1", std::move(desired), std::move(owned)});
+  return o;
+}
+
+OwnedRule owned(const RuleSpec& r, const std::string& arn) {
+  return {arn, r.role, r.priority, fingerprint(r)};
+}
+
+TEST(AlbPlanner, OnCreatesBypassRulesBeforeTheMaintenanceRule) {
+  const auto o = listener_with({rule("maintenance", 3), rule("bypass-header", 2)}, {});
+  const auto steps = plan(true, o, {});
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(std::get<CreateRule>(steps[0]).spec.role, "bypass-header");
+  EXPECT_EQ(std::get<CreateRule>(steps[1]).spec.role, "maintenance");
+}
+
+TEST(AlbPlanner, NothingToDoWhenTheRulesAreThereAndNothingLeftWhenOff) {
+  const RuleSpec m = rule("maintenance", 1);
+  const RuleSpec b = rule("bypass-cidr-1", 2);
+  auto o = listener_with({m, b}, {owned(b, "arn:b"), owned(m, "arn:m")});
+  EXPECT_TRUE(plan(true, o, {}).empty());
+  const auto off = plan(false, o, {});
+  ASSERT_EQ(off.size(), 2u);
+  EXPECT_EQ(std::get<DeleteRule>(off[0]).rule_arn, "arn:m") << "maintenance goes first";
+  EXPECT_EQ(std::get<DeleteRule>(off[1]).rule_arn, "arn:b");
+}
+
+TEST(AlbPlanner, ChangedOrDuplicateRulesAreReplacedAndAHandDeletedOneRecreated) {
+  RuleSpec m = rule("maintenance", 1);
+  RuleSpec old = m;
+  old.actions[0].body = "<p>old page</p>";
+  auto o = listener_with({m}, {owned(old, "arn:old"), owned(m, "arn:dup-ok"), owned(m, "arn:dup")});
+  const auto steps = plan(true, o, {});
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(std::get<DeleteRule>(steps[0]).rule_arn, "arn:old");
+  EXPECT_EQ(std::get<DeleteRule>(steps[1]).rule_arn, "arn:dup");
+  // Deleted by hand during maintenance: the next run creates it again.
+  const auto again = plan(true, listener_with({m}, {}), {});
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(std::get<CreateRule>(again[0]).spec.priority, 1);
+}
+
+TEST(AlbPlanner, NeverSwitchesToAnEmptyTargetGroup) {
+  auto o = listener_with({rule("maintenance", 1)}, {});
+  o.target_group = "arn:tg/maintenance";
+  o.healthy_targets = 0;
+  const auto steps = plan(true, o, {});
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<WaitTargetGroupHealthy>(steps[0]));
+  o.healthy_targets = 1;
+  EXPECT_EQ(plan(true, o, {}).size(), 1u);
+}
+
+TEST(AlbPlanner, FingerprintIgnoresPriorityButNotContent) {
+  RuleSpec a = rule("maintenance", 1);
+  RuleSpec b = rule("maintenance", 7);
+  EXPECT_EQ(fingerprint(a), fingerprint(b));
+  b.conditions[0].values = {"/api/*"};
+  EXPECT_NE(fingerprint(a), fingerprint(b));
+  EXPECT_EQ(fingerprint(a).size(), 16u);
+}
+
 }  // namespace
 }  // namespace intermission::core

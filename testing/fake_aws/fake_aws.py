@@ -53,6 +53,9 @@ class World:
         self.groups = {}   # name -> {"instances": [ids], "lbs": {lb: state}}
         self.unhealthy = set()
         self.deployments = {}
+        self.listeners = {}      # ELBv2 listener arn -> {"default": [actions]}
+        self.rules = {}          # rule arn -> {"listener", "priority", "conditions", "actions", "tags"}
+        self.target_groups = {}  # arn -> {target id: healthy}
         self.faults = {}   # action -> [fault, ...]
         self.timeline = {}  # lb -> [[t, count], ...] (changes only)
         self.calls = []
@@ -220,15 +223,222 @@ def asg_describe_groups(params):
     return out + "</AutoScalingGroups>"
 
 
+# ---------------------------------------------------------------- ELBv2 (Query, 2015-12-01)
+ELBV2_NS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
+
+
+def unflatten(params, prefix):
+    """Query-protocol nested parameters (Prefix.member.N.Field...) as Python lists/dicts."""
+    root = {}
+    for key, value in params.items():
+        if not key.startswith(prefix + "."):
+            continue
+        parts = key[len(prefix) + 1:].split(".")
+        node = root
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if part == "member":
+                continue
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+    def fix(n):
+        if isinstance(n, dict):
+            if n and all(k.isdigit() for k in n):
+                return [fix(n[k]) for k in sorted(n, key=int)]
+            return {k: fix(v) for k, v in n.items()}
+        return n
+    return fix(root) if root else []
+
+
+def utf16_units(text):
+    return len(text.encode("utf-16-le")) // 2
+
+
+def condition_values(c):
+    for key in ("HostHeaderConfig", "PathPatternConfig", "SourceIpConfig", "HttpHeaderConfig"):
+        if key in c:
+            return c[key].get("Values", [])
+    return c.get("Values", [])
+
+
+def actions_xml(actions):
+    out = "<Actions>"
+    for a in actions:
+        out += f"<member><Type>{escape(a['Type'])}</Type><Order>{a.get('Order', 1)}</Order>"
+        if a["Type"] == "fixed-response":
+            f = a["FixedResponseConfig"]
+            out += (f"<FixedResponseConfig><StatusCode>{escape(f['StatusCode'])}</StatusCode>"
+                    f"<ContentType>{escape(f.get('ContentType', ''))}</ContentType>"
+                    f"<MessageBody>{escape(f.get('MessageBody', ''))}</MessageBody></FixedResponseConfig>")
+        elif a["Type"] == "forward":
+            groups = a.get("ForwardConfig", {}).get("TargetGroups") or [{"TargetGroupArn": a["TargetGroupArn"], "Weight": "1"}]
+            if len(groups) == 1:
+                out += f"<TargetGroupArn>{escape(groups[0]['TargetGroupArn'])}</TargetGroupArn>"
+            out += "<ForwardConfig><TargetGroups>" + "".join(
+                f"<member><TargetGroupArn>{escape(g['TargetGroupArn'])}</TargetGroupArn><Weight>{g.get('Weight', '1')}</Weight></member>"
+                for g in groups) + "</TargetGroups></ForwardConfig>"
+        out += "</member>"
+    return out + "</Actions>"
+
+
+def conditions_xml(conditions):
+    out = "<Conditions>"
+    for c in conditions:
+        out += f"<member><Field>{escape(c['Field'])}</Field>"
+        values = "".join(f"<member>{escape(v)}</member>" for v in condition_values(c))
+        if c["Field"] == "http-header":
+            out += (f"<HttpHeaderConfig><HttpHeaderName>{escape(c['HttpHeaderConfig']['HttpHeaderName'])}"
+                    f"</HttpHeaderName><Values>{values}</Values></HttpHeaderConfig>")
+        else:
+            cfg = {"host-header": "HostHeaderConfig", "path-pattern": "PathPatternConfig",
+                   "source-ip": "SourceIpConfig"}[c["Field"]]
+            out += f"<{cfg}><Values>{values}</Values></{cfg}>"
+            if c["Field"] != "source-ip":
+                out += f"<Values>{values}</Values>"
+        out += "</member>"
+    return out + "</Conditions>"
+
+
+def v2_listener(arn):
+    if arn not in WORLD.listeners:
+        raise AwsFault(400, "ListenerNotFound", f"Listener '{arn}' not found")
+    return WORLD.listeners[arn]
+
+
+def v2_describe_listeners(params):
+    arns = member_params(params, "ListenerArns")
+    out = "<Listeners>"
+    for arn in arns:
+        l = v2_listener(arn)
+        out += (f"<member><ListenerArn>{escape(arn)}</ListenerArn><Port>443</Port><Protocol>HTTPS</Protocol>"
+                f"<LoadBalancerArn>{escape(arn.replace(':listener/', ':loadbalancer/').rsplit('/', 1)[0])}</LoadBalancerArn>"
+                f"{actions_xml(l['default']).replace('<Actions>', '<DefaultActions>').replace('</Actions>', '</DefaultActions>')}</member>")
+    return out + "</Listeners>"
+
+
+def v2_describe_rules(params):
+    listener = require(params, "ListenerArn")
+    l = v2_listener(listener)
+    rules = sorted((r for r in WORLD.rules.values() if r["listener"] == listener), key=lambda r: r["priority"])
+    out = "<Rules>"
+    for r in rules:
+        out += (f"<member><RuleArn>{escape(r['arn'])}</RuleArn><Priority>{r['priority']}</Priority>"
+                f"<IsDefault>false</IsDefault>{conditions_xml(r['conditions'])}{actions_xml(r['actions'])}</member>")
+    out += (f"<member><RuleArn>{escape(listener)}/default</RuleArn><Priority>default</Priority>"
+            f"<IsDefault>true</IsDefault><Conditions/>{actions_xml(l['default'])}</member>")
+    return out + "</Rules>"
+
+
+def v2_describe_tags(params):
+    out = "<TagDescriptions>"
+    for arn in member_params(params, "ResourceArns"):
+        tags = WORLD.rules.get(arn, {}).get("tags", {})
+        out += f"<member><ResourceArn>{escape(arn)}</ResourceArn><Tags>" + "".join(
+            f"<member><Key>{escape(k)}</Key><Value>{escape(v)}</Value></member>" for k, v in tags.items()) + "</Tags></member>"
+    return out + "</TagDescriptions>"
+
+
+def v2_create_rule(params):
+    listener = require(params, "ListenerArn")
+    v2_listener(listener)
+    try:
+        priority = int(require(params, "Priority"))
+    except ValueError:
+        raise AwsFault(400, "ValidationError", "Priority must be a number")
+    if not 1 <= priority <= 50000:
+        raise AwsFault(400, "ValidationError", "Priority must be between 1 and 50000")
+    if any(r["listener"] == listener and r["priority"] == priority for r in WORLD.rules.values()):
+        raise AwsFault(400, "PriorityInUse", f"Priority '{priority}' is currently in use")
+    conditions = unflatten(params, "Conditions")
+    actions = unflatten(params, "Actions")
+    if not conditions or not actions:
+        raise AwsFault(400, "ValidationError", "A rule needs conditions and actions")
+    if sum(len(condition_values(c)) for c in conditions) > 5:
+        raise AwsFault(400, "TooManyConditionValues", "A rule can only have '5' condition values")
+    for a in actions:
+        if a["Type"] == "fixed-response":
+            body = a["FixedResponseConfig"].get("MessageBody", "")
+            if utf16_units(body) > 1024:
+                raise AwsFault(400, "ValidationError", "1 validation error detected: Value at "
+                               "'actions.1.member.fixedResponseConfig.messageBody' failed to satisfy "
+                               "constraint: Member must have length less than or equal to 1024")
+        elif a["Type"] == "forward":
+            groups = a.get("ForwardConfig", {}).get("TargetGroups") or [{"TargetGroupArn": a.get("TargetGroupArn")}]
+            for g in groups:
+                if g.get("TargetGroupArn") not in WORLD.target_groups:
+                    raise AwsFault(400, "TargetGroupNotFound", f"Target group '{g.get('TargetGroupArn')}' not found")
+    arn = f"{listener.replace(':listener/', ':listener-rule/')}/{uuid.uuid4().hex[:16]}"
+    tags = {t["Key"]: t.get("Value", "") for t in unflatten(params, "Tags")}
+    WORLD.rules[arn] = {"arn": arn, "listener": listener, "priority": priority,
+                        "conditions": conditions, "actions": actions, "tags": tags}
+    return (f"<Rules><member><RuleArn>{escape(arn)}</RuleArn><Priority>{priority}</Priority>"
+            f"<IsDefault>false</IsDefault>{conditions_xml(conditions)}{actions_xml(actions)}</member></Rules>")
+
+
+def v2_delete_rule(params):
+    arn = require(params, "RuleArn")
+    if arn.endswith("/default"):
+        raise AwsFault(400, "OperationNotPermitted", "Default rules cannot be deleted")
+    if arn not in WORLD.rules:
+        raise AwsFault(400, "RuleNotFound", "One or more rules not found")
+    del WORLD.rules[arn]
+    return ""
+
+
+def v2_target_health(params):
+    arn = require(params, "TargetGroupArn")
+    if arn not in WORLD.target_groups:
+        raise AwsFault(400, "TargetGroupNotFound", f"Target group '{arn}' not found")
+    out = "<TargetHealthDescriptions>"
+    for tid, healthy in WORLD.target_groups[arn].items():
+        state = "healthy" if healthy else "unhealthy"
+        reason = "" if healthy else "<Reason>Target.FailedHealthChecks</Reason>"
+        out += (f"<member><Target><Id>{escape(tid)}</Id><Port>80</Port></Target><HealthCheckPort>80</HealthCheckPort>"
+                f"<TargetHealth><State>{state}</State>{reason}</TargetHealth></member>")
+    return out + "</TargetHealthDescriptions>"
+
+
+def route(listener, host, path, ip, headers):
+    """Which rule an ALB would apply to a request: the lowest priority whose conditions match."""
+    import fnmatch
+    import ipaddress
+    rules = sorted((r for r in WORLD.rules.values() if r["listener"] == listener), key=lambda r: r["priority"])
+    for r in rules:
+        ok = True
+        for c in r["conditions"]:
+            values = condition_values(c)
+            if c["Field"] == "path-pattern":
+                ok = ok and any(fnmatch.fnmatchcase(path, v) for v in values)
+            elif c["Field"] == "host-header":
+                ok = ok and any(fnmatch.fnmatch(host.lower(), v.lower()) for v in values)
+            elif c["Field"] == "source-ip":
+                ok = ok and any(ipaddress.ip_address(ip) in ipaddress.ip_network(v, strict=False) for v in values)
+            elif c["Field"] == "http-header":
+                name = c["HttpHeaderConfig"]["HttpHeaderName"].lower()
+                value = headers.get(name)
+                ok = ok and value is not None and any(fnmatch.fnmatchcase(value, v) for v in values)
+        if ok:
+            return {"rule": r["arn"], "priority": r["priority"], "actions": r["actions"]}
+    return {"rule": "default", "priority": "default", "actions": WORLD.listeners[listener]["default"]}
+
+
 QUERY = {
-    ("elasticloadbalancing", "RegisterInstancesWithLoadBalancer"): (ELB_NS, elb_register),
-    ("elasticloadbalancing", "DeregisterInstancesFromLoadBalancer"): (ELB_NS, elb_deregister),
-    ("elasticloadbalancing", "DescribeInstanceHealth"): (ELB_NS, elb_health),
-    ("elasticloadbalancing", "DescribeLoadBalancers"): (ELB_NS, elb_describe),
-    ("autoscaling", "AttachLoadBalancers"): (ASG_NS, asg_attach),
-    ("autoscaling", "DetachLoadBalancers"): (ASG_NS, asg_detach),
-    ("autoscaling", "DescribeLoadBalancers"): (ASG_NS, asg_describe_lbs),
-    ("autoscaling", "DescribeAutoScalingGroups"): (ASG_NS, asg_describe_groups),
+    ("elasticloadbalancing", "2012-06-01", "RegisterInstancesWithLoadBalancer"): (ELB_NS, elb_register),
+    ("elasticloadbalancing", "2012-06-01", "DeregisterInstancesFromLoadBalancer"): (ELB_NS, elb_deregister),
+    ("elasticloadbalancing", "2012-06-01", "DescribeInstanceHealth"): (ELB_NS, elb_health),
+    ("elasticloadbalancing", "2012-06-01", "DescribeLoadBalancers"): (ELB_NS, elb_describe),
+    ("elasticloadbalancing", "2015-12-01", "DescribeListeners"): (ELBV2_NS, v2_describe_listeners),
+    ("elasticloadbalancing", "2015-12-01", "DescribeRules"): (ELBV2_NS, v2_describe_rules),
+    ("elasticloadbalancing", "2015-12-01", "DescribeTags"): (ELBV2_NS, v2_describe_tags),
+    ("elasticloadbalancing", "2015-12-01", "CreateRule"): (ELBV2_NS, v2_create_rule),
+    ("elasticloadbalancing", "2015-12-01", "DeleteRule"): (ELBV2_NS, v2_delete_rule),
+    ("elasticloadbalancing", "2015-12-01", "DescribeTargetHealth"): (ELBV2_NS, v2_target_health),
+    ("autoscaling", "2011-01-01", "AttachLoadBalancers"): (ASG_NS, asg_attach),
+    ("autoscaling", "2011-01-01", "DetachLoadBalancers"): (ASG_NS, asg_detach),
+    ("autoscaling", "2011-01-01", "DescribeLoadBalancers"): (ASG_NS, asg_describe_lbs),
+    ("autoscaling", "2011-01-01", "DescribeAutoScalingGroups"): (ASG_NS, asg_describe_groups),
 }
 
 
@@ -312,7 +522,8 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/__fake/state":
                 state = {"lbs": {n: {i: WORLD.instance_state(n, i)[0] for i in lb["instances"]}
                                  for n, lb in WORLD.lbs.items()},
-                         "groups": {n: g["lbs"] for n, g in WORLD.groups.items()}}
+                         "groups": {n: g["lbs"] for n, g in WORLD.groups.items()},
+                         "rules": {arn: {k: v for k, v in r.items()} for arn, r in WORLD.rules.items()}}
                 return self.reply(200, json.dumps(state), "application/json")
         self.reply(404, "not found\n", "text/plain")
 
@@ -331,6 +542,18 @@ class Handler(BaseHTTPRequestHandler):
                         for iid in g["instances"]:  # long registered: InService already
                             WORLD.lbs[lb]["instances"][iid] = -1e6
                 WORLD.deployments.update(req.get("deployments", {}))
+                for arn, targets in req.get("target_groups", {}).items():
+                    WORLD.target_groups[arn] = dict(targets)
+                for l in req.get("listeners", []):
+                    WORLD.listeners[l["arn"]] = {"default": [{"Type": "forward", "Order": 1,
+                                                              "TargetGroupArn": l["target_group"]}]}
+                for r in req.get("rules", []):  # rules of others, already on the listener
+                    arn = f"{r['listener'].replace(':listener/', ':listener-rule/')}/{uuid.uuid4().hex[:16]}"
+                    WORLD.rules[arn] = {"arn": arn, "listener": r["listener"], "priority": r["priority"],
+                                        "conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": [r.get("path", "/*")]}}],
+                                        "actions": [{"Type": "fixed-response", "Order": 1, "FixedResponseConfig":
+                                                     {"StatusCode": "200", "ContentType": "text/plain", "MessageBody": r.get("body", "theirs")}}],
+                                        "tags": r.get("tags", {})}
                 if "require_token" in req:
                     WORLD.require_token = req["require_token"]
             elif path == "/__fake/fail":
@@ -339,6 +562,14 @@ class Handler(BaseHTTPRequestHandler):
                 (WORLD.unhealthy.discard if req.get("healthy", True) else WORLD.unhealthy.add)(req["id"])
             elif path == "/__fake/deployment":
                 WORLD.deployments[req["id"]] = req
+            elif path == "/__fake/target":
+                WORLD.target_groups.setdefault(req["group"], {})[req["id"]] = req.get("healthy", True)
+            elif path == "/__fake/delete-rule":  # someone deleting a rule by hand
+                WORLD.rules.pop(req["arn"], None)
+            elif path == "/__fake/route":
+                result = route(req["listener"], req.get("host", "example.com"), req.get("path", "/"),
+                               req.get("ip", "100.64.1.1"), {k.lower(): v for k, v in req.get("headers", {}).items()})
+                return self.reply(200, json.dumps(result), "application/json")
             else:
                 return self.reply(404, "not found\n", "text/plain")
             WORLD.sample()
@@ -367,7 +598,7 @@ class Handler(BaseHTTPRequestHandler):
                                   {"x-amzn-RequestId": str(uuid.uuid4())})
             params = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
             action = params.get("Action", "")
-            entry = QUERY.get((service, action))
+            entry = QUERY.get((service, params.get("Version", ""), action))
             if entry is None:
                 raise AwsFault(400, "InvalidAction", f"The action {action} is not valid for this web service.")
             self.inject(action)
@@ -404,7 +635,7 @@ class Handler(BaseHTTPRequestHandler):
         with WORLD.lock:
             queue = WORLD.faults.get(action)
             fault = queue.pop(0) if queue else None
-        if fault is None:
+        if fault is None or fault == "pass":  # "pass" lets one call through, to aim later faults
             return
         table = {"Throttling": (400, "Throttling", "Rate exceeded"),
                  "DependencyThrottle": (400, "DependencyThrottle", "Rate exceeded"),

@@ -1,7 +1,10 @@
 #include "adapters/backend/factory.h"
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
+#include "adapters/aws/alb_backend.h"
 #include "adapters/aws/elb_backend.h"
 #include "adapters/backend/log_backend.h"
 #include "adapters/haproxy/haproxy_backend.h"
@@ -32,6 +35,23 @@ std::string positive_int(const std::string& v) {
   }
   return "'" + v + "' is not a whole number from 1 to 1000";
 }
+std::string listener_arn(const std::string& v) {
+  return v.rfind("arn:", 0) == 0 && v.find(":listener/") != std::string::npos
+             ? ""
+             : "'" + v + "' is not a listener ARN (arn:aws:elasticloadbalancing:...:listener/...)";
+}
+std::string alb_mode(const std::string& v) {
+  return v == "fixed-response" || v == "target-group"
+             ? ""
+             : "'" + v + "' is not fixed-response or target-group";
+}
+std::string status_code(const std::string& v) {
+  return v.size() == 3 && (v[0] == '2' || v[0] == '4' || v[0] == '5') &&
+                 std::isdigit(static_cast<unsigned char>(v[1])) &&
+                 std::isdigit(static_cast<unsigned char>(v[2]))
+             ? ""
+             : "'" + v + "' is not a 2XX, 4XX or 5XX status code";
+}
 std::string instance_id(const std::string& v) {
   return v.rfind("i-", 0) == 0 && v.size() > 2 ? "" : "'" + v + "' is not an EC2 instance id (i-...)";
 }
@@ -53,6 +73,18 @@ const std::map<std::string, std::vector<Setting>>& schema() {
         {"key", false, haproxy_token},
         {"value", false, haproxy_token},
         {"timeout", false, duration_value}}},
+      {"alb",
+       {{"listeners", true, listener_arn, true},
+        {"mode", false, alb_mode},
+        {"target_group", false},
+        {"hosts", false, any_value, true},
+        {"bypass_cidrs", false, any_value, true},
+        {"bypass_secret", false, haproxy_token},
+        {"page_file", false},
+        {"status_code", false, status_code},
+        {"health_timeout", false, duration_value},
+        {"poll_interval", false, duration_value},
+        {"region", false}}},
       {"elb-classic",
        {{"load_balancer", true},
         {"auto_scaling_group", true},
@@ -75,10 +107,67 @@ std::string setting(const core::BackendConfig& b, const std::string& name) {
 bool uses_aws(const core::Config& config) {
   if (config.store.type == "dynamodb") return true;
   for (const auto& [name, env] : config.environments) {
-    if (env.backend.type == "elb-classic") return true;
+    if (env.backend.type == "elb-classic" || env.backend.type == "alb") return true;
   }
   return false;
 }
+
+namespace {
+
+std::vector<std::string> list_setting(const core::BackendConfig& b, const std::string& name) {
+  std::vector<std::string> out;
+  if (const core::ConfigNode* n = b.settings.find(name)) {
+    for (const auto& item : n->list) out.push_back(item.scalar);
+  }
+  return out;
+}
+
+// The fixed-response page of an alb backend: the page_file's text, or the built-in page.
+core::Result<std::string> alb_page(const core::BackendConfig& b) {
+  const std::string file = setting(b, "page_file");
+  if (file.empty()) return aws::default_alb_page();
+  const std::string path = resolve_path(b.where.file, file);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return core::Error::config("cannot read page_file " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void check_alb(const core::BackendConfig& b, const std::string& field,
+               std::vector<ConfigError>& errors) {
+  const std::string mode = setting(b, "mode").empty() ? "fixed-response" : setting(b, "mode");
+  if (mode == "target-group" && setting(b, "target_group").empty()) {
+    errors.push_back({b.where, field + ".target_group", "missing (required by mode target-group)"});
+  }
+  if (mode == "fixed-response") {
+    auto page = alb_page(b);
+    const core::ConfigNode* n = b.settings.find("page_file");
+    const core::SourceLocation at = n != nullptr ? n->where : b.where;
+    if (!page) {
+      errors.push_back({at, field + ".page_file", page.error().message});
+    } else if (const std::size_t chars = aws::api_characters(*page);
+               chars > aws::kFixedResponseLimit) {
+      errors.push_back({at, field + ".page_file",
+                        "the page has " + std::to_string(chars) + " characters; an ALB "
+                        "fixed-response body holds at most " +
+                            std::to_string(aws::kFixedResponseLimit) +
+                            ". Minify it (inline CSS, no comments or indentation) or use "
+                            "mode: target-group with the page server behind a target group"});
+    }
+  }
+  const std::size_t hosts = list_setting(b, "hosts").size();
+  const bool bypass = !list_setting(b, "bypass_cidrs").empty() || !setting(b, "bypass_secret").empty();
+  if (hosts > aws::kConditionValuesPerRule - (bypass ? 1 : 0)) {
+    const core::ConfigNode* n = b.settings.find("hosts");
+    errors.push_back({n != nullptr ? n->where : b.where, field + ".hosts",
+                      "an ALB rule takes at most " + std::to_string(aws::kConditionValuesPerRule) +
+                          " condition values in all; with bypass rules at most " +
+                          std::to_string(aws::kConditionValuesPerRule - 1) + " hosts"});
+  }
+}
+
+}  // namespace
 
 const std::vector<std::string>& backend_types() {
   static const std::vector<std::string> kTypes = [] {
@@ -137,6 +226,7 @@ std::vector<ConfigError> check_backend_config(const core::BackendConfig& backend
                         "unknown setting for backend type " + backend.type});
     }
   }
+  if (backend.type == "alb" && errors.empty()) check_alb(backend, field, errors);
   (void)file;
   return errors;
 }
@@ -165,6 +255,31 @@ core::Result<std::unique_ptr<core::Backend>> DefaultBackendFactory::make(
                                  "' cannot be a HAProxy map key; set backend.key");
     }
     return std::unique_ptr<core::Backend>(std::make_unique<haproxy::HaproxyBackend>(s));
+  }
+  if (b.type == "alb") {
+    if (aws_ == nullptr) return core::Error::internal("alb backend without AWS context");
+    aws::AlbSettings s;
+    s.environment = env.name;
+    s.listeners = list_setting(b, "listeners");
+    if (!setting(b, "mode").empty()) s.mode = setting(b, "mode");
+    s.target_group = setting(b, "target_group");
+    s.hosts = list_setting(b, "hosts");
+    s.bypass_cidrs = list_setting(b, "bypass_cidrs");
+    s.bypass_secret = setting(b, "bypass_secret");
+    if (!setting(b, "status_code").empty()) s.status_code = setting(b, "status_code");
+    if (auto t = core::parse_duration(setting(b, "health_timeout"))) s.health_timeout = *t;
+    if (auto t = core::parse_duration(setting(b, "poll_interval"))) s.poll_interval = *t;
+    if (s.mode == "fixed-response") {
+      auto page = alb_page(b);
+      if (!page) return page.error();
+      s.page = *page;
+    }
+    aws::AwsContext* context = aws_;
+    s.deadline = [context] { return context->deadline(); };
+    auto client = aws_->client(aws::elbv2_service(), setting(b, "region"));
+    if (!client) return client.error();
+    return std::unique_ptr<core::Backend>(
+        std::make_unique<aws::AlbBackend>(s, **client, aws_->sleeper()));
   }
   if (b.type == "elb-classic") {
     if (aws_ == nullptr) return core::Error::internal("elb-classic backend without AWS context");
