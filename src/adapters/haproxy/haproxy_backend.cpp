@@ -10,16 +10,10 @@
 #include <sstream>
 
 #include "adapters/haproxy/protocol.h"
+#include "adapters/unique_fd.h"
 
 namespace intermission::adapters::haproxy {
 namespace {
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 core::Result<std::string> read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -99,7 +93,7 @@ core::Status HaproxyBackend::apply(const core::Step& step) {
 // a temporary file and rename, so HAProxy never reads half a file.
 core::Status HaproxyBackend::write_file(bool on) const {
   const std::string lock_path = s_.map + ".lock";
-  Fd lock{::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)};
+  UniqueFd lock{::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)};
   if (lock.fd < 0) return file_error("open lock", lock_path);
   if (::flock(lock.fd, LOCK_EX) != 0) return file_error("lock", lock_path);
   auto text = read_text(s_.map);
@@ -109,7 +103,7 @@ core::Status HaproxyBackend::write_file(bool on) const {
   if (next == *text) return {};
   const std::string tmp = s_.map + ".tmp." + std::to_string(::getpid());
   {
-    Fd out{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    UniqueFd out{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
     if (out.fd < 0) return file_error("create", tmp);
     std::size_t done = 0;
     while (done < next.size()) {

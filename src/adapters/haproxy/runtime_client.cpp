@@ -1,4 +1,5 @@
 #include "adapters/haproxy/runtime_client.h"
+#include "adapters/unique_fd.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -13,14 +14,6 @@
 
 namespace intermission::adapters::haproxy {
 namespace {
-
-// Closes the descriptor when it goes out of scope.
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 // The one place errno becomes our error, with what we were doing and where.
 core::Error socket_error(int err, const std::string& what, const std::string& address) {
@@ -61,7 +54,7 @@ RuntimeClient::RuntimeClient(std::string address, std::chrono::milliseconds time
 
 core::Result<std::string> RuntimeClient::command(const std::string& command) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
-  Fd sock;
+  UniqueFd sock;
   sockaddr_storage addr{};
   socklen_t addr_len = 0;
   std::string target = address_;
