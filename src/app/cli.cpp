@@ -11,6 +11,7 @@
 
 #include "adapters/aws/codedeploy_lookup.h"
 #include "adapters/backend/factory.h"
+#include "adapters/sns/verifier.h"
 #include "adapters/store/dynamodb_store.h"
 #include "adapters/config/yaml_config.h"
 #include "adapters/haproxy/config_snippet.h"
@@ -47,6 +48,8 @@ Commands:
   tick [ENV] [--dry-run]  periodic work: expiries, CodeDeploy re-checks, repair drift
   lambda                  the AWS Lambda custom runtime loop (the zip's bootstrap)
   dynamodb-table NAME     print the CreateTable input the dynamodb store expects
+  sns-verify FILE [--certs DIR] [--offline] [--ca FILE] [--topics ARNS]
+                          check an SNS message's signature as the endpoint does
   page [--listen ADDRS] [--page FILE] [--assets DIR] ...
                           the maintenance page server (503 + Retry-After on every path)
   haproxy-config ENV [--frontend F] [--page-server ADDR] [--bypass-cidr LIST]
@@ -102,6 +105,20 @@ CodeDeploy events are acknowledged and ignored (exit 0) with a log line.
 The periodic work (run it every few minutes from cron or a timer): ends expired holds,
 expires deployments active longer than max_duration, asks CodeDeploy about deployments still
 active (heals lost notifications), and repairs a backend that drifted from the decision.
+)"},
+      {"sns-verify", R"(Usage: intermission sns-verify FILE|- [--certs DIR] [--offline] [--ca FILE]
+                                  [--topics ARN,...]
+
+Checks one SNS message (an HTTP body, a saved HTTP request, or a Lambda SNS event) exactly as
+the endpoint does, and prints `valid` (exit 0) or `invalid: <reason>` (exit 1):
+SignatureVersion 1 (SHA1withRSA) or 2 (SHA256withRSA) only; the topic in the allow-list
+(--topics); SigningCertURL exactly https://sns.<topic's region>.amazonaws.com/
+SimpleNotificationService-<hex>.pem, checked before anything is fetched; the certificate's
+chain to a trusted CA (the system's, or --ca FILE) and its validity; the signature over the
+fields SNS signs.
+  --certs DIR   certificates by file name (SimpleNotificationService-<hex>.pem)
+  --offline     fetch nothing: certificates only from DIR, validity judged at the message's
+                Timestamp
 )"},
       {"dynamodb-table", R"txt(Usage: intermission dynamodb-table NAME
 
@@ -488,6 +505,58 @@ int cmd_dynamodb_table(const Args&, const Args& a, CliIo& io) {
   return kExitOk;
 }
 
+int cmd_sns_verify(const Args&, const Args& a, CliIo& io) {
+  const std::string path = a.positional[0];
+  std::string text;
+  if (path == "-") {
+    std::ostringstream s;
+    s << io.in.rdbuf();
+    text = s.str();
+  } else {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+      io.err << "intermission sns-verify: cannot read " << path << "\n";
+      return kExitBadInput;
+    }
+    std::ostringstream s;
+    s << f.rdbuf();
+    text = s.str();
+  }
+  auto verdict = [&]() -> core::Status {
+    auto m = core::parse_sns_message(strip_http_envelope(text));
+    if (!m) return m.error();
+    adapters::sns::VerifyOptions o;
+    o.ca_file = a.option("--ca").value_or("");
+    if (auto topics = a.option("--topics")) {
+      for (std::size_t start = 0; start < topics->size();) {
+        std::size_t comma = topics->find(',', start);
+        if (comma == std::string::npos) comma = topics->size();
+        if (comma > start) o.allowed_topics.push_back(topics->substr(start, comma - start));
+        start = comma + 1;
+      }
+    }
+    const bool offline = a.flag("--offline");
+    if (offline) {
+      // Offline, certificates are judged at the time the message says it was sent.
+      auto at = core::parse_iso8601(m->timestamp);
+      if (!at) return core::Error::invalid_input("Timestamp '" + m->timestamp + "' is not a time");
+      o.at = *at;
+      if (!a.option("--certs")) return core::Error::invalid_input("--offline needs --certs DIR");
+      adapters::sns::DirectoryCertSource certs(*a.option("--certs"));
+      return adapters::sns::verify_sns(*m, certs, o);
+    }
+    o.at = adapters::SystemClock().now();
+    adapters::sns::HttpsCertSource certs(a.option("--certs"));
+    return adapters::sns::verify_sns(*m, certs, o);
+  }();
+  if (verdict) {
+    io.out << "valid\n";
+    return kExitOk;
+  }
+  io.out << "invalid: " << verdict.error().message << "\n";
+  return kExitFailed;
+}
+
 int cmd_tick(const Args& global, const Args& a, CliIo& io) {
   Runtime rt;
   if (auto code = make_runtime(global, io, core::LogLevel::kInfo, rt)) return *code;
@@ -590,6 +659,9 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
                              1,
                              1}),
           [&](const Args& g, const Args& a) { return cmd_haproxy_config(g, a, io); }}},
+        {"sns-verify",
+         {spec_with_globals({{"--certs", "--ca", "--topics"}, {"--offline"}, 1, 1}),
+          [&](const Args& g, const Args& a) { return cmd_sns_verify(g, a, io); }}},
         {"dynamodb-table",
          {spec_with_globals({{}, {}, 1, 1}),
           [&](const Args& g, const Args& a) { return cmd_dynamodb_table(g, a, io); }}},
