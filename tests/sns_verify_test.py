@@ -3,7 +3,6 @@ certificates (one valid, one expired, one from a CA nobody trusts), SignatureVer
 (SHA1withRSA) and 2 (SHA256withRSA), and every kind of tampering we could think of. Offline
 mode: certificates come from a folder, validity is judged at the message's Timestamp."""
 
-import base64
 import json
 import os
 import subprocess
@@ -14,80 +13,26 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import BIN  # noqa: E402
 
-REGION = "us-west-2"
-TOPIC = f"arn:aws:sns:{REGION}:123456789012:deployments"
-GOOD = "SimpleNotificationService-0123456789abcdef.pem"
-EXPIRED = "SimpleNotificationService-00000000deadbeef.pem"
-ROGUE = "SimpleNotificationService-badbadbadbad.pem"
-
-
-def url(name, region=REGION):
-    return f"https://sns.{region}.amazonaws.com/{name}"
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+from sns_signing import EXPIRED, GOOD, REGION, ROGUE, TOPIC, Signer, url  # noqa: E402
 
 
 class SnsVerify(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls._tmp = tempfile.TemporaryDirectory(prefix="intermission-sns-")
-        d = cls.dir = cls._tmp.name
-        cls.certs = os.path.join(d, "certs")
-        os.makedirs(os.path.join(d, "db"))
-        os.makedirs(cls.certs)
-        open(os.path.join(d, "db", "index.txt"), "w").close()
-        with open(os.path.join(d, "db", "serial"), "w") as f:
-            f.write("01\n")
-        with open(os.path.join(d, "ca.cnf"), "w") as f:
-            f.write("[ca]\ndefault_ca=CA_default\n[CA_default]\ndir=.\ndatabase=db/index.txt\n"
-                    "serial=db/serial\nnew_certs_dir=db\ndefault_md=sha256\npolicy=any\n"
-                    "unique_subject=no\n[any]\ncommonName=supplied\n"
-                    "[v3_ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
-                    "subjectKeyIdentifier=hash\n")
-        # The root is valid from 2000, so messages of any year we test can chain to it.
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.csr",
-                "-subj", "/CN=Test SNS Root", cwd=d)
-        openssl("ca", "-batch", "-selfsign", "-config", "ca.cnf", "-keyfile", "ca.key", "-in",
-                "ca.csr", "-out", "ca.pem", "-startdate", "20000101000000Z", "-enddate",
-                "20991231000000Z", "-extensions", "v3_ca", "-notext", cwd=d)
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "signer.key", "-out",
-                "signer.csr", "-subj", f"/CN=sns.{REGION}.amazonaws.com", cwd=d)
-        for name, start, end in [(GOOD, "20200101000000Z", "20990101000000Z"),
-                                 (EXPIRED, "20200101000000Z", "20210101000000Z")]:
-            openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key",
-                    "-in", "signer.csr", "-out", os.path.join("certs", name), "-startdate", start,
-                    "-enddate", end, "-notext", cwd=d)
-        # An attacker's certificate: same key, self-issued, not from the trusted CA.
-        openssl("req", "-x509", "-key", "signer.key", "-out", os.path.join("certs", ROGUE),
-                "-subj", f"/CN=sns.{REGION}.amazonaws.com", "-days", "36500", cwd=d)
-        cls.ca = os.path.join(d, "ca.pem")
+        cls.signer = Signer(cls._tmp.name)
+        cls.certs, cls.ca = cls.signer.certs, cls.signer.ca
 
     @classmethod
     def tearDownClass(cls):
         cls._tmp.cleanup()
 
     def sign(self, fields, digest="sha1"):
-        if fields["Type"] == "Notification":
-            keys = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
-        else:
-            keys = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
-        text = "".join(f"{k}\n{fields[k]}\n" for k in keys if k in fields)
-        p = subprocess.run(["openssl", "dgst", f"-{digest}", "-sign", os.path.join(self.dir, "signer.key")],
-                           input=text.encode(), capture_output=True, check=True)
-        return base64.b64encode(p.stdout).decode()
+        return self.signer.sign(fields, digest)
 
     def notification(self, version="1", cert=GOOD, timestamp="2026-11-27T10:00:00.000Z", **changes):
-        m = {"Type": "Notification", "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
-             "TopicArn": TOPIC, "Subject": "CREATED: AWS CodeDeploy d-1",
-             "Message": json.dumps({"deploymentId": "d-1", "status": "CREATED"}),
-             "Timestamp": timestamp, "SignatureVersion": version,
-             "SigningCertURL": url(cert),
-             "UnsubscribeURL": f"https://sns.{REGION}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={TOPIC}:1"}
-        m["Signature"] = self.sign(m, "sha256" if version == "2" else "sha1")
-        m.update(changes)
-        return m
+        return self.signer.notification({"deploymentId": "d-1", "status": "CREATED"}, version,
+                                        cert, timestamp, **changes)
 
     def verify(self, message, *extra, raw=None):
         body = raw if raw is not None else json.dumps(message)

@@ -21,6 +21,7 @@
 #include "app/args.h"
 #include "app/lambda_command.h"
 #include "app/page_command.h"
+#include "app/serve_command.h"
 #include "app/status.h"
 #include "core/controller.h"
 #include "core/event_parser.h"
@@ -46,6 +47,7 @@ Commands:
   handle [FILE|-] [--dry-run] [--json]
                           process one event (any supported shape) as the Lambda would
   tick [ENV] [--dry-run]  periodic work: expiries, CodeDeploy re-checks, repair drift
+  serve                   the daemon: SNS endpoint, webhook, operator API, status, metrics
   lambda                  the AWS Lambda custom runtime loop (the zip's bootstrap)
   dynamodb-table NAME     print the CreateTable input the dynamodb store expects
   sns-verify FILE [--certs DIR] [--offline] [--ca FILE] [--topics ARNS]
@@ -127,6 +129,19 @@ Prints the CreateTable input (JSON) of the table the dynamodb store expects, for
 The CloudFormation template in deploy/ creates the same table (and enables its TTL on
 `expires_at`).
 )txt"},
+      {"serve", R"(Usage: intermission serve [--config FILE]
+
+The long-running daemon. Public listener (serve.listen, default 127.0.0.1:9300; put TLS in
+front of it): POST /sns (SNS HTTP(S) subscription: every message's signature is verified,
+subscriptions are confirmed only for serve.sns.topics), POST /webhook (deploy pipelines:
+HMAC-SHA256 of "TIMESTAMP.BODY" in X-Intermission-Signature: sha256=..., Unix seconds in
+X-Intermission-Timestamp, replays refused). Admin listener (serve.admin_listen, default
+127.0.0.1:9301): GET / (status page), GET /metrics (Prometheus), /api/environments[/ENV]
+and POST /api/environments/ENV/on|off with "Authorization: Bearer TOKEN".
+Events are recorded before the answer; switches run right after, and on every tick
+(serve.tick_interval). SIGTERM finishes the switch in progress; SIGHUP reloads the config
+(a bad one is refused and the old one kept).
+)"},
       {"lambda", R"(Usage: intermission lambda
 
 The AWS Lambda custom runtime (provided.al2023): the zip's bootstrap runs it. Reads the
@@ -665,6 +680,9 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
         {"dynamodb-table",
          {spec_with_globals({{}, {}, 1, 1}),
           [&](const Args& g, const Args& a) { return cmd_dynamodb_table(g, a, io); }}},
+        {"serve",
+         {spec_with_globals({{}, {}, 0, 0}),
+          [&](const Args& g, const Args& a) { return run_serve(g, a, io); }}},
         {"lambda",
          {spec_with_globals({{}, {}, 0, 0}),
           [&](const Args& g, const Args& a) { return run_lambda(g, a, io); }}},

@@ -82,6 +82,12 @@ Result<std::vector<Outcome>> Controller::handle_all(const ParsedItem& item, bool
 }
 
 Result<Outcome> Controller::handle(const ParsedItem& item, bool dry_run) {
+  return handle_item(item, dry_run, true);
+}
+
+Result<Outcome> Controller::record(const ParsedItem& item) { return handle_item(item, false, false); }
+
+Result<Outcome> Controller::handle_item(const ParsedItem& item, bool dry_run, bool converge_now) {
   if (std::holds_alternative<TickRequest>(item)) {
     return Error::internal("a tick request is handled by handle_all()");
   }
@@ -93,7 +99,7 @@ Result<Outcome> Controller::handle(const ParsedItem& item, bool dry_run) {
     return o;
   }
   if (const auto* event = std::get_if<DeploymentEvent>(&item)) {
-    return handle_deployment(*event, dry_run);
+    return handle_deployment(*event, dry_run, converge_now);
   }
   const auto& command = std::get<OperatorCommand>(item);
   const EnvironmentConfig* env = config_.environment(command.environment);
@@ -107,12 +113,19 @@ Result<Outcome> Controller::handle(const ParsedItem& item, bool dry_run) {
   Outcome o;
   o.environment = env->name;
   o.recorded = t->changed && !dry_run;
+  if (!converge_now) {
+    o.decision = decide(t->state, *env, deps_.clock.now());
+    return o;
+  }
   return converge(*env, std::move(t->state), std::move(o), dry_run);
 }
 
-Result<Outcome> Controller::handle_deployment(DeploymentEvent event, bool dry_run) {
+Result<Outcome> Controller::handle_deployment(DeploymentEvent event, bool dry_run,
+                                              bool converge_now) {
   Outcome o;
-  const auto route = route_deployment(config_.routes, event.application, event.deployment_group);
+  auto route = event.environment.empty()
+                   ? route_deployment(config_.routes, event.application, event.deployment_group)
+                   : std::optional<RouteMatch>(RouteMatch{event.environment, 0});
   const LogFields where{{"deployment_id", event.deployment_id},
                         {"application", event.application},
                         {"deployment_group", event.deployment_group}};
@@ -126,8 +139,10 @@ Result<Outcome> Controller::handle_deployment(DeploymentEvent event, bool dry_ru
   const EnvironmentConfig* env = config_.environment(route->environment);
   if (env == nullptr) {
     o.ignored = true;
-    o.note = "route " + std::to_string(route->route_index + 1) + " maps to environment '" +
-             route->environment + "', which is not configured";
+    o.note = event.environment.empty()
+                 ? "route " + std::to_string(route->route_index + 1) + " maps to environment '" +
+                       route->environment + "', which is not configured"
+                 : "environment '" + route->environment + "' is not configured";
     deps_.log.warn("ignored: " + o.note, where);
     return o;
   }
@@ -151,6 +166,10 @@ Result<Outcome> Controller::handle_deployment(DeploymentEvent event, bool dry_ru
   o.recorded = t->changed && !dry_run;
   o.note = t->note;
   if (!t->note.empty()) deps_.log.info(t->note, env_fields(env->name));
+  if (!converge_now) {
+    o.decision = decide(t->state, *env, deps_.clock.now());
+    return o;
+  }
   return converge(*env, std::move(t->state), std::move(o), dry_run);
 }
 

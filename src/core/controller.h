@@ -54,6 +54,11 @@ class Controller {
   // about deployments still active, then reconciles.
   Result<Outcome> tick(const std::string& environment, bool dry_run = false);
 
+  // Records one input item in the ledger without touching the backend (the daemon answers
+  // SNS as soon as the event is safe, then converges with reconcile()). Outcome::environment
+  // says which environment to reconcile; empty when the item was ignored.
+  Result<Outcome> record(const ParsedItem& item);
+
   // Brings the backend to the decided state without recording any input.
   Result<Outcome> reconcile(const std::string& environment, bool dry_run = false);
 
@@ -62,7 +67,8 @@ class Controller {
   Result<Transition> update(const EnvironmentConfig& env, Fn&& change, bool dry_run);
   Result<Outcome> converge(const EnvironmentConfig& env, EnvState state, Outcome outcome,
                            bool dry_run);
-  Result<Outcome> handle_deployment(DeploymentEvent event, bool dry_run);
+  Result<Outcome> handle_item(const ParsedItem& item, bool dry_run, bool converge_now);
+  Result<Outcome> handle_deployment(DeploymentEvent event, bool dry_run, bool converge_now);
   void log_audit(const std::vector<AuditEntry>& audit);
 
   const Config& config_;

@@ -211,6 +211,29 @@ TEST_F(ControllerTest, TickRequestTicksEveryEnvironment) {
   EXPECT_FALSE(backends_.switches["prod"].on) << "the stuck deployment expired on the tick";
 }
 
+TEST_F(ControllerTest, RecordStoresTheEventAndLeavesTheBackendForReconcile) {
+  auto c = controller();
+  auto o = c.record(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_TRUE(o.ok());
+  EXPECT_TRUE(o->recorded);
+  EXPECT_TRUE(o->decision.on);
+  EXPECT_EQ(backends_.switches["prod"].observations, 0) << "no backend call before the answer";
+  ASSERT_TRUE(c.reconcile("prod").ok());
+  EXPECT_TRUE(backends_.switches["prod"].on);
+}
+
+TEST_F(ControllerTest, AnEventThatNamesItsEnvironmentSkipsRouting) {
+  auto c = controller();
+  auto e = event("pipeline-7", DeploymentStatus::kInProgress, "does-not-route");
+  e.environment = "staging";
+  ASSERT_TRUE(c.handle(e).ok());
+  EXPECT_TRUE(backends_.switches["staging"].on);
+  e.environment = "nope";
+  auto o = c.handle(e);
+  ASSERT_TRUE(o.ok());
+  EXPECT_TRUE(o->ignored);
+}
+
 TEST_F(ControllerTest, IgnoredItemsAreLogged) {
   auto c = controller();
   auto o = c.handle(Ignored{"instance-level CodeDeploy notification"});

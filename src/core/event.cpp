@@ -53,6 +53,7 @@ std::string_view to_string(EventSource source) {
     case EventSource::kEventBridge: return "eventbridge";
     case EventSource::kOperator: return "operator";
     case EventSource::kLookup: return "lookup";
+    case EventSource::kWebhook: return "webhook";
   }
   return "unknown";
 }

@@ -40,11 +40,13 @@ enum class EventSource {
   kEventBridge,  // EventBridge "CodeDeploy Deployment State-change Notification"
   kOperator,     // an operator command
   kLookup,       // CodeDeploy GetDeployment (a re-check on a tick)
+  kWebhook,      // the daemon's signed webhook for deploy pipelines
 };
 std::string_view to_string(EventSource source);
 
 struct DeploymentEvent {
   EventSource source = EventSource::kCodeDeploy;
+  std::string environment;  // set by sources that name it (the webhook): no routing then
   std::string region;
   std::string application;
   std::string deployment_group;

@@ -188,7 +188,49 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
     out.errors = w.errors;
     return out;
   }
-  w.only_keys(root, "", {"store", "aws", "defaults", "routes", "environments"});
+  w.only_keys(root, "", {"store", "aws", "serve", "defaults", "routes", "environments"});
+
+  // serve
+  if (const YAML::Node sv = root["serve"]; sv && w.is_map(sv, "serve")) {
+    w.only_keys(sv, "serve", {"listen", "admin_listen", "sns", "operator_token_file",
+                              "webhook_secret_file", "tick_interval"});
+    core::ServeConfig& serve = out.config.serve;
+    serve.present = true;
+    serve.where = w.at(sv);
+    for (const char* key : {"listen", "admin_listen", "operator_token_file", "webhook_secret_file"}) {
+      if (const YAML::Node n = sv[key]) {
+        const std::string v = w.scalar(n, std::string("serve.") + key).value_or("");
+        if (std::string(key) == "listen") serve.listen = v;
+        if (std::string(key) == "admin_listen") serve.admin_listen = v;
+        if (std::string(key) == "operator_token_file") serve.operator_token_file = resolve_path(file, v);
+        if (std::string(key) == "webhook_secret_file") serve.webhook_secret_file = resolve_path(file, v);
+      }
+    }
+    w.duration(sv, "tick_interval", "serve", serve.tick_interval);
+    if (const YAML::Node sns = sv["sns"]; sns && w.is_map(sns, "serve.sns")) {
+      w.only_keys(sns, "serve.sns", {"topics", "ca_file", "cert_dir"});
+      if (const YAML::Node c = sns["cert_dir"]) {
+        serve.sns_cert_dir = resolve_path(file, w.scalar(c, "serve.sns.cert_dir").value_or(""));
+      }
+      if (const YAML::Node t = sns["topics"]) {
+        if (!t.IsSequence()) {
+          w.error(t, "serve.sns.topics", "must be a list of SNS topic ARNs");
+        } else {
+          for (const auto& item : t) {
+            auto arn = w.scalar(item, "serve.sns.topics");
+            if (arn && arn->rfind("arn:", 0) != 0) {
+              w.error(item, "serve.sns.topics", "'" + *arn + "' is not an SNS topic ARN");
+            } else if (arn) {
+              serve.sns_topics.push_back(*arn);
+            }
+          }
+        }
+      }
+      if (const YAML::Node c = sns["ca_file"]) {
+        serve.sns_ca_file = resolve_path(file, w.scalar(c, "serve.sns.ca_file").value_or(""));
+      }
+    }
+  }
 
   // aws
   if (const YAML::Node a = root["aws"]; a && w.is_map(a, "aws")) {

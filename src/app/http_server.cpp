@@ -1,0 +1,148 @@
+#include "app/http_server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <sstream>
+
+namespace intermission::app {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+
+struct HttpServer::State {
+  asio::io_context& io;
+  HttpLimits limits;
+  Handler handler;
+  std::vector<tcp::acceptor> acceptors;
+  bool stopped = false;
+};
+
+namespace {
+
+constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+
+http::response<http::string_body> to_beast(const HttpResponse& r, unsigned version, bool keep) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, "intermission");
+  res.set(http::field::content_type, r.content_type);
+  res.set(http::field::cache_control, "no-store");
+  for (const auto& [k, v] : r.headers) res.set(k, v);
+  res.body() = r.body;
+  res.keep_alive(keep);
+  res.prepare_payload();
+  return res;
+}
+
+asio::awaitable<void> session(std::shared_ptr<HttpServer::State> st, tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::error_code ec_remote;
+  const auto peer = stream.socket().remote_endpoint(ec_remote);
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(st->limits.header_limit));
+    parser.body_limit(st->limits.body_limit);
+    stream.expires_after(st->limits.idle_timeout);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kUse);
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::eof || ec == asio::error::connection_reset) {
+      break;
+    }
+    HttpResponse response;
+    bool keep = false;
+    unsigned version = 11;
+    if (ec == http::error::body_limit) {
+      response = json_response(413, R"({"error":"request body too large"})");
+    } else if (ec == http::error::header_limit) {
+      response = json_response(431, R"({"error":"request headers too large"})");
+    } else if (ec) {
+      response = json_response(400, R"({"error":"bad request"})");
+    } else {
+      auto& req = parser.get();
+      HttpRequest r;
+      r.method = std::string(req.method_string());
+      r.target = std::string(req.target());
+      for (const auto& f : req) {
+        std::string name(f.name_string());
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        r.headers[name] = std::string(f.value());
+      }
+      r.body = std::move(req.body());
+      if (!ec_remote) r.remote = peer.address().to_string();
+      keep = req.keep_alive() && !st->stopped;
+      version = req.version();
+      try {
+        response = st->handler(r);
+      } catch (const std::exception& e) {
+        response = json_response(500, R"({"error":"internal error"})");
+      }
+    }
+    auto res = to_beast(response, version, keep);
+    stream.expires_after(st->limits.idle_timeout);
+    auto [wec, written] = co_await http::async_write(stream, res, kUse);
+    if (wec || !keep) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<HttpServer::State> st, tcp::acceptor& acceptor) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(kUse);
+    if (ec == asio::error::operation_aborted || st->stopped) co_return;
+    if (ec) continue;
+    asio::co_spawn(st->io, session(st, std::move(socket)), asio::detached);
+  }
+}
+
+}  // namespace
+
+HttpResponse json_response(int status, const std::string& body) {
+  return HttpResponse{status, "application/json", body, {}};
+}
+
+HttpServer::HttpServer(asio::io_context& io, HttpLimits limits, Handler handler)
+    : state_(std::make_shared<State>(State{io, limits, std::move(handler), {}, false})) {}
+
+core::Status HttpServer::listen(const std::vector<tcp::endpoint>& endpoints) {
+  for (const auto& ep : endpoints) {
+    tcp::acceptor acceptor(state_->io);
+    boost::system::error_code ec;
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && ep.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      std::ostringstream where;
+      where << ep;
+      return core::Error::unavailable("listen on " + where.str() + ": " + ec.message());
+    }
+    state_->acceptors.push_back(std::move(acceptor));
+  }
+  for (auto& a : state_->acceptors) asio::co_spawn(state_->io, accept_loop(state_, a), asio::detached);
+  return {};
+}
+
+std::vector<tcp::endpoint> HttpServer::endpoints() const {
+  std::vector<tcp::endpoint> out;
+  for (const auto& a : state_->acceptors) out.push_back(a.local_endpoint());
+  return out;
+}
+
+void HttpServer::stop() {
+  state_->stopped = true;
+  for (auto& a : state_->acceptors) {
+    boost::system::error_code ignored;
+    a.close(ignored);
+  }
+}
+
+}  // namespace intermission::app

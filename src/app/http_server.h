@@ -1,0 +1,63 @@
+// A small HTTP/1.1 server for the daemon's listeners (Beast + Asio coroutines): each request
+// is read whole (bounded header and body sizes, idle timeout) and handed to a handler that
+// returns the response. Keep-alive; IPv4 and IPv6. For the page server's fast path see
+// src/page/server.h.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace intermission::app {
+
+struct HttpRequest {
+  std::string method;
+  std::string target;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string remote;  // peer address
+
+  [[nodiscard]] std::string header(const std::string& name) const {
+    const auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+HttpResponse json_response(int status, const std::string& body);
+
+struct HttpLimits {
+  std::size_t header_limit = 16 * 1024;
+  std::size_t body_limit = 256 * 1024;
+  std::chrono::seconds idle_timeout{30};
+};
+
+class HttpServer {
+ public:
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  // Runs on `io` (which must outlive the server); the handler runs on io's thread.
+  HttpServer(boost::asio::io_context& io, HttpLimits limits, Handler handler);
+  core::Status listen(const std::vector<boost::asio::ip::tcp::endpoint>& endpoints);
+  [[nodiscard]] std::vector<boost::asio::ip::tcp::endpoint> endpoints() const;
+  void stop();
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace intermission::app

@@ -1,0 +1,304 @@
+#include "app/serve_api.h"
+
+#include <boost/json.hpp>
+
+#include "adapters/crypto/hmac.h"
+#include "app/status.h"
+#include "core/event_parser.h"
+#include "core/sns.h"
+#include "core/state_codec.h"
+
+namespace intermission::app {
+namespace {
+
+namespace json = boost::json;
+
+HttpResponse error(int status, const std::string& message) {
+  return json_response(status, json::serialize(json::object{{"error", message}}));
+}
+
+std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
+
+// A coarse reason for the verification-failure metric (bounded label values).
+std::string failure_kind(const std::string& message) {
+  if (message.find("SigningCertURL") != std::string::npos) return "cert_url";
+  if (message.find("allow-list") != std::string::npos) return "topic";
+  if (message.find("SignatureVersion") != std::string::npos) return "version";
+  if (message.find("certificate") != std::string::npos) return "certificate";
+  if (message.find("signature") != std::string::npos) return "signature";
+  return "format";
+}
+
+std::string html(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+HttpResponse ServeApi::public_side(const HttpRequest& r) {
+  const std::string path = path_of(r.target);
+  HttpResponse out;
+  if (path == "/healthz" && (r.method == "GET" || r.method == "HEAD")) {
+    out = json_response(200, R"({"status":"ok"})");
+  } else if (path == "/sns" && r.method == "POST") {
+    out = sns(r);
+  } else if (path == "/webhook" && r.method == "POST") {
+    out = webhook(r);
+  } else {
+    out = error(404, "not found");
+  }
+  d_.metrics.count("intermission_http_requests_total",
+                   {{"listener", "public"}, {"code", std::to_string(out.status)}});
+  return out;
+}
+
+HttpResponse ServeApi::admin_side(const HttpRequest& r) {
+  const std::string path = path_of(r.target);
+  HttpResponse out;
+  if (path == "/healthz") {
+    out = json_response(200, R"({"status":"ok"})");
+  } else if (path == "/metrics" && r.method == "GET") {
+    out = HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", d_.metrics.render(), {}};
+  } else if (path == "/" && r.method == "GET") {
+    out = status_page();
+  } else if (path.rfind("/api/", 0) == 0) {
+    out = operator_api(r);
+  } else {
+    out = error(404, "not found");
+  }
+  d_.metrics.count("intermission_http_requests_total",
+                   {{"listener", "admin"}, {"code", std::to_string(out.status)}});
+  return out;
+}
+
+HttpResponse ServeApi::record(const core::ParsedItem& item, const std::string& source) {
+  auto o = d_.controller.record(item);
+  if (!o) {
+    d_.metrics.count("intermission_events_total", {{"source", source}, {"outcome", "error"}});
+    d_.log.error("event not recorded", {{"source", source}, {"error", o.error().message}});
+    return error(500, "not recorded: " + o.error().message);  // SNS retries a 5xx
+  }
+  const std::string outcome = o->ignored ? "ignored" : o->recorded ? "recorded" : "unchanged";
+  d_.metrics.count("intermission_events_total", {{"source", source}, {"outcome", outcome}});
+  if (!o->environment.empty()) d_.schedule_reconcile(o->environment);
+  return json_response(200, json::serialize(json::object{{"outcome", outcome},
+                                                         {"environment", o->environment},
+                                                         {"note", o->note}}));
+}
+
+HttpResponse ServeApi::sns(const HttpRequest& r) {
+  if (d_.config.serve.sns_topics.empty()) return error(404, "no SNS topics are configured");
+  auto refused = [&](const std::string& why) {
+    d_.metrics.count("intermission_sns_verification_failures_total", {{"reason", failure_kind(why)}});
+    d_.log.warn("SNS message refused", {{"reason", why}, {"remote", r.remote}});
+    return error(403, why);
+  };
+  auto m = core::parse_sns_message(r.body);
+  if (!m) return refused("not an SNS message: " + m.error().message);
+  adapters::sns::VerifyOptions o;
+  o.allowed_topics = d_.config.serve.sns_topics;
+  o.ca_file = d_.config.serve.sns_ca_file;
+  o.at = d_.clock.now();
+  if (auto st = adapters::sns::verify_sns(*m, d_.certs, o); !st) {
+    if (st.error().code == core::ErrorCode::kUnavailable) {
+      d_.log.warn("SNS signing certificate unavailable", {{"error", st.error().message}});
+      return error(503, st.error().message);  // SNS retries later
+    }
+    return refused(st.error().message);
+  }
+  if (m->type == "SubscriptionConfirmation") {
+    // Signed, and from an allowed topic: confirm by visiting SubscribeURL, which must point at
+    // the topic's own regional SNS endpoint.
+    const auto region = core::sns_topic_region(m->topic_arn).value_or("");
+    const std::string expected = "https://sns." + region + ".amazonaws.com/?Action=ConfirmSubscription&";
+    if (m->subscribe_url.rfind(expected, 0) != 0) return refused("SubscribeURL is not the topic's SNS endpoint");
+    if (auto st = d_.confirm_subscription(m->subscribe_url); !st) {
+      d_.log.error("subscription not confirmed", {{"topic", m->topic_arn}, {"error", st.error().message}});
+      return error(502, "confirmation failed: " + st.error().message);
+    }
+    d_.log.info("subscription confirmed", {{"topic", m->topic_arn}});
+    return json_response(200, R"({"outcome":"subscribed"})");
+  }
+  if (m->type == "UnsubscribeConfirmation") {
+    d_.log.warn("SNS says the subscription was removed", {{"topic", m->topic_arn}});
+    return json_response(200, R"({"outcome":"unsubscribed"})");
+  }
+  auto items = core::parse_events(r.body);
+  if (!items) return refused(items.error().message);
+  HttpResponse last = json_response(200, R"({"outcome":"ignored"})");
+  for (const auto& item : *items) {
+    last = record(item, "sns-http");
+    if (last.status >= 500) return last;
+  }
+  return last;
+}
+
+HttpResponse ServeApi::webhook(const HttpRequest& r) {
+  if (d_.webhook_secret.empty()) return error(404, "the webhook is not configured");
+  const std::string ts = r.header("x-intermission-timestamp");
+  const std::string sig = r.header("x-intermission-signature");
+  std::int64_t t = 0;
+  try {
+    t = std::stoll(ts);
+  } catch (const std::exception&) {
+    return error(401, "X-Intermission-Timestamp must be Unix seconds");
+  }
+  const std::int64_t now = core::to_epoch_ms(d_.clock.now()) / 1000;
+  if (t < now - kWebhookWindow.count() || t > now + kWebhookWindow.count()) {
+    return error(401, "timestamp outside the allowed window (replay?)");
+  }
+  const std::string expected = "sha256=" + adapters::hmac_sha256_hex(d_.webhook_secret, ts + "." + r.body);
+  if (!adapters::constant_time_equal(sig, expected)) return error(401, "bad signature");
+  for (auto it = seen_webhooks_.begin(); it != seen_webhooks_.end();) {
+    it = it->second < now ? seen_webhooks_.erase(it) : std::next(it);
+  }
+  if (!seen_webhooks_.emplace(sig, t + kWebhookWindow.count()).second) {
+    return error(409, "this request was already received (replay)");
+  }
+  boost::system::error_code ec;
+  const auto v = json::parse(r.body, ec);
+  const auto* o = !ec ? v.if_object() : nullptr;
+  auto field = [o](const char* k) -> std::string {
+    const auto* x = o != nullptr ? o->if_contains(k) : nullptr;
+    return x != nullptr && x->is_string() ? std::string(x->get_string()) : std::string();
+  };
+  const std::string env = field("environment"), id = field("deployment_id"), status = field("status");
+  static const std::map<std::string, core::DeploymentStatus> kStatus = {
+      {"started", core::DeploymentStatus::kInProgress},
+      {"succeeded", core::DeploymentStatus::kSucceeded},
+      {"failed", core::DeploymentStatus::kFailed},
+      {"stopped", core::DeploymentStatus::kStopped}};
+  if (env.empty() || id.empty() || !kStatus.contains(status)) {
+    return error(400, R"(body must be {"environment","deployment_id","status": started|succeeded|failed|stopped})");
+  }
+  core::DeploymentEvent e;
+  e.source = core::EventSource::kWebhook;
+  e.environment = env;
+  e.application = "webhook";
+  e.deployment_group = env;
+  e.deployment_id = id;
+  e.status = kStatus.at(status);
+  e.creator = field("who").empty() ? "webhook" : field("who");
+  e.message_id = "webhook:" + sig.substr(7, 32);
+  e.time = core::from_epoch_ms(t * 1000);
+  return record(e, "webhook");
+}
+
+HttpResponse ServeApi::operator_api(const HttpRequest& r) {
+  if (d_.operator_token.empty()) return error(403, "the operator API is disabled (no token configured)");
+  const std::string auth = r.header("authorization");
+  if (auth.rfind("Bearer ", 0) != 0 || !adapters::constant_time_equal(auth.substr(7), d_.operator_token)) {
+    HttpResponse out = error(401, "a valid bearer token is required");
+    out.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"intermission\"");
+    return out;
+  }
+  // /api/environments[/ENV[/on|/off]]
+  const std::string path = path_of(r.target);
+  std::vector<std::string> parts;
+  for (std::size_t p = 1; p < path.size();) {
+    std::size_t e = path.find('/', p);
+    if (e == std::string::npos) e = path.size();
+    parts.push_back(path.substr(p, e - p));
+    p = e + 1;
+  }
+  if (parts.size() < 2 || parts[1] != "environments") return error(404, "not found");
+  std::vector<std::string> names;
+  if (parts.size() >= 3) {
+    if (d_.config.environment(parts[2]) == nullptr) return error(404, "no environment '" + parts[2] + "'");
+    names.push_back(parts[2]);
+  } else {
+    for (const auto& [n, e] : d_.config.environments) names.push_back(n);
+  }
+  if (parts.size() == 4 && r.method == "POST" && (parts[3] == "on" || parts[3] == "off")) {
+    core::OperatorCommand c;
+    c.environment = parts[2];
+    c.action = parts[3] == "on" ? core::OperatorAction::kOn : core::OperatorAction::kOff;
+    boost::system::error_code ec;
+    const auto v = r.body.empty() ? json::value(json::object{}) : json::parse(r.body, ec);
+    if (ec || !v.is_object()) return error(400, "the body must be a JSON object");
+    const auto& o = v.get_object();
+    auto field = [&o](const char* k) -> std::string {
+      const auto* x = o.if_contains(k);
+      return x != nullptr && x->is_string() ? std::string(x->get_string()) : std::string();
+    };
+    c.reason = field("reason");
+    c.who = field("who").empty() ? "operator-api" : field("who");
+    if (!field("for").empty()) {
+      c.duration = core::parse_duration(field("for"));
+      if (!c.duration) return error(400, "'for' is not a duration (30m, 2h)");
+    }
+    if (!field("until").empty()) {
+      c.until = core::parse_iso8601(field("until"));
+      if (!c.until || *c.until <= d_.clock.now()) return error(400, "'until' must be a future UTC time");
+    }
+    return record(c, "operator");
+  }
+  if (parts.size() > 3 || r.method != "GET") return error(405, "use GET, or POST .../on and .../off");
+  std::vector<EnvironmentStatus> envs;
+  for (const auto& n : names) {
+    EnvironmentStatus s;
+    s.config = d_.config.environment(n);
+    auto state = d_.store.load(n);
+    if (!state) return error(503, state.error().message);
+    s.state = std::move(*state);
+    if (auto recent = d_.store.audit(n, 10)) s.recent = std::move(*recent);
+    if (auto b = d_.backends.make(*s.config)) s.backend = (*b)->describe();
+    envs.push_back(std::move(s));
+  }
+  return json_response(200, json::serialize(status_json(envs, d_.clock.now())));
+}
+
+HttpResponse ServeApi::status_page() {
+  const core::Time now = d_.clock.now();
+  std::string rows;
+  for (const auto& [name, env] : d_.config.environments) {
+    auto state = d_.store.load(name);
+    if (!state) return error(503, state.error().message);
+    const core::Decision d = core::decide(*state, env, now);
+    d_.metrics.set("intermission_maintenance", {{"environment", name}}, d.on ? 1 : 0);
+    std::string active;
+    for (const auto& [id, r] : state->deployments) {
+      if (core::counts(*state, r, env, now)) {
+        active += "<li>" + html(id) + " " + html(core::to_string(r.status)) + " (" +
+                  html(r.application + "/" + r.deployment_group) + ")</li>";
+      }
+    }
+    std::string switches;
+    if (auto audit = d_.store.audit(name, 50)) {
+      int shown = 0;
+      for (auto it = audit->rbegin(); it != audit->rend() && shown < 5; ++it) {
+        if (it->kind != "switched") continue;
+        switches += "<li>" + html(core::format_iso8601(it->time)) + " " + html(it->message) + "</li>";
+        ++shown;
+      }
+    }
+    const std::string since = state->applied.since && state->applied.on == d.on
+                                  ? core::format_iso8601(*state->applied.since)
+                                  : "not applied yet";
+    rows += "<tr><td>" + html(name) + "</td><td class=\"" + (d.on ? "on\">ON" : "off\">off") +
+            "</td><td>" + html(d.reason_text()) + "</td><td>" + html(since) + "</td><td><ul>" + active +
+            "</ul></td><td><ul>" + switches + "</ul></td></tr>";
+  }
+  const std::string page =
+      "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport "
+      "content=\"width=device-width,initial-scale=1\"><title>intermission status</title><style>"
+      "body{font:15px/1.5 system-ui,sans-serif;margin:24px;color:#1d2330}table{border-collapse:"
+      "collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:8px;text-align:left;"
+      "vertical-align:top}.on{color:#b3471d;font-weight:700}.off{color:#2b7a3d}ul{margin:0;"
+      "padding-left:18px}</style><h1>intermission</h1><p>As of " + html(core::format_iso8601(now)) +
+      ". Refresh to update.</p><table><tr><th>environment</th><th>maintenance</th><th>why</th>"
+      "<th>since</th><th>active deployments</th><th>last switches</th></tr>" + rows + "</table>";
+  return HttpResponse{200, "text/html; charset=utf-8", page, {}};
+}
+
+}  // namespace intermission::app

@@ -1,0 +1,239 @@
+#include "app/serve_command.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "adapters/aws/aws_context.h"
+#include "adapters/aws/codedeploy_lookup.h"
+#include "adapters/backend/factory.h"
+#include "adapters/config/yaml_config.h"
+#include "adapters/log/json_logger.h"
+#include "adapters/sns/verifier.h"
+#include "adapters/store/factory.h"
+#include "app/serve_api.h"
+#include "page/server.h"
+
+namespace intermission::app {
+namespace {
+
+namespace asio = boost::asio;
+
+// Everything one thread needs to act: its own store connection, AWS clients and controller
+// (none of them is shared between threads).
+struct Engine {
+  std::unique_ptr<adapters::aws::AwsContext> aws;
+  std::unique_ptr<core::Store> store;
+  std::unique_ptr<adapters::aws::CodeDeployLookup> lookup;
+  std::unique_ptr<adapters::DefaultBackendFactory> backends;
+  std::unique_ptr<core::Controller> controller;
+};
+
+core::Result<Engine> make_engine(const core::Config& config, CliIo& io, const core::Clock& clock,
+                                 core::Logger& log, bool with_lookup) {
+  Engine e;
+  if (config.aws.present || adapters::uses_aws(config)) {
+    adapters::aws::RetryPolicy retry;
+    retry.max_attempts = config.aws.max_attempts;
+    e.aws = std::make_unique<adapters::aws::AwsContext>(config.aws.region, io.getenv, clock, log, retry);
+  }
+  auto store = adapters::open_store(config.store, e.aws.get(), clock, log);
+  if (!store) return store.error();
+  e.store = std::move(*store);
+  if (with_lookup && config.aws.present && config.aws.codedeploy_lookup) {
+    auto client = e.aws->client(adapters::aws::codedeploy_service());
+    if (!client) return client.error();
+    e.lookup = std::make_unique<adapters::aws::CodeDeployLookup>(**client);
+  }
+  e.backends = std::make_unique<adapters::DefaultBackendFactory>(clock, e.aws.get());
+  e.controller = std::make_unique<core::Controller>(
+      config, core::Controller::Deps{*e.store, *e.backends, clock, log, e.lookup.get()});
+  return e;
+}
+
+// The environments waiting for the worker, without duplicates.
+class WorkQueue {
+ public:
+  void push(const std::string& env) {
+    {
+      const std::lock_guard lock(mu_);
+      pending_.insert(env);
+    }
+    cv_.notify_one();
+  }
+  // Waits for work or `timeout`; false when stopping.
+  bool pop(std::set<std::string>& out, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [this] { return stop_ || !pending_.empty(); });
+    out.swap(pending_);
+    pending_.clear();
+    return !stop_;
+  }
+  void stop() {
+    {
+      const std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::string> pending_;
+  bool stop_ = false;
+};
+
+std::string secret(const std::string& file, const std::optional<std::string>& env) {
+  std::string text;
+  if (!file.empty()) {
+    std::ifstream in(file);
+    std::ostringstream s;
+    s << in.rdbuf();
+    text = s.str();
+  } else if (env) {
+    text = *env;
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+enum class Exit { kStop, kReload };
+
+}  // namespace
+
+int run_serve(const Args& global, const Args&, CliIo& io) {
+  adapters::SystemClock clock;
+  core::LogLevel level = core::LogLevel::kInfo;
+  if (auto l = global.option("--log-level")) level = adapters::parse_log_level(*l).value_or(level);
+  adapters::JsonLogger log(stderr, clock, level);
+  std::string path = global.option("--config").value_or(io.getenv("INTERMISSION_CONFIG").value_or(""));
+  if (path.empty()) path = "/etc/intermission/config.yaml";
+  auto loaded = adapters::load_config_file(path);
+  for (const auto& e : loaded.errors) io.err << e.to_string() << "\n";
+  if (!loaded.errors.empty()) return kExitConfig;
+
+  for (;;) {  // one pass per configuration; SIGHUP with a valid file starts the next
+    const core::Config& config = loaded.config;
+    const std::string operator_token =
+        secret(config.serve.operator_token_file, io.getenv("INTERMISSION_OPERATOR_TOKEN"));
+    const std::string webhook_secret =
+        secret(config.serve.webhook_secret_file, io.getenv("INTERMISSION_WEBHOOK_SECRET"));
+    auto http_engine = make_engine(config, io, clock, log, false);
+    auto worker_engine = make_engine(config, io, clock, log, true);
+    if (!http_engine || !worker_engine) {
+      io.err << "intermission serve: " << (!http_engine ? http_engine.error() : worker_engine.error()).message << "\n";
+      return kExitFailed;
+    }
+    Metrics metrics;
+    WorkQueue queue;
+    adapters::sns::HttpsCertSource certs(
+        config.serve.sns_cert_dir.empty() ? std::nullopt
+                                          : std::optional<std::string>(config.serve.sns_cert_dir));
+    adapters::aws::HttpClient confirm_http;
+    const auto sns_endpoint = io.getenv("AWS_ENDPOINT_URL_SNS");
+    ServeApi api({config, *http_engine->controller, *http_engine->store, *http_engine->backends, certs,
+                  clock, log, metrics, [&queue](const std::string& env) { queue.push(env); },
+                  [&](const std::string& url) -> core::Status {
+                    std::string target = url;
+                    if (sns_endpoint && !sns_endpoint->empty()) {  // an emulator, as the SDKs allow
+                      target = *sns_endpoint + url.substr(url.find('/', 8));
+                    }
+                    auto r = confirm_http.request("GET", target, {}, "");
+                    if (!r) return r.error();
+                    if (r->status != 200) return core::Error::unavailable("HTTP " + std::to_string(r->status));
+                    return {};
+                  },
+                  operator_token, webhook_secret});
+
+    // The worker: switches after the answers, and the periodic tick.
+    std::thread worker([&] {
+      auto next_tick = std::chrono::steady_clock::now();
+      std::set<std::string> envs;
+      for (;;) {
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+            next_tick - std::chrono::steady_clock::now());
+        const bool running = queue.pop(envs, std::max(wait, std::chrono::milliseconds(0)));
+        if (std::chrono::steady_clock::now() >= next_tick) {
+          for (const auto& [name, env] : config.environments) envs.insert(name);
+          next_tick = std::chrono::steady_clock::now() + config.serve.tick_interval;
+        }
+        for (const auto& env : envs) {
+          const auto started = std::chrono::steady_clock::now();
+          auto o = worker_engine->controller->tick(env);
+          const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+          if (!o) {
+            metrics.count("intermission_backend_errors_total", {{"environment", env}});
+            log.error("switch failed; the next tick retries", {{"environment", env}, {"error", o.error().message}});
+            continue;
+          }
+          metrics.set("intermission_maintenance", {{"environment", env}}, o->decision.on ? 1 : 0);
+          if (!o->applied.empty()) {
+            metrics.count("intermission_switches_total",
+                          {{"environment", env}, {"direction", o->decision.on ? "on" : "off"}});
+            metrics.observe("intermission_switch_duration_seconds", {{"environment", env}}, seconds);
+          }
+        }
+        envs.clear();
+        if (!running) return;  // SIGTERM: the switch in progress finished above
+      }
+    });
+
+    asio::io_context ctx(1);
+    HttpServer public_server(ctx, HttpLimits{}, [&api](const HttpRequest& r) { return api.public_side(r); });
+    HttpServer admin_server(ctx, HttpLimits{}, [&api](const HttpRequest& r) { return api.admin_side(r); });
+    Exit exit = Exit::kStop;
+    core::Status listening = [&]() -> core::Status {
+      auto pub = page::parse_listen(config.serve.listen);
+      if (!pub) return pub.error().with_context("serve.listen");
+      auto adm = page::parse_listen(config.serve.admin_listen);
+      if (!adm) return adm.error().with_context("serve.admin_listen");
+      if (auto st = public_server.listen(*pub); !st) return st;
+      return admin_server.listen(*adm);
+    }();
+    if (!listening) {
+      io.err << "intermission serve: " << listening.error().message << "\n";
+      queue.stop();
+      worker.join();
+      return kExitFailed;
+    }
+    log.info("serving", {{"listen", config.serve.listen}, {"admin_listen", config.serve.admin_listen},
+                         {"sns_topics", std::to_string(config.serve.sns_topics.size())},
+                         {"operator_api", operator_token.empty() ? "disabled" : "enabled"},
+                         {"webhook", webhook_secret.empty() ? "disabled" : "enabled"}});
+    asio::signal_set signals(ctx, SIGINT, SIGTERM, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int sig) {
+          if (ec) return;
+          if (sig == SIGHUP) {
+            auto next = adapters::load_config_file(path);
+            if (!next.errors.empty()) {
+              for (const auto& e : next.errors) log.error("reload refused: " + e.to_string());
+              signals.async_wait(on_signal);
+              return;
+            }
+            log.info("configuration reloaded", {{"file", path}});
+            loaded = std::move(next);
+            exit = Exit::kReload;
+          } else {
+            log.info("stopping");
+          }
+          public_server.stop();
+          admin_server.stop();
+          ctx.stop();
+        };
+    signals.async_wait(on_signal);
+    ctx.run();
+    queue.stop();
+    worker.join();
+    if (exit == Exit::kStop) return kExitOk;
+  }
+}
+
+}  // namespace intermission::app

@@ -1,0 +1,241 @@
+"""`intermission serve` end to end: SNS-shaped notifications, signed by our test CA, posted to
+the running daemon switch a real HAProxy (the e2e stack) to the maintenance page and back;
+forged, tampered, wrong-topic and replayed inputs are refused; subscriptions are confirmed
+only for allowed topics; the operator API needs its token; the webhook needs its HMAC and
+refuses replays; /metrics passes promtool; SIGHUP with a bad config keeps the daemon up."""
+
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import codedeploy  # noqa: E402
+from sns_signing import REGION, TOPIC, Signer  # noqa: E402
+from stack import BIN, Stack, Traffic, free_port, wait_for_port  # noqa: E402
+
+TOKEN = "operator-token-0123456789"
+SECRET = "webhook-secret-abcdef"
+
+
+class ConfirmRecorder(http.server.BaseHTTPRequestHandler):
+    """Stands in for SNS's ConfirmSubscription endpoint (AWS_ENDPOINT_URL_SNS)."""
+    seen = []
+
+    def do_GET(self):
+        ConfirmRecorder.seen.append(self.path)
+        body = b"<ConfirmSubscriptionResponse/>"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Serve(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory(prefix="intermission-serve-")
+        cls.signer = Signer(os.path.join(cls._tmp.name, "pki"))
+        cls.confirm = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ConfirmRecorder)
+        threading.Thread(target=cls.confirm.serve_forever, daemon=True).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.confirm.shutdown()
+        cls._tmp.cleanup()
+
+    def setUp(self):
+        self.stack = Stack().start()
+        self.public, self.admin = free_port(), free_port()
+        with open(self.stack.config, "a") as f:
+            f.write(f"""serve:
+  listen: 127.0.0.1:{self.public}
+  admin_listen: 127.0.0.1:{self.admin}
+  tick_interval: 1s
+  sns:
+    topics: [{TOPIC}]
+    ca_file: {self.signer.ca}
+    cert_dir: {self.signer.certs}
+""")
+        env = dict(os.environ, INTERMISSION_OPERATOR_TOKEN=TOKEN, INTERMISSION_WEBHOOK_SECRET=SECRET,
+                   AWS_ENDPOINT_URL_SNS=f"http://127.0.0.1:{self.confirm.server_address[1]}")
+        self.serve = subprocess.Popen([BIN, "--config", self.stack.config, "serve"], cwd=self.stack.dir,
+                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_for_port(self.public)
+        wait_for_port(self.admin)
+
+    def tearDown(self):
+        if self.serve.poll() is None:
+            self.serve.terminate()
+            self.serve.wait(timeout=20)
+        self.stack.stop()
+
+    def post(self, port, path, body, headers=None):
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method="POST",
+                                     headers={"Content-Type": "text/plain; charset=UTF-8", **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def get(self, port, path, headers=None):
+        req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def sns(self, message, message_id, **changes):
+        # A current Timestamp: a start older than max_duration would (rightly) be expired.
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        return self.post(self.public, "/sns",
+                         self.signer.notification(message, message_id=message_id, timestamp=now,
+                                                  **changes),
+                         {"x-amz-sns-message-type": "Notification"})
+
+    def maintenance(self):
+        status, body = self.get(self.stack.port, "/")
+        return status == 503
+
+    def wait_until(self, predicate, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def test_signed_notifications_switch_haproxy_with_zero_failed_requests(self):
+        traffic = Traffic(self.stack.port, clients=2)
+        traffic.start()
+        try:
+            status, body = self.sns(codedeploy("d-1", "CREATED"), "m-1")
+            self.assertEqual(status, 200, body)
+            self.assertEqual(json.loads(body)["outcome"], "recorded")
+            self.assertTrue(self.wait_until(self.maintenance, 2.0), "page within the next second")
+            # SNS redelivers the same message: harmless.
+            self.assertEqual(self.sns(codedeploy("d-1", "CREATED"), "m-1")[0], 200)
+            status, _ = self.sns(codedeploy("d-1", "SUCCEEDED"), "m-2")
+            self.assertEqual(status, 200)
+            self.assertTrue(self.wait_until(lambda: not self.maintenance(), 2.0))
+        finally:
+            traffic.stop()
+        counts = traffic.kinds()
+        self.assertEqual(counts["error"] + counts["other"], 0, traffic.errors[:5])
+        self.assertGreater(counts["page"], 0)
+
+    def test_forged_tampered_and_wrong_topic_messages_are_refused(self):
+        forged = self.signer.notification(codedeploy("d-9", "CREATED"), message_id="f-1")
+        forged["Message"] = json.dumps(codedeploy("d-9", "CREATED", group="prod-api"))
+        self.assertEqual(self.post(self.public, "/sns", forged)[0], 403)
+        other = self.sns(codedeploy("d-9", "CREATED"), "f-2",
+                         topic=f"arn:aws:sns:{REGION}:123456789012:not-ours")
+        self.assertEqual(other[0], 403)
+        self.assertIn("allow-list", other[1])
+        url = self.sns(codedeploy("d-9", "CREATED"), "f-3",
+                       SigningCertURL="https://attacker.example/SimpleNotificationService-1.pem")
+        self.assertEqual(url[0], 403)
+        self.assertEqual(self.post(self.public, "/sns", "not json at all")[0], 403)
+        time.sleep(0.5)
+        self.assertFalse(self.maintenance())
+        _, metrics = self.get(self.admin, "/metrics")
+        self.assertIn('intermission_sns_verification_failures_total{reason="signature"} 1', metrics)
+        self.assertIn('intermission_sns_verification_failures_total{reason="topic"} 1', metrics)
+
+    def test_subscriptions_are_confirmed_only_for_allowed_topics(self):
+        ConfirmRecorder.seen.clear()
+        status, body = self.post(self.public, "/sns", self.signer.confirmation())
+        self.assertEqual(status, 200, body)
+        self.assertEqual(len(ConfirmRecorder.seen), 1)
+        self.assertIn("Action=ConfirmSubscription", ConfirmRecorder.seen[0])
+        status, _ = self.post(self.public, "/sns",
+                              self.signer.confirmation(topic=f"arn:aws:sns:{REGION}:123456789012:other"))
+        self.assertEqual(status, 403)
+        self.assertEqual(len(ConfirmRecorder.seen), 1, "no request for a topic we do not allow")
+
+    def test_operator_api_needs_its_token(self):
+        self.assertEqual(self.post(self.admin, "/api/environments/prod/on", {})[0], 401)
+        self.assertEqual(self.post(self.admin, "/api/environments/prod/on", {},
+                                   {"Authorization": "Bearer wrong"})[0], 401)
+        auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        status, body = self.post(self.admin, "/api/environments/prod/on",
+                                 {"reason": "database upgrade", "for": "10m", "who": "alice"}, auth)
+        self.assertEqual(status, 200, body)
+        self.assertTrue(self.wait_until(self.maintenance, 2.0))
+        status, body = self.get(self.admin, "/api/environments/prod", auth)
+        env = json.loads(body)["environments"][0]
+        self.assertTrue(env["on"])
+        self.assertEqual(env["hold"]["who"], "alice")
+        self.assertEqual(self.get(self.admin, "/api/environments/nope", auth)[0], 404)
+        self.post(self.admin, "/api/environments/prod/off", {}, auth)
+        self.assertTrue(self.wait_until(lambda: not self.maintenance(), 2.0))
+        status, page = self.get(self.admin, "/")
+        self.assertEqual(status, 200)
+        self.assertIn("<td>prod</td>", page)
+
+    def webhook(self, body, timestamp=None, secret=SECRET):
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        raw = json.dumps(body)
+        sig = "sha256=" + hmac.new(secret.encode(), f"{ts}.{raw}".encode(), hashlib.sha256).hexdigest()
+        return self.post(self.public, "/webhook", raw,
+                         {"X-Intermission-Timestamp": ts, "X-Intermission-Signature": sig}), (raw, ts, sig)
+
+    def test_webhook_hmac_window_and_replays(self):
+        (status, body), (raw, ts, sig) = self.webhook(
+            {"environment": "prod", "deployment_id": "build-42", "status": "started"})
+        self.assertEqual(status, 200, body)
+        self.assertTrue(self.wait_until(self.maintenance, 2.0))
+        replay = self.post(self.public, "/webhook", raw,
+                           {"X-Intermission-Timestamp": ts, "X-Intermission-Signature": sig})
+        self.assertEqual(replay[0], 409)
+        (status, _), _ = self.webhook({"environment": "prod", "deployment_id": "build-42",
+                                       "status": "succeeded"}, secret="wrong")
+        self.assertEqual(status, 401)
+        (status, _), _ = self.webhook({"environment": "prod", "deployment_id": "build-42",
+                                       "status": "succeeded"}, timestamp=int(time.time()) - 3600)
+        self.assertEqual(status, 401)
+        (status, _), _ = self.webhook({"environment": "prod", "deployment_id": "build-42",
+                                       "status": "succeeded"})
+        self.assertEqual(status, 200)
+        self.assertTrue(self.wait_until(lambda: not self.maintenance(), 2.0))
+
+    def test_metrics_pass_promtool_and_sighup_keeps_a_bad_config_out(self):
+        self.sns(codedeploy("d-1", "CREATED"), "m-1")
+        self.assertTrue(self.wait_until(self.maintenance, 2.0))
+        time.sleep(1.2)  # a tick, for the gauges
+        status, metrics = self.get(self.admin, "/metrics")
+        self.assertEqual(status, 200)
+        for name in ["intermission_events_total", "intermission_switches_total",
+                     "intermission_switch_duration_seconds_count", "intermission_maintenance",
+                     "intermission_http_requests_total"]:
+            self.assertIn(name, metrics)
+        check = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        with open(self.stack.config, "a") as f:
+            f.write("nonsense: [\n")
+        self.serve.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        self.assertIsNone(self.serve.poll(), "a bad config is refused, the daemon keeps running")
+        self.assertEqual(self.get(self.admin, "/healthz")[0], 200)
+        self.serve.send_signal(signal.SIGTERM)
+        self.assertEqual(self.serve.wait(timeout=20), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
