@@ -11,7 +11,7 @@ packages=(
   python3 haproxy curl
   chromium fonts-dejavu-core
   python3-botocore awscli python3-yaml
-  patchelf zip unzip prometheus
+  patchelf zip unzip prometheus systemd
 )
 
 # Node.js and npm run the DynamoDB emulator in tests; Debian's if none is installed.
