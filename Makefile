@@ -8,7 +8,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan test unit-test asan-test demo format tidy clean
+.PHONY: all deps build build-asan test unit-test asan-test demo bench format tidy clean
 
 all: build
 
@@ -36,6 +36,13 @@ test: build build-asan tests/tools/node_modules/.installed
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L unit --timeout 600
 
 DEMO_PORT ?= 8080
+# Benchmarks (not part of make test): nginx-light and wrk come from Debian.
+bench: build
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+	  (sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; $$sudo apt-get install -y --no-install-recommends nginx-light wrk)
+	/usr/bin/python3 bench/page_bench.py --bin $(BUILD)/src/app/intermission
+	/usr/bin/python3 bench/lambda_coldstart.py --zip $(BUILD)/intermission-lambda.zip
+
 demo: build
 	/usr/bin/python3 scripts/demo.py --bin $(BUILD)/src/app/intermission --port $(DEMO_PORT)
 

@@ -167,6 +167,7 @@ this host healthy; clients that prefer application/json get a small JSON body.
   --retry-after D       Retry-After when the end is unknown (default 2m)
   --environment ENV     follow ENV's ledger (with --config) for the reason and expected end
   --port-file FILE      write the bound port there (useful with port 0)
+  --threads N           N threads, each with its own listener on the port (SO_REUSEPORT)
 )"},
       {"haproxy-config", R"(Usage: intermission haproxy-config ENV [options]
 

@@ -3,7 +3,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include "adapters/config/yaml_config.h"
@@ -18,7 +20,7 @@ namespace asio = boost::asio;
 
 ArgSpec page_arg_spec() {
   return {{"--listen", "--page", "--assets", "--assets-prefix", "--health", "--reason", "--until",
-           "--retry-after", "--environment", "--port-file", "--config", "--log-level"},
+           "--retry-after", "--environment", "--port-file", "--threads", "--config", "--log-level"},
           {},
           0,
           0};
@@ -36,7 +38,7 @@ int fail(CliIo& io, const std::string& message, int code) {
 struct Refresher {
   asio::steady_timer timer;
   page::PageOptions base;
-  std::shared_ptr<const page::ResponseSet>& current;
+  std::atomic<std::shared_ptr<const page::ResponseSet>>& current;
   adapters::SystemClock& clock;
   const core::EnvironmentConfig* env = nullptr;
   core::Store* store = nullptr;
@@ -57,7 +59,7 @@ struct Refresher {
         log.warn("page: cannot read the ledger", {{"error", last_error}});
       }
     }
-    current = std::make_shared<const page::ResponseSet>(o, clock.now());
+    current.store(std::make_shared<const page::ResponseSet>(o, clock.now()));
   }
   void schedule() {
     timer.expires_after(std::chrono::seconds(1));
@@ -135,12 +137,33 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
     store = std::move(*s);
   }
 
-  asio::io_context ctx(1);
-  std::shared_ptr<const page::ResponseSet> current;
+  int threads = 1;
+  if (auto t = a.option("--threads")) {
+    try {
+      threads = std::stoi(*t);
+    } catch (const std::exception&) {
+      threads = 0;
+    }
+    if (threads < 1 || threads > 256) return fail(io, "--threads must be 1 to 256", kExitUsage);
+  }
+  // One io_context and one server per thread, sharing the port (SO_REUSEPORT): the kernel
+  // spreads connections, and nothing but the current response set is shared.
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  for (int i = 0; i < threads; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+  asio::io_context& ctx = *contexts.front();
+  std::atomic<std::shared_ptr<const page::ResponseSet>> current;
   Refresher refresher{asio::steady_timer(ctx), options, current, clock, env, store.get(), log, {}};
   refresher.refresh();
-  page::PageServer server(ctx, page::ServerLimits{}, [&current] { return current; });
-  if (auto st = server.listen(*endpoints); !st) return fail(io, st.error().message, kExitFailed);
+  page::ServerLimits limits;
+  limits.reuse_port = threads > 1;
+  std::vector<std::unique_ptr<page::PageServer>> servers;
+  for (auto& c : contexts) {
+    servers.push_back(std::make_unique<page::PageServer>(*c, limits, [&current] { return current.load(); }));
+    // Port 0: the first server picks a port, the others join it.
+    const auto where_to = servers.size() == 1 ? *endpoints : servers.front()->endpoints();
+    if (auto st = servers.back()->listen(where_to); !st) return fail(io, st.error().message, kExitFailed);
+  }
+  page::PageServer& server = *servers.front();
 
   std::string where;
   for (const auto& ep : server.endpoints()) {
@@ -156,11 +179,16 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
   asio::signal_set signals(ctx, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int) {
     log.info("page server stopping");
-    server.stop();
+    for (auto& sv : servers) sv->stop();
     refresher.timer.cancel();
-    ctx.stop();
+    for (auto& c : contexts) c->stop();
   });
+  std::vector<std::thread> workers;
+  for (std::size_t i = 1; i < contexts.size(); ++i) {
+    workers.emplace_back([&c = *contexts[i]] { c.run(); });
+  }
   ctx.run();
+  for (auto& w : workers) w.join();
   return kExitOk;
 }
 

@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <optional>
 #include <sstream>
 
 namespace intermission::page {
@@ -30,6 +31,50 @@ namespace {
 
 constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
 
+// A request parser that keeps only what the response choice needs (method, target, Accept)
+// in strings owned by the connection and reused request after request, and reads bodies into
+// a scratch buffer it throws away: in steady state a request allocates nothing (Beast's
+// basic_fields would allocate a node per header).
+struct RequestBits {  // owned by the connection, so their capacity survives requests
+  std::string method;
+  std::string target;
+  std::string accept;
+};
+
+class LeanParser final : public http::basic_parser<true> {
+ public:
+  explicit LeanParser(RequestBits& bits) : bits_(bits) {
+    bits_.method.clear();
+    bits_.target.clear();
+    bits_.accept.clear();
+  }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view method_str, beast::string_view target_str,
+                       int, beast::error_code&) override {
+    bits_.method.assign(method_str.data(), method_str.size());
+    bits_.target.assign(target_str.data(), target_str.size());
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
+  void on_field_impl(http::field name, beast::string_view, beast::string_view value,
+                     beast::error_code&) override {
+    if (name == http::field::accept) bits_.accept.assign(value.data(), value.size());
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    return body.size();  // read and discarded
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code&) override {
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  RequestBits& bits_;
+};
+
 asio::awaitable<void> session(std::shared_ptr<PageServer::State> st, tcp::socket socket) {
   ++st->connections;
   struct Count {
@@ -37,13 +82,16 @@ asio::awaitable<void> session(std::shared_ptr<PageServer::State> st, tcp::socket
     ~Count() { --s.connections; }
   } count{*st};
   beast::tcp_stream stream(std::move(socket));
+  // The limit is a maximum, not an allocation: idle connections hold almost nothing.
   beast::flat_buffer buffer(st->limits.header_limit + 1024);
+  RequestBits bits;
+  std::optional<LeanParser> parser;
   for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(st->limits.header_limit));
-    parser.body_limit(st->limits.body_limit);
+    parser.emplace(bits);  // a parser is single-use; the strings it fills are not
+    parser->header_limit(static_cast<std::uint32_t>(st->limits.header_limit));
+    parser->body_limit(st->limits.body_limit);
     stream.expires_after(st->limits.idle_timeout);
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kUse);
+    auto [ec, n] = co_await http::async_read(stream, buffer, *parser, kUse);
     const auto set = st->responses();
     const std::string* reply = nullptr;
     bool keep_alive = false;
@@ -58,10 +106,8 @@ asio::awaitable<void> session(std::shared_ptr<PageServer::State> st, tcp::socket
     } else if (ec) {
       reply = &set->bad_request();
     } else {
-      const auto& req = parser.get();
-      keep_alive = req.keep_alive() && !st->stopped;
-      reply = &set->respond(RequestView{req.method_string(), req.target(),
-                                        req[http::field::accept], keep_alive});
+      keep_alive = parser->keep_alive() && !st->stopped;
+      reply = &set->respond(RequestView{bits.method, bits.target, bits.accept, keep_alive});
     }
     stream.expires_after(st->limits.write_timeout);
     auto [wec, written] = co_await asio::async_write(stream, asio::buffer(*reply), kUse);
@@ -140,6 +186,9 @@ core::Status PageServer::listen(const std::vector<tcp::endpoint>& endpoints) {
     boost::system::error_code ec;
     acceptor.open(ep.protocol(), ec);
     if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && state_->limits.reuse_port) {
+      acceptor.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+    }
     if (!ec && ep.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
     if (!ec) acceptor.bind(ep, ec);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);

@@ -20,6 +20,7 @@ struct ServerLimits {
   std::chrono::seconds idle_timeout{15};     // waiting for (the rest of) a request
   std::chrono::seconds write_timeout{15};    // a client that does not read its response
   std::size_t max_connections = 20'000;      // beyond: new connections are closed at once
+  bool reuse_port = false;  // SO_REUSEPORT: several servers (threads) share one port
 };
 
 // Parses "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80", ":8080" (all IPv4 and IPv6).

@@ -1,0 +1,307 @@
+#!/usr/bin/python3
+"""The page server against what a user would otherwise put there: nginx (`return 503` +
+`error_page`) and HAProxy (`http-request return`), serving the same page with the same
+headers, side by side in one run.
+
+Servers are pinned to CPU 0 and wrk to CPU 1 (2-core machine). Scenarios: keep-alive with 50
+and 500 connections, `Connection: close` with 50, each for a bounded time, repeated with the
+servers alternating; then 10 000 idle keep-alive connections per server for memory. Every
+server's answer (status, headers, body) is checked before it is measured.
+
+Prints one table (median over repetitions): requests/s, p50/p99 latency, server CPU
+microseconds per request, peak RSS, each also as a ratio to nginx and to HAProxy.
+Needs root (raises the open-files limit) and the Debian packages nginx-light, haproxy, wrk."""
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from stack import free_port, wait_for_port  # noqa: E402
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def raise_nofile(n=65536):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, max(n, hard)))
+    except (ValueError, OSError):  # not root: as far as the hard limit allows
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def pids_of(root_pid):
+    """The process and its children (nginx's master + workers)."""
+    out = [root_pid]
+    try:
+        children = subprocess.run(["pgrep", "-P", str(root_pid)], capture_output=True, text=True).stdout.split()
+        out += [int(c) for c in children]
+    except OSError:
+        pass
+    return out
+
+
+def cpu_ticks(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total
+
+
+def rss_kb(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class Server:
+    def __init__(self, name, argv, port, workdir):
+        self.name, self.argv, self.port, self.dir = name, argv, port, workdir
+        self.proc = None
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, f"{self.name}.log"), "ab")
+        self.proc = subprocess.Popen(["taskset", "-c", "0", *self.argv], cwd=self.dir,
+                                     stdout=self.log, stderr=self.log, preexec_fn=raise_nofile)
+        try:
+            wait_for_port(self.port)
+        except RuntimeError:
+            self.log.close()
+            with open(os.path.join(self.dir, f"{self.name}.log")) as f:
+                raise SystemExit(f"{self.name} did not start:\n{f.read()[-2000:]}")
+        time.sleep(0.3)
+
+    def pids(self):
+        return pids_of(self.proc.pid)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def fetch(port, method="GET", path="/"):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
+    return int(lines[0].split()[1]), headers, body
+
+
+def check(server, page):
+    status, headers, body = fetch(server.port)
+    problems = []
+    if status != 503:
+        problems.append(f"status {status}")
+    if headers.get("retry-after") != "120":
+        problems.append(f"Retry-After {headers.get('retry-after')}")
+    if headers.get("cache-control") != "no-store":
+        problems.append(f"Cache-Control {headers.get('cache-control')}")
+    if not headers.get("content-type", "").startswith("text/html"):
+        problems.append(f"Content-Type {headers.get('content-type')}")
+    if body != page:
+        problems.append(f"body differs ({len(body)} vs {len(page)} bytes)")
+    if problems:
+        raise SystemExit(f"{server.name} answers wrongly: {', '.join(problems)}")
+
+
+def wrk(port, connections, seconds, close):
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+           f"http://127.0.0.1:{port}/"]
+    if close:
+        cmd[6:6] = ["-H", "Connection: close"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, preexec_fn=raise_nofile).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+
+    def pct(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "requests": requests, "p50": pct(50), "p99": pct(99),
+            "socket_errors": sum(int(x) for x in errors.groups()) if errors else 0,
+            "answered": int(non2xx.group(1)) if non2xx else 0}
+
+
+def idle_connections(port, n):
+    """Opens n keep-alive connections, each with one answered request, and leaves them idle."""
+    socks = []
+    request = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+    for _ in range(n):
+        s = socket.socket()
+        s.setblocking(True)
+        s.connect(("127.0.0.1", port))
+        s.sendall(request)
+        socks.append(s)
+    for s in socks:
+        s.settimeout(10)
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += s.recv(65536)
+    return socks
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin", default="build/src/app/intermission")
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--repetitions", type=int, default=3)
+    ap.add_argument("--idle", type=int, default=9000)
+    ap.add_argument("--threads", type=int, default=1, help="intermission page --threads")
+    args = ap.parse_args()
+    raise_nofile()
+    work = tempfile.mkdtemp(prefix="intermission-bench-")
+    os.chmod(work, 0o755)  # nginx's workers run as another user
+    try:
+        # The page: what intermission serves, so all three send the same bytes.
+        port = free_port()
+        p = subprocess.Popen([args.bin, "page", "--listen", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        wait_for_port(port)
+        _, _, page = fetch(port)
+        p.terminate()
+        p.wait()
+        with open(os.path.join(work, "page.html"), "wb") as f:
+            f.write(page)
+
+        ports = {n: free_port() for n in ["nginx", "haproxy", "intermission"]}
+        with open(os.path.join(work, "nginx.conf"), "w") as f:
+            f.write(f"""worker_processes 1;
+worker_rlimit_nofile 20000;
+pid {work}/nginx.pid;
+error_log {work}/nginx.err;
+daemon off;
+events {{ worker_connections 12000; }}
+http {{
+  access_log off;
+  server_tokens off;
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{ports['nginx']} backlog=4096;
+    root {work};
+    location / {{ return 503; }}
+    error_page 503 /page.html;
+    location = /page.html {{
+      internal;
+      default_type "text/html; charset=utf-8";
+      add_header Retry-After 120 always;
+      add_header Cache-Control no-store always;
+    }}
+  }}
+}}
+""")
+        with open(os.path.join(work, "haproxy.cfg"), "w") as f:
+            f.write(f"""global
+  nbthread 1
+  maxconn 9990
+  ulimit-n 20000
+defaults
+  mode http
+  timeout client 60s
+  timeout http-keep-alive 60s
+  maxconn 9990
+frontend fe
+  bind 127.0.0.1:{ports['haproxy']}
+  http-request return status 503 content-type "text/html; charset=utf-8" file {work}/page.html hdr Retry-After 120 hdr Cache-Control no-store
+""")
+        servers = [
+            Server("nginx", ["nginx", "-c", os.path.join(work, "nginx.conf")], ports["nginx"], work),
+            Server("haproxy", [shutil.which("haproxy") or "/usr/sbin/haproxy", "-db", "-f",
+                               os.path.join(work, "haproxy.cfg")], ports["haproxy"], work),
+            Server("intermission", [os.path.abspath(args.bin), "--log-level", "error", "page", "--listen",
+                                    f"127.0.0.1:{ports['intermission']}", "--retry-after", "2m"]
+                   + (["--threads", str(args.threads)] if args.threads > 1 else []),
+                   ports["intermission"], work),
+        ]
+        scenarios = [("keep-alive, 50 conns", 50, False), ("keep-alive, 500 conns", 500, False),
+                     ("Connection: close, 50 conns", 50, True)]
+        results = {(s[0], srv.name): [] for s in scenarios for srv in servers}
+        for server in servers:
+            server.start()
+            try:
+                check(server, page)
+            except OSError as e:
+                raise SystemExit(f"{server.name}: {e}")
+            server.stop()
+        for rep in range(args.repetitions):
+            order = servers[rep % 3:] + servers[:rep % 3]  # alternate who goes first
+            for server in order:
+                server.start()
+                for name, conns, close in scenarios:
+                    before = cpu_ticks(server.pids())
+                    r = wrk(server.port, conns, args.seconds, close)
+                    after = cpu_ticks(server.pids())
+                    r["cpu_us"] = (after - before) * 1e6 / HZ / max(r["requests"], 1)
+                    results[(name, server.name)].append(r)
+                server.stop()
+        memory = {}
+        for server in servers:
+            server.start()
+            base = rss_kb(server.pids())
+            socks = idle_connections(server.port, args.idle)
+            time.sleep(1)
+            memory[server.name] = (base, rss_kb(server.pids()))
+            for s in socks:
+                s.close()
+            server.stop()
+
+        def med(name, srv, key):
+            return statistics.median(r[key] for r in results[(name, srv)])
+
+        print(f"\n{os.cpu_count()} CPUs ({open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}), "
+              f"{args.repetitions} repetitions x {args.seconds}s, servers on CPU 0, wrk on CPU 1; "
+              f"page {len(page)} bytes; intermission threads: {args.threads}\n")
+        print("| scenario | server | req/s | p50 ms | p99 ms | CPU µs/req | req/s vs nginx | vs HAProxy | CPU/req vs nginx | vs HAProxy | errors |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for name, _, _ in scenarios:
+            for srv in ["nginx", "haproxy", "intermission"]:
+                rps, cpu = med(name, srv, "rps"), med(name, srv, "cpu_us")
+                errs = sum(r["socket_errors"] for r in results[(name, srv)])
+                print(f"| {name} | {srv} | {rps:,.0f} | {med(name, srv, 'p50'):.2f} | {med(name, srv, 'p99'):.2f} | "
+                      f"{cpu:.1f} | {rps / med(name, 'nginx', 'rps'):.2f} | {rps / med(name, 'haproxy', 'rps'):.2f} | "
+                      f"{cpu / med(name, 'nginx', 'cpu_us'):.2f} | {cpu / med(name, 'haproxy', 'cpu_us'):.2f} | {errs} |")
+        print(f"\n| {args.idle} idle keep-alive connections | idle RSS MiB | RSS with them MiB | vs nginx | vs HAProxy |")
+        print("|---|---|---|---|---|")
+        for srv in ["nginx", "haproxy", "intermission"]:
+            base, peak = memory[srv]
+            print(f"| {srv} | {base / 1024:.1f} | {peak / 1024:.1f} | {peak / memory['nginx'][1]:.2f} | "
+                  f"{peak / memory['haproxy'][1]:.2f} |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
