@@ -168,6 +168,9 @@ this host healthy; clients that prefer application/json get a small JSON body.
   --environment ENV     follow ENV's ledger (with --config) for the reason and expected end
   --port-file FILE      write the bound port there (useful with port 0)
   --threads N           N threads, each with its own listener on the port (SO_REUSEPORT)
+  --idle-timeout D      close a connection idle (or sending its request) this long (15s)
+  --write-timeout D     close a connection that does not read its response this long (15s)
+  --max-connections N   accept at most N at once; more are closed at once (20000)
 )"},
       {"haproxy-config", R"(Usage: intermission haproxy-config ENV [options]
 

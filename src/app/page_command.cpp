@@ -20,7 +20,8 @@ namespace asio = boost::asio;
 
 ArgSpec page_arg_spec() {
   return {{"--listen", "--page", "--assets", "--assets-prefix", "--health", "--reason", "--until",
-           "--retry-after", "--environment", "--port-file", "--threads", "--config", "--log-level"},
+           "--retry-after", "--environment", "--port-file", "--threads", "--idle-timeout",
+           "--write-timeout", "--max-connections", "--config", "--log-level"},
           {},
           0,
           0};
@@ -156,6 +157,22 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
   refresher.refresh();
   page::ServerLimits limits;
   limits.reuse_port = threads > 1;
+  for (const auto& [flag, target] : {std::pair{"--idle-timeout", &limits.idle_timeout},
+                                     std::pair{"--write-timeout", &limits.write_timeout}}) {
+    if (auto v = a.option(flag)) {
+      auto d = core::parse_duration(*v);
+      if (!d || *d < std::chrono::seconds(1)) return fail(io, std::string(flag) + " must be a duration of 1s or more", kExitUsage);
+      *target = std::chrono::duration_cast<std::chrono::seconds>(*d);
+    }
+  }
+  if (auto m = a.option("--max-connections")) {
+    try {
+      limits.max_connections = std::stoul(*m);
+    } catch (const std::exception&) {
+      limits.max_connections = 0;
+    }
+    if (limits.max_connections == 0) return fail(io, "--max-connections must be a positive number", kExitUsage);
+  }
   std::vector<std::unique_ptr<page::PageServer>> servers;
   for (auto& c : contexts) {
     servers.push_back(std::make_unique<page::PageServer>(*c, limits, [&current] { return current.load(); }));

@@ -39,6 +39,7 @@ struct RequestBits {  // owned by the connection, so their capacity survives req
   std::string method;
   std::string target;
   std::string accept;
+  bool expect_continue = false;
 };
 
 class LeanParser final : public http::basic_parser<true> {
@@ -47,6 +48,7 @@ class LeanParser final : public http::basic_parser<true> {
     bits_.method.clear();
     bits_.target.clear();
     bits_.accept.clear();
+    bits_.expect_continue = false;
   }
 
  private:
@@ -59,6 +61,9 @@ class LeanParser final : public http::basic_parser<true> {
   void on_field_impl(http::field name, beast::string_view, beast::string_view value,
                      beast::error_code&) override {
     if (name == http::field::accept) bits_.accept.assign(value.data(), value.size());
+    if (name == http::field::expect && beast::iequals(value, "100-continue")) {
+      bits_.expect_continue = true;
+    }
   }
   void on_header_impl(beast::error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
@@ -91,7 +96,19 @@ asio::awaitable<void> session(std::shared_ptr<PageServer::State> st, tcp::socket
     parser->header_limit(static_cast<std::uint32_t>(st->limits.header_limit));
     parser->body_limit(st->limits.body_limit);
     stream.expires_after(st->limits.idle_timeout);
-    auto [ec, n] = co_await http::async_read(stream, buffer, *parser, kUse);
+    // The header first: a client that waits for "100 Continue" gets the final answer at once
+    // (and the connection closes, so its body is never needed); any other body is read and
+    // discarded up to the limit.
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, *parser, kUse);
+    bool close_after = false;
+    if (!ec && !parser->is_done()) {
+      if (bits.expect_continue) {
+        close_after = true;
+      } else {
+        auto [bec, bn] = co_await http::async_read(stream, buffer, *parser, kUse);
+        ec = bec;
+      }
+    }
     const auto set = st->responses();
     const std::string* reply = nullptr;
     bool keep_alive = false;
@@ -106,7 +123,7 @@ asio::awaitable<void> session(std::shared_ptr<PageServer::State> st, tcp::socket
     } else if (ec) {
       reply = &set->bad_request();
     } else {
-      keep_alive = parser->keep_alive() && !st->stopped;
+      keep_alive = parser->keep_alive() && !st->stopped && !close_after;
       reply = &set->respond(RequestView{bits.method, bits.target, bits.accept, keep_alive});
     }
     stream.expires_after(st->limits.write_timeout);

@@ -124,6 +124,33 @@ TEST_F(ServerTest, RequestBodiesAreReadAndDiscarded) {
   EXPECT_EQ(exchange(huge).rfind("HTTP/1.1 413", 0), 0u);
 }
 
+TEST_F(ServerTest, ExpectContinueGetsTheFinalAnswerAtOnce) {
+  asio::io_context client;
+  tcp::socket s(client);
+  s.connect(server_->endpoints()[0]);
+  asio::write(s, asio::buffer(std::string(
+                     "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+                     "Expect: 100-continue\r\n\r\n")));
+  // No body is sent: the answer must not wait for one.
+  const auto start = std::chrono::steady_clock::now();
+  std::string out;
+  char buf[4096];
+  boost::system::error_code ec;
+  while (!ec) out.append(buf, s.read_some(asio::buffer(buf), ec));
+  EXPECT_EQ(out.rfind("HTTP/1.1 503", 0), 0u) << out;
+  EXPECT_NE(out.find("Connection: close"), std::string::npos);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+}
+
+TEST_F(ServerTest, Http09AndBadMethodsGetDefinedAnswers) {
+  EXPECT_EQ(exchange("GET /\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_EQ(exchange("BREW /pot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .rfind("HTTP/1.1 503", 0),
+            0u);
+  EXPECT_EQ(exchange("GET / HTTP/1.1\r\nHost: x\r\nX-Bad: \x01\x02\r\n\r\n").rfind("HTTP/1.1 400", 0),
+            0u);
+}
+
 TEST(ParseListen, Forms) {
   auto eps = parse_listen("127.0.0.1:80,[::]:8080,:9090");
   ASSERT_TRUE(eps.ok());

@@ -1,0 +1,112 @@
+"""`intermission page` against bad clients, on loopback: slow-header (slowloris) and
+never-reading clients are cut off by the idle and write timeouts, the connection limit holds,
+and through all of it a well-behaved client keeps getting fast answers."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from stack import BIN, free_port, wait_for_port  # noqa: E402
+
+
+def ask(port, timeout=2.0):
+    """One well-behaved request; returns (status, seconds)."""
+    start = time.monotonic()
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return int(data.split(b" ", 2)[1]), time.monotonic() - start
+
+
+class PageRobustness(unittest.TestCase):
+    def setUp(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen([BIN, "--log-level", "error", "page", "--listen", f"127.0.0.1:{self.port}",
+                                      "--idle-timeout", "1s", "--write-timeout", "1s",
+                                      "--max-connections", "50"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+
+    def tearDown(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+    def test_slowloris_is_cut_off_and_others_are_served(self):
+        slow = []
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", self.port))
+            s.sendall(b"GET / HTTP/1.1\r\n")
+            slow.append(s)
+        deadline = time.monotonic() + 3
+        status, seconds = ask(self.port)
+        self.assertEqual(status, 503)
+        self.assertLess(seconds, 0.5, "a normal client is not held up")
+        # Headers a byte at a time, slower than the idle timeout allows for the whole request.
+        closed = 0
+        for s in slow:
+            s.settimeout(0.05)
+            try:
+                for ch in b"X-Slow: 1\r\n":
+                    s.send(bytes([ch]))
+                    time.sleep(0.02)
+            except OSError:
+                pass
+        for s in slow:
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                if s.recv(1) == b"":
+                    closed += 1
+            except (socket.timeout, OSError):
+                closed += 1 if s.fileno() == -1 else 0
+            s.close()
+        self.assertEqual(closed, 20, "every slow client was closed by the idle timeout")
+
+    def test_never_reading_client_is_cut_off_by_the_write_timeout(self):
+        s = socket.create_connection(("127.0.0.1", self.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # Many pipelined requests whose answers it never reads: the server's sends block.
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 2000)
+        time.sleep(2.5)
+        status, seconds = ask(self.port)
+        self.assertEqual(status, 503)
+        self.assertLess(seconds, 0.5)
+        s.settimeout(5)
+        total = 0
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                total += len(chunk)
+        except ConnectionResetError:
+            pass
+        self.assertLess(total, 2000 * 2000, "the server gave up before answering everything")
+
+    def test_connection_limit(self):
+        held = [socket.create_connection(("127.0.0.1", self.port)) for _ in range(50)]
+        time.sleep(0.2)
+        extra = socket.create_connection(("127.0.0.1", self.port))
+        extra.settimeout(2)
+        extra.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            self.assertEqual(extra.recv(100), b"", "over the limit: closed without an answer")
+        except ConnectionResetError:
+            pass
+        for s in held:
+            s.close()
+        time.sleep(0.2)
+        self.assertEqual(ask(self.port)[0], 503, "served again once connections are free")
+
+
+if __name__ == "__main__":
+    unittest.main()
