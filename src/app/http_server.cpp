@@ -3,11 +3,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <sstream>
+
+#include "page/server.h"
 
 namespace intermission::app {
 
@@ -113,19 +113,9 @@ HttpServer::HttpServer(asio::io_context& io, HttpLimits limits, Handler handler)
 
 core::Status HttpServer::listen(const std::vector<tcp::endpoint>& endpoints) {
   for (const auto& ep : endpoints) {
-    tcp::acceptor acceptor(state_->io);
-    boost::system::error_code ec;
-    acceptor.open(ep.protocol(), ec);
-    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec && ep.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
-    if (!ec) acceptor.bind(ep, ec);
-    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      std::ostringstream where;
-      where << ep;
-      return core::Error::unavailable("listen on " + where.str() + ": " + ec.message());
-    }
-    state_->acceptors.push_back(std::move(acceptor));
+    auto acceptor = page::open_acceptor(state_->io, ep, false);
+    if (!acceptor) return acceptor.error();
+    state_->acceptors.push_back(std::move(*acceptor));
   }
   for (auto& a : state_->acceptors) asio::co_spawn(state_->io, accept_loop(state_, a), asio::detached);
   return {};

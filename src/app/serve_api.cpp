@@ -7,6 +7,7 @@
 #include "core/event_parser.h"
 #include "core/sns.h"
 #include "core/state_codec.h"
+#include "page/response.h"
 
 namespace intermission::app {
 namespace {
@@ -27,20 +28,6 @@ std::string failure_kind(const std::string& message) {
   if (message.find("certificate") != std::string::npos) return "certificate";
   if (message.find("signature") != std::string::npos) return "signature";
   return "format";
-}
-
-std::string html(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -269,8 +256,8 @@ HttpResponse ServeApi::status_page() {
     std::string active;
     for (const auto& [id, r] : state->deployments) {
       if (core::counts(*state, r, env, now)) {
-        active += "<li>" + html(id) + " " + html(core::to_string(r.status)) + " (" +
-                  html(r.application + "/" + r.deployment_group) + ")</li>";
+        active += "<li>" + page::html_escape(id) + " " + page::html_escape(core::to_string(r.status)) + " (" +
+                  page::html_escape(r.application + "/" + r.deployment_group) + ")</li>";
       }
     }
     std::string switches;
@@ -278,15 +265,15 @@ HttpResponse ServeApi::status_page() {
       int shown = 0;
       for (auto it = audit->rbegin(); it != audit->rend() && shown < 5; ++it) {
         if (it->kind != "switched") continue;
-        switches += "<li>" + html(core::format_iso8601(it->time)) + " " + html(it->message) + "</li>";
+        switches += "<li>" + page::html_escape(core::format_iso8601(it->time)) + " " + page::html_escape(it->message) + "</li>";
         ++shown;
       }
     }
     const std::string since = state->applied.since && state->applied.on == d.on
                                   ? core::format_iso8601(*state->applied.since)
                                   : "not applied yet";
-    rows += "<tr><td>" + html(name) + "</td><td class=\"" + (d.on ? "on\">ON" : "off\">off") +
-            "</td><td>" + html(d.reason_text()) + "</td><td>" + html(since) + "</td><td><ul>" + active +
+    rows += "<tr><td>" + page::html_escape(name) + "</td><td class=\"" + (d.on ? "on\">ON" : "off\">off") +
+            "</td><td>" + page::html_escape(d.reason_text()) + "</td><td>" + page::html_escape(since) + "</td><td><ul>" + active +
             "</ul></td><td><ul>" + switches + "</ul></td></tr>";
   }
   const std::string page =
@@ -295,7 +282,7 @@ HttpResponse ServeApi::status_page() {
       "body{font:15px/1.5 system-ui,sans-serif;margin:24px;color:#1d2330}table{border-collapse:"
       "collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:8px;text-align:left;"
       "vertical-align:top}.on{color:#b3471d;font-weight:700}.off{color:#2b7a3d}ul{margin:0;"
-      "padding-left:18px}</style><h1>intermission</h1><p>As of " + html(core::format_iso8601(now)) +
+      "padding-left:18px}</style><h1>intermission</h1><p>As of " + page::html_escape(core::format_iso8601(now)) +
       ". Refresh to update.</p><table><tr><th>environment</th><th>maintenance</th><th>why</th>"
       "<th>since</th><th>active deployments</th><th>last switches</th></tr>" + rows + "</table>";
   return HttpResponse{200, "text/html; charset=utf-8", page, {}};

@@ -197,24 +197,31 @@ PageServer::PageServer(asio::io_context& io, ServerLimits limits,
                        std::function<std::shared_ptr<const ResponseSet>()> responses)
     : state_(std::make_shared<State>(State{io, limits, std::move(responses), {}, 0, false})) {}
 
+core::Result<tcp::acceptor> open_acceptor(asio::io_context& io, const tcp::endpoint& ep,
+                                          bool reuse_port) {
+  tcp::acceptor acceptor(io);
+  boost::system::error_code ec;
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && reuse_port) {
+    acceptor.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+  }
+  if (!ec && ep.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    std::ostringstream where;
+    where << ep;
+    return core::Error::unavailable("listen on " + where.str() + ": " + ec.message());
+  }
+  return acceptor;
+}
+
 core::Status PageServer::listen(const std::vector<tcp::endpoint>& endpoints) {
   for (const auto& ep : endpoints) {
-    tcp::acceptor acceptor(state_->io);
-    boost::system::error_code ec;
-    acceptor.open(ep.protocol(), ec);
-    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec && state_->limits.reuse_port) {
-      acceptor.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
-    }
-    if (!ec && ep.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
-    if (!ec) acceptor.bind(ep, ec);
-    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      std::ostringstream where;
-      where << ep;
-      return core::Error::unavailable("listen on " + where.str() + ": " + ec.message());
-    }
-    state_->acceptors.push_back(std::move(acceptor));
+    auto acceptor = open_acceptor(state_->io, ep, state_->limits.reuse_port);
+    if (!acceptor) return acceptor.error();
+    state_->acceptors.push_back(std::move(*acceptor));
   }
   for (auto& a : state_->acceptors) {
     asio::co_spawn(state_->io, accept_loop(state_, a), asio::detached);

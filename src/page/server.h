@@ -26,6 +26,11 @@ struct ServerLimits {
 // Parses "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80", ":8080" (all IPv4 and IPv6).
 core::Result<std::vector<boost::asio::ip::tcp::endpoint>> parse_listen(const std::string& text);
 
+// Opens, binds and listens on `endpoint` (SO_REUSEADDR; IPV6_V6ONLY for IPv6, so IPv4 and
+// IPv6 can be listed separately; SO_REUSEPORT when asked). Shared by every listener we run.
+core::Result<boost::asio::ip::tcp::acceptor> open_acceptor(
+    boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& endpoint, bool reuse_port);
+
 class PageServer {
  public:
   // `responses` is called for each request and returns the current set (it may change over
