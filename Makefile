@@ -8,7 +8,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan test unit-test asan-test demo bench format tidy clean
+.PHONY: all deps build build-asan test unit-test asan-test demo bench fuzz format tidy clean
 
 all: build
 
@@ -30,10 +30,20 @@ tests/tools/node_modules/.installed: tests/tools/package-lock.json
 	npm ci --prefix tests/tools --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The page server's request -> response path under libFuzzer (clang), for a bounded time.
+# New inputs go to a scratch folder; the seeds in fuzz/corpus/page stay as committed.
+FUZZ_SECONDS ?= 20
+fuzz: deps
+	CXX=clang++-14 cmake -S fuzz -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build-fuzz -j $(JOBS)
+	scratch=$$(mktemp -d) && ./build-fuzz/page_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=5 \
+	  -rss_limit_mb=2048 $$scratch fuzz/corpus/page && rm -rf $$scratch
+
 test: build build-asan tests/tools/node_modules/.installed
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 600
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L unit --timeout 600
+	$(MAKE) fuzz
 
 DEMO_PORT ?= 8080
 # Benchmarks (not part of make test): nginx-light and wrk come from Debian.

@@ -1,5 +1,7 @@
 #include "page/server.h"
 
+#include "page/request_parser.h"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -30,55 +32,6 @@ struct PageServer::State {
 namespace {
 
 constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
-
-// A request parser that keeps only what the response choice needs (method, target, Accept)
-// in strings owned by the connection and reused request after request, and reads bodies into
-// a scratch buffer it throws away: in steady state a request allocates nothing (Beast's
-// basic_fields would allocate a node per header).
-struct RequestBits {  // owned by the connection, so their capacity survives requests
-  std::string method;
-  std::string target;
-  std::string accept;
-  bool expect_continue = false;
-};
-
-class LeanParser final : public http::basic_parser<true> {
- public:
-  explicit LeanParser(RequestBits& bits) : bits_(bits) {
-    bits_.method.clear();
-    bits_.target.clear();
-    bits_.accept.clear();
-    bits_.expect_continue = false;
-  }
-
- private:
-  void on_request_impl(http::verb, beast::string_view method_str, beast::string_view target_str,
-                       int, beast::error_code&) override {
-    bits_.method.assign(method_str.data(), method_str.size());
-    bits_.target.assign(target_str.data(), target_str.size());
-  }
-  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
-  void on_field_impl(http::field name, beast::string_view, beast::string_view value,
-                     beast::error_code&) override {
-    if (name == http::field::accept) bits_.accept.assign(value.data(), value.size());
-    if (name == http::field::expect && beast::iequals(value, "100-continue")) {
-      bits_.expect_continue = true;
-    }
-  }
-  void on_header_impl(beast::error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
-  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
-    return body.size();  // read and discarded
-  }
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
-                                 beast::error_code&) override {
-    return body.size();
-  }
-  void on_finish_impl(beast::error_code&) override {}
-
-  RequestBits& bits_;
-};
 
 asio::awaitable<void> session(std::shared_ptr<PageServer::State> st, tcp::socket socket) {
   ++st->connections;
