@@ -2,10 +2,14 @@
 never-reading clients are cut off by the idle and write timeouts, the connection limit holds,
 and through all of it a well-behaved client keeps getting fast answers."""
 
+import http.client
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -106,6 +110,59 @@ class PageRobustness(unittest.TestCase):
             s.close()
         time.sleep(0.2)
         self.assertEqual(ask(self.port)[0], 503, "served again once connections are free")
+
+
+class PageSignals(unittest.TestCase):
+    """SIGHUP re-reads the page without dropping connections; SIGTERM lets a request in
+    progress finish, then exits 0."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="intermission-page-signals-")
+        self.page = os.path.join(self.dir, "page.html")
+        with open(self.page, "w") as f:
+            f.write("<p>first version</p>")
+        self.port = free_port()
+        self.proc = subprocess.Popen([BIN, "--log-level", "error", "page", "--listen", f"127.0.0.1:{self.port}",
+                                      "--page", self.page], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+
+    def tearDown(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_sighup_reloads_the_page_on_open_connections(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        conn.request("GET", "/")
+        self.assertIn(b"first version", conn.getresponse().read())
+        with open(self.page, "w") as f:
+            f.write("<p>second version</p>")
+        self.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        conn.request("GET", "/")  # the same keep-alive connection
+        self.assertIn(b"second version", conn.getresponse().read())
+        conn.close()
+
+    def test_sigterm_finishes_a_request_in_progress(self):
+        s = socket.create_connection(("127.0.0.1", self.port))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # half a request
+        time.sleep(0.2)
+        self.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        s.sendall(b"\r\n")  # the rest arrives after SIGTERM
+        s.settimeout(5)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        self.assertTrue(data.startswith(b"HTTP/1.1 503"), data[:80])
+        self.assertIn(b"Connection: close", data)
+        self.assertEqual(self.proc.wait(timeout=10), 0)
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", self.port), timeout=1)
 
 
 if __name__ == "__main__":

@@ -171,6 +171,10 @@ this host healthy; clients that prefer application/json get a small JSON body.
   --idle-timeout D      close a connection idle (or sending its request) this long (15s)
   --write-timeout D     close a connection that does not read its response this long (15s)
   --max-connections N   accept at most N at once; more are closed at once (20000)
+
+SIGHUP re-reads --page and --assets (open connections get the new page with their next
+request; a file that cannot be read is refused and the old page kept). SIGTERM stops
+accepting, lets requests in progress finish (up to 5 s), and exits.
 )"},
       {"haproxy-config", R"(Usage: intermission haproxy-config ENV [options]
 

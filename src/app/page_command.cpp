@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <thread>
 #include <sstream>
 
@@ -193,13 +194,57 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
   }
   log.info("page server listening", {{"listen", where}});
   refresher.schedule();
-  asio::signal_set signals(ctx, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code&, int) {
-    log.info("page server stopping");
-    for (auto& sv : servers) sv->stop();
-    refresher.timer.cancel();
-    for (auto& c : contexts) c->stop();
-  });
+  // SIGHUP: read the page and the assets again (open connections stay open and get the new
+  // page with their next request). SIGINT/SIGTERM: stop accepting, let requests in progress
+  // finish (up to kDrain), then exit.
+  constexpr auto kDrain = std::chrono::seconds(5);
+  asio::signal_set signals(ctx, SIGINT, SIGTERM, SIGHUP);
+  asio::steady_timer drain(ctx);
+  std::chrono::steady_clock::time_point drain_deadline;
+  // Lives as long as ctx runs: it re-arms itself until the connections are gone or time is up.
+  std::function<void(const boost::system::error_code&)> drain_check =
+      [&](const boost::system::error_code&) {
+        if (server.connections() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+          ctx.stop();
+          return;
+        }
+        drain.expires_after(std::chrono::milliseconds(50));
+        drain.async_wait(drain_check);
+      };
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+          page::PageOptions next = refresher.base;
+          std::string problem;
+          if (auto p = a.option("--page")) {
+            auto text = page::read_file(*p);
+            if (text) next.html_template = std::move(*text);
+            else problem = text.error().message;
+          }
+          if (auto dir = a.option("--assets"); dir && problem.empty()) {
+            auto assets = page::load_assets(*dir);
+            if (assets) next.assets = std::move(*assets);
+            else problem = assets.error().message;
+          }
+          if (problem.empty()) {
+            refresher.base = std::move(next);
+            refresher.refresh();
+            log.info("page and assets reloaded");
+          } else {
+            log.error("reload refused; still serving the previous page", {{"error", problem}});
+          }
+          signals.async_wait(on_signal);
+          return;
+        }
+        log.info("page server stopping: finishing requests in progress");
+        for (auto& sv : servers) sv->stop();
+        refresher.timer.cancel();
+        for (std::size_t i = 1; i < contexts.size(); ++i) contexts[i]->stop();
+        drain_deadline = std::chrono::steady_clock::now() + kDrain;
+        drain_check({});
+      };
+  signals.async_wait(on_signal);
   std::vector<std::thread> workers;
   for (std::size_t i = 1; i < contexts.size(); ++i) {
     workers.emplace_back([&c = *contexts[i]] { c.run(); });

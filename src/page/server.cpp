@@ -188,6 +188,8 @@ std::vector<tcp::endpoint> PageServer::endpoints() const {
   return out;
 }
 
+std::size_t PageServer::connections() const { return state_->connections; }
+
 void PageServer::stop() {
   state_->stopped = true;
   for (auto& a : state_->acceptors) {

@@ -44,6 +44,8 @@ class PageServer {
   [[nodiscard]] std::vector<boost::asio::ip::tcp::endpoint> endpoints() const;
   // Stops accepting; open connections finish their current response.
   void stop();
+  // Connections open now (call on the io_context's thread).
+  [[nodiscard]] std::size_t connections() const;
 
   struct State;
 
