@@ -334,6 +334,37 @@ int report_failure(CliIo& io, const std::string& command, const core::Error& e) 
   return kExitFailed;
 }
 
+// The input a command reads: the file at `source`, or standard input for "-". On failure
+// prints why (naming the command) and returns nullopt.
+std::optional<std::string> read_input(const std::string& command, const std::string& source,
+                                      CliIo& io) {
+  std::ostringstream s;
+  if (source == "-") {
+    s << io.in.rdbuf();
+    return s.str();
+  }
+  std::ifstream f(source, std::ios::binary);
+  if (!f) {
+    io.err << "intermission " << command << ": cannot read " << source << ": "
+           << std::strerror(errno) << "\n";
+    return std::nullopt;
+  }
+  s << f.rdbuf();
+  return s.str();
+}
+
+// "a,b,,c" -> {"a", "b", "c"}.
+std::vector<std::string> split_commas(const std::string& list) {
+  std::vector<std::string> out;
+  for (std::size_t start = 0; start < list.size();) {
+    std::size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    if (comma > start) out.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 int cmd_check_config(const Args& global, const Args&, CliIo& io) {
   adapters::LoadedConfig loaded;
   const std::string path = config_path(global, io);
@@ -418,23 +449,9 @@ int cmd_status(const Args& global, const Args& a, CliIo& io) {
 
 int cmd_handle(const Args& global, const Args& a, CliIo& io) {
   const std::string source = a.positional.empty() ? "-" : a.positional[0];
-  std::string text;
-  if (source == "-") {
-    std::ostringstream s;
-    s << io.in.rdbuf();
-    text = s.str();
-  } else {
-    std::ifstream f(source, std::ios::binary);
-    if (!f) {
-      io.err << "intermission handle: cannot read " << source << ": " << std::strerror(errno)
-             << "\n";
-      return kExitBadInput;
-    }
-    std::ostringstream s;
-    s << f.rdbuf();
-    text = s.str();
-  }
-  auto items = core::parse_events(strip_http_envelope(text));
+  const auto text = read_input("handle", source, io);
+  if (!text) return kExitBadInput;
+  auto items = core::parse_events(strip_http_envelope(*text));
   if (!items) {
     io.err << "intermission handle: " << source << ": " << items.error().message << "\n";
     return kExitBadInput;
@@ -501,15 +518,7 @@ int cmd_haproxy_config(const Args& global, const Args& a, CliIo& io) {
   o.key = setting("key").empty() ? env->name : setting("key");
   if (auto f = a.option("--frontend")) o.frontend = *f;
   if (auto p = a.option("--page-server")) o.page_server = *p;
-  if (auto c = a.option("--bypass-cidr")) {
-    std::string list = *c;
-    for (std::size_t start = 0; start < list.size();) {
-      std::size_t comma = list.find(',', start);
-      if (comma == std::string::npos) comma = list.size();
-      if (comma > start) o.bypass_cidrs.push_back(list.substr(start, comma - start));
-      start = comma + 1;
-    }
-  }
+  if (auto c = a.option("--bypass-cidr")) o.bypass_cidrs = split_commas(*c);
   if (!a.flag("--no-secret")) o.bypass_secret = a.option("--bypass-secret").value_or(random_secret());
   for (const auto& token : o.bypass_cidrs) {
     if (!adapters::haproxy::safe_token(token)) {
@@ -529,35 +538,14 @@ int cmd_dynamodb_table(const Args&, const Args& a, CliIo& io) {
 }
 
 int cmd_sns_verify(const Args&, const Args& a, CliIo& io) {
-  const std::string path = a.positional[0];
-  std::string text;
-  if (path == "-") {
-    std::ostringstream s;
-    s << io.in.rdbuf();
-    text = s.str();
-  } else {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) {
-      io.err << "intermission sns-verify: cannot read " << path << "\n";
-      return kExitBadInput;
-    }
-    std::ostringstream s;
-    s << f.rdbuf();
-    text = s.str();
-  }
+  const auto text = read_input("sns-verify", a.positional[0], io);
+  if (!text) return kExitBadInput;
   auto verdict = [&]() -> core::Status {
-    auto m = core::parse_sns_message(strip_http_envelope(text));
+    auto m = core::parse_sns_message(strip_http_envelope(*text));
     if (!m) return m.error();
     adapters::sns::VerifyOptions o;
     o.ca_file = a.option("--ca").value_or("");
-    if (auto topics = a.option("--topics")) {
-      for (std::size_t start = 0; start < topics->size();) {
-        std::size_t comma = topics->find(',', start);
-        if (comma == std::string::npos) comma = topics->size();
-        if (comma > start) o.allowed_topics.push_back(topics->substr(start, comma - start));
-        start = comma + 1;
-      }
-    }
+    if (auto topics = a.option("--topics")) o.allowed_topics = split_commas(*topics);
     const bool offline = a.flag("--offline");
     if (offline) {
       // Offline, certificates are judged at the time the message says it was sent.

@@ -147,6 +147,8 @@ core::Error to_error(const AwsError& e, const std::string& context) {
       "IncompleteSignature", "MissingAuthenticationToken", "InvalidSignatureException",
       "UnauthorizedOperation"};
   if (throttling(e)) return core::Error::throttled(message);
+  // A failed condition means another writer got there first: re-read, never retry blindly.
+  if (e.code == "ConditionalCheckFailedException") return core::Error::conflict(message);
   if (retryable(e)) return core::Error::unavailable(message);
   if (kAuth.contains(e.code) || e.http_status == 403) return core::Error::permission(message);
   if (e.code.find("NotFound") != std::string::npos ||

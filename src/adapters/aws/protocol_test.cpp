@@ -46,6 +46,7 @@ TEST(AwsProtocol, JsonErrorFromTheFixture) {
   EXPECT_EQ(e.code, "ConditionalCheckFailedException");
   EXPECT_EQ(e.message, "The conditional request failed");
   EXPECT_FALSE(retryable(e)) << "a failed condition is never retried blindly";
+  EXPECT_EQ(to_error(e, "dynamodb PutItem").code, core::ErrorCode::kConflict);
   EXPECT_EQ(parse_json_error(400, "{}", "AWS.SimpleQueueService.X;Sender", "").code,
             "AWS.SimpleQueueService.X");
   EXPECT_EQ(parse_json_error(502, "<html>", "", "").code, "HTTP502");

@@ -88,7 +88,7 @@ core::Result<std::int64_t> DynamoDbStore::compare_and_set(
   }
   auto r = client_.json("PutItem", put);
   if (!r) {
-    if (r.error().message.find("ConditionalCheckFailedException") != std::string::npos) {
+    if (r.error().code == core::ErrorCode::kConflict) {
       return core::Error::conflict(state.environment + " changed since version " +
                                    std::to_string(expected_version));
     }
