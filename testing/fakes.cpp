@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 namespace intermission::testing {
 
@@ -47,6 +48,25 @@ Result<std::vector<std::string>> MemoryStore::environments() {
   std::vector<std::string> out;
   for (const auto& [name, s] : states_) out.push_back(name);
   return out;
+}
+
+Result<Lease> MemoryStore::acquire_lease(const std::string& environment,
+                                        const std::string& holder, Time now, Time until) {
+  ++lease_calls;
+  if (before_next_acquire) std::exchange(before_next_acquire, nullptr)();
+  auto it = leases.find(environment);
+  const std::optional<Lease> current =
+      it == leases.end() ? std::nullopt : std::optional<Lease>(it->second);
+  Lease next = lease_after(current, holder, now, until);
+  leases[environment] = next;
+  return next;
+}
+
+Status MemoryStore::release_lease(const std::string& environment, const std::string& holder) {
+  if (before_next_release) std::exchange(before_next_release, nullptr)();
+  auto it = leases.find(environment);
+  if (it != leases.end() && it->second.holder == holder) leases.erase(it);
+  return {};
 }
 
 Result<Observation> FakeBackend::observe() {

@@ -2,6 +2,7 @@
 // (one thread at a time), and they record what was asked of them so tests can assert on it.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,7 +39,16 @@ class MemoryStore final : public Store {
   Result<std::vector<AuditEntry>> audit(const std::string& environment,
                                         std::size_t limit) override;
   Result<std::vector<std::string>> environments() override;
+  Result<Lease> acquire_lease(const std::string& environment, const std::string& holder, Time now,
+                              Time until) override;
+  Status release_lease(const std::string& environment, const std::string& holder) override;
 
+  // Runs inside the next acquire_lease() by `holder`, before it takes effect (a test makes
+  // another process act at that moment); then cleared.
+  std::function<void()> before_next_acquire;
+  std::function<void()> before_next_release;  // the same, in release_lease()
+  std::map<std::string, Lease> leases;
+  int lease_calls = 0;
   int writes = 0;
   int conflicts_to_inject = 0;
   std::vector<AuditEntry> all_audit;

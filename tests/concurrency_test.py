@@ -1,5 +1,6 @@
 """Many `intermission` processes changing the same environment at once never lose an update:
-the SQLite store's compare-and-set makes each of them re-read and re-decide."""
+the SQLite store's compare-and-set makes each of them re-read and re-decide, and its switching
+lease lets one process at a time touch the backend."""
 
 import json
 import os
@@ -14,6 +15,18 @@ PROCESSES = 24
 
 
 class ManyProcesses(Workspace):
+    # Each step takes as long as a real load balancer's, so the processes overlap while one
+    # of them switches: only the holder of the environment's lease may.
+    config_text = """\
+store: {path: state.db}
+routes:
+  - deployment_group: "*-*"
+    environment: "{1}"
+environments:
+  prod:
+    backend: {type: log, path: steps.log, delay: 300ms}
+"""
+
     def start_all(self, messages):
         procs = []
         for m in messages:
@@ -38,19 +51,27 @@ class ManyProcesses(Workspace):
         self.assertTrue(st["on"])
         deployment_audit = self.audit_count("deployment")
         self.assertEqual(deployment_audit, PROCESSES)
+        # One switching lease per environment: the backend was switched once, not by every
+        # process that saw it off, and no lease is left behind.
+        self.assertEqual([s["on"] for s in self.steps()], [True])
+        self.assertEqual(self.sql("select count(*) from leases"), 0)
         # And concurrent ends: the page goes off only when the last one is recorded.
         self.start_all([codedeploy(f"d-{i}", "SUCCEEDED") for i in range(PROCESSES)])
         st = self.status()["prod"]
         self.assertEqual(st["active_deployments"], [])
         self.assertFalse(st["on"])
         self.assertEqual(self.audit_count("deployment"), 2 * PROCESSES)
-        self.assertEqual(self.steps()[-1]["on"], False)
+        self.assertEqual([s["on"] for s in self.steps()], [True, False])
+        self.assertEqual(self.sql("select count(*) from leases"), 0)
 
     def audit_count(self, kind):
+        return self.sql(f"select count(*) from audit where kind = '{kind}'")
+
+    def sql(self, query):
         out = subprocess.run(["/usr/bin/python3", "-c", f"""
 import sqlite3
 db = sqlite3.connect({os.path.join(self.dir, 'state.db')!r})
-print(db.execute("select count(*) from audit where kind = ?", ({kind!r},)).fetchone()[0])
+print(db.execute({query!r}).fetchone()[0])
 """], capture_output=True, text=True, check=True)
         return int(out.stdout)
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -30,8 +31,10 @@ routes:
     environment: "{1}"
 environments:
   prod:
-    backend: {type: log, path: steps.log}
+    backend: {type: log, path: steps.log, delay: 300ms}  # as slow as a real load balancer
   staging:
+    backend: {type: log, path: steps.log}
+  qa:
     backend: {type: log, path: steps.log}
 """
 
@@ -92,13 +95,39 @@ environments:
             p.stdin.close()
         for p in procs:
             p.wait(timeout=120)
-            self.assertEqual(p.returncode, 0, p.stderr.read())
+            err = p.stderr.read()
+            p.stdout.close()
+            p.stderr.close()
+            self.assertEqual(p.returncode, 0, err)
         st = self.status()["prod"]
         self.assertEqual(sorted(d["id"] for d in st["active_deployments"]),
                          sorted(f"d-{i}" for i in range(PROCESSES)))
         deployments = [i for i in self.scan() if i["pk"]["S"] == "env#prod"
                        and i["sk"]["S"].startswith("audit#") and i["kind"]["S"] == "deployment"]
         self.assertEqual(len(deployments), PROCESSES, "one audit line per recorded event")
+        # The switching lease: one process switched the backend, the others left it to it.
+        with open(os.path.join(self.dir, "steps.log")) as f:
+            steps = [json.loads(line) for line in f]
+        self.assertEqual([s["on"] for s in steps if s["environment"] == "prod"], [True])
+        self.assertEqual([i for i in self.scan()
+                          if i["pk"]["S"] == "env#prod" and i["sk"]["S"] == "lease"], [],
+                         "every lease given up")
+
+    def test_lease_held_by_another_process_defers_the_switch(self):
+        until = int(time.time() * 1000) + 600_000
+        subprocess.run(["/usr/bin/aws", "--endpoint-url", self.dynamo.url, "dynamodb", "put-item",
+                        "--table-name", "intermission", "--item", json.dumps({
+                            "pk": {"S": "env#qa"}, "sk": {"S": "lease"},
+                            "holder": {"S": "replica-2"}, "until_ms": {"N": str(until)}})],
+                       env=self.env, check=True, capture_output=True)
+        out = self.run_cli("on", "qa", "--reason", "db upgrade", check=0)
+        self.assertIn("replica-2 is switching qa", out.stdout + out.stderr)
+        self.assertTrue(self.status()["qa"]["on"], "the hold is recorded")
+        steps = os.path.join(self.dir, "steps.log")
+        logged = open(steps).read() if os.path.exists(steps) else ""
+        self.assertNotIn('"environment":"qa"', logged, "the backend was left alone")
+        lease = [i for i in self.scan() if i["pk"]["S"] == "env#qa" and i["sk"]["S"] == "lease"]
+        self.assertEqual(lease[0]["holder"]["S"], "replica-2", "a live lease is not taken over")
 
 
 if __name__ == "__main__":

@@ -182,7 +182,7 @@ class LambdaInChroot(unittest.TestCase):
             self.fake.fail("DescribeInstanceHealth", "503")
         kind, body, error_type = self.runtime.invoke(captured_sequence()[0])
         self.assertEqual(kind, "error")
-        self.assertEqual(error_type, "Intermission.BackendError")
+        self.assertEqual(error_type, "Intermission.Unavailable")
         self.assertIn("ServiceUnavailable", json.loads(body)["errorMessage"])
         # Lambda's retry of the same event finishes the switch.
         kind, _, _ = self.runtime.invoke(captured_sequence()[0])

@@ -214,7 +214,8 @@ struct Runtime {
   std::unique_ptr<adapters::DefaultBackendFactory> backends;
 
   core::Controller controller() {
-    return core::Controller(loaded.config, {*store, *backends, clock, *log, lookup.get()});
+    return core::Controller(loaded.config, {*store, *backends, clock, *log, lookup.get(),
+                                            adapters::lease_holder_id()});
   }
 };
 
@@ -304,6 +305,7 @@ boost::json::value outcome_json(const core::Outcome& o) {
   return boost::json::object{{"environment", o.environment},
                              {"ignored", o.ignored},
                              {"recorded", o.recorded},
+                             {"deferred", o.deferred},
                              {"note", o.note},
                              {"on", o.decision.on},
                              {"why", std::move(why)},

@@ -35,6 +35,21 @@ std::string summary(const std::vector<core::Outcome>& outcomes) {
 
 }  // namespace
 
+std::string lambda_error_type(core::ErrorCode code) {
+  // "not_found" -> "Intermission.NotFound": Lambda's errorType, for alarms and the DLQ.
+  std::string type = "Intermission.";
+  bool upper = true;
+  for (const char c : core::to_string(code)) {
+    if (c == '_') {
+      upper = true;
+      continue;
+    }
+    type += upper ? static_cast<char>(c - 'a' + 'A') : c;
+    upper = false;
+  }
+  return type;
+}
+
 InvocationResult handle_invocation(core::Controller& controller, const std::string& event,
                                    core::Logger& log,
                                    const std::function<bool()>& deadline_passed) {
@@ -59,9 +74,7 @@ InvocationResult handle_invocation(core::Controller& controller, const std::stri
         continue;
       }
       log.error("event failed; Lambda will retry it", {{"error", outcomes.error().message}});
-      const bool store = outcomes.error().message.rfind("store:", 0) == 0;
-      return {false, "", store ? "Intermission.StoreError" : "Intermission.BackendError",
-              outcomes.error().message};
+      return {false, "", lambda_error_type(outcomes.error().code), outcomes.error().message};
     }
     all.insert(all.end(), outcomes->begin(), outcomes->end());
   }
@@ -117,7 +130,8 @@ int run_lambda(const Args& global, const Args&, CliIo& io) {
     lookup = std::make_unique<adapters::aws::CodeDeployLookup>(**client);
   }
   adapters::DefaultBackendFactory backends(clock, &aws);
-  core::Controller controller(loaded.config, {**store, backends, clock, log, lookup.get()});
+  core::Controller controller(loaded.config, {**store, backends, clock, log, lookup.get(),
+                                             adapters::lease_holder_id()});
   log.info("lambda runtime ready", {{"environments", std::to_string(loaded.config.environments.size())}});
 
   for (;;) {

@@ -27,6 +27,10 @@ struct InvocationResult {
 InvocationResult handle_invocation(core::Controller& controller, const std::string& event,
                                    core::Logger& log, const std::function<bool()>& deadline_passed);
 
+// The errorType Lambda reports for an error: "Intermission." and the code in PascalCase
+// ("Intermission.Unavailable", "Intermission.Throttled", ...).
+std::string lambda_error_type(core::ErrorCode code);
+
 int run_lambda(const Args& global, const Args& args, CliIo& io);
 
 }  // namespace intermission::app

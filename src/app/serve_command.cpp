@@ -53,7 +53,8 @@ core::Result<Engine> make_engine(const core::Config& config, CliIo& io, const co
   }
   e.backends = std::make_unique<adapters::DefaultBackendFactory>(clock, e.aws.get());
   e.controller = std::make_unique<core::Controller>(
-      config, core::Controller::Deps{*e.store, *e.backends, clock, log, e.lookup.get()});
+      config, core::Controller::Deps{*e.store, *e.backends, clock, log, e.lookup.get(),
+                                     adapters::lease_holder_id()});
   return e;
 }
 

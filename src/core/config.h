@@ -77,6 +77,10 @@ struct StoreConfig {
   std::string table;            // dynamodb: the table
   std::string region;           // dynamodb: overrides aws.region
   Duration audit_ttl = std::chrono::hours(24 * 90);  // dynamodb: audit items expire after
+  // How long a process may switch an environment's backend before another may take over;
+  // renewed before every backend step, so it must exceed the longest single step (a health
+  // wait). A process that dies mid-switch holds the environment up to this long.
+  Duration lease = std::chrono::minutes(15);
   SourceLocation where;
 };
 

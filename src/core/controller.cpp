@@ -221,8 +221,52 @@ Result<Outcome> Controller::reconcile(const std::string& environment, bool dry_r
   return converge(*env, std::move(*loaded), std::move(o), dry_run);
 }
 
+Result<Lease> Controller::take_lease(const std::string& environment) {
+  const Time now = deps_.clock.now();
+  auto lease = deps_.store.acquire_lease(environment, deps_.holder, now, now + config_.store.lease);
+  if (!lease) return lease.error().with_context("store: lease of " + environment);
+  return lease;
+}
+
+// Only the holder of the environment's lease touches its backend. A process that finds the
+// lease taken leaves its recorded change to the holder, which looks at the ledger once more
+// after giving the lease up: whatever was recorded before that look is applied by the holder,
+// and whatever comes after finds the lease free.
 Result<Outcome> Controller::converge(const EnvironmentConfig& env, EnvState state, Outcome outcome,
                                      bool dry_run) {
+  if (dry_run) return converge_leased(env, std::move(state), std::move(outcome), true);
+  for (int pass = 0; pass < kConvergeRounds; ++pass) {
+    auto lease = take_lease(env.name);
+    if (!lease) return lease.error();
+    if (lease->holder != deps_.holder) {
+      outcome.deferred = true;
+      outcome.note = lease->holder + " is switching " + env.name + " (lease until " +
+                     format_iso8601(lease->until) + ") and applies this when it is done";
+      deps_.log.info(outcome.note, env_fields(env.name));
+      return outcome;
+    }
+    auto done = converge_leased(env, std::move(state), std::move(outcome), false);
+    if (auto st = deps_.store.release_lease(env.name, deps_.holder); !st) {
+      deps_.log.warn("could not give the switching lease up; it runs out by itself",
+                     {{"environment", env.name}, {"error", st.error().message}});
+    }
+    if (!done) return done.error();
+    outcome = std::move(*done);
+    auto loaded = deps_.store.load(env.name);
+    if (!loaded) return loaded.error().with_context("store: load " + env.name);
+    const Decision now = decide(*loaded, env, deps_.clock.now());
+    const Decision& was = outcome.decision;
+    if (now.on == was.on && now.page_message == was.page_message &&
+        now.expected_end == was.expected_end) {
+      return outcome;
+    }
+    state = std::move(*loaded);
+  }
+  return Error::conflict(env.name + ": the ledger kept changing while the backend converged");
+}
+
+Result<Outcome> Controller::converge_leased(const EnvironmentConfig& env, EnvState state,
+                                            Outcome outcome, bool dry_run) {
   auto backend = deps_.backends.make(env);
   if (!backend) return backend.error().with_context("backend for " + env.name);
   Backend& b = **backend;
@@ -244,6 +288,12 @@ Result<Outcome> Controller::converge(const EnvironmentConfig& env, EnvState stat
       if (steps == kMaxSteps) {
         return Error::internal(b.describe() + " did not converge after " +
                                std::to_string(kMaxSteps) + " steps");
+      }
+      auto lease = take_lease(env.name);  // renewed before every step
+      if (!lease) return lease.error();
+      if (lease->holder != deps_.holder) {
+        return Error::conflict("lost the switching lease of " + env.name + " to " +
+                               lease->holder + "; stopped before " + describe(todo.front()));
       }
       LogFields f = env_fields(env.name);
       f.emplace_back("step", describe(todo.front()));

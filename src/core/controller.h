@@ -21,6 +21,9 @@ struct Outcome {
   std::string environment;  // empty when the input was ignored before routing
   bool ignored = false;     // acknowledged and not acted on (see note)
   bool recorded = false;    // the ledger changed and was stored
+  // Another process holds the environment's switching lease: it applies what was recorded
+  // here when it finishes (it looks at the ledger again after giving the lease up).
+  bool deferred = false;
   std::string note;         // why ignored, or why nothing changed ("duplicate delivery ...")
   Decision decision;
   std::vector<Step> planned;  // dry run: what would be applied
@@ -35,6 +38,8 @@ class Controller {
     const Clock& clock;
     Logger& log;
     DeploymentLookup* lookup = nullptr;  // optional; null = creators stay unknown
+    // Who this process is, in the store's switching leases (host, pid and a random part).
+    std::string holder = "intermission";
   };
 
   // `config` and everything in `deps` must outlive the controller. Not thread-safe; use one
@@ -67,6 +72,9 @@ class Controller {
   Result<Transition> update(const EnvironmentConfig& env, Fn&& change, bool dry_run);
   Result<Outcome> converge(const EnvironmentConfig& env, EnvState state, Outcome outcome,
                            bool dry_run);
+  Result<Outcome> converge_leased(const EnvironmentConfig& env, EnvState state, Outcome outcome,
+                                  bool dry_run);
+  Result<Lease> take_lease(const std::string& environment);
   Result<Outcome> handle_item(const ParsedItem& item, bool dry_run, bool converge_now);
   Result<Outcome> handle_deployment(DeploymentEvent event, bool dry_run, bool converge_now);
   void log_audit(const std::vector<AuditEntry>& audit);

@@ -25,8 +25,8 @@ class ControllerTest : public ::testing::Test {
     config_.routes = {{"*", "*-*", "{1}", {}}};
   }
 
-  Controller controller(DeploymentLookup* lookup = nullptr) {
-    return Controller(config_, {store_, backends_, clock_, log_, lookup});
+  Controller controller(DeploymentLookup* lookup = nullptr, const std::string& holder = "a") {
+    return Controller(config_, {store_, backends_, clock_, log_, lookup, holder});
   }
 
   static DeploymentEvent event(const std::string& id, DeploymentStatus status,
@@ -240,6 +240,89 @@ TEST_F(ControllerTest, IgnoredItemsAreLogged) {
   ASSERT_TRUE(o.ok());
   EXPECT_TRUE(o->ignored);
   EXPECT_TRUE(log_.contains(LogLevel::kInfo, "instance-level"));
+}
+
+TEST_F(ControllerTest, LeaseHeldElsewhereRecordsButLeavesTheBackendToTheHolder) {
+  const Time now = clock_.now();
+  store_.leases["prod"] = Lease{"b", now + minutes(5)};
+  auto c = controller();
+  auto o = c.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_TRUE(o->recorded);
+  EXPECT_TRUE(o->deferred);
+  EXPECT_NE(o->note.find("b is switching prod"), std::string::npos) << o->note;
+  EXPECT_TRUE(o->applied.empty());
+  EXPECT_EQ(backends_.switches["prod"].observations, 0) << "the backend is not even looked at";
+  EXPECT_EQ(store_.leases["prod"].holder, "b") << "a live lease is not taken over";
+  EXPECT_EQ(store_.load("prod")->deployments.size(), 1u);
+}
+
+TEST_F(ControllerTest, LeaseThatRanOutIsTakenOverAndGivenUpAfterwards) {
+  store_.leases["prod"] = Lease{"b", clock_.now() - minutes(1)};
+  auto c = controller();
+  auto o = c.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_FALSE(o->deferred);
+  EXPECT_TRUE(backends_.switches["prod"].on);
+  EXPECT_EQ(store_.leases.count("prod"), 0u) << "released when done";
+}
+
+TEST_F(ControllerTest, LeaseIsGivenUpWhenTheBackendFails) {
+  backends_.switches["prod"].fail_next_applies = 1;
+  auto c = controller();
+  EXPECT_FALSE(c.handle(event("d-1", DeploymentStatus::kCreated)).ok());
+  EXPECT_EQ(store_.leases.count("prod"), 0u);
+}
+
+// Process b records "succeeded" while process a is switching on. Changes that land before a's
+// last look at the ledger are caught by that look; this one lands after it, just before a
+// gives the lease up: b finds the lease taken and leaves it, and a, having given it up, looks
+// once more and switches off.
+TEST_F(ControllerTest, ChangeRecordedAsTheHolderFinishesIsAppliedByTheHolder) {
+  auto a = controller(nullptr, "a");
+  auto b = controller(nullptr, "b");
+  Result<Outcome> from_b = Error::internal("b did not run");
+  store_.before_next_release = [&] {
+    from_b = b.handle(event("d-1", DeploymentStatus::kSucceeded));
+  };
+  auto from_a = a.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_TRUE(from_a.ok()) << from_a.error().message;
+  ASSERT_TRUE(from_b.ok()) << from_b.error().message;
+  EXPECT_TRUE(from_b->recorded);
+  EXPECT_TRUE(from_b->deferred) << "a still held the lease";
+  EXPECT_FALSE(backends_.switches["prod"].on) << "a applied b's change after its own";
+  EXPECT_EQ(backends_.switches["prod"].applied.size(), 2u);
+  EXPECT_FALSE(from_a->decision.on);
+  EXPECT_EQ(store_.leases.count("prod"), 0u);
+}
+
+TEST_F(ControllerTest, LostLeaseStopsBeforeTheNextStep) {
+  auto c = controller();
+  // a takes the lease; before its renewal ahead of the first step, b has taken it over (as if
+  // a's lease had run out while a was stalled).
+  store_.before_next_acquire = [&] {
+    store_.before_next_acquire = [&] {
+      store_.leases["prod"] = Lease{"b", clock_.now() + minutes(5)};
+    };
+  };
+  auto o = c.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_FALSE(o.ok());
+  EXPECT_EQ(o.error().code, ErrorCode::kConflict);
+  EXPECT_NE(o.error().message.find("lost the switching lease of prod to b"), std::string::npos)
+      << o.error().message;
+  EXPECT_FALSE(backends_.switches["prod"].on) << "no step after the lease was lost";
+  EXPECT_EQ(store_.leases["prod"].holder, "b") << "b's lease is not released by a";
+  EXPECT_EQ(store_.load("prod")->deployments.size(), 1u) << "the event itself stays recorded";
+}
+
+TEST_F(ControllerTest, DryRunTakesNoLease) {
+  store_.leases["prod"] = Lease{"b", clock_.now() + minutes(5)};
+  auto c = controller();
+  auto o = c.handle(event("d-1", DeploymentStatus::kCreated), true);
+  ASSERT_TRUE(o.ok());
+  EXPECT_FALSE(o->deferred);
+  EXPECT_EQ(o->planned.size(), 1u);
+  EXPECT_EQ(store_.lease_calls, 0);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,19 @@
 #include "core/result.h"
 
 namespace intermission::core {
+
+struct Lease {
+  std::string holder;
+  Time until;
+};
+
+// The lease in force after `holder` asks for it until `until` at `now`, given the `current`
+// one: the same rule for every store, which applies it atomically.
+inline Lease lease_after(const std::optional<Lease>& current, const std::string& holder, Time now,
+                         Time until) {
+  if (!current || current->until <= now || current->holder == holder) return Lease{holder, until};
+  return *current;
+}
 
 class Store {
  public:
@@ -28,6 +42,16 @@ class Store {
                                                 std::size_t limit) = 0;
   // Every environment that has stored state.
   virtual Result<std::vector<std::string>> environments() = 0;
+
+  // The switching lease of `environment`: several processes (daemon replicas, the CLI, a
+  // Lambda) may share one store, and only the lease holder touches the environment's backend.
+  // Takes the lease for `holder` until `until` when nobody holds it or the holder's lease has
+  // run out at `now`, and renews it when `holder` already has it; atomically. Returns the lease
+  // in force afterwards: `holder`'s when taken, else the other holder's.
+  virtual Result<Lease> acquire_lease(const std::string& environment, const std::string& holder,
+                                      Time now, Time until) = 0;
+  // Gives the lease up if `holder` has it; does nothing otherwise.
+  virtual Status release_lease(const std::string& environment, const std::string& holder) = 0;
 };
 
 }  // namespace intermission::core

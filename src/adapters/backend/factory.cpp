@@ -66,7 +66,7 @@ struct Setting {
 // The settings each backend type takes (besides `type`).
 const std::map<std::string, std::vector<Setting>>& schema() {
   static const std::map<std::string, std::vector<Setting>> kSchema = {
-      {"log", {{"path", true}}},
+      {"log", {{"path", true}, {"delay", false, duration_value}}},
       {"haproxy",
        {{"socket", true},
         {"map", true, haproxy_token},
@@ -235,8 +235,10 @@ core::Result<std::unique_ptr<core::Backend>> DefaultBackendFactory::make(
     const core::EnvironmentConfig& env) {
   const core::BackendConfig& b = env.backend;
   if (b.type == "log") {
+    core::Duration delay{0};
+    if (auto d = core::parse_duration(setting(b, "delay"))) delay = *d;
     return std::unique_ptr<core::Backend>(std::make_unique<LogBackend>(
-        resolve_path(b.where.file, setting(b, "path")), env.name, clock_));
+        resolve_path(b.where.file, setting(b, "path")), env.name, clock_, delay));
   }
   if (b.type == "haproxy") {
     haproxy::HaproxySettings s;

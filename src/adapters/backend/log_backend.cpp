@@ -7,11 +7,13 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <thread>
 
 namespace intermission::adapters {
 
-LogBackend::LogBackend(std::string path, std::string environment, const core::Clock& clock)
-    : path_(std::move(path)), environment_(std::move(environment)), clock_(clock) {}
+LogBackend::LogBackend(std::string path, std::string environment, const core::Clock& clock,
+                       core::Duration delay)
+    : path_(std::move(path)), environment_(std::move(environment)), clock_(clock), delay_(delay) {}
 
 std::string LogBackend::describe() const { return "log " + path_; }
 
@@ -41,6 +43,7 @@ core::Result<core::Observation> LogBackend::observe() {
 core::Status LogBackend::apply(const core::Step& step) {
   const auto* sw = std::get_if<core::SetSwitch>(&step);
   if (sw == nullptr) return core::Error::internal("log backend got a step it cannot apply");
+  if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
   boost::json::object o{{"time", core::format_iso8601(clock_.now())},
                         {"environment", environment_},
                         {"step", core::describe(step)},

@@ -15,7 +15,10 @@ class LogBackend final : public core::Backend {
  public:
   // `path`: the step log (created if missing, shared by environments); `clock` must outlive
   // this. Appends are single write(2) calls with O_APPEND, so several processes may share it.
-  LogBackend(std::string path, std::string environment, const core::Clock& clock);
+  // `delay`: each step takes this long before it is logged, as a real load balancer's would
+  // (to try out timeouts and several processes switching at once).
+  LogBackend(std::string path, std::string environment, const core::Clock& clock,
+             core::Duration delay = core::Duration{0});
 
   core::Result<core::Observation> observe() override;
   core::Status apply(const core::Step& step) override;
@@ -25,6 +28,7 @@ class LogBackend final : public core::Backend {
   std::string path_;
   std::string environment_;
   const core::Clock& clock_;
+  core::Duration delay_;
 };
 
 }  // namespace intermission::adapters

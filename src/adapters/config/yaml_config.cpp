@@ -266,7 +266,7 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
   // store
   core::StoreConfig& store = out.config.store;
   if (const YAML::Node s = root["store"]; s && w.is_map(s, "store")) {
-    w.only_keys(s, "store", {"type", "path", "table", "region", "audit_ttl"});
+    w.only_keys(s, "store", {"type", "path", "table", "region", "audit_ttl", "lease"});
     store.where = w.at(s);
     if (const YAML::Node t = s["type"]) store.type = w.scalar(t, "store.type").value_or("");
     if (store.type != "sqlite" && store.type != "dynamodb") {
@@ -279,6 +279,7 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
     if (const YAML::Node t = s["table"]) store.table = w.scalar(t, "store.table").value_or("");
     if (const YAML::Node r = s["region"]) store.region = w.scalar(r, "store.region").value_or("");
     w.duration(s, "audit_ttl", "store", store.audit_ttl);
+    w.duration(s, "lease", "store", store.lease);
     if (store.type == "dynamodb" && store.table.empty()) {
       w.error(s, "store.table", "missing: the dynamodb store needs its table name");
     }

@@ -185,4 +185,60 @@ core::Result<std::vector<std::string>> DynamoDbStore::environments() {
   return out;
 }
 
+// The lease is its own item (sk "lease") written with a condition that is the rule of
+// core::lease_after: absent, run out, or already ours. When the condition fails, the item is
+// read to say who holds it; if it went away meanwhile, the write is tried again.
+core::Result<core::Lease> DynamoDbStore::acquire_lease(const std::string& environment,
+                                                      const std::string& holder, core::Time now,
+                                                      core::Time until) {
+  const json::object key{{"pk", S(key_of(environment))}, {"sk", S("lease")}};
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    json::object item = key;
+    item["holder"] = S(holder);
+    item["until_ms"] = N(core::to_epoch_ms(until));
+    // Stale lease items are removed by the table's TTL a day after they run out.
+    item["expires_at"] = N(core::to_epoch_ms(until) / 1000 + 24 * 3600);
+    auto put = client_.json(
+        "PutItem",
+        json::object{{"TableName", table_},
+                     {"Item", std::move(item)},
+                     {"ConditionExpression",
+                      "attribute_not_exists(pk) OR #u <= :now OR #h = :me"},
+                     {"ExpressionAttributeNames", json::object{{"#u", "until_ms"}, {"#h", "holder"}}},
+                     {"ExpressionAttributeValues",
+                      json::object{{":now", N(core::to_epoch_ms(now))}, {":me", S(holder)}}}});
+    if (put) return core::Lease{holder, until};
+    if (put.error().code != core::ErrorCode::kConflict) {
+      return put.error().with_context("dynamodb " + table_ + " lease");
+    }
+    auto got = client_.json("GetItem", json::object{{"TableName", table_},
+                                                    {"Key", key},
+                                                    {"ConsistentRead", true}});
+    if (!got) return got.error().with_context("dynamodb " + table_ + " lease");
+    const auto* found = got->is_object() ? got->get_object().if_contains("Item") : nullptr;
+    if (found != nullptr && found->is_object()) {
+      const auto until_ms = attr_n(found->get_object(), "until_ms");
+      return core::Lease{attr_s(found->get_object(), "holder"),
+                         core::from_epoch_ms(until_ms.value_or(0))};
+    }
+  }
+  return core::Error::conflict("dynamodb " + table_ + ": the lease of " + environment +
+                               " kept changing hands");
+}
+
+core::Status DynamoDbStore::release_lease(const std::string& environment,
+                                          const std::string& holder) {
+  auto r = client_.json(
+      "DeleteItem",
+      json::object{{"TableName", table_},
+                   {"Key", json::object{{"pk", S(key_of(environment))}, {"sk", S("lease")}}},
+                   {"ConditionExpression", "#h = :me"},
+                   {"ExpressionAttributeNames", json::object{{"#h", "holder"}}},
+                   {"ExpressionAttributeValues", json::object{{":me", S(holder)}}}});
+  if (!r && r.error().code != core::ErrorCode::kConflict) {
+    return r.error().with_context("dynamodb " + table_ + " lease");
+  }
+  return {};
+}
+
 }  // namespace intermission::adapters

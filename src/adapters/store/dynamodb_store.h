@@ -39,6 +39,10 @@ class DynamoDbStore final : public core::Store {
   core::Result<std::vector<core::AuditEntry>> audit(const std::string& environment,
                                                     std::size_t limit) override;
   core::Result<std::vector<std::string>> environments() override;
+  core::Result<core::Lease> acquire_lease(const std::string& environment,
+                                          const std::string& holder, core::Time now,
+                                          core::Time until) override;
+  core::Status release_lease(const std::string& environment, const std::string& holder) override;
 
  private:
   core::Status write_audit(const core::EnvState& state, std::int64_t version,

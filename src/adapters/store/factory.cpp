@@ -1,9 +1,25 @@
 #include "adapters/store/factory.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+
 #include "adapters/store/dynamodb_store.h"
 #include "adapters/store/sqlite_store.h"
 
 namespace intermission::adapters {
+
+std::string lease_holder_id() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof host, "%s", "unknown-host");
+  }
+  std::random_device random;
+  char id[320];
+  std::snprintf(id, sizeof id, "%s/%ld/%08x", host, static_cast<long>(::getpid()), random());
+  return id;
+}
 
 core::Result<std::unique_ptr<core::Store>> open_store(const core::StoreConfig& config,
                                                       aws::AwsContext* aws,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "adapters/aws/aws_context.h"
 #include "core/config.h"
@@ -16,5 +17,9 @@ inline constexpr const char* kDefaultSqlitePath = "/var/lib/intermission/state.d
 core::Result<std::unique_ptr<core::Store>> open_store(const core::StoreConfig& config,
                                                       aws::AwsContext* aws,
                                                       const core::Clock& clock, core::Logger& log);
+
+// This process's name in the store's switching leases: "host/pid/random", unique among the
+// processes that share a store (daemon replicas, CLI runs, Lambda sandboxes).
+std::string lease_holder_id();
 
 }  // namespace intermission::adapters

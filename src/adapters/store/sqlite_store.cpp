@@ -50,6 +50,11 @@ CREATE TABLE IF NOT EXISTS audit (
   deployment_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_environment ON audit(environment, id);
+CREATE TABLE IF NOT EXISTS leases (
+  environment TEXT PRIMARY KEY,
+  holder      TEXT NOT NULL,
+  until_ms    INTEGER NOT NULL
+);
 )sql";
 
 }  // namespace
@@ -193,6 +198,51 @@ core::Result<std::vector<std::string>> SqliteStore::environments() {
   while ((rc = st.step()) == SQLITE_ROW) out.push_back(st.text(0));
   if (rc != SQLITE_DONE) return error(rc, "list environments");
   return out;
+}
+
+core::Result<core::Lease> SqliteStore::acquire_lease(const std::string& environment,
+                                                    const std::string& holder, core::Time now,
+                                                    core::Time until) {
+  if (auto st = exec("BEGIN IMMEDIATE;"); !st) return st.error();
+  auto rollback = [this](core::Error e) -> core::Result<core::Lease> {
+    (void)exec("ROLLBACK;");
+    return e;
+  };
+  std::optional<core::Lease> current;
+  {
+    Statement st(db_, "SELECT holder, until_ms FROM leases WHERE environment = ?1");
+    st.bind(1, environment);
+    const int rc = st.step();
+    if (rc == SQLITE_ROW) {
+      current = core::Lease{st.text(0), core::from_epoch_ms(st.int64(1))};
+    } else if (rc != SQLITE_DONE) {
+      return rollback(error(rc, "read lease of " + environment));
+    }
+  }
+  const core::Lease next = core::lease_after(current, holder, now, until);
+  if (next.holder == holder) {
+    Statement st(db_,
+                 "INSERT INTO leases(environment, holder, until_ms) VALUES(?1, ?2, ?3) "
+                 "ON CONFLICT(environment) DO UPDATE SET holder = excluded.holder, "
+                 "until_ms = excluded.until_ms");
+    st.bind(1, environment);
+    st.bind(2, next.holder);
+    st.bind(3, core::to_epoch_ms(next.until));
+    if (const int rc = st.step(); rc != SQLITE_DONE) {
+      return rollback(error(rc, "write lease of " + environment));
+    }
+  }
+  if (auto st = exec("COMMIT;"); !st) return rollback(st.error());
+  return next;
+}
+
+core::Status SqliteStore::release_lease(const std::string& environment, const std::string& holder) {
+  Statement st(db_, "DELETE FROM leases WHERE environment = ?1 AND holder = ?2");
+  if (st.prepared() != SQLITE_OK) return error(st.prepared(), "prepare release");
+  st.bind(1, environment);
+  st.bind(2, holder);
+  if (const int rc = st.step(); rc != SQLITE_DONE) return error(rc, "release lease of " + environment);
+  return {};
 }
 
 }  // namespace intermission::adapters

@@ -30,6 +30,10 @@ class SqliteStore final : public core::Store {
   core::Result<std::vector<core::AuditEntry>> audit(const std::string& environment,
                                                     std::size_t limit) override;
   core::Result<std::vector<std::string>> environments() override;
+  core::Result<core::Lease> acquire_lease(const std::string& environment,
+                                          const std::string& holder, core::Time now,
+                                          core::Time until) override;
+  core::Status release_lease(const std::string& environment, const std::string& holder) override;
 
  private:
   SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}

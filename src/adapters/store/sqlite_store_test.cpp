@@ -99,6 +99,32 @@ TEST_F(SqliteStoreTest, AuditIsNewestLimitOldestFirst) {
   EXPECT_EQ((*audit)[1].message, "m4");
 }
 
+TEST_F(SqliteStoreTest, LeaseIsExclusiveUntilGivenUpOrRunOut) {
+  auto a = open();
+  auto b = open();  // another process
+  const core::Time t0 = core::from_epoch_ms(1'000'000);
+  const auto min = std::chrono::minutes(1);
+  auto got = a->acquire_lease("prod", "a", t0, t0 + 5 * min);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(got->holder, "a");
+  auto other = b->acquire_lease("prod", "b", t0 + min, t0 + 6 * min);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->holder, "a") << "a live lease is not taken";
+  EXPECT_EQ(other->until, t0 + 5 * min);
+  EXPECT_EQ(b->acquire_lease("staging", "b", t0, t0 + min)->holder, "b")
+      << "leases are per environment";
+  auto renewed = a->acquire_lease("prod", "a", t0 + 2 * min, t0 + 7 * min);
+  EXPECT_EQ(renewed->until, t0 + 7 * min) << "the holder renews";
+  ASSERT_TRUE(b->release_lease("prod", "b").ok());
+  EXPECT_EQ(b->acquire_lease("prod", "b", t0 + 3 * min, t0 + 8 * min)->holder, "a")
+      << "releasing someone else's lease does nothing";
+  EXPECT_EQ(b->acquire_lease("prod", "b", t0 + 7 * min, t0 + 9 * min)->holder, "b")
+      << "a lease that ran out is taken over";
+  ASSERT_TRUE(b->release_lease("prod", "b").ok());
+  EXPECT_EQ(a->acquire_lease("prod", "a", t0 + 8 * min, t0 + 9 * min)->holder, "a")
+      << "a given-up lease is free";
+}
+
 TEST_F(SqliteStoreTest, MissingDirectoryIsAClearError) {
   auto s = SqliteStore::open((dir_ / "no" / "such" / "state.db").string());
   ASSERT_FALSE(s.ok());
