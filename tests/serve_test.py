@@ -237,5 +237,88 @@ class Serve(unittest.TestCase):
         self.assertEqual(self.serve.wait(timeout=20), 0)
 
 
+class Replicas(unittest.TestCase):
+    """Two daemons sharing one store and one (slow) backend: they switch an environment one at
+    a time, and SIGTERM lets the switch in progress finish before the daemon exits."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="intermission-replicas-")
+        self.dir = self._tmp.name
+        self.steps = os.path.join(self.dir, "steps.log")
+        self.daemons = []
+        for _ in range(2):
+            public, admin = free_port(), free_port()
+            config = os.path.join(self.dir, f"config-{admin}.yaml")
+            with open(config, "w") as f:
+                f.write(f"""store: {{path: state.db}}
+serve:
+  listen: 127.0.0.1:{public}
+  admin_listen: 127.0.0.1:{admin}
+  tick_interval: 1s
+environments:
+  prod:
+    backend: {{type: log, path: steps.log, delay: 1s}}
+""")
+            env = dict(os.environ, INTERMISSION_OPERATOR_TOKEN=TOKEN)
+            p = subprocess.Popen([BIN, "--config", config, "serve"], cwd=self.dir, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            self.daemons.append((p, admin))
+        for _, admin in self.daemons:
+            wait_for_port(admin)
+
+    def tearDown(self):
+        for p, _ in self.daemons:
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=20)
+            p.stderr.close()
+        self._tmp.cleanup()
+
+    def operator(self, admin, verb):
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{admin}/api/environments/prod/{verb}", data=b"{}", method="POST",
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+
+    def logged(self):
+        if not os.path.exists(self.steps):
+            return []
+        with open(self.steps) as f:
+            return [json.loads(line)["on"] for line in f]
+
+    def wait_for(self, predicate, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def test_replicas_take_turns_and_sigterm_finishes_the_switch(self):
+        # Both replicas are told at once; each records, one switches, the other defers.
+        statuses = []
+        threads = [threading.Thread(target=lambda a=admin: statuses.append(self.operator(a, "on")))
+                   for _, admin in self.daemons]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(statuses, [200, 200])
+        self.assertTrue(self.wait_for(lambda: self.logged() == [True], 10), self.logged())
+        time.sleep(2.5)  # a slow second switch by the other replica would show by now
+        self.assertEqual(self.logged(), [True], "the backend was switched once, not per replica")
+
+        # SIGTERM while a switch is in progress (each step takes 1 s): it finishes, then exits.
+        first, admin = self.daemons[0]
+        self.daemons[1][0].terminate()
+        self.assertEqual(self.daemons[1][0].wait(timeout=20), 0)
+        self.assertEqual(self.operator(admin, "off"), 200)
+        time.sleep(0.3)  # the worker has taken the switch up
+        first.terminate()
+        self.assertEqual(first.wait(timeout=20), 0)
+        self.assertEqual(self.logged(), [True, False], "the switch in progress was finished")
+
+
 if __name__ == "__main__":
     unittest.main()
