@@ -195,8 +195,9 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
   log.info("page server listening", {{"listen", where}});
   refresher.schedule();
   // SIGHUP: read the page and the assets again (open connections stay open and get the new
-  // page with their next request). SIGINT/SIGTERM: stop accepting, let requests in progress
-  // finish (up to kDrain), then exit.
+  // page with their next request). SIGINT/SIGTERM: stop accepting on every thread, close the
+  // connections that are between requests, let requests in progress finish (up to kDrain),
+  // then exit.
   constexpr auto kDrain = std::chrono::seconds(5);
   asio::signal_set signals(ctx, SIGINT, SIGTERM, SIGHUP);
   asio::steady_timer drain(ctx);
@@ -204,8 +205,10 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
   // Lives as long as ctx runs: it re-arms itself until the connections are gone or time is up.
   std::function<void(const boost::system::error_code&)> drain_check =
       [&](const boost::system::error_code&) {
-        if (server.connections() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
-          ctx.stop();
+        std::size_t open = 0;
+        for (const auto& sv : servers) open += sv->connections();
+        if (open == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+          for (auto& c : contexts) c->stop();
           return;
         }
         drain.expires_after(std::chrono::milliseconds(50));
@@ -238,9 +241,8 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
           return;
         }
         log.info("page server stopping: finishing requests in progress");
-        for (auto& sv : servers) sv->stop();
+        for (auto& sv : servers) sv->stop();  // every thread's, on its own thread
         refresher.timer.cancel();
-        for (std::size_t i = 1; i < contexts.size(); ++i) contexts[i]->stop();
         drain_deadline = std::chrono::steady_clock::now() + kDrain;
         drain_check({});
       };

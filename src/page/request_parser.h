@@ -1,10 +1,13 @@
-// The page server's request parser: keeps only what the response choice needs (method,
-// target, Accept, Expect) in strings owned by the connection and reused request after
-// request, and discards bodies: in steady state a request allocates nothing (Beast's
-// basic_fields would allocate a node per header). Pure: no sockets; the fuzzer drives it.
+// The page server's request side, pure (no sockets; the tests and the fuzzer drive it):
+// Beast's HTTP parser with callbacks that keep nothing. A header is handed to the parser only
+// once all of it has arrived, and the response is chosen from views into those bytes when the
+// parser reports the header complete, so a request copies no string and allocates nothing,
+// and an idle connection holds no request state.
 #pragma once
 
 #include <boost/beast/http/basic_parser.hpp>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,37 +19,37 @@ namespace intermission::page {
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-struct RequestBits {  // owned by the connection, so their capacity survives requests
-  std::string method;
-  std::string target;
-  std::string accept;
-  bool expect_continue = false;
-};
-
 class LeanParser final : public http::basic_parser<true> {
  public:
-  explicit LeanParser(RequestBits& bits) : bits_(bits) {
-    bits_.method.clear();
-    bits_.target.clear();
-    bits_.accept.clear();
-    bits_.expect_continue = false;
-  }
+  // `force_close`: answer with "Connection: close" whatever the client asked (the server is
+  // stopping).
+  LeanParser(const ResponseSet& set, bool force_close) : set_(set), force_close_(force_close) {}
+
+  // Set when the header is complete: the bytes to send, and whether the connection stays open
+  // after them.
+  [[nodiscard]] const std::string* reply() const { return reply_; }
+  [[nodiscard]] bool keeps_alive() const { return keeps_alive_; }
+  // The client waits for "100 Continue" before sending its body: it gets the final answer at
+  // once instead (and the connection closes, so the body is never needed).
+  [[nodiscard]] bool answers_before_body() const { return answer_before_body_; }
 
  private:
-  void on_request_impl(http::verb, beast::string_view method_str, beast::string_view target_str,
-                       int, beast::error_code&) override {
-    bits_.method.assign(method_str.data(), method_str.size());
-    bits_.target.assign(target_str.data(), target_str.size());
+  void on_request_impl(http::verb, beast::string_view method, beast::string_view target, int,
+                       beast::error_code&) override {
+    method_ = {method.data(), method.size()};
+    target_ = {target.data(), target.size()};
   }
   void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
   void on_field_impl(http::field name, beast::string_view, beast::string_view value,
                      beast::error_code&) override {
-    if (name == http::field::accept) bits_.accept.assign(value.data(), value.size());
-    if (name == http::field::expect && beast::iequals(value, "100-continue")) {
-      bits_.expect_continue = true;
-    }
+    if (name == http::field::accept) accept_ = {value.data(), value.size()};
+    if (name == http::field::expect && beast::iequals(value, "100-continue")) expect_ = true;
   }
-  void on_header_impl(beast::error_code&) override {}
+  void on_header_impl(beast::error_code&) override {
+    answer_before_body_ = expect_ && !is_done();
+    keeps_alive_ = keep_alive() && !force_close_ && !answer_before_body_;
+    reply_ = &set_.respond(RequestView{method_, target_, accept_, keeps_alive_});
+  }
   void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
   std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
     return body.size();  // read and discarded
@@ -58,9 +61,44 @@ class LeanParser final : public http::basic_parser<true> {
   }
   void on_finish_impl(beast::error_code&) override {}
 
-  RequestBits& bits_;
+  const ResponseSet& set_;
+  bool force_close_;
+  // Valid only inside the put() call that parses the header (Exchange gives it whole).
+  std::string_view method_, target_, accept_;
+  bool expect_ = false;
+  bool answer_before_body_ = false;
+  bool keeps_alive_ = false;
+  const std::string* reply_ = nullptr;
 };
 
+// One connection's requests, fed the bytes as they arrive.
+class Exchange {
+ public:
+  Exchange(std::size_t header_limit, std::size_t body_limit)
+      : header_limit_(header_limit), body_limit_(body_limit) {}
+
+  struct Fed {
+    std::size_t used = 0;  // bytes consumed; the rest (a partial header) must be fed again
+    bool close = false;    // send what was queued, then close the connection
+  };
+
+  // Answers every complete request in `bytes`, appending the chosen responses to `out` in
+  // order, and reads request bodies (discarding them). Stops where more bytes are needed, and
+  // after a request that ends the connection (a bad one gets its 400/413/431 answer). The
+  // pointers in `out` point into `set`, which must also stay the same while mid_request().
+  Fed feed(const ResponseSet& set, std::string_view bytes, bool force_close,
+           std::vector<const std::string*>& out);
+
+  // A request's header was parsed and its body is still being read.
+  [[nodiscard]] bool mid_request() const { return body_ != nullptr; }
+
+ private:
+  std::size_t header_limit_;
+  std::size_t body_limit_;
+  // Each request is parsed on the stack; only one whose body goes on into later bytes (rare
+  // on a maintenance page) keeps its parser here, so an idle connection holds 8 bytes.
+  std::unique_ptr<LeanParser> body_;
+};
 
 // Answers every complete request in `bytes` (pipelined, as a connection would receive them)
 // and returns the responses chosen, in order; stops at the first incomplete or bad request

@@ -44,5 +44,57 @@ TEST(RequestParser, ChunkedBodiesAreDiscardedAndLimitsAnswered) {
   EXPECT_TRUE(respond_all(set(), "GET / HTTP/1.1\r\nHost:", 8192, 65536).empty()) << "incomplete";
 }
 
+// A connection gets its bytes in arbitrary pieces: fed a byte at a time (keeping what was not
+// consumed, as the server does), the answers are the same as when fed at once.
+TEST(Exchange, BytesInAnyPiecesGetTheSameAnswers) {
+  const std::string wire =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /f HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+      "PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+      "GET /x HTTP/1.1\r\nAccept: application/json\r\nConnection: close\r\n\r\n";
+  const auto at_once = respond_all(set(), wire, 8192, 65536);
+  ASSERT_EQ(at_once.size(), 4u);
+  Exchange exchange(8192, 65536);
+  std::vector<const std::string*> out;
+  std::string kept;
+  bool closed = false;
+  for (const char c : wire) {
+    ASSERT_FALSE(closed) << "closed before the last request";
+    kept += c;
+    const auto fed = exchange.feed(set(), kept, false, out);
+    kept.erase(0, fed.used);
+    closed = fed.close;
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(kept.empty());
+  EXPECT_EQ(out, at_once);
+  EXPECT_EQ(out[0]->rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_NE(out[3]->find("application/json"), std::string::npos);
+}
+
+TEST(Exchange, AHeaderThatNeverEndsIsCutAtTheLimit) {
+  Exchange exchange(1024, 65536);
+  std::vector<const std::string*> out;
+  std::string kept = "GET / HTTP/1.1\r\n";
+  auto fed = exchange.feed(set(), kept, false, out);
+  EXPECT_EQ(fed.used, 0u);
+  EXPECT_FALSE(fed.close);
+  EXPECT_TRUE(out.empty()) << "waits for the rest";
+  kept += "X-Long: " + std::string(1100, 'a');
+  fed = exchange.feed(set(), kept, false, out);
+  EXPECT_TRUE(fed.close);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], &set().header_too_large());
+}
+
+TEST(Exchange, StoppingServerAnswersWithClose) {
+  Exchange exchange(8192, 65536);
+  std::vector<const std::string*> out;
+  const auto fed = exchange.feed(set(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", true, out);
+  EXPECT_TRUE(fed.close);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0]->find("Connection: close"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace intermission::page

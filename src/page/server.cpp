@@ -1,105 +1,302 @@
 #include "page/server.h"
 
-#include "page/request_parser.h"
-
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <optional>
+#include <boost/intrusive/list.hpp>
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <sstream>
+#include <string_view>
+
+#include "page/request_parser.h"
 
 namespace intermission::page {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bi = boost::intrusive;
 using asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+// A socket bound to the io_context's own executor: 40 bytes smaller per connection than
+// tcp::socket's type-erased one.
+using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
+namespace {
+
+// An idle connection waits with a read into this much of its own memory; what does not fit
+// is read at once into the thread's large buffer. Most requests fit (curl, wrk, health
+// checks); a browser's with cookies takes one more read.
+constexpr std::size_t kInlineRead = 256;
+// Connections accepted per wakeup of an acceptor before it waits again.
+constexpr int kAcceptBurst = 64;
+// Reads per wakeup of one connection, so one busy client cannot starve the others.
+constexpr int kReadRounds = 16;
+
+// One client connection, driven by completion handlers (no coroutine frame, no timer and no
+// buffer beyond kInlineRead per connection): read, parse with Exchange, write the prebuilt
+// answers, read again.
+class Connection : public std::enable_shared_from_this<Connection>,
+                   public bi::list_base_hook<bi::link_mode<bi::auto_unlink>> {
+ public:
+  Connection(std::shared_ptr<PageServer::State> st, Socket socket);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void start();
+  void close();
+  // Between requests with nothing half-read: may be closed at once when the server stops.
+  [[nodiscard]] bool idle() const { return !exchange_.mid_request() && pending_.empty() && unsent_.empty(); }
+
+  SteadyClock::time_point deadline;  // on the State's reading or writing list
+
+ private:
+  void wait_for_request();
+  void read_async();
+  void on_readable(const boost::system::error_code& ec, std::size_t n, bool from_inline);
+  bool consume(std::string_view bytes);
+  bool send(const std::vector<const std::string*>& replies);
+  bool after_response();
+  void on_written(const boost::system::error_code& ec);
+
+  std::shared_ptr<PageServer::State> st_;
+  Socket socket_;
+  Exchange exchange_;
+  std::shared_ptr<const ResponseSet> set_;  // what the current request is answered from
+  std::string pending_;                     // a partial header, until the rest arrives
+  std::vector<asio::const_buffer> unsent_;  // answers the client is slow to take
+  bool close_after_ = false;
+  bool closed_ = false;
+  std::array<char, kInlineRead> inline_;
+};
+
+using DeadlineList = bi::list<Connection, bi::constant_time_size<false>>;
+
+}  // namespace
+
+// Everything one server (one thread) shares between its connections. Timeouts need no timer
+// per connection: a connection waiting for a request is on `reading`, one whose answer does
+// not leave is on `writing`; each list is in deadline order (one timeout each), and a
+// periodic sweep closes what is overdue.
 struct PageServer::State {
+  State(asio::io_context& context, ServerLimits server_limits,
+        std::function<std::shared_ptr<const ResponseSet>()> response_source)
+      : io(context), limits(server_limits), responses(std::move(response_source)),
+        sweeper(context) {}
+
   asio::io_context& io;
   ServerLimits limits;
   std::function<std::shared_ptr<const ResponseSet>()> responses;
   std::vector<tcp::acceptor> acceptors;
-  std::size_t connections = 0;
+  std::atomic<std::size_t> connections{0};
   bool stopped = false;
+  DeadlineList reading;
+  DeadlineList writing;
+  asio::steady_timer sweeper;
+  std::vector<const std::string*> replies;    // scratch, reused by every connection
+  std::vector<asio::const_buffer> gather;     // scratch, reused by every connection
+  std::array<char, 16 * 1024> read_buffer{};  // scratch, reused by every connection
 };
 
 namespace {
 
-constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
-
-asio::awaitable<void> session(std::shared_ptr<PageServer::State> st, tcp::socket socket) {
-  ++st->connections;
-  struct Count {
-    PageServer::State& s;
-    ~Count() { --s.connections; }
-  } count{*st};
-  beast::tcp_stream stream(std::move(socket));
-  // The limit is a maximum, not an allocation: idle connections hold almost nothing.
-  beast::flat_buffer buffer(st->limits.header_limit + 1024);
-  RequestBits bits;
-  std::optional<LeanParser> parser;
-  for (;;) {
-    parser.emplace(bits);  // a parser is single-use; the strings it fills are not
-    parser->header_limit(static_cast<std::uint32_t>(st->limits.header_limit));
-    parser->body_limit(st->limits.body_limit);
-    stream.expires_after(st->limits.idle_timeout);
-    // The header first: a client that waits for "100 Continue" gets the final answer at once
-    // (and the connection closes, so its body is never needed); any other body is read and
-    // discarded up to the limit.
-    auto [ec, n] = co_await http::async_read_header(stream, buffer, *parser, kUse);
-    bool close_after = false;
-    if (!ec && !parser->is_done()) {
-      if (bits.expect_continue) {
-        close_after = true;
-      } else {
-        auto [bec, bn] = co_await http::async_read(stream, buffer, *parser, kUse);
-        ec = bec;
-      }
-    }
-    const auto set = st->responses();
-    const std::string* reply = nullptr;
-    bool keep_alive = false;
-    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-        ec == beast::error::timeout || ec == asio::error::connection_reset ||
-        ec == asio::error::operation_aborted) {
-      break;
-    } else if (ec == http::error::header_limit) {
-      reply = &set->header_too_large();
-    } else if (ec == http::error::body_limit) {
-      reply = &set->body_too_large();
-    } else if (ec) {
-      reply = &set->bad_request();
-    } else {
-      keep_alive = parser->keep_alive() && !st->stopped && !close_after;
-      reply = &set->respond(RequestView{bits.method, bits.target, bits.accept, keep_alive});
-    }
-    stream.expires_after(st->limits.write_timeout);
-    auto [wec, written] = co_await asio::async_write(stream, asio::buffer(*reply), kUse);
-    if (wec || !keep_alive) break;
-  }
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+Connection::Connection(std::shared_ptr<PageServer::State> st, Socket socket)
+    : st_(std::move(st)), socket_(std::move(socket)),
+      exchange_(st_->limits.header_limit, st_->limits.body_limit) {
+  ++st_->connections;
 }
 
-asio::awaitable<void> accept_loop(std::shared_ptr<PageServer::State> st, tcp::acceptor& acceptor) {
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(kUse);
-    if (ec == asio::error::operation_aborted || st->stopped) co_return;
-    if (ec) continue;  // EMFILE and friends: keep serving the connections we have
-    if (st->connections >= st->limits.max_connections) {
-      beast::error_code ignored;
-      socket.close(ignored);
+Connection::~Connection() { --st_->connections; }
+
+void Connection::start() {
+  boost::system::error_code ec;
+  socket_.non_blocking(true, ec);
+  socket_.set_option(tcp::no_delay(true), ec);
+  wait_for_request();
+  // The request is often there already: read it now rather than after a trip through epoll.
+  on_readable({}, 0, false);
+}
+
+void Connection::close() {
+  if (closed_) return;
+  closed_ = true;
+  unlink();
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  socket_.close(ignored);  // pending operations end with operation_aborted
+}
+
+// A new request may begin: its header (and body) must arrive within idle_timeout.
+void Connection::wait_for_request() {
+  unlink();
+  deadline = SteadyClock::now() + st_->limits.idle_timeout;
+  st_->reading.push_back(*this);
+}
+
+void Connection::read_async() {
+  if (closed_) return;
+  socket_.async_read_some(
+      asio::buffer(inline_),
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+        self->on_readable(ec, n, true);
+      });
+}
+
+// Bytes arrived in inline_ (from_inline), or may be waiting in the socket: read until it is
+// drained, answering as we go, then wait. (Asio's reactor is edge-triggered: waiting with
+// bytes left unread would wait for ever.)
+void Connection::on_readable(const boost::system::error_code& ec, std::size_t n,
+                             bool from_inline) {
+  if (closed_) return;
+  if (ec) {
+    close();
+    return;
+  }
+  if (from_inline) {
+    if (!consume(std::string_view(inline_.data(), n))) return;
+    if (n < inline_.size()) {  // a short read emptied the socket
+      read_async();
+      return;
+    }
+  }
+  for (int round = 0; round < kReadRounds; ++round) {
+    boost::system::error_code rec;
+    const std::size_t got = socket_.read_some(asio::buffer(st_->read_buffer), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+    if (rec) {
+      close();
+      return;
+    }
+    if (!consume(std::string_view(st_->read_buffer.data(), got))) return;
+    if (got < st_->read_buffer.size()) break;
+  }
+  read_async();
+}
+
+// Parses `bytes` after any partial request kept from before, and sends the answers. False
+// when the connection is not to be read now (closed, or an answer is still being written).
+bool Connection::consume(std::string_view bytes) {
+  if (!exchange_.mid_request()) set_ = st_->responses();  // the newest page, between requests
+  std::string_view input = bytes;
+  if (!pending_.empty()) {
+    pending_.append(bytes);
+    input = pending_;
+  }
+  auto& replies = st_->replies;
+  replies.clear();
+  const Exchange::Fed fed = exchange_.feed(*set_, input, st_->stopped, replies);
+  if (fed.close) {
+    pending_.clear();
+  } else if (!pending_.empty()) {
+    pending_.erase(0, fed.used);
+  } else if (fed.used < input.size()) {
+    pending_.assign(input.substr(fed.used));
+  }
+  close_after_ = fed.close;
+  if (replies.empty()) {
+    if (!close_after_) return true;  // a request is still arriving
+    close();
+    return false;
+  }
+  return send(replies);
+}
+
+// Writes at once what the socket takes; the rest goes out asynchronously within
+// write_timeout.
+bool Connection::send(const std::vector<const std::string*>& replies) {
+  auto& gather = st_->gather;
+  gather.clear();
+  for (const std::string* r : replies) gather.emplace_back(r->data(), r->size());
+  boost::system::error_code ec;
+  std::size_t sent = asio::write(socket_, gather, ec);  // stops at would_block
+  if (!ec) return after_response();
+  if (ec != asio::error::would_block && ec != asio::error::try_again) {
+    close();
+    return false;
+  }
+  unsent_.clear();
+  for (const auto& b : gather) {
+    if (sent >= b.size()) {
+      sent -= b.size();
       continue;
     }
-    socket.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(st->io, session(st, std::move(socket)), asio::detached);
+    unsent_.push_back(b + sent);
+    sent = 0;
   }
+  unlink();
+  deadline = SteadyClock::now() + st_->limits.write_timeout;
+  st_->writing.push_back(*this);
+  asio::async_write(socket_, unsent_,
+                    [self = shared_from_this()](const boost::system::error_code& wec,
+                                                std::size_t) { self->on_written(wec); });
+  return false;
+}
+
+bool Connection::after_response() {
+  if (close_after_) {
+    close();
+    return false;
+  }
+  if (!exchange_.mid_request()) set_.reset();  // an idle connection pins no old page
+  if (pending_.empty()) pending_.shrink_to_fit();
+  wait_for_request();
+  return true;
+}
+
+void Connection::on_written(const boost::system::error_code& ec) {
+  if (closed_) return;
+  if (ec) {
+    close();
+    return;
+  }
+  unsent_.clear();
+  unsent_.shrink_to_fit();
+  if (!after_response()) return;
+  // Pipelined requests kept in pending_ are answered before reading on.
+  if (!pending_.empty() && !consume({})) return;
+  on_readable({}, 0, false);
+}
+
+void sweep(const std::shared_ptr<PageServer::State>& st, SteadyClock::duration period) {
+  st->sweeper.expires_after(period);
+  st->sweeper.async_wait([weak = std::weak_ptr(st), period](const boost::system::error_code& ec) {
+    const auto s = weak.lock();
+    if (ec || !s) return;
+    const auto now = SteadyClock::now();
+    for (DeadlineList* list : {&s->reading, &s->writing}) {
+      while (!list->empty() && list->front().deadline <= now) list->front().close();
+    }
+    sweep(s, period);
+  });
+}
+
+void on_accepted(const std::shared_ptr<PageServer::State>& st, Socket socket) {
+  if (st->connections >= st->limits.max_connections) {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  std::make_shared<Connection>(st, std::move(socket))->start();
+}
+
+void accept_next(const std::shared_ptr<PageServer::State>& st, tcp::acceptor& acceptor) {
+  acceptor.async_accept(st->io, [st, &acceptor](const boost::system::error_code& ec, Socket socket) {
+    if (ec == asio::error::operation_aborted || st->stopped) return;
+    if (!ec) {
+      on_accepted(st, std::move(socket));
+      // More may be queued: take them now, without a trip through epoll for each.
+      for (int i = 1; i < kAcceptBurst && !st->stopped; ++i) {
+        boost::system::error_code aec;
+        Socket next = acceptor.accept(st->io, aec);
+        if (aec) break;  // would_block, or EMFILE and friends: wait for the next wakeup
+        on_accepted(st, std::move(next));
+      }
+    }
+    // Errors such as EMFILE: keep serving the connections we have.
+    accept_next(st, acceptor);
+  });
 }
 
 }  // namespace
@@ -148,7 +345,9 @@ core::Result<std::vector<tcp::endpoint>> parse_listen(const std::string& text) {
 
 PageServer::PageServer(asio::io_context& io, ServerLimits limits,
                        std::function<std::shared_ptr<const ResponseSet>()> responses)
-    : state_(std::make_shared<State>(State{io, limits, std::move(responses), {}, 0, false})) {}
+    : state_(std::make_shared<State>(io, limits, std::move(responses))) {}
+
+PageServer::~PageServer() = default;
 
 core::Result<tcp::acceptor> open_acceptor(asio::io_context& io, const tcp::endpoint& ep,
                                           bool reuse_port) {
@@ -174,11 +373,18 @@ core::Status PageServer::listen(const std::vector<tcp::endpoint>& endpoints) {
   for (const auto& ep : endpoints) {
     auto acceptor = open_acceptor(state_->io, ep, state_->limits.reuse_port);
     if (!acceptor) return acceptor.error();
+    boost::system::error_code ec;
+    acceptor->non_blocking(true, ec);
     state_->acceptors.push_back(std::move(*acceptor));
   }
-  for (auto& a : state_->acceptors) {
-    asio::co_spawn(state_->io, accept_loop(state_, a), asio::detached);
-  }
+  for (auto& a : state_->acceptors) accept_next(state_, a);
+  // Deadlines are checked a few times per timeout: a connection is closed at most a quarter
+  // of its timeout late.
+  const auto shortest = std::min(state_->limits.idle_timeout, state_->limits.write_timeout);
+  const auto period = std::clamp<SteadyClock::duration>(
+      std::chrono::duration_cast<SteadyClock::duration>(shortest) / 4,
+      std::chrono::milliseconds(50), std::chrono::seconds(1));
+  sweep(state_, period);
   return {};
 }
 
@@ -188,14 +394,23 @@ std::vector<tcp::endpoint> PageServer::endpoints() const {
   return out;
 }
 
-std::size_t PageServer::connections() const { return state_->connections; }
+std::size_t PageServer::connections() const { return state_->connections.load(); }
 
 void PageServer::stop() {
-  state_->stopped = true;
-  for (auto& a : state_->acceptors) {
-    boost::system::error_code ignored;
-    a.close(ignored);
-  }
+  asio::post(state_->io, [st = state_] {
+    st->stopped = true;
+    for (auto& a : st->acceptors) {
+      boost::system::error_code ignored;
+      a.close(ignored);
+    }
+    // Connections between requests close now; the others finish their request (answered
+    // with "Connection: close") and close after it.
+    for (auto it = st->reading.begin(); it != st->reading.end();) {
+      Connection& c = *it++;
+      if (c.idle()) c.close();
+    }
+    st->sweeper.cancel();
+  });
 }
 
 }  // namespace intermission::page

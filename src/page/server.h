@@ -1,6 +1,7 @@
 // The page server's socket half: accepts connections on any number of endpoints (IPv4 and
-// IPv6), reads requests with Boost.Beast, and writes the bytes the ResponseSet chose.
-// HTTP/1.1 keep-alive; limits on header size, body size, idle and write time.
+// IPv6) with Asio, parses requests with Beast's parser (page/request_parser.h), and writes
+// the bytes the ResponseSet chose. HTTP/1.1 keep-alive and pipelining; limits on header size,
+// body size, connections, and on the time to send a request and to take an answer.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -37,14 +38,19 @@ class PageServer {
   // time); it runs on the io_context's thread. The server runs on `io`, which must outlive it.
   PageServer(boost::asio::io_context& io, ServerLimits limits,
              std::function<std::shared_ptr<const ResponseSet>()> responses);
+  ~PageServer();
+  PageServer(const PageServer&) = delete;
+  PageServer& operator=(const PageServer&) = delete;
 
   // Binds and listens on every endpoint. Port 0 picks a free port (see ports()).
   core::Status listen(const std::vector<boost::asio::ip::tcp::endpoint>& endpoints);
   // The bound endpoints, in the order given to listen().
   [[nodiscard]] std::vector<boost::asio::ip::tcp::endpoint> endpoints() const;
-  // Stops accepting; open connections finish their current response.
+  // Stops accepting and closes the connections that are between requests; the others finish
+  // their current request and close after its answer. Callable from any thread (it is posted
+  // to the server's io_context).
   void stop();
-  // Connections open now (call on the io_context's thread).
+  // Connections open now; callable from any thread.
   [[nodiscard]] std::size_t connections() const;
 
   struct State;
