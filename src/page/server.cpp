@@ -59,6 +59,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   bool consume(std::string_view bytes);
   bool send(const std::vector<const std::string*>& replies);
   bool after_response();
+  void linger();
   void on_written(const boost::system::error_code& ec);
 
   std::shared_ptr<PageServer::State> st_;
@@ -68,6 +69,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   std::string pending_;                     // a partial header, until the rest arrives
   std::vector<asio::const_buffer> unsent_;  // answers the client is slow to take
   bool close_after_ = false;
+  bool clean_end_ = false;  // the last request ended the connection with nothing left unread
+  bool lingering_ = false;  // answered and half-closed; reading what the client still sends
   bool closed_ = false;
   std::array<char, kInlineRead> inline_;
 };
@@ -112,20 +115,35 @@ Connection::~Connection() { --st_->connections; }
 
 void Connection::start() {
   boost::system::error_code ec;
-  socket_.non_blocking(true, ec);
-  socket_.set_option(tcp::no_delay(true), ec);
+  socket_.non_blocking(true, ec);  // TCP_NODELAY comes from the listener
   wait_for_request();
   // The request is often there already: read it now rather than after a trip through epoll.
   on_readable({}, 0, false);
 }
 
+// With nothing unread, close() sends the answer and then FIN; pending operations end with
+// operation_aborted.
 void Connection::close() {
   if (closed_) return;
   closed_ = true;
   unlink();
   boost::system::error_code ignored;
+  socket_.close(ignored);
+}
+
+// Closing a socket with unread bytes sends RST, which can destroy the answer before the
+// client reads it. So after a bad request (or an early answer to a body still coming): send
+// FIN, read and drop what the client still sends until it closes or write_timeout passes.
+void Connection::linger() {
+  lingering_ = true;
+  pending_.clear();
+  pending_.shrink_to_fit();
+  set_.reset();
+  boost::system::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
-  socket_.close(ignored);  // pending operations end with operation_aborted
+  unlink();
+  deadline = SteadyClock::now() + st_->limits.write_timeout;
+  st_->writing.push_back(*this);
 }
 
 // A new request may begin: its header (and body) must arrive within idle_timeout.
@@ -178,6 +196,7 @@ void Connection::on_readable(const boost::system::error_code& ec, std::size_t n,
 // Parses `bytes` after any partial request kept from before, and sends the answers. False
 // when the connection is not to be read now (closed, or an answer is still being written).
 bool Connection::consume(std::string_view bytes) {
+  if (lingering_) return true;  // dropped
   if (!exchange_.mid_request()) set_ = st_->responses();  // the newest page, between requests
   std::string_view input = bytes;
   if (!pending_.empty()) {
@@ -195,6 +214,7 @@ bool Connection::consume(std::string_view bytes) {
     pending_.assign(input.substr(fed.used));
   }
   close_after_ = fed.close;
+  clean_end_ = fed.close && fed.used == input.size();
   if (replies.empty()) {
     if (!close_after_) return true;  // a request is still arriving
     close();
@@ -235,9 +255,13 @@ bool Connection::send(const std::vector<const std::string*>& replies) {
 }
 
 bool Connection::after_response() {
-  if (close_after_) {
+  if (close_after_ && clean_end_) {
     close();
     return false;
+  }
+  if (close_after_) {
+    linger();
+    return true;  // read on, dropping what comes
   }
   if (!exchange_.mid_request()) set_.reset();  // an idle connection pins no old page
   if (pending_.empty()) pending_.shrink_to_fit();
@@ -375,6 +399,7 @@ core::Status PageServer::listen(const std::vector<tcp::endpoint>& endpoints) {
     if (!acceptor) return acceptor.error();
     boost::system::error_code ec;
     acceptor->non_blocking(true, ec);
+    acceptor->set_option(tcp::no_delay(true), ec);  // inherited by every accepted socket
     state_->acceptors.push_back(std::move(*acceptor));
   }
   for (auto& a : state_->acceptors) accept_next(state_, a);

@@ -151,6 +151,24 @@ TEST_F(ServerTest, Http09AndBadMethodsGetDefinedAnswers) {
             0u);
 }
 
+// A bad request followed by more bytes: closing with them unread would send RST and could
+// destroy the 400 before the client reads it. The server half-closes and drops the rest.
+TEST_F(ServerTest, AnswerToABadRequestSurvivesBytesStillComing) {
+  asio::io_context client;
+  tcp::socket s(client);
+  s.connect(server_->endpoints()[0]);
+  asio::write(s, asio::buffer(std::string("GET /\r\n\r\n")));  // HTTP/0.9: 400
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));    // the answer is sent
+  asio::write(s, asio::buffer(std::string(256 * 1024, 'x')));   // then more arrives
+  s.shutdown(tcp::socket::shutdown_send);
+  std::string out;
+  char buf[4096];
+  boost::system::error_code ec;
+  while (!ec) out.append(buf, s.read_some(asio::buffer(buf), ec));
+  EXPECT_EQ(ec, asio::error::eof) << ec.message() << " instead of an orderly close";
+  EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out.substr(0, 80);
+}
+
 TEST(ParseListen, Forms) {
   auto eps = parse_listen("127.0.0.1:80,[::]:8080,:9090");
   ASSERT_TRUE(eps.ok());
