@@ -9,7 +9,8 @@ servers alternating; then 10 000 idle keep-alive connections per server for memo
 server's answer (status, headers, body) is checked before it is measured.
 
 Prints one table (median over repetitions): requests/s, p50/p99 latency, server CPU
-microseconds per request, peak RSS, each also as a ratio to nginx and to HAProxy.
+microseconds per request, peak RSS, each also as a ratio to nginx and to HAProxy. Then
+`intermission page --threads 1` against `--threads 2` (SO_REUSEPORT) under the same load.
 Needs root (raises the open-files limit) and the Debian packages nginx-light, haproxy, wrk."""
 
 import argparse
@@ -75,13 +76,14 @@ def rss_kb(pids):
 
 
 class Server:
-    def __init__(self, name, argv, port, workdir):
-        self.name, self.argv, self.port, self.dir = name, argv, port, workdir
+    def __init__(self, name, argv, port, workdir, cpus="0"):
+        self.name, self.argv, self.port, self.dir, self.cpus = name, argv, port, workdir, cpus
         self.proc = None
 
     def start(self):
         self.log = open(os.path.join(self.dir, f"{self.name}.log"), "ab")
-        self.proc = subprocess.Popen(["taskset", "-c", "0", *self.argv], cwd=self.dir,
+        pin = ["taskset", "-c", self.cpus] if self.cpus else []
+        self.proc = subprocess.Popen([*pin, *self.argv], cwd=self.dir,
                                      stdout=self.log, stderr=self.log, preexec_fn=raise_nofile)
         try:
             wait_for_port(self.port)
@@ -156,6 +158,53 @@ def wrk(port, connections, seconds, close):
             "answered": int(non2xx.group(1)) if non2xx else 0}
 
 
+def thread_ticks(pid):
+    """CPU ticks of each thread of a process."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out.append(int(fields[11]) + int(fields[12]))
+        except OSError:
+            pass
+    return out
+
+
+def scaling(args, work):
+    """`intermission page --threads 1` and `--threads 2` under the same load, nothing pinned
+    (two cores shared by server and wrk): requests/s, CPU per request, and how evenly the
+    kernel spread the connections over the SO_REUSEPORT listeners (share of the busiest
+    thread in the server's CPU)."""
+    rows = {1: [], 2: []}
+    for rep in range(args.repetitions):
+        for threads in ([1, 2] if rep % 2 == 0 else [2, 1]):
+            port = free_port()
+            server = Server(f"intermission x{threads}",
+                            [os.path.abspath(args.bin), "--log-level", "error", "page", "--listen",
+                             f"127.0.0.1:{port}", "--threads", str(threads)], port, work, cpus=None)
+            server.start()
+            before = thread_ticks(server.proc.pid)
+            cmd = ["wrk", "-t2", "-c200", f"-d{args.seconds}s", f"http://127.0.0.1:{port}/"]
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + 60).stdout
+            after = thread_ticks(server.proc.pid)
+            server.stop()
+            requests = int(re.search(r"(\d+) requests in", out).group(1))
+            used = [a - b for a, b in zip(after, before)] if len(after) == len(before) else after
+            total = max(sum(used), 1)
+            rows[threads].append({"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+                                  "cpu_us": total * 1e6 / HZ / max(requests, 1),
+                                  "busiest": max(used) / total})
+    print("\n| scaling (2 cores shared by server and wrk -t2 -c200) | req/s | vs 1 thread | CPU µs/req | busiest thread's share of server CPU |")
+    print("|---|---|---|---|---|")
+    base = statistics.median(r["rps"] for r in rows[1])
+    for threads in (1, 2):
+        rps = statistics.median(r["rps"] for r in rows[threads])
+        print(f"| --threads {threads} | {rps:,.0f} | {rps / base:.2f} | "
+              f"{statistics.median(r['cpu_us'] for r in rows[threads]):.1f} | "
+              f"{statistics.median(r['busiest'] for r in rows[threads]):.0%} |")
+
+
 def idle_connections(port, n):
     """Opens n keep-alive connections, each with one answered request, and leaves them idle."""
     socks = []
@@ -181,6 +230,7 @@ def main():
     ap.add_argument("--repetitions", type=int, default=3)
     ap.add_argument("--idle", type=int, default=9000)
     ap.add_argument("--threads", type=int, default=1, help="intermission page --threads")
+    ap.add_argument("--no-scaling", action="store_true", help="skip the --threads 1 vs 2 part")
     args = ap.parse_args()
     raise_nofile()
     work = tempfile.mkdtemp(prefix="intermission-bench-")
@@ -299,6 +349,8 @@ frontend fe
             base, peak = memory[srv]
             print(f"| {srv} | {base / 1024:.1f} | {peak / 1024:.1f} | {peak / memory['nginx'][1]:.2f} | "
                   f"{peak / memory['haproxy'][1]:.2f} |")
+        if not args.no_scaling:
+            scaling(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
