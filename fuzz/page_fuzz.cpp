@@ -1,10 +1,13 @@
 // libFuzzer target: arbitrary bytes as a client connection would send them, through the page
 // server's request parser and response choice (page/request_parser.h). Checks that every
-// answer is a complete, well-formed HTTP/1.1 response and that nothing crashes, leaks or
-// reads out of bounds (built with ASan and UBSan).
+// answer is a complete, well-formed HTTP/1.1 response, that the same bytes arriving in pieces
+// (as reads from a socket deliver them) get the same answers, and that nothing crashes, leaks
+// or reads out of bounds (built with ASan and UBSan).
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "page/request_parser.h"
 
@@ -31,5 +34,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   if (replies.size() > size / 14 + 1) std::abort();  // "GET / HTTP/1.1\r\n\r\n" is the shortest
+
+  // The same bytes in pieces, as the server feeds them: what is not consumed is kept and fed
+  // again with the next piece. Piece sizes come from the data itself (1 to 64 bytes).
+  intermission::page::Exchange exchange(8192, 65536);
+  std::vector<const std::string*> pieced;
+  std::string kept;
+  std::size_t at = 0;
+  bool closed = false;
+  while (at < size && !closed) {
+    const std::size_t piece = std::min<std::size_t>(size - at, 1 + data[at] % 64);
+    kept.append(bytes.substr(at, piece));
+    at += piece;
+    const auto fed = exchange.feed(responses(), kept, false, pieced);
+    kept.erase(0, fed.used);
+    closed = fed.close;
+  }
+  if (pieced != replies) std::abort();
   return 0;
 }

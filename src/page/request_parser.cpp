@@ -44,6 +44,13 @@ Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, boo
     const std::size_t n =
         parser->put(boost::asio::buffer(bytes.data() + r.used, bytes.size() - r.used), ec);
     r.used += n;
+    if (parser->is_header_done() && parser->answers_before_body()) {
+      // Answered from the header alone, whatever the (eagerly parsed) body bytes hold.
+      out.push_back(parser->reply());
+      body_.reset();
+      r.close = true;
+      return r;
+    }
     if (ec == http::error::need_more && parser->is_header_done()) {
       // The body goes on in later bytes (a partial chunk header is fed again with them).
       if (!body_) body_ = std::make_unique<LeanParser>(std::move(*local));
@@ -58,7 +65,7 @@ Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, boo
       r.close = true;
       return r;
     }
-    if (parser->answers_before_body() || parser->is_done()) {
+    if (parser->is_done()) {
       out.push_back(parser->reply());
       const bool keep = parser->keeps_alive();
       body_.reset();
