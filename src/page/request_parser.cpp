@@ -35,10 +35,9 @@ Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, boo
         r.close = true;
         return r;
       }
-      parser = &local.emplace(set, force_close);
+      parser = &local.emplace(set, force_close, body_limit_);
       parser->eager(true);
       parser->header_limit(static_cast<std::uint32_t>(header_limit_));
-      parser->body_limit(body_limit_);
     }
     beast::error_code ec;
     const std::size_t n =
