@@ -28,6 +28,15 @@ TOKEN = "operator-token-0123456789"
 SECRET = "webhook-secret-abcdef"
 
 
+def wait_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 class ConfirmRecorder(http.server.BaseHTTPRequestHandler):
     """Stands in for SNS's ConfirmSubscription endpoint (AWS_ENDPOINT_URL_SNS)."""
     seen = []
@@ -113,14 +122,6 @@ class Serve(unittest.TestCase):
         status, body = self.get(self.stack.port, "/")
         return status == 503
 
-    def wait_until(self, predicate, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return False
-
     def test_signed_notifications_switch_haproxy_with_zero_failed_requests(self):
         traffic = Traffic(self.stack.port, clients=2)
         traffic.start()
@@ -128,12 +129,12 @@ class Serve(unittest.TestCase):
             status, body = self.sns(codedeploy("d-1", "CREATED"), "m-1")
             self.assertEqual(status, 200, body)
             self.assertEqual(json.loads(body)["outcome"], "recorded")
-            self.assertTrue(self.wait_until(self.maintenance, 2.0), "page within the next second")
+            self.assertTrue(wait_until(self.maintenance, 2.0), "page within the next second")
             # SNS redelivers the same message: harmless.
             self.assertEqual(self.sns(codedeploy("d-1", "CREATED"), "m-1")[0], 200)
             status, _ = self.sns(codedeploy("d-1", "SUCCEEDED"), "m-2")
             self.assertEqual(status, 200)
-            self.assertTrue(self.wait_until(lambda: not self.maintenance(), 2.0))
+            self.assertTrue(wait_until(lambda: not self.maintenance(), 2.0))
         finally:
             traffic.stop()
         counts = traffic.kinds()
@@ -177,14 +178,14 @@ class Serve(unittest.TestCase):
         status, body = self.post(self.admin, "/api/environments/prod/on",
                                  {"reason": "database upgrade", "for": "10m", "who": "alice"}, auth)
         self.assertEqual(status, 200, body)
-        self.assertTrue(self.wait_until(self.maintenance, 2.0))
+        self.assertTrue(wait_until(self.maintenance, 2.0))
         status, body = self.get(self.admin, "/api/environments/prod", auth)
         env = json.loads(body)["environments"][0]
         self.assertTrue(env["on"])
         self.assertEqual(env["hold"]["who"], "alice")
         self.assertEqual(self.get(self.admin, "/api/environments/nope", auth)[0], 404)
         self.post(self.admin, "/api/environments/prod/off", {}, auth)
-        self.assertTrue(self.wait_until(lambda: not self.maintenance(), 2.0))
+        self.assertTrue(wait_until(lambda: not self.maintenance(), 2.0))
         status, page = self.get(self.admin, "/")
         self.assertEqual(status, 200)
         self.assertIn("<td>prod</td>", page)
@@ -200,7 +201,7 @@ class Serve(unittest.TestCase):
         (status, body), (raw, ts, sig) = self.webhook(
             {"environment": "prod", "deployment_id": "build-42", "status": "started"})
         self.assertEqual(status, 200, body)
-        self.assertTrue(self.wait_until(self.maintenance, 2.0))
+        self.assertTrue(wait_until(self.maintenance, 2.0))
         replay = self.post(self.public, "/webhook", raw,
                            {"X-Intermission-Timestamp": ts, "X-Intermission-Signature": sig})
         self.assertEqual(replay[0], 409)
@@ -213,11 +214,11 @@ class Serve(unittest.TestCase):
         (status, _), _ = self.webhook({"environment": "prod", "deployment_id": "build-42",
                                        "status": "succeeded"})
         self.assertEqual(status, 200)
-        self.assertTrue(self.wait_until(lambda: not self.maintenance(), 2.0))
+        self.assertTrue(wait_until(lambda: not self.maintenance(), 2.0))
 
     def test_metrics_pass_promtool_and_sighup_keeps_a_bad_config_out(self):
         self.sns(codedeploy("d-1", "CREATED"), "m-1")
-        self.assertTrue(self.wait_until(self.maintenance, 2.0))
+        self.assertTrue(wait_until(self.maintenance, 2.0))
         time.sleep(1.2)  # a tick, for the gauges
         status, metrics = self.get(self.admin, "/metrics")
         self.assertEqual(status, 200)
@@ -287,14 +288,6 @@ environments:
         with open(self.steps) as f:
             return [json.loads(line)["on"] for line in f]
 
-    def wait_for(self, predicate, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return False
-
     def test_replicas_take_turns_and_sigterm_finishes_the_switch(self):
         # Both replicas are told at once; each records, one switches, the other defers.
         statuses = []
@@ -305,7 +298,7 @@ environments:
         for t in threads:
             t.join()
         self.assertEqual(statuses, [200, 200])
-        self.assertTrue(self.wait_for(lambda: self.logged() == [True], 10), self.logged())
+        self.assertTrue(wait_until(lambda: self.logged() == [True], 10), self.logged())
         time.sleep(2.5)  # a slow second switch by the other replica would show by now
         self.assertEqual(self.logged(), [True], "the backend was switched once, not per replica")
 
