@@ -69,6 +69,12 @@ Status MemoryStore::release_lease(const std::string& environment, const std::str
   return {};
 }
 
+Result<std::optional<Lease>> MemoryStore::lease(const std::string& environment) {
+  auto it = leases.find(environment);
+  if (it == leases.end()) return std::optional<Lease>();
+  return std::optional<Lease>(it->second);
+}
+
 Result<Observation> FakeBackend::observe() {
   ++s_.observations;
   return Observation{SwitchObservation{s_.on, s_.on ? "on" : "off"}};

@@ -42,6 +42,7 @@ class MemoryStore final : public Store {
   Result<Lease> acquire_lease(const std::string& environment, const std::string& holder, Time now,
                               Time until) override;
   Status release_lease(const std::string& environment, const std::string& holder) override;
+  Result<std::optional<Lease>> lease(const std::string& environment) override;
 
   // Runs inside the next acquire_lease() by `holder`, before it takes effect (a test makes
   // another process act at that moment); then cleared.

@@ -128,6 +128,12 @@ environments:
         self.assertNotIn('"environment":"qa"', logged, "the backend was left alone")
         lease = [i for i in self.scan() if i["pk"]["S"] == "env#qa" and i["sk"]["S"] == "lease"]
         self.assertEqual(lease[0]["holder"]["S"], "replica-2", "a live lease is not taken over")
+        # status says who is switching, so an operator knows why nothing moved yet.
+        qa = self.status()["qa"]
+        self.assertEqual(qa["switching"]["holder"], "replica-2")
+        text = self.run_cli("status", "qa", "--no-observe", check=0).stdout
+        self.assertIn("being switched by replica-2 (lease until ", text)
+        self.assertIsNone(self.status()["prod"]["switching"])
 
 
 if __name__ == "__main__":

@@ -431,6 +431,7 @@ int cmd_status(const Args& global, const Args& a, CliIo& io) {
     s.state = std::move(*state);
     auto recent = rt.store->audit(n, 10);
     if (recent) s.recent = std::move(*recent);
+    if (auto lease = rt.store->lease(n)) s.lease = *lease;
     auto backend = rt.backends->make(*s.config);
     if (backend) {
       s.backend = (*backend)->describe();

@@ -239,6 +239,7 @@ HttpResponse ServeApi::operator_api(const HttpRequest& r) {
     if (!state) return error(503, state.error().message);
     s.state = std::move(*state);
     if (auto recent = d_.store.audit(n, 10)) s.recent = std::move(*recent);
+    if (auto lease = d_.store.lease(n)) s.lease = *lease;
     if (auto b = d_.backends.make(*s.config)) s.backend = (*b)->describe();
     envs.push_back(std::move(s));
   }

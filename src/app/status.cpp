@@ -60,6 +60,12 @@ json::value status_json(const std::vector<EnvironmentStatus>& envs, core::Time n
     }
     o["applied"] = json::object{{"on", e.state.applied.on},
                                 {"since", opt_time(e.state.applied.since)}};
+    if (e.lease && e.lease->until > now) {
+      o["switching"] = json::object{{"holder", e.lease->holder},
+                                    {"until", format_iso8601(e.lease->until)}};
+    } else {
+      o["switching"] = nullptr;
+    }
     if (e.observed) {
       if (e.observed->ok()) {
         o["observed"] = json::object{{"on", *observed_on(e)}};
@@ -95,6 +101,10 @@ std::string status_text(const std::vector<EnvironmentStatus>& envs, core::Time n
       out += "  deployment " + id + " " + std::string(core::to_string(r.status)) + " (" +
              r.application + "/" + r.deployment_group + ", creator " +
              r.creator.value_or("unknown") + ", since " + format_iso8601(r.first_seen) + ")\n";
+    }
+    if (e.lease && e.lease->until > now) {
+      out += "  being switched by " + e.lease->holder + " (lease until " +
+             format_iso8601(e.lease->until) + ")\n";
     }
     out += "  backend: " + e.backend;
     if (e.observed) {

@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/ledger.h"
 #include "core/result.h"
+#include "core/store.h"
 
 namespace intermission::app {
 
@@ -20,6 +21,7 @@ struct EnvironmentStatus {
   std::vector<core::AuditEntry> recent;                  // newest last
   std::optional<core::Result<core::Observation>> observed;  // nullopt = not asked
   std::string backend;                                    // the backend's describe()
+  std::optional<core::Lease> lease;  // who is switching the backend now, if anyone
 };
 
 boost::json::value status_json(const std::vector<EnvironmentStatus>& envs, core::Time now);

@@ -52,6 +52,8 @@ class Store {
                                       Time now, Time until) = 0;
   // Gives the lease up if `holder` has it; does nothing otherwise.
   virtual Status release_lease(const std::string& environment, const std::string& holder) = 0;
+  // The lease as stored (it may have run out), or nullopt when none is held.
+  virtual Result<std::optional<Lease>> lease(const std::string& environment) = 0;
 };
 
 }  // namespace intermission::core

@@ -211,19 +211,26 @@ core::Result<core::Lease> DynamoDbStore::acquire_lease(const std::string& enviro
     if (put.error().code != core::ErrorCode::kConflict) {
       return put.error().with_context("dynamodb " + table_ + " lease");
     }
-    auto got = client_.json("GetItem", json::object{{"TableName", table_},
-                                                    {"Key", key},
-                                                    {"ConsistentRead", true}});
-    if (!got) return got.error().with_context("dynamodb " + table_ + " lease");
-    const auto* found = got->is_object() ? got->get_object().if_contains("Item") : nullptr;
-    if (found != nullptr && found->is_object()) {
-      const auto until_ms = attr_n(found->get_object(), "until_ms");
-      return core::Lease{attr_s(found->get_object(), "holder"),
-                         core::from_epoch_ms(until_ms.value_or(0))};
-    }
+    auto current = lease(environment);
+    if (!current) return current.error();
+    if (*current) return **current;
   }
   return core::Error::conflict("dynamodb " + table_ + ": the lease of " + environment +
                                " kept changing hands");
+}
+
+core::Result<std::optional<core::Lease>> DynamoDbStore::lease(const std::string& environment) {
+  auto got = client_.json(
+      "GetItem",
+      json::object{{"TableName", table_},
+                   {"Key", json::object{{"pk", S(key_of(environment))}, {"sk", S("lease")}}},
+                   {"ConsistentRead", true}});
+  if (!got) return got.error().with_context("dynamodb " + table_ + " lease");
+  const auto* found = got->is_object() ? got->get_object().if_contains("Item") : nullptr;
+  if (found == nullptr || !found->is_object()) return std::optional<core::Lease>();
+  const auto until_ms = attr_n(found->get_object(), "until_ms");
+  return std::optional<core::Lease>(core::Lease{attr_s(found->get_object(), "holder"),
+                                                core::from_epoch_ms(until_ms.value_or(0))});
 }
 
 core::Status DynamoDbStore::release_lease(const std::string& environment,

@@ -43,6 +43,7 @@ class DynamoDbStore final : public core::Store {
                                           const std::string& holder, core::Time now,
                                           core::Time until) override;
   core::Status release_lease(const std::string& environment, const std::string& holder) override;
+  core::Result<std::optional<core::Lease>> lease(const std::string& environment) override;
 
  private:
   core::Status write_audit(const core::EnvState& state, std::int64_t version,

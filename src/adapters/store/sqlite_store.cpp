@@ -236,6 +236,16 @@ core::Result<core::Lease> SqliteStore::acquire_lease(const std::string& environm
   return next;
 }
 
+core::Result<std::optional<core::Lease>> SqliteStore::lease(const std::string& environment) {
+  Statement st(db_, "SELECT holder, until_ms FROM leases WHERE environment = ?1");
+  if (st.prepared() != SQLITE_OK) return error(st.prepared(), "prepare lease");
+  st.bind(1, environment);
+  const int rc = st.step();
+  if (rc == SQLITE_DONE) return std::optional<core::Lease>();
+  if (rc != SQLITE_ROW) return error(rc, "read lease of " + environment);
+  return std::optional<core::Lease>(core::Lease{st.text(0), core::from_epoch_ms(st.int64(1))});
+}
+
 core::Status SqliteStore::release_lease(const std::string& environment, const std::string& holder) {
   Statement st(db_, "DELETE FROM leases WHERE environment = ?1 AND holder = ?2");
   if (st.prepared() != SQLITE_OK) return error(st.prepared(), "prepare release");

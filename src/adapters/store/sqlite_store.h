@@ -34,6 +34,7 @@ class SqliteStore final : public core::Store {
                                           const std::string& holder, core::Time now,
                                           core::Time until) override;
   core::Status release_lease(const std::string& environment, const std::string& holder) override;
+  core::Result<std::optional<core::Lease>> lease(const std::string& environment) override;
 
  private:
   SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}

@@ -120,7 +120,12 @@ TEST_F(SqliteStoreTest, LeaseIsExclusiveUntilGivenUpOrRunOut) {
       << "releasing someone else's lease does nothing";
   EXPECT_EQ(b->acquire_lease("prod", "b", t0 + 7 * min, t0 + 9 * min)->holder, "b")
       << "a lease that ran out is taken over";
+  auto held = a->lease("prod");
+  ASSERT_TRUE(held.ok() && held->has_value());
+  EXPECT_EQ((*held)->holder, "b");
+  EXPECT_EQ((*held)->until, t0 + 9 * min);
   ASSERT_TRUE(b->release_lease("prod", "b").ok());
+  EXPECT_FALSE(a->lease("prod")->has_value()) << "given up";
   EXPECT_EQ(a->acquire_lease("prod", "a", t0 + 8 * min, t0 + 9 * min)->holder, "a")
       << "a given-up lease is free";
 }
