@@ -115,6 +115,7 @@ class PageRobustness(unittest.TestCase):
 class PageSignals(unittest.TestCase):
     """SIGHUP re-reads the page without dropping connections; SIGTERM lets a request in
     progress finish, then exits 0."""
+    THREADS = 1
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="intermission-page-signals-")
@@ -123,7 +124,8 @@ class PageSignals(unittest.TestCase):
             f.write("<p>first version</p>")
         self.port = free_port()
         self.proc = subprocess.Popen([BIN, "--log-level", "error", "page", "--listen", f"127.0.0.1:{self.port}",
-                                      "--page", self.page], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      "--page", self.page, "--threads", str(self.THREADS)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
 
     def tearDown(self):
@@ -164,6 +166,26 @@ class PageSignals(unittest.TestCase):
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.1", self.port), timeout=1)
 
+
+class PageSignalsThreads(PageSignals):
+    """The same with four threads (SO_REUSEPORT listeners): every thread's connections are
+    reloaded and drained, and idle keep-alive connections on any thread are closed at once."""
+    THREADS = 4
+
+    def test_sigterm_closes_idle_connections_on_every_thread(self):
+        idle = []
+        for _ in range(16):  # spread over the threads by the kernel
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            conn.request("GET", "/")
+            conn.getresponse().read()
+            idle.append(conn)
+        start = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.proc.wait(timeout=10), 0)
+        self.assertLess(time.monotonic() - start, 2, "idle connections do not hold the drain")
+        for conn in idle:
+            self.assertEqual(conn.sock.recv(1), b"", "closed by the server")
+            conn.close()
 
 if __name__ == "__main__":
     unittest.main()
