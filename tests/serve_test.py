@@ -258,7 +258,7 @@ serve:
   tick_interval: 1s
 environments:
   prod:
-    backend: {{type: log, path: steps.log, delay: 1s}}
+    backend: {{type: log, path: steps.log, delay: 2s}}
 """)
             env = dict(os.environ, INTERMISSION_OPERATOR_TOKEN=TOKEN)
             p = subprocess.Popen([BIN, "--config", config, "serve"], cwd=self.dir, env=env,
@@ -282,6 +282,12 @@ environments:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status
 
+    def admin_get(self, admin, path):
+        req = urllib.request.Request(f"http://127.0.0.1:{admin}{path}",
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.read().decode()
+
     def logged(self):
         if not os.path.exists(self.steps):
             return []
@@ -298,11 +304,16 @@ environments:
         for t in threads:
             t.join()
         self.assertEqual(statuses, [200, 200])
+        # While the (2 s) switch runs, the status page and API say who is doing it.
+        admin = self.daemons[0][1]
+        self.assertTrue(wait_until(lambda: "being switched by " in self.admin_get(admin, "/"), 1.0))
+        self.assertTrue(json.loads(self.admin_get(admin, "/api/environments/prod"))
+                        ["environments"][0]["switching"]["holder"])
         self.assertTrue(wait_until(lambda: self.logged() == [True], 10), self.logged())
         time.sleep(2.5)  # a slow second switch by the other replica would show by now
         self.assertEqual(self.logged(), [True], "the backend was switched once, not per replica")
 
-        # SIGTERM while a switch is in progress (each step takes 1 s): it finishes, then exits.
+        # SIGTERM while a switch is in progress (each step takes 2 s): it finishes, then exits.
         first, admin = self.daemons[0]
         self.daemons[1][0].terminate()
         self.assertEqual(self.daemons[1][0].wait(timeout=20), 0)

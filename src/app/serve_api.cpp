@@ -270,9 +270,12 @@ HttpResponse ServeApi::status_page() {
         ++shown;
       }
     }
-    const std::string since = state->applied.since && state->applied.on == d.on
-                                  ? core::format_iso8601(*state->applied.since)
-                                  : "not applied yet";
+    std::string since = state->applied.since && state->applied.on == d.on
+                            ? core::format_iso8601(*state->applied.since)
+                            : "not applied yet";
+    if (auto lease = d_.store.lease(name); lease && *lease && (*lease)->until > now) {
+      since += "; being switched by " + (*lease)->holder;
+    }
     rows += "<tr><td>" + page::html_escape(name) + "</td><td class=\"" + (d.on ? "on\">ON" : "off\">off") +
             "</td><td>" + page::html_escape(d.reason_text()) + "</td><td>" + page::html_escape(since) + "</td><td><ul>" + active +
             "</ul></td><td><ul>" + switches + "</ul></td></tr>";
