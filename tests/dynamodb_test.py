@@ -121,6 +121,7 @@ environments:
                             "holder": {"S": "replica-2"}, "until_ms": {"N": str(until)}})],
                        env=self.env, check=True, capture_output=True)
         out = self.run_cli("on", "qa", "--reason", "db upgrade", check=0)
+        self.assertIn("qa: maintenance on (operator hold", out.stdout)
         self.assertIn("replica-2 is switching qa", out.stdout + out.stderr)
         self.assertTrue(self.status()["qa"]["on"], "the hold is recorded")
         steps = os.path.join(self.dir, "steps.log")

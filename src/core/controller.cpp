@@ -239,6 +239,7 @@ Result<Outcome> Controller::converge(const EnvironmentConfig& env, EnvState stat
     auto lease = take_lease(env.name);
     if (!lease) return lease.error();
     if (lease->holder != deps_.holder) {
+      outcome.decision = decide(state, env, deps_.clock.now());
       outcome.deferred = true;
       outcome.note = lease->holder + " is switching " + env.name + " (lease until " +
                      format_iso8601(lease->until) + ") and applies this when it is done";

@@ -250,6 +250,7 @@ TEST_F(ControllerTest, LeaseHeldElsewhereRecordsButLeavesTheBackendToTheHolder) 
   ASSERT_TRUE(o.ok()) << o.error().message;
   EXPECT_TRUE(o->recorded);
   EXPECT_TRUE(o->deferred);
+  EXPECT_TRUE(o->decision.on) << "what was decided, though another process applies it";
   EXPECT_NE(o->note.find("b is switching prod"), std::string::npos) << o->note;
   EXPECT_TRUE(o->applied.empty());
   EXPECT_EQ(backends_.switches["prod"].observations, 0) << "the backend is not even looked at";
