@@ -16,6 +16,10 @@ json::object N(std::int64_t v) { return {{"N", std::to_string(v)}}; }
 
 std::string key_of(const std::string& environment) { return "env#" + environment; }
 
+json::object lease_key(const std::string& environment) {
+  return {{"pk", S(key_of(environment))}, {"sk", S("lease")}};
+}
+
 std::string attr_s(const json::object& item, const char* name) {
   const auto* a = item.if_contains(name);
   if (a == nullptr || !a->is_object()) return {};
@@ -191,9 +195,8 @@ core::Result<std::vector<std::string>> DynamoDbStore::environments() {
 core::Result<core::Lease> DynamoDbStore::acquire_lease(const std::string& environment,
                                                       const std::string& holder, core::Time now,
                                                       core::Time until) {
-  const json::object key{{"pk", S(key_of(environment))}, {"sk", S("lease")}};
   for (int attempt = 0; attempt < 3; ++attempt) {
-    json::object item = key;
+    json::object item = lease_key(environment);
     item["holder"] = S(holder);
     item["until_ms"] = N(core::to_epoch_ms(until));
     // Stale lease items are removed by the table's TTL a day after they run out.
@@ -223,7 +226,7 @@ core::Result<std::optional<core::Lease>> DynamoDbStore::lease(const std::string&
   auto got = client_.json(
       "GetItem",
       json::object{{"TableName", table_},
-                   {"Key", json::object{{"pk", S(key_of(environment))}, {"sk", S("lease")}}},
+                   {"Key", lease_key(environment)},
                    {"ConsistentRead", true}});
   if (!got) return got.error().with_context("dynamodb " + table_ + " lease");
   const auto* found = got->is_object() ? got->get_object().if_contains("Item") : nullptr;
@@ -238,7 +241,7 @@ core::Status DynamoDbStore::release_lease(const std::string& environment,
   auto r = client_.json(
       "DeleteItem",
       json::object{{"TableName", table_},
-                   {"Key", json::object{{"pk", S(key_of(environment))}, {"sk", S("lease")}}},
+                   {"Key", lease_key(environment)},
                    {"ConditionExpression", "#h = :me"},
                    {"ExpressionAttributeNames", json::object{{"#h", "holder"}}},
                    {"ExpressionAttributeValues", json::object{{":me", S(holder)}}}});
