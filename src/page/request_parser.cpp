@@ -52,6 +52,13 @@ Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, boo
     }
     if (ec == http::error::need_more && parser->is_header_done()) {
       // The body goes on in later bytes (a partial chunk header is fed again with them).
+      // Beast sets no limit on a chunk header's line: what waits unconsumed is bounded here.
+      if (bytes.size() - r.used > header_limit_) {
+        out.push_back(&set.bad_request());
+        body_.reset();
+        r.close = true;
+        return r;
+      }
       if (!body_) body_ = std::make_unique<LeanParser>(std::move(*local));
       return r;
     }

@@ -117,6 +117,23 @@ TEST(Exchange, ChunkHeaderInPiecesIsCountedOnce) {
   EXPECT_TRUE(respond_all(set(), wire, 8192, 65536).empty());
 }
 
+// A chunk-size line that never ends would otherwise be kept, growing, until the idle timeout.
+TEST(Exchange, AnEndlessChunkHeaderIsRefused) {
+  Exchange exchange(1024, 65536);
+  std::vector<const std::string*> out;
+  std::string kept = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=";
+  Exchange::Fed fed;
+  for (int i = 0; i < 100 && !fed.close; ++i) {
+    kept += std::string(100, 'a');
+    fed = exchange.feed(set(), kept, false, out);
+    kept.erase(0, fed.used);
+  }
+  EXPECT_TRUE(fed.close);
+  EXPECT_LE(kept.size(), 1200u) << "never kept more than about the header limit";
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], &set().bad_request());
+}
+
 TEST(Exchange, StoppingServerAnswersWithClose) {
   Exchange exchange(8192, 65536);
   std::vector<const std::string*> out;
