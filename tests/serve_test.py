@@ -22,7 +22,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import codedeploy  # noqa: E402
 from sns_signing import REGION, TOPIC, Signer  # noqa: E402
-from stack import BIN, Stack, Traffic, free_port, wait_for_port  # noqa: E402
+from stack import BIN, Stack, Traffic, free_port, free_ports, wait_for_port  # noqa: E402
 
 TOKEN = "operator-token-0123456789"
 SECRET = "webhook-secret-abcdef"
@@ -247,8 +247,9 @@ class Replicas(unittest.TestCase):
         self.dir = self._tmp.name
         self.steps = os.path.join(self.dir, "steps.log")
         self.daemons = []
-        for _ in range(2):
-            public, admin = free_port(), free_port()
+        ports = free_ports(4)
+        for i in range(2):
+            public, admin = ports[2 * i], ports[2 * i + 1]
             config = os.path.join(self.dir, f"config-{admin}.yaml")
             with open(config, "w") as f:
                 f.write(f"""store: {{path: state.db}}
@@ -264,8 +265,12 @@ environments:
             p = subprocess.Popen([BIN, "--config", config, "serve"], cwd=self.dir, env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             self.daemons.append((p, admin))
-        for _, admin in self.daemons:
-            wait_for_port(admin)
+        for p, admin in self.daemons:
+            try:
+                wait_for_port(admin)
+            except RuntimeError:
+                p.kill()
+                raise AssertionError(f"a daemon did not start: {p.communicate()[1][-2000:]}")
 
     def tearDown(self):
         for p, _ in self.daemons:

@@ -9,6 +9,7 @@ import http.client
 import http.server
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,10 +25,35 @@ PAGE_MARKER = 'data-intermission="maintenance"'
 BYPASS_SECRET = "letmein-0123456789"
 
 
+# Ports for test servers come from below the kernel's ephemeral range (32768-60999 by
+# default): a port picked there by bind(0) and then released can be taken by any outgoing
+# connection (the traffic generators make thousands) before the server binds it.
+_PORTS = range(20000, 32000)
+_rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+
+
+def free_ports(n, host="127.0.0.1"):
+    """n distinct ports nothing is bound to now, outside the ephemeral range."""
+    chosen = []
+    for _ in range(1000):
+        if len(chosen) == n:
+            break
+        port = _rng.choice(_PORTS)
+        if port in chosen:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        chosen.append(port)
+    if len(chosen) < n:
+        raise RuntimeError(f"no {n} free ports in {_PORTS}")
+    return chosen
+
+
 def free_port(host="127.0.0.1"):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    return free_ports(1, host)[0]
 
 
 def wait_for_port(port, timeout=10.0, host="127.0.0.1"):
