@@ -94,6 +94,7 @@ class PageRobustness(unittest.TestCase):
                 total += len(chunk)
         except ConnectionResetError:
             pass
+        s.close()
         self.assertLess(total, 2000 * 2000, "the server gave up before answering everything")
 
     def test_connection_limit(self):
@@ -106,6 +107,7 @@ class PageRobustness(unittest.TestCase):
             self.assertEqual(extra.recv(100), b"", "over the limit: closed without an answer")
         except ConnectionResetError:
             pass
+        extra.close()
         for s in held:
             s.close()
         time.sleep(0.2)
@@ -160,6 +162,7 @@ class PageSignals(unittest.TestCase):
             if not chunk:
                 break
             data += chunk
+        s.close()
         self.assertTrue(data.startswith(b"HTTP/1.1 503"), data[:80])
         self.assertIn(b"Connection: close", data)
         self.assertEqual(self.proc.wait(timeout=10), 0)
