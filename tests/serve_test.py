@@ -293,6 +293,14 @@ environments:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.read().decode()
 
+    def metric(self, admin, name):
+        """The value of a counter in /metrics (summed over its labels), 0 when absent."""
+        total = 0.0
+        for line in self.admin_get(admin, "/metrics").splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
     def logged(self):
         if not os.path.exists(self.steps):
             return []
@@ -317,6 +325,8 @@ environments:
         self.assertTrue(wait_until(lambda: self.logged() == [True], 10), self.logged())
         time.sleep(2.5)  # a slow second switch by the other replica would show by now
         self.assertEqual(self.logged(), [True], "the backend was switched once, not per replica")
+        deferred = sum(self.metric(admin, "intermission_switches_deferred_total") for _, admin in self.daemons)
+        self.assertGreaterEqual(deferred, 1, "the replica that found the lease taken says so")
 
         # SIGTERM while a switch is in progress (each step takes 2 s): it finishes, then exits.
         first, admin = self.daemons[0]

@@ -12,6 +12,8 @@ const std::map<std::string, std::string>& metric_help() {
       {"intermission_switches_total", "Backend switches, by environment and direction."},
       {"intermission_switch_duration_seconds", "Time to converge a backend after a change."},
       {"intermission_backend_errors_total", "Failed backend convergences, by environment."},
+      {"intermission_switches_deferred_total",
+       "Convergences left to another process holding the environment's lease."},
       {"intermission_maintenance", "1 while an environment is in maintenance (last decision)."},
       {"intermission_http_requests_total", "HTTP requests answered, by listener and status."},
   };

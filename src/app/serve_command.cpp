@@ -175,6 +175,7 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
             continue;
           }
           metrics.set("intermission_maintenance", {{"environment", env}}, o->decision.on ? 1 : 0);
+          if (o->deferred) metrics.count("intermission_switches_deferred_total", {{"environment", env}});
           if (!o->applied.empty()) {
             metrics.count("intermission_switches_total",
                           {{"environment", env}, {"direction", o->decision.on ? "on" : "off"}});
