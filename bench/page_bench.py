@@ -26,7 +26,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from stack import free_port, wait_for_port  # noqa: E402
+from stack import free_port, read_to_eof, wait_for_port  # noqa: E402
 
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -50,16 +50,18 @@ def pids_of(root_pid):
     return out
 
 
+def stat_ticks(path):
+    """User + system CPU ticks from a /proc .../stat file; 0 when it is gone."""
+    try:
+        with open(path) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except OSError:
+        return 0
+
+
 def cpu_ticks(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            pass
-    return total
+    return sum(stat_ticks(f"/proc/{pid}/stat") for pid in pids)
 
 
 def rss_kb(pids):
@@ -108,13 +110,7 @@ class Server:
 def fetch(port, method="GET", path="/"):
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(f"{method} {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
+    data = read_to_eof(s)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     headers = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
@@ -160,15 +156,7 @@ def wrk(port, connections, seconds, close):
 
 def thread_ticks(pid):
     """CPU ticks of each thread of a process."""
-    out = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            out.append(int(fields[11]) + int(fields[12]))
-        except OSError:
-            pass
-    return out
+    return [stat_ticks(f"/proc/{pid}/task/{tid}/stat") for tid in sorted(os.listdir(f"/proc/{pid}/task"))]
 
 
 def scaling(args, work):

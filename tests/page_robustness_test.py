@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stack import BIN, free_port, wait_for_port  # noqa: E402
+from stack import BIN, free_port, read_to_eof, wait_for_port  # noqa: E402
 
 
 def ask(port, timeout=2.0):
@@ -22,13 +22,7 @@ def ask(port, timeout=2.0):
     start = time.monotonic()
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
+    data = read_to_eof(s)
     return int(data.split(b" ", 2)[1]), time.monotonic() - start
 
 
@@ -156,13 +150,7 @@ class PageSignals(unittest.TestCase):
         time.sleep(0.3)
         s.sendall(b"\r\n")  # the rest arrives after SIGTERM
         s.settimeout(5)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
+        data = read_to_eof(s)
         self.assertTrue(data.startswith(b"HTTP/1.1 503"), data[:80])
         self.assertIn(b"Connection: close", data)
         self.assertEqual(self.proc.wait(timeout=10), 0)

@@ -56,6 +56,18 @@ def free_port(host="127.0.0.1"):
     return free_ports(1, host)[0]
 
 
+def read_to_eof(sock):
+    """Everything the peer sends until it closes; then closes our side too."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    return data
+
+
 def wait_for_port(port, timeout=10.0, host="127.0.0.1"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
