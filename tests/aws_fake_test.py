@@ -23,6 +23,7 @@ class AwsCliDrivesTheFake(unittest.TestCase):
         cls.fake.setup(load_balancers=[{"name": "web-lb", "interval": 1.5, "healthy_threshold": 2}],
                        groups=[{"name": "web-asg", "instances": ["i-app1", "i-app2"],
                                 "load_balancers": ["web-lb"]}],
+                       instances={"i-page": "eu-west-1a"},
                        deployments={"d-1": {"creator": "autoscaling", "status": "Succeeded"}},
                        target_groups={"arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/app/1": {"i-app1": True},
                                       "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/page/2": {"i-page": False}},
@@ -67,7 +68,9 @@ class AwsCliDrivesTheFake(unittest.TestCase):
         self.aws("autoscaling", "detach-load-balancers", "--auto-scaling-group-name", "web-asg",
                  "--load-balancer-names", "web-lb")
         self.assertEqual(self.aws("autoscaling", "describe-load-balancers",
-                                  "--auto-scaling-group-name", "web-asg")["LoadBalancers"], [])
+                                  "--auto-scaling-group-name", "web-asg")["LoadBalancers"],
+                         [{"LoadBalancerName": "web-lb", "State": "Removed"}],
+                         "no draining on this load balancer: removed at once")
         self.aws("autoscaling", "attach-load-balancers", "--auto-scaling-group-name", "web-asg",
                  "--load-balancer-names", "web-lb")
         groups = self.aws("autoscaling", "describe-auto-scaling-groups",
@@ -131,3 +134,109 @@ class AwsCliDrivesTheFake(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ClassicElbIsAsUnkindAsAws(unittest.TestCase):
+    """The Classic ELB, Auto Scaling and EC2 behaviours of aws-behaviour.md §1-4, read back by
+    the Debian awscli. Each assertion fails if the fake goes kind again."""
+
+    # Seconds of connection draining and of "Adding": far longer than an awscli run on a busy
+    # machine; a test ends a drain early with fake.drained() (in-flight requests done).
+    DRAIN = 60.0
+    LINK = 60.0
+
+    def setUp(self):
+        self.fake = FakeAws()
+        self.fake.setup(
+            instances={"i-page-a": "eu-west-1a", "i-page-b": "eu-west-1b", "i-page-c": "eu-west-1c"},
+            load_balancers=[{"name": "lb", "interval": 3, "healthy_threshold": 2,
+                             "draining": self.DRAIN, "zones": ["eu-west-1a", "eu-west-1b"]},
+                            {"name": "lb-cross", "zones": ["eu-west-1a", "eu-west-1b"],
+                             "cross_zone": True}],
+            groups=[{"name": "asg", "instances": ["i-app1"], "load_balancers": ["lb"]}],
+            link_delay=self.LINK, require_token=TOKEN)
+
+    def tearDown(self):
+        self.fake.stop()
+
+    aws = AwsCliDrivesTheFake.aws
+
+    def wait_for(self, predicate, limit=20):
+        deadline = time.monotonic() + limit
+        while not predicate():
+            self.assertLess(time.monotonic(), deadline, "the fake never got there")
+            time.sleep(0.05)
+
+    def health(self, lb, *ids):
+        args = ["elb", "describe-instance-health", "--load-balancer-name", lb]
+        if ids:
+            args += ["--instances", *ids]
+        return {s["InstanceId"]: (s["State"], s["ReasonCode"], s["Description"])
+                for s in self.aws(*args)["InstanceStates"]}
+
+    def link(self):
+        lbs = self.aws("autoscaling", "describe-load-balancers", "--auto-scaling-group-name",
+                       "asg")["LoadBalancers"]
+        return [l["State"] for l in lbs]
+
+    def test_a_draining_instance_is_reported_in_service_until_the_timeout(self):  # §1
+        self.aws("elb", "deregister-instances-from-load-balancer", "--load-balancer-name", "lb",
+                 "--instances", "i-app1")
+        self.assertEqual(self.health("lb", "i-app1")["i-app1"],
+                         ("InService", "N/A", "Instance deregistration currently in progress."))
+        self.assertEqual(self.fake.state()["lbs"]["lb"], {"i-app1": "Draining"})
+        self.assertEqual(self.fake.state()["zones"]["lb"], {"eu-west-1a": 0, "eu-west-1b": 0},
+                         "a draining instance takes no new requests")
+        self.fake.drained("lb", "i-app1")
+        self.assertEqual(self.health("lb", "i-app1")["i-app1"][0], "OutOfService")
+        self.assertEqual(self.health("lb"), {}, "gone once drained")
+
+    def test_the_group_link_is_asynchronous_both_ways(self):  # §2
+        self.assertEqual(self.link(), ["InService"])
+        self.aws("autoscaling", "detach-load-balancers", "--auto-scaling-group-name", "asg",
+                 "--load-balancer-names", "lb")
+        self.assertEqual(self.link(), ["Removing"], "while the group's instances drain")
+        self.assertEqual(self.health("lb")["i-app1"][2], "Instance deregistration currently in progress.")
+        self.fake.drained("lb", "i-app1")
+        self.assertEqual(self.link(), ["Removed"])
+        self.aws("autoscaling", "attach-load-balancers", "--auto-scaling-group-name", "asg",
+                 "--load-balancer-names", "lb")
+        self.assertEqual(self.link(), ["Adding"])
+        self.assertEqual(self.health("lb")["i-app1"],
+                         ("OutOfService", "ELB", "Instance registration is still in progress."))  # §3
+        self.fake.setup(link_delay=0)
+        self.wait_for(lambda: self.fake.state()["groups"]["asg"] == {"lb": "InService"})
+        self.assertEqual(self.link(), ["InService"], "an instance passed its health check")
+
+    def test_instances_outside_the_enabled_zones_and_unknown_ones_are_refused(self):  # §4
+        p = self.aws("elb", "register-instances-with-load-balancer", "--load-balancer-name", "lb",
+                     "--instances", "i-page-c", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("InvalidInstance", p.stderr)
+        self.assertIn("Availability Zone", p.stderr)
+        p = self.aws("elb", "register-instances-with-load-balancer", "--load-balancer-name", "lb",
+                     "--instances", "i-nonesuch", check=False)
+        self.assertIn("InvalidInstance", p.stderr)
+        self.assertNotIn("i-page-c", self.health("lb"), "nothing of a refused call registered")
+
+    def test_zones_cross_zone_and_what_each_zone_serves(self):  # §4
+        lb = self.aws("elb", "describe-load-balancers", "--load-balancer-names", "lb")
+        self.assertEqual(lb["LoadBalancerDescriptions"][0]["AvailabilityZones"],
+                         ["eu-west-1a", "eu-west-1b"])
+        attrs = self.aws("elb", "describe-load-balancer-attributes", "--load-balancer-name", "lb")
+        self.assertFalse(attrs["LoadBalancerAttributes"]["CrossZoneLoadBalancing"]["Enabled"],
+                         "off by default, as for load balancers made with the API")
+        self.assertTrue(attrs["LoadBalancerAttributes"]["ConnectionDraining"]["Enabled"])
+        ec2 = self.aws("ec2", "describe-instances", "--instance-ids", "i-page-b", "i-app1")
+        zones = {i["InstanceId"]: i["Placement"]["AvailabilityZone"]
+                 for r in ec2["Reservations"] for i in r["Instances"]}
+        self.assertEqual(zones, {"i-page-b": "eu-west-1b", "i-app1": "eu-west-1a"})
+        # The only instance is in 1a: with cross-zone off, 1b's share of the traffic gets 503.
+        self.assertEqual(self.fake.state()["zones"]["lb"], {"eu-west-1a": 1, "eu-west-1b": 0})
+        for lb_name in ("lb-cross",):
+            self.aws("elb", "register-instances-with-load-balancer", "--load-balancer-name",
+                     lb_name, "--instances", "i-page-a")
+        self.wait_for(lambda: self.fake.state()["zones"]["lb-cross"] == {"eu-west-1a": 1, "eu-west-1b": 1})
+        # with cross-zone on, every zone's node reaches every instance
+        p = self.aws("ec2", "describe-instances", "--instance-ids", "i-nonesuch", check=False)
+        self.assertIn("InvalidInstanceID.NotFound", p.stderr)

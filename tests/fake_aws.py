@@ -51,6 +51,17 @@ class FakeAws:
     def timeline(self):
         return self._call("GET", "/__fake/timeline")
 
+    def zone_timeline(self):
+        return self._call("GET", "/__fake/zone-timeline")
+
+    def drained(self, lb, iid):
+        """The instance's in-flight requests ended: its draining ends now."""
+        return self._call("POST", "/__fake/drained", {"lb": lb, "id": iid})
+
+    def group(self, name, instances, zone="eu-west-1a"):
+        """Scales an Auto Scaling group in or out to exactly `instances`."""
+        return self._call("POST", "/__fake/group", {"name": name, "instances": instances, "zone": zone})
+
     def calls(self):
         return self._call("GET", "/__fake/calls")
 

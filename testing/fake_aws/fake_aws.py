@@ -7,13 +7,22 @@ intermission uses them.
   InvalidClientTokenId, bad signatures SignatureDoesNotMatch.
 - Replies follow the services' wire formats (Query XML, JSON 1.1) closely enough for the
   Debian awscli to drive every call (tests/aws_fake_test.py checks that).
-- The ELB health check is simulated: a registered, healthy instance becomes InService after
-  HealthyThreshold x Interval seconds. A sampler records each load balancer's InService count
-  over time (every 5 ms and at every call), so tests can prove it never reaches zero.
+- Classic ELB and Auto Scaling are as unkind as AWS (each behaviour cites its line of
+  ../shared/docs/aws-behaviour.md): a registered instance is OutOfService for HealthyThreshold
+  x Interval (§3); with connection draining on, a deregistered or detached instance stays
+  "InService" with "Instance deregistration currently in progress." until the draining timeout
+  (§1); a group's link to an ELB goes Adding -> Added -> InService and Removing -> Removed
+  (§2); instances live in Availability Zones, an ELB has enabled zones and cross-zone load
+  balancing (off by default), unknown instances and instances in zones the ELB does not have
+  are refused (§4). EC2 DescribeInstances gives zones.
+- A sampler records, every 5 ms and at every call, how many instances each load balancer would
+  send the next request to (draining ones excluded), in total and as each enabled zone's node
+  sees it, so tests can prove neither ever reaches zero.
 - Faults can be injected per action (throttling, 5xx, dropped connections).
 
 Control API (JSON): POST /__fake/setup, POST /__fake/fail, POST /__fake/instance,
-POST /__fake/deployment, GET /__fake/timeline, GET /__fake/calls, GET /__fake/state.
+POST /__fake/group (scale a group in or out), POST /__fake/drained (a drain ends early), POST /__fake/deployment, GET /__fake/timeline,
+GET /__fake/zone-timeline, GET /__fake/calls, GET /__fake/state.
 Run: fake_aws.py --port-file FILE (port 0 = any free port)."""
 
 import argparse
@@ -49,15 +58,21 @@ class World:
         self.lock = threading.RLock()
         self.credentials = {"AKIDEXAMPLE": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
         self.require_token = None  # when set, requests must carry this x-amz-security-token
-        self.lbs = {}      # name -> {"interval", "threshold", "instances": {id: registered_at}}
-        self.groups = {}   # name -> {"instances": [ids], "lbs": {lb: state}}
+        # Classic ELB: name -> {"interval", "threshold", "draining" (s, 0 = off), "zones",
+        # "cross_zone", "instances": {id: {"since": t, "draining_until": t | None}}}
+        self.lbs = {}
+        # Auto Scaling: name -> {"instances": [ids], "lbs": {lb: {"state", "since"}}}
+        self.groups = {}
+        self.ec2 = {}      # EC2 instances: id -> Availability Zone
+        self.link_delay = 0.1  # seconds a group's link to an ELB stays "Adding"
         self.unhealthy = set()
         self.deployments = {}
         self.listeners = {}      # ELBv2 listener arn -> {"default": [actions]}
         self.rules = {}          # rule arn -> {"listener", "priority", "conditions", "actions", "tags"}
         self.target_groups = {}  # arn -> {target id: healthy}
         self.faults = {}   # action -> [fault, ...]
-        self.timeline = {}  # lb -> [[t, count], ...] (changes only)
+        self.timeline = {}  # lb -> [[t, serving], ...] (changes only)
+        self.zone_timeline = {}  # lb -> zone -> [[t, serving for that zone's traffic], ...]
         self.calls = []
         self.t0 = time.monotonic()
 
@@ -65,27 +80,90 @@ class World:
         return time.monotonic() - self.t0
 
     def instance_state(self, lb, iid):
-        reg = self.lbs[lb]["instances"].get(iid)
-        if reg is None:
-            return "OutOfService", "Instance is not currently registered with the LoadBalancer."
+        """(State, ReasonCode, Description) as DescribeInstanceHealth reports them."""
+        entry = self.lbs[lb]["instances"].get(iid)
+        if entry is None:
+            return "OutOfService", "Instance", "Instance is not currently registered with the LoadBalancer."
+        if entry["draining_until"] is not None:
+            # aws-behaviour.md §1: a deregistering instance stays "InService" while it drains.
+            return "InService", "N/A", "Instance deregistration currently in progress."
+        if self.ec2.get(iid) not in self.lbs[lb]["zones"]:
+            # aws-behaviour.md §4: only instances in enabled zones get traffic.
+            return "OutOfService", "Instance", "Instance is in an EC2 Availability Zone for which LoadBalancer is not configured to route traffic to."
         if iid in self.unhealthy:
-            return "OutOfService", "Instance has failed at least the UnhealthyThreshold number of health checks consecutively."
-        ready = reg + self.lbs[lb]["threshold"] * self.lbs[lb]["interval"]
-        if self.now() >= ready:
-            return "InService", "N/A"
-        return "OutOfService", "Instance has not passed the configured HealthyThreshold number of health checks consecutively."
+            # aws-behaviour.md §3: failing checks -> ReasonCode Instance.
+            return "OutOfService", "Instance", "Instance has failed at least the UnhealthyThreshold number of health checks consecutively."
+        if self.now() >= entry["since"] + self.lbs[lb]["threshold"] * self.lbs[lb]["interval"]:
+            return "InService", "N/A", "N/A"
+        # aws-behaviour.md §3: OutOfService for HealthyThreshold x Interval after registering.
+        return "OutOfService", "ELB", "Instance registration is still in progress."
+
+    def serving(self, lb, iid):
+        """Whether the ELB would send this instance the next request (a draining one: no)."""
+        entry = self.lbs[lb]["instances"].get(iid)
+        return entry is not None and entry["draining_until"] is None and \
+            self.instance_state(lb, iid)[0] == "InService"
 
     def in_service(self, lb):
-        return sum(1 for i in self.lbs[lb]["instances"] if self.instance_state(lb, i)[0] == "InService")
+        return sum(1 for i in self.lbs[lb]["instances"] if self.serving(lb, i))
+
+    def zone_view(self, lb):
+        """What each enabled zone's load-balancer node can send the next request to
+        (aws-behaviour.md §4: with cross-zone off, only its own zone's instances)."""
+        b = self.lbs[lb]
+        serving = [i for i in b["instances"] if self.serving(lb, i)]
+        return {z: (len(serving) if b["cross_zone"] else sum(1 for i in serving if self.ec2.get(i) == z))
+                for z in b["zones"]}
+
+    def deregister(self, lb, iid):
+        """aws-behaviour.md §1: with draining on, an instance that serves drains until the
+        timeout (no request ever ends early here) before it is gone."""
+        b = self.lbs[lb]
+        entry = b["instances"].get(iid)
+        if entry is None or entry["draining_until"] is not None:
+            return
+        if b["draining"] > 0 and self.serving(lb, iid):
+            entry["draining_until"] = self.now() + b["draining"]
+        else:
+            del b["instances"][iid]
+
+    def register(self, lb, iid):
+        """A fresh registration; one of an instance still draining starts its health checks
+        over (not documented either way; the slower possibility is the one modelled)."""
+        entry = self.lbs[lb]["instances"].get(iid)
+        if entry is None or entry["draining_until"] is not None:
+            self.lbs[lb]["instances"][iid] = {"since": self.now(), "draining_until": None}
+
+    def advance(self):
+        """Time passing: draining ends, group links move on (aws-behaviour.md §1-2)."""
+        t = self.now()
+        for b in self.lbs.values():
+            for iid in [i for i, e in b["instances"].items()
+                        if e["draining_until"] is not None and e["draining_until"] <= t]:
+                del b["instances"][iid]
+        for g in self.groups.values():
+            for lb, link in g["lbs"].items():
+                registered = [i for i in g["instances"] if i in self.lbs[lb]["instances"]]
+                if link["state"] == "Adding" and t >= link["since"] + self.link_delay:
+                    link.update(state="Added", since=t)
+                if link["state"] == "Added" and any(self.serving(lb, i) for i in registered):
+                    link.update(state="InService", since=t)
+                if link["state"] == "Removing" and not registered:
+                    link.update(state="Removed", since=t)
 
     def sample(self):
         with self.lock:
+            self.advance()
             t = self.now()
             for lb in self.lbs:
                 n = self.in_service(lb)
                 series = self.timeline.setdefault(lb, [])
                 if not series or series[-1][1] != n:
                     series.append([round(t, 4), n])
+                for z, n in self.zone_view(lb).items():
+                    series = self.zone_timeline.setdefault(lb, {}).setdefault(z, [])
+                    if not series or series[-1][1] != n:
+                        series.append([round(t, 4), n])
 
 
 WORLD = World()
@@ -120,29 +198,45 @@ def instances_xml(lb):
                                    for i in sorted(WORLD.lbs[lb]["instances"])) + "</Instances>"
 
 
+def known_instance(iid):
+    if iid not in WORLD.ec2:  # aws-behaviour.md §4: an unknown instance id is InvalidInstance
+        raise AwsFault(400, "InvalidInstance", f"Could not find EC2 instance {iid}.")
+
+
 def elb_register(params):
     lb = elb_lb(params)
-    for iid in member_params(params, "Instances"):
-        WORLD.lbs[lb]["instances"].setdefault(iid, WORLD.now())
+    ids = member_params(params, "Instances")
+    for iid in ids:
+        known_instance(iid)
+        if WORLD.ec2[iid] not in WORLD.lbs[lb]["zones"]:
+            # aws-behaviour.md §4: an instance in a zone the ELB does not have is refused.
+            raise AwsFault(400, "InvalidInstance", f"EC2 instance {iid} is in an EC2 Availability "
+                           f"Zone for which LoadBalancer is not configured: {WORLD.ec2[iid]}.")
+    for iid in ids:
+        WORLD.register(lb, iid)
     return instances_xml(lb)
 
 
 def elb_deregister(params):
     lb = elb_lb(params)
-    for iid in member_params(params, "Instances"):
+    ids = member_params(params, "Instances")
+    for iid in ids:
+        known_instance(iid)
         if iid not in WORLD.lbs[lb]["instances"]:
             raise AwsFault(400, "InvalidInstance", f"Could not find EC2 instance {iid}.")
-        del WORLD.lbs[lb]["instances"][iid]
+    for iid in ids:
+        WORLD.deregister(lb, iid)
     return instances_xml(lb)
 
 
 def elb_health(params):
     lb = elb_lb(params)
-    ids = member_params(params, "Instances") or sorted(WORLD.lbs[lb]["instances"])
-    out = "<InstanceStates>"
+    ids = member_params(params, "Instances")
     for iid in ids:
-        state, desc = WORLD.instance_state(lb, iid)
-        reason = "N/A" if state == "InService" else ("ELB" if iid in WORLD.lbs[lb]["instances"] else "Instance")
+        known_instance(iid)
+    out = "<InstanceStates>"
+    for iid in ids or sorted(WORLD.lbs[lb]["instances"]):
+        state, reason, desc = WORLD.instance_state(lb, iid)
         out += (f"<member><Description>{escape(desc)}</Description><InstanceId>{escape(iid)}</InstanceId>"
                 f"<State>{state}</State><ReasonCode>{reason}</ReasonCode></member>")
     return out + "</InstanceStates>"
@@ -160,8 +254,22 @@ def elb_describe(params):
                 f"<HealthCheck><Target>HTTP:80/healthz</Target><Interval>{max(1, int(lb['interval']))}</Interval>"
                 f"<Timeout>1</Timeout><UnhealthyThreshold>2</UnhealthyThreshold>"
                 f"<HealthyThreshold>{lb['threshold']}</HealthyThreshold></HealthCheck>"
-                f"{instances_xml(name)}</member>")
+                f"{instances_xml(name)}<AvailabilityZones>" +
+                "".join(f"<member>{escape(z)}</member>" for z in lb["zones"]) +
+                f"</AvailabilityZones></member>")
     return out + "</LoadBalancerDescriptions>"
+
+
+def elb_attributes(params):
+    lb = WORLD.lbs[elb_lb(params)]
+    draining = lb["draining"]
+    return ("<LoadBalancerAttributes>"
+            f"<CrossZoneLoadBalancing><Enabled>{str(lb['cross_zone']).lower()}</Enabled></CrossZoneLoadBalancing>"
+            "<AccessLog><Enabled>false</Enabled></AccessLog>"
+            f"<ConnectionDraining><Enabled>{str(draining > 0).lower()}</Enabled>"
+            f"<Timeout>{max(1, round(draining)) if draining else 300}</Timeout></ConnectionDraining>"
+            "<ConnectionSettings><IdleTimeout>60</IdleTimeout></ConnectionSettings>"
+            "</LoadBalancerAttributes>")
 
 
 # ---------------------------------------------------------------- Auto Scaling (Query)
@@ -174,30 +282,41 @@ def asg_group(params):
 
 def asg_attach(params):
     group = WORLD.groups[asg_group(params)]
-    for lb in member_params(params, "LoadBalancerNames"):
+    lbs = member_params(params, "LoadBalancerNames")
+    for lb in lbs:
         if lb not in WORLD.lbs:
             raise AwsFault(400, "ValidationError", f"Provided Load Balancers may not be valid: {lb}")
+    for lb in lbs:
+        link = group["lbs"].get(lb)
+        if link is not None and link["state"] in ("Adding", "Added", "InService"):
+            continue
+        # aws-behaviour.md §2: asynchronous; the link is "Adding" first. Instances of the
+        # group in zones the ELB does not have are registered and stay OutOfService.
         for iid in group["instances"]:
-            WORLD.lbs[lb]["instances"].setdefault(iid, WORLD.now())
-        group["lbs"][lb] = "Added"
+            WORLD.register(lb, iid)
+        group["lbs"][lb] = {"state": "Adding", "since": WORLD.now()}
     return ""
 
 
 def asg_detach(params):
     group = WORLD.groups[asg_group(params)]
     for lb in member_params(params, "LoadBalancerNames"):
-        if lb in group["lbs"]:
-            for iid in group["instances"]:
-                WORLD.lbs[lb]["instances"].pop(iid, None)
-            del group["lbs"][lb]
+        link = group["lbs"].get(lb)
+        if link is None or link["state"] in ("Removing", "Removed"):
+            continue
+        # aws-behaviour.md §2: "Removing" while the group's instances drain, then "Removed".
+        for iid in group["instances"]:
+            WORLD.deregister(lb, iid)
+        link.update(state="Removing", since=WORLD.now())
+    WORLD.advance()
     return ""
 
 
 def asg_describe_lbs(params):
     group = WORLD.groups[asg_group(params)]
     return "<LoadBalancers>" + "".join(
-        f"<member><LoadBalancerName>{escape(lb)}</LoadBalancerName><State>{state}</State></member>"
-        for lb, state in sorted(group["lbs"].items())) + "</LoadBalancers>"
+        f"<member><LoadBalancerName>{escape(lb)}</LoadBalancerName><State>{link['state']}</State></member>"
+        for lb, link in sorted(group["lbs"].items())) + "</LoadBalancers>"
 
 
 def asg_describe_groups(params):
@@ -207,20 +326,44 @@ def asg_describe_groups(params):
         if name not in WORLD.groups:
             continue
         g = WORLD.groups[name]
+        zones = sorted({WORLD.ec2[i] for i in g["instances"]}) or ["eu-west-1a"]
+        attached = sorted(lb for lb, link in g["lbs"].items() if link["state"] != "Removed")
         out += (f"<member><AutoScalingGroupName>{escape(name)}</AutoScalingGroupName>"
                 f"<AutoScalingGroupARN>arn:aws:autoscaling:eu-west-1:111122223333:autoScalingGroup:{uuid.uuid4()}:autoScalingGroupName/{escape(name)}</AutoScalingGroupARN>"
                 f"<LaunchConfigurationName>lc</LaunchConfigurationName>"
                 f"<MinSize>{len(g['instances'])}</MinSize><MaxSize>{len(g['instances']) + 2}</MaxSize>"
                 f"<DesiredCapacity>{len(g['instances'])}</DesiredCapacity><DefaultCooldown>300</DefaultCooldown>"
-                f"<AvailabilityZones><member>eu-west-1a</member></AvailabilityZones>"
-                f"<LoadBalancerNames>" + "".join(f"<member>{escape(lb)}</member>" for lb in sorted(g["lbs"])) +
+                f"<AvailabilityZones>" + "".join(f"<member>{escape(z)}</member>" for z in zones) +
+                f"</AvailabilityZones><LoadBalancerNames>" +
+                "".join(f"<member>{escape(lb)}</member>" for lb in attached) +
                 f"</LoadBalancerNames><HealthCheckType>ELB</HealthCheckType><HealthCheckGracePeriod>300</HealthCheckGracePeriod>"
                 f"<Instances>" + "".join(
-                    f"<member><InstanceId>{escape(i)}</InstanceId><AvailabilityZone>eu-west-1a</AvailabilityZone>"
-                    f"<LifecycleState>InService</LifecycleState><HealthStatus>Healthy</HealthStatus>"
+                    f"<member><InstanceId>{escape(i)}</InstanceId><AvailabilityZone>{escape(WORLD.ec2[i])}</AvailabilityZone>"
+                    f"<LifecycleState>InService</LifecycleState>"
+                    f"<HealthStatus>{'Unhealthy' if i in WORLD.unhealthy else 'Healthy'}</HealthStatus>"
                     f"<ProtectedFromScaleIn>false</ProtectedFromScaleIn></member>" for i in g["instances"]) +
                 f"</Instances><CreatedTime>2026-01-01T00:00:00Z</CreatedTime></member>")
     return out + "</AutoScalingGroups>"
+
+
+# ---------------------------------------------------------------- EC2 (its own Query dialect)
+EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+
+def ec2_describe_instances(params):
+    """Lists are InstanceId.N in EC2's dialect; answers have no <...Result> wrapper."""
+    ids = [v for k, v in sorted(params.items(), key=lambda kv: kv[0])
+           if re.fullmatch(r"InstanceId\.\d+", k)]
+    for iid in ids:
+        if iid not in WORLD.ec2:
+            raise AwsFault(400, "InvalidInstanceID.NotFound", f"The instance ID '{iid}' does not exist")
+    items = "".join(
+        f"<item><reservationId>r-{iid[2:]}</reservationId><ownerId>111122223333</ownerId><instancesSet>"
+        f"<item><instanceId>{escape(iid)}</instanceId><instanceState><code>16</code><name>running</name>"
+        f"</instanceState><placement><availabilityZone>{escape(WORLD.ec2[iid])}</availabilityZone>"
+        f"<tenancy>default</tenancy></placement></item></instancesSet></item>"
+        for iid in (ids or sorted(WORLD.ec2)))
+    return f"<reservationSet>{items}</reservationSet>"
 
 
 # ---------------------------------------------------------------- ELBv2 (Query, 2015-12-01)
@@ -429,6 +572,8 @@ QUERY = {
     ("elasticloadbalancing", "2012-06-01", "DeregisterInstancesFromLoadBalancer"): (ELB_NS, elb_deregister),
     ("elasticloadbalancing", "2012-06-01", "DescribeInstanceHealth"): (ELB_NS, elb_health),
     ("elasticloadbalancing", "2012-06-01", "DescribeLoadBalancers"): (ELB_NS, elb_describe),
+    ("elasticloadbalancing", "2012-06-01", "DescribeLoadBalancerAttributes"): (ELB_NS, elb_attributes),
+    ("ec2", "2016-11-15", "DescribeInstances"): (EC2_NS, ec2_describe_instances),
     ("elasticloadbalancing", "2015-12-01", "DescribeListeners"): (ELBV2_NS, v2_describe_listeners),
     ("elasticloadbalancing", "2015-12-01", "DescribeRules"): (ELBV2_NS, v2_describe_rules),
     ("elasticloadbalancing", "2015-12-01", "DescribeTags"): (ELBV2_NS, v2_describe_tags),
@@ -517,12 +662,18 @@ class Handler(BaseHTTPRequestHandler):
             WORLD.sample()
             if path == "/__fake/timeline":
                 return self.reply(200, json.dumps(WORLD.timeline), "application/json")
+            if path == "/__fake/zone-timeline":
+                return self.reply(200, json.dumps(WORLD.zone_timeline), "application/json")
             if path == "/__fake/calls":
                 return self.reply(200, json.dumps(WORLD.calls), "application/json")
             if path == "/__fake/state":
-                state = {"lbs": {n: {i: WORLD.instance_state(n, i)[0] for i in lb["instances"]}
+                state = {"lbs": {n: {i: "Draining" if e["draining_until"] is not None
+                                     else WORLD.instance_state(n, i)[0]
+                                     for i, e in lb["instances"].items()}
                                  for n, lb in WORLD.lbs.items()},
-                         "groups": {n: g["lbs"] for n, g in WORLD.groups.items()},
+                         "groups": {n: {lb: link["state"] for lb, link in g["lbs"].items()}
+                                    for n, g in WORLD.groups.items()},
+                         "zones": {n: WORLD.zone_view(n) for n in WORLD.lbs},
                          "rules": {arn: {k: v for k, v in r.items()} for arn, r in WORLD.rules.items()}}
                 return self.reply(200, json.dumps(state), "application/json")
         self.reply(404, "not found\n", "text/plain")
@@ -531,16 +682,26 @@ class Handler(BaseHTTPRequestHandler):
         req = json.loads(body or b"{}")
         with WORLD.lock:
             if path == "/__fake/setup":
+                if "link_delay" in req:
+                    WORLD.link_delay = req["link_delay"]
+                WORLD.ec2.update(req.get("instances", {}))  # id -> Availability Zone
                 for lb in req.get("load_balancers", []):
+                    # Cross-zone is off unless asked: the default for load balancers made with
+                    # the API, CLI or CloudFormation (aws-behaviour.md §4).
                     WORLD.lbs[lb["name"]] = {"interval": lb.get("interval", 0.2),
                                              "threshold": lb.get("healthy_threshold", 2),
+                                             "draining": lb.get("draining", 0),
+                                             "zones": lb.get("zones", ["eu-west-1a"]),
+                                             "cross_zone": lb.get("cross_zone", False),
                                              "instances": {}}
                 for g in req.get("groups", []):
                     WORLD.groups[g["name"]] = {"instances": list(g["instances"]), "lbs": {}}
+                    for iid in g["instances"]:
+                        WORLD.ec2.setdefault(iid, "eu-west-1a")
                     for lb in g.get("load_balancers", []):
-                        WORLD.groups[g["name"]]["lbs"][lb] = "InService"
+                        WORLD.groups[g["name"]]["lbs"][lb] = {"state": "InService", "since": -1e6}
                         for iid in g["instances"]:  # long registered: InService already
-                            WORLD.lbs[lb]["instances"][iid] = -1e6
+                            WORLD.lbs[lb]["instances"][iid] = {"since": -1e6, "draining_until": None}
                 WORLD.deployments.update(req.get("deployments", {}))
                 for arn, targets in req.get("target_groups", {}).items():
                     WORLD.target_groups[arn] = dict(targets)
@@ -558,6 +719,22 @@ class Handler(BaseHTTPRequestHandler):
                     WORLD.require_token = req["require_token"]
             elif path == "/__fake/fail":
                 WORLD.faults.setdefault(req["action"], []).extend(req["faults"])
+            elif path == "/__fake/group":  # scale in or out: the group's instances now
+                g = WORLD.groups[req["name"]]
+                for iid in req["instances"]:
+                    WORLD.ec2.setdefault(iid, req.get("zone", "eu-west-1a"))
+                for lb, link in g["lbs"].items():
+                    if link["state"] in ("Adding", "Added", "InService"):
+                        for iid in set(g["instances"]) - set(req["instances"]):
+                            WORLD.deregister(lb, iid)
+                        for iid in set(req["instances"]) - set(g["instances"]):
+                            WORLD.register(lb, iid)
+                g["instances"] = list(req["instances"])
+            elif path == "/__fake/drained":  # its in-flight requests ended before the timeout
+                entry = WORLD.lbs[req["lb"]]["instances"].get(req["id"])
+                if entry is not None and entry["draining_until"] is not None:
+                    entry["draining_until"] = WORLD.now()
+                WORLD.advance()
             elif path == "/__fake/instance":
                 (WORLD.unhealthy.discard if req.get("healthy", True) else WORLD.unhealthy.add)(req["id"])
             elif path == "/__fake/deployment":
@@ -583,6 +760,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.control(path, body)
         json_protocol = "amz-json" in (self.headers.get("Content-Type") or "")
         action = "?"
+        service = ""
         try:
             service, region = self.verify(body)
             if json_protocol:
@@ -609,8 +787,11 @@ class Handler(BaseHTTPRequestHandler):
                 WORLD.sample()
                 self.record(action, 200)
             rid = str(uuid.uuid4())
-            xml = (f'<{action}Response xmlns="{ns}"><{action}Result>{result}</{action}Result>'
-                   f"<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></{action}Response>")
+            if service == "ec2":  # EC2's dialect: no Result wrapper, a lower-case requestId
+                xml = f'<{action}Response xmlns="{ns}"><requestId>{rid}</requestId>{result}</{action}Response>'
+            else:
+                xml = (f'<{action}Response xmlns="{ns}"><{action}Result>{result}</{action}Result>'
+                       f"<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></{action}Response>")
             return self.reply(200, xml, "text/xml", {"x-amzn-RequestId": rid})
         except AwsFault as f:
             with WORLD.lock:
@@ -624,6 +805,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(f.status, json.dumps({"__type": f.code, "message": f.message}),
                                   "application/x-amz-json-1.1", {"x-amzn-RequestId": rid})
             kind = "Sender" if f.sender else "Receiver"
+            if service == "ec2":
+                xml = (f"<Response><Errors><Error><Code>{escape(f.code)}</Code><Message>{escape(f.message)}"
+                       f"</Message></Error></Errors><RequestID>{rid}</RequestID></Response>")
+                return self.reply(f.status, xml, "text/xml")
             xml = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{escape(f.code)}</Code>"
                    f"<Message>{escape(f.message)}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>")
             return self.reply(f.status, xml, "text/xml")
