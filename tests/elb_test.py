@@ -44,21 +44,8 @@ def sns(message, message_id):
         "Message": json.dumps(message)}}]}
 
 
-class ElbClassic(unittest.TestCase):
-    def setUp(self):
-        self.fake = FakeAws()
-        self.fake.setup(
-            load_balancers=[{"name": "web-lb", "interval": INTERVAL, "healthy_threshold": THRESHOLD}],
-            groups=[{"name": "web-asg", "instances": ["i-app1", "i-app2"],
-                     "load_balancers": ["web-lb"]}],
-            deployments={"d-1": {"creator": "user", "status": "InProgress"},
-                         "d-scale": {"creator": "autoscaling", "status": "InProgress"}},
-            require_token=TOKEN)
-        self._tmp = tempfile.TemporaryDirectory(prefix="intermission-elb-")
-        self.dir = self._tmp.name
-        self.config = os.path.join(self.dir, "config.yaml")
-        with open(self.config, "w") as f:
-            f.write(CONFIG)
+class ElbFixture(unittest.TestCase):
+    """Runs the real binary against the fake AWS; subclasses set the world up."""
 
     def tearDown(self):
         self.fake.stop()
@@ -76,9 +63,28 @@ class ElbClassic(unittest.TestCase):
         return self.cli("handle", *flags, stdin=json.dumps(sns(message, message_id)),
                         check=check, **env)
 
+
+class ElbClassic(ElbFixture):
+    def setUp(self):
+        self.fake = FakeAws()
+        self.fake.setup(
+            instances={"i-page1": "eu-west-1a"},
+            load_balancers=[{"name": "web-lb", "interval": INTERVAL, "healthy_threshold": THRESHOLD}],
+            groups=[{"name": "web-asg", "instances": ["i-app1", "i-app2"],
+                     "load_balancers": ["web-lb"]}],
+            deployments={"d-1": {"creator": "user", "status": "InProgress"},
+                         "d-scale": {"creator": "autoscaling", "status": "InProgress"}},
+            require_token=TOKEN)
+        self._tmp = tempfile.TemporaryDirectory(prefix="intermission-elb-")
+        self.dir = self._tmp.name
+        self.config = os.path.join(self.dir, "config.yaml")
+        with open(self.config, "w") as f:
+            f.write(CONFIG)
+
     def in_maintenance(self):
         s = self.fake.state()
-        return s["groups"]["web-asg"] == {} and s["lbs"]["web-lb"] == {"i-page1": "InService"}
+        return s["groups"]["web-asg"] == {"web-lb": "Removed"} and \
+            s["lbs"]["web-lb"] == {"i-page1": "InService"}
 
     def serving_app(self):
         s = self.fake.state()
@@ -177,7 +183,7 @@ class ElbClassic(unittest.TestCase):
     def test_a_page_host_that_never_gets_healthy_does_not_detach_the_group(self):
         self.fake.instance("i-page1", healthy=False)
         p = self.handle(codedeploy("d-1", "CREATED"), "m-1", check=1)
-        self.assertIn("did not become InService", p.stderr)
+        self.assertIn("did not serve every zone", p.stderr)
         self.assertIn("stays attached", p.stderr)
         self.assertEqual(self.fake.state()["groups"]["web-asg"], {"web-lb": "InService"})
         status = json.loads(self.cli("status", "--json").stdout)["environments"][0]
@@ -215,11 +221,147 @@ class ElbClassic(unittest.TestCase):
         lines = [l.strip() for l in p.stdout.splitlines() if "would" in l]
         self.assertEqual(lines, [
             "would register page instance(s) i-page1 with the load balancer",
-            "would wait until page instance(s) i-page1 are InService",
+            "would wait until page instance(s) i-page1 serve every zone",
             "would detach the Auto Scaling group from the load balancer"])
         self.assertTrue(self.serving_app(), "a dry run changes nothing")
         self.assertEqual([a for a in self.actions() if not a.startswith("Describe")],
                          ["GetDeployment"])
+
+
+ZONES_CONFIG = """\
+store: {path: state.db}
+aws: {region: eu-west-1, max_attempts: 4}
+routes:
+  - deployment_group: "*-*"
+    environment: "{1}"
+environments:
+  prod:
+    backend:
+      type: elb-classic
+      load_balancer: web-lb
+      auto_scaling_group: web-asg
+      page_instances: [%s]
+      min_healthy: 2
+      health_timeout: 8s
+      poll_interval: 50ms
+"""
+
+DRAIN = 2.0  # seconds of connection draining
+
+
+class ElbClassicAsAwsReallyBehaves(ElbFixture):
+    """Draining, Availability Zones and a group that cannot give min_healthy
+    (aws-behaviour.md §1-4): what users get is read from the fake's per-zone view, which
+    counts only instances the load balancer would send the next request to."""
+
+    PAGES = "i-page-a, i-page-b"
+    CROSS_ZONE = False
+
+    def setUp(self):
+        self.fake = FakeAws()
+        self.fake.setup(
+            instances={"i-page-a": "eu-west-1a", "i-page-b": "eu-west-1b", "i-app1": "eu-west-1a",
+                       "i-app2": "eu-west-1b"},
+            load_balancers=[{"name": "web-lb", "interval": INTERVAL, "healthy_threshold": THRESHOLD,
+                             "draining": DRAIN, "zones": ["eu-west-1a", "eu-west-1b"],
+                             "cross_zone": self.CROSS_ZONE}],
+            groups=[{"name": "web-asg", "instances": ["i-app1", "i-app2"],
+                     "load_balancers": ["web-lb"]}],
+            deployments={f"d-{n}": {"creator": "user", "status": "InProgress"} for n in range(1, 5)},
+            require_token=TOKEN)
+        self._tmp = tempfile.TemporaryDirectory(prefix="intermission-elb-")
+        self.dir = self._tmp.name
+        self.config = os.path.join(self.dir, "config.yaml")
+        with open(self.config, "w") as f:
+            f.write(ZONES_CONFIG % self.PAGES)
+
+    def assert_every_zone_always_served(self):
+        for zone, series in self.fake.zone_timeline()["web-lb"].items():
+            self.assertGreater(min(n for _, n in series), 0,
+                               f"zone {zone} had nothing to send requests to: {series}")
+
+    def test_a_deployment_inside_the_draining_window_registers_the_page_again(self):
+        self.handle(codedeploy("d-1", "CREATED"), "m-1")
+        self.handle(codedeploy("d-1", "SUCCEEDED"), "m-2")
+        self.assertEqual(set(self.fake.state()["lbs"]["web-lb"].values()) - {"InService"},
+                         {"Draining"}, "the page instances drain after the switch off")
+        self.handle(codedeploy("d-2", "CREATED"), "m-3")  # inside the draining window
+        self.assertEqual(self.fake.state()["groups"]["web-asg"], {"web-lb": "Removing"})
+        time.sleep(DRAIN + 0.3)  # every drain over
+        self.assertEqual(self.fake.state()["lbs"]["web-lb"],
+                         {p.strip(): "InService" for p in self.PAGES.split(",")})
+        self.assert_every_zone_always_served()
+
+    def test_switching_off_inside_the_draining_window_waits_for_the_group_again(self):
+        self.handle(codedeploy("d-1", "CREATED"), "m-1")
+        # The group's instances are draining ("InService", deregistration in progress) and the
+        # link is Removing: none of that may count as the app serving.
+        self.handle(codedeploy("d-1", "SUCCEEDED"), "m-2")
+        self.assertTrue(self.fake.state()["groups"]["web-asg"]["web-lb"] in ("Added", "InService"))
+        time.sleep(DRAIN + 0.3)
+        self.assertEqual(self.fake.state()["lbs"]["web-lb"],
+                         {"i-app1": "InService", "i-app2": "InService"})
+        self.assert_every_zone_always_served()
+
+    def test_crossed_on_and_off_never_leave_a_zone_empty(self):
+        for n in range(1, 4):
+            self.handle(codedeploy(f"d-{n}", "CREATED"), f"m-{n}a")
+            self.handle(codedeploy(f"d-{n}", "SUCCEEDED"), f"m-{n}b")
+        time.sleep(DRAIN + 0.3)
+        self.assertEqual(self.fake.state()["lbs"]["web-lb"],
+                         {"i-app1": "InService", "i-app2": "InService"})
+        self.assert_every_zone_always_served()
+
+    def test_status_says_what_each_zone_has(self):
+        status = json.loads(self.cli("status", "--json").stdout)["environments"][0]
+        observed = status["observed"]["detail"]
+        self.assertIn("cross-zone off", observed)
+        self.assertIn("eu-west-1a", observed)
+        self.assertIn("eu-west-1b", observed)
+
+    def test_min_healthy_the_group_cannot_give_is_bounded_and_said(self):
+        self.handle(codedeploy("d-1", "CREATED"), "m-1")
+        self.fake.group("web-asg", ["i-app1"])  # scaled in during the deployment
+        started = time.monotonic()
+        self.handle(codedeploy("d-1", "SUCCEEDED"), "m-2")
+        self.assertLess(time.monotonic() - started, 6, "no wait for an instance that cannot come")
+        time.sleep(DRAIN + 0.3)
+        self.assertEqual(self.fake.state()["lbs"]["web-lb"], {"i-app1": "InService"},
+                         "the page is not left sharing the load balancer with the app")
+        status = json.loads(self.cli("status", "--json").stdout)["environments"][0]
+        self.assertIn("min_healthy 2 bounded to 1", status["observed"]["detail"])
+
+
+class ElbClassicOneZoneWithoutAPage(ElbClassicAsAwsReallyBehaves):
+    """Cross-zone off and no page instance in eu-west-1b: switching on would send that zone's
+    share of the users to a 503, so the switch is refused and the app keeps serving."""
+
+    PAGES = "i-page-a"
+
+    def test_the_switch_is_refused_and_says_which_zone_needs_a_page_instance(self):
+        p = self.handle(codedeploy("d-1", "CREATED"), "m-1", check=3)
+        self.assertIn("eu-west-1b", p.stderr)
+        self.assertIn("cross-zone", p.stderr)
+        self.assertEqual(self.fake.state()["groups"]["web-asg"], {"web-lb": "InService"})
+        self.assert_every_zone_always_served()
+
+    # The inherited switching tests cannot switch on here.
+    test_a_deployment_inside_the_draining_window_registers_the_page_again = None
+    test_switching_off_inside_the_draining_window_waits_for_the_group_again = None
+    test_crossed_on_and_off_never_leave_a_zone_empty = None
+    test_min_healthy_the_group_cannot_give_is_bounded_and_said = None
+    test_status_says_what_each_zone_has = None
+
+
+class ElbClassicCrossZoneOn(ElbClassicAsAwsReallyBehaves):
+    """Cross-zone on: one page instance serves every zone's share."""
+
+    PAGES = "i-page-a"
+    CROSS_ZONE = True
+
+    def test_status_says_what_each_zone_has(self):
+        status = json.loads(self.cli("status", "--json").stdout)["environments"][0]
+        self.assertIn("cross-zone on", status["observed"]["detail"])
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ def code_calls():
     patterns = {
         ("aws/elb_backend.cpp", r'elb_\.query\(\s*"(\w+)"'): "elasticloadbalancing",
         ("aws/elb_backend.cpp", r'autoscaling_\.query\(\s*"(\w+)"'): "autoscaling",
+        ("aws/elb_backend.cpp", r'ec2_\.query\(\s*"(\w+)"'): "ec2",
         ("aws/alb_backend.cpp", r'elbv2_\.query\(\s*"(\w+)"'): "elasticloadbalancing",
         ("aws/codedeploy_lookup.cpp", r'client_\.json\(\s*"(\w+)"'): "codedeploy",
         ("store/dynamodb_store.cpp", r'client_\.json\(\s*"(\w+)"'): "dynamodb",

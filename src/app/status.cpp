@@ -68,7 +68,8 @@ json::value status_json(const std::vector<EnvironmentStatus>& envs, core::Time n
     }
     if (e.observed) {
       if (e.observed->ok()) {
-        o["observed"] = json::object{{"on", *observed_on(e)}};
+        o["observed"] = json::object{{"on", *observed_on(e)},
+                                     {"detail", core::observed_detail(e.observed->value())}};
       } else {
         o["observed"] = json::object{{"error", e.observed->error().message}};
       }
@@ -113,6 +114,9 @@ std::string status_text(const std::vector<EnvironmentStatus>& envs, core::Time n
       } else if (*observed_on(e) != d.on) {
         out += std::string(" (observed ") + (*observed_on(e) ? "on" : "off") +
                ": differs, run `intermission tick`)";
+      }
+      if (e.observed->ok() && !core::observed_detail(e.observed->value()).empty()) {
+        out += "\n  observed: " + core::observed_detail(e.observed->value());
       }
     }
     out += "\n";

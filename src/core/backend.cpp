@@ -20,17 +20,19 @@ bool contains(const std::vector<std::string>& v, const std::string& x) {
 std::vector<Step> plan_elb(bool desired_on, const ElbObservation& o) {
   std::vector<Step> steps;
   if (desired_on) {
+    // A draining page instance is not registered as far as the next request goes: it is
+    // registered again and waited for like a new one.
     std::vector<std::string> missing;
     for (const auto& id : o.page_instances) {
-      if (!contains(o.page_registered, id)) missing.push_back(id);
+      if (!contains(o.page_registered, id) && !contains(o.page_outside, id)) missing.push_back(id);
     }
     if (!missing.empty()) steps.emplace_back(RegisterInstances{missing});
-    if (o.page_in_service.empty()) steps.emplace_back(WaitPageInService{o.page_instances});
+    if (!missing.empty() || !page_ready(o)) steps.emplace_back(WaitPageInService{o.page_instances});
     if (o.group_attached) steps.emplace_back(DetachGroup{});
   } else {
     if (!o.group_attached) steps.emplace_back(AttachGroup{});
-    if (o.app_in_service < o.min_app_in_service) {
-      steps.emplace_back(WaitGroupInService{o.min_app_in_service});
+    if (!o.group_attached || !app_ready(o)) {
+      steps.emplace_back(WaitGroupInService{effective_min_app(o)});
     }
     if (!o.page_registered.empty()) steps.emplace_back(DeregisterInstances{o.page_registered});
   }
@@ -85,6 +87,34 @@ std::vector<Step> plan_alb(bool desired_on, const AlbObservation& o) {
 
 }  // namespace
 
+int effective_min_app(const ElbObservation& o) {
+  int n = o.min_app_in_service;
+  if (o.app_capacity >= 0) n = std::min(n, o.app_capacity);
+  return std::max(n, 1);
+}
+
+bool page_ready(const ElbObservation& o) {
+  if (o.cross_zone || o.zones.empty()) return !o.page_in_service.empty();
+  return std::all_of(o.zones.begin(), o.zones.end(),
+                     [](const ElbZone& z) { return z.page_serving > 0; });
+}
+
+bool app_ready(const ElbObservation& o) {
+  if (o.app_in_service < effective_min_app(o)) return false;
+  if (o.cross_zone) return true;
+  return std::all_of(o.zones.begin(), o.zones.end(),
+                     [](const ElbZone& z) { return z.app_instances == 0 || z.app_serving > 0; });
+}
+
+std::vector<std::string> zones_without_page(const ElbObservation& o) {
+  std::vector<std::string> out;
+  if (o.cross_zone) return out;
+  for (const auto& z : o.zones) {
+    if (z.page_configured == 0) out.push_back(z.name);
+  }
+  return out;
+}
+
 std::string fingerprint(const RuleSpec& spec) {
   // FNV-1a 64 over a canonical text form.
   std::string text;
@@ -126,6 +156,10 @@ bool observed_on(const Observation& observed) {
   return !elb.group_attached && !elb.page_registered.empty();
 }
 
+const std::string& observed_detail(const Observation& observed) {
+  return std::visit([](const auto& o) -> const std::string& { return o.detail; }, observed);
+}
+
 std::string describe(const Step& step) {
   return std::visit(
       [](const auto& s) -> std::string {
@@ -137,7 +171,7 @@ std::string describe(const Step& step) {
         } else if constexpr (std::is_same_v<T, RegisterInstances>) {
           return "register page instance(s) " + join(s.ids) + " with the load balancer";
         } else if constexpr (std::is_same_v<T, WaitPageInService>) {
-          return "wait until page instance(s) " + join(s.ids) + " are InService";
+          return "wait until page instance(s) " + join(s.ids) + " serve every zone";
         } else if constexpr (std::is_same_v<T, DetachGroup>) {
           return "detach the Auto Scaling group from the load balancer";
         } else if constexpr (std::is_same_v<T, AttachGroup>) {

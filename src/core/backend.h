@@ -23,17 +23,49 @@ struct SwitchObservation {
   bool persisted = true;  // the durable copy (a map file on disk) agrees with `on`
 };
 
+// One enabled Availability Zone of a Classic ELB, as far as the switch cares. "Serving" means
+// the load balancer would send the instance the next request: InService and not draining
+// (a deregistering instance is reported InService while it drains; aws-behaviour.md §1).
+struct ElbZone {
+  std::string name;
+  int page_configured = 0;  // configured page instances in this zone
+  int page_serving = 0;
+  int app_instances = 0;  // the group's healthy instances in this zone (Auto Scaling's view)
+  int app_serving = 0;
+};
+
 // A Classic ELB in front of an Auto Scaling group, with maintenance page instance(s).
 struct ElbObservation {
   std::vector<std::string> page_instances;   // configured
-  std::vector<std::string> page_registered;  // of those, registered with the load balancer
-  std::vector<std::string> page_in_service;  // of those, InService
+  std::vector<std::string> page_registered;  // of those, registered and not draining
+  std::vector<std::string> page_in_service;  // of those, serving
+  std::vector<std::string> page_draining;    // deregistration in progress: not serving
+  std::vector<std::string> page_outside;     // in zones the load balancer does not have
   bool group_attached = false;  // the group lists the load balancer as Adding/Added/InService
   std::string group_state;      // what Auto Scaling says ("" when the group does not list it)
-  int app_in_service = 0;       // InService instances that are not page instances
-  int min_app_in_service = 1;   // how many the off switch waits for (config)
+  int app_in_service = 0;       // serving instances of the group (draining ones excluded)
+  int min_app_in_service = 1;   // how many the off switch waits for (config: min_healthy)
+  int app_capacity = -1;        // the group's healthy instances in enabled zones; -1 unknown
+  // With cross-zone load balancing off (the default for load balancers made with the API, CLI
+  // or CloudFormation), each zone's node sends its share of the users only to instances in
+  // that zone (aws-behaviour.md §4).
+  bool cross_zone = true;
+  std::vector<ElbZone> zones;  // the enabled zones; empty when not known
   std::string detail;
 };
+
+// How many serving group instances the off switch waits for: min_healthy, bounded by what the
+// group can give (a group scaled in below min_healthy), and at least one.
+int effective_min_app(const ElbObservation& o);
+// The page serves every zone's share of the users: one serving page instance with cross-zone
+// on, one in every enabled zone with it off.
+bool page_ready(const ElbObservation& o);
+// The application serves again: effective_min_app() serving instances and, with cross-zone
+// off, one in every zone where the group has an instance.
+bool app_ready(const ElbObservation& o);
+// Enabled zones that cannot get a page instance (cross-zone off and none configured there):
+// switching on would answer their share of the users with the load balancer's 503.
+std::vector<std::string> zones_without_page(const ElbObservation& o);
 
 // An ALB listener rule as intermission wants it. Conditions and actions mirror the ELBv2 API
 // (aws-facts.md §7); the adapter encodes them.
@@ -90,12 +122,12 @@ struct SetSwitch {
 struct RegisterInstances {  // with the load balancer
   std::vector<std::string> ids;
 };
-struct WaitPageInService {  // until at least one of `ids` is InService, or a deadline
+struct WaitPageInService {  // until page_ready() (every zone served by the page), or a deadline
   std::vector<std::string> ids;
 };
 struct DetachGroup {};  // the Auto Scaling group from the load balancer
 struct AttachGroup {};
-struct WaitGroupInService {  // until `min_count` of the group's instances are InService
+struct WaitGroupInService {  // until app_ready(): `min_count` group instances serve
   int min_count = 1;
 };
 struct DeregisterInstances {
@@ -123,6 +155,9 @@ using Step = std::variant<SetSwitch, RegisterInstances, WaitPageInService, Detac
 // Whether what was observed amounts to maintenance on (for status): the switch is set, or
 // the Auto Scaling group is detached with the page registered.
 bool observed_on(const Observation& observed);
+
+// What the backend saw, for people (status): map entries, per-zone serving counts, rules.
+const std::string& observed_detail(const Observation& observed);
 
 // One line for people: "switch maintenance on (reason: ...)".
 std::string describe(const Step& step);

@@ -46,7 +46,7 @@ TEST(ElbPlanner, OnIsRegisterThenWaitThenDetachNeverDetachFirst) {
   EXPECT_EQ(described(steps),
             (std::vector<std::string>{
                 "register page instance(s) i-page with the load balancer",
-                "wait until page instance(s) i-page are InService",
+                "wait until page instance(s) i-page serve every zone",
                 "detach the Auto Scaling group from the load balancer"}));
 }
 
@@ -76,6 +76,73 @@ TEST(ElbPlanner, OffIsAttachThenWaitThenDeregister) {
   in_maintenance.app_in_service = 2;
   EXPECT_EQ(plan(false, in_maintenance, {}).size(), 1u);
   EXPECT_TRUE(plan(false, serving_app(), {}).empty());
+}
+
+TEST(ElbPlanner, ADrainingPageInstanceIsRegisteredAgainNotTrusted) {
+  // A deployment starting while the page instance drains from the last switch off: it is
+  // reported InService, but takes no new requests (aws-behaviour.md §1).
+  ElbObservation o = serving_app();
+  o.page_draining = {"i-page"};
+  EXPECT_EQ(described(plan(true, o, {})),
+            (std::vector<std::string>{
+                "register page instance(s) i-page with the load balancer",
+                "wait until page instance(s) i-page serve every zone",
+                "detach the Auto Scaling group from the load balancer"}));
+}
+
+ElbObservation two_zones(bool cross_zone) {
+  ElbObservation o = serving_app();
+  o.page_instances = {"i-page-a", "i-page-b"};
+  o.page_registered = {"i-page-a", "i-page-b"};
+  o.page_in_service = {"i-page-a"};
+  o.cross_zone = cross_zone;
+  o.zones = {{"eu-west-1a", 1, 1, 1, 1}, {"eu-west-1b", 1, 0, 1, 1}};
+  return o;
+}
+
+TEST(ElbPlanner, WithCrossZoneOffEveryZoneNeedsAServingPageInstance) {
+  EXPECT_FALSE(page_ready(two_zones(false)));
+  EXPECT_EQ(described(plan(true, two_zones(false), {})),
+            (std::vector<std::string>{"wait until page instance(s) i-page-a, i-page-b serve every zone",
+                                      "detach the Auto Scaling group from the load balancer"}));
+  EXPECT_TRUE(page_ready(two_zones(true)));
+  EXPECT_EQ(plan(true, two_zones(true), {}).size(), 1u) << "detach only";
+  ElbObservation one_page = two_zones(false);
+  one_page.zones[1].page_configured = 0;
+  EXPECT_EQ(zones_without_page(one_page), std::vector<std::string>{"eu-west-1b"});
+  EXPECT_TRUE(zones_without_page(two_zones(false)).empty());
+  one_page.cross_zone = true;
+  EXPECT_TRUE(zones_without_page(one_page).empty());
+}
+
+TEST(ElbPlanner, OffWaitsForEveryZoneWithGroupInstancesWhenCrossZoneIsOff) {
+  ElbObservation o = two_zones(false);
+  o.page_in_service = o.page_registered;
+  o.zones[0].app_serving = 2;
+  o.zones[1].app_serving = 0;  // its instance is still passing its first health checks
+  EXPECT_FALSE(app_ready(o));
+  EXPECT_EQ(plan(false, o, {}).size(), 2u) << "wait, then deregister";
+  o.cross_zone = true;
+  EXPECT_TRUE(app_ready(o));
+  EXPECT_EQ(plan(false, o, {}).size(), 1u);
+}
+
+TEST(ElbPlanner, MinHealthyIsBoundedByWhatTheGroupCanGive) {
+  ElbObservation o;
+  o.page_instances = o.page_registered = o.page_in_service = {"i-page"};
+  o.group_attached = true;
+  o.min_app_in_service = 2;
+  o.app_capacity = 1;  // scaled in to one instance during the deployment
+  o.app_in_service = 1;
+  EXPECT_EQ(effective_min_app(o), 1);
+  EXPECT_EQ(described(plan(false, o, {})),
+            std::vector<std::string>{"deregister page instance(s) i-page from the load balancer"});
+  o.app_capacity = 0;
+  EXPECT_EQ(effective_min_app(o), 1) << "an empty group: the page stays until one serves";
+  o.app_in_service = 0;
+  EXPECT_EQ(plan(false, o, {}).size(), 2u);
+  o.app_capacity = -1;  // unknown: the config's number
+  EXPECT_EQ(effective_min_app(o), 2);
 }
 
 RuleSpec rule(const std::string& role, int priority) {

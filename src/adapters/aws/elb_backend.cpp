@@ -1,6 +1,7 @@
 #include "adapters/aws/elb_backend.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 namespace intermission::adapters::aws {
@@ -13,11 +14,20 @@ bool attached_state(const std::string& state) {
 }  // namespace
 
 ElbClassicBackend::ElbClassicBackend(ElbSettings settings, AwsClient& elb, AwsClient& autoscaling,
-                                     Sleeper sleeper)
-    : s_(std::move(settings)), elb_(elb), autoscaling_(autoscaling), sleep_(std::move(sleeper)) {}
+                                     AwsClient& ec2, Sleeper sleeper)
+    : s_(std::move(settings)),
+      elb_(elb),
+      autoscaling_(autoscaling),
+      ec2_(ec2),
+      sleep_(std::move(sleeper)) {}
 
 std::string ElbClassicBackend::describe() const {
   return "elb-classic " + s_.load_balancer + " / auto scaling group " + s_.auto_scaling_group;
+}
+
+bool ElbClassicBackend::Health::draining() const {
+  // aws-behaviour.md §1: "InService" with this description while connection draining runs.
+  return description.find("deregistration currently in progress") != std::string::npos;
 }
 
 std::vector<std::pair<std::string, std::string>> ElbClassicBackend::instance_params(
@@ -61,7 +71,7 @@ core::Result<std::string> ElbClassicBackend::group_lb_state() {
   return std::string();
 }
 
-core::Result<std::vector<std::string>> ElbClassicBackend::group_instances() {
+core::Result<std::vector<ElbClassicBackend::GroupInstance>> ElbClassicBackend::group_instances() {
   auto doc = autoscaling_.query("DescribeAutoScalingGroups",
                                 {{"AutoScalingGroupNames.member.1", s_.auto_scaling_group}});
   if (!doc) return doc.error();
@@ -70,54 +80,144 @@ core::Result<std::vector<std::string>> ElbClassicBackend::group_instances() {
     return core::Error::not_found("Auto Scaling group '" + s_.auto_scaling_group +
                                   "' does not exist");
   }
-  std::vector<std::string> out;
+  std::vector<GroupInstance> out;
   for (const auto& m : groups.first().node().select_nodes("Instances/member")) {
-    out.emplace_back(m.node().child_value("InstanceId"));
+    const pugi::xml_node i = m.node();
+    out.push_back({i.child_value("InstanceId"), i.child_value("AvailabilityZone"),
+                   std::string(i.child_value("LifecycleState")) == "InService" &&
+                       std::string(i.child_value("HealthStatus")) == "Healthy"});
   }
   return out;
 }
 
-core::Result<int> ElbClassicBackend::group_in_service() {
-  auto members = group_instances();
-  if (!members) return members.error();
-  auto health = instance_health({});
-  if (!health) return health.error();
-  const std::set<std::string> group(members->begin(), members->end());
-  int n = 0;
-  for (const auto& h : *health) {
-    if (h.state == "InService" && group.contains(h.id)) ++n;
+core::Result<ElbClassicBackend::Layout> ElbClassicBackend::layout() {
+  if (layout_) return *layout_;
+  Layout l;
+  auto lb = elb_.query("DescribeLoadBalancers", {{"LoadBalancerNames.member.1", s_.load_balancer}});
+  if (!lb) return lb.error();
+  for (const auto& z : (*lb)->select_nodes("//LoadBalancerDescriptions/member/AvailabilityZones/member")) {
+    l.zones.emplace_back(z.node().child_value());
   }
-  return n;
+  auto attrs = elb_.query("DescribeLoadBalancerAttributes", {{"LoadBalancerName", s_.load_balancer}});
+  if (!attrs) return attrs.error();
+  l.cross_zone = std::string((*attrs)->select_node("//CrossZoneLoadBalancing/Enabled").node().child_value()) == "true";
+  std::vector<std::pair<std::string, std::string>> p;
+  for (std::size_t i = 0; i < s_.page_instances.size(); ++i) {
+    p.emplace_back("InstanceId." + std::to_string(i + 1), s_.page_instances[i]);
+  }
+  auto ec2 = ec2_.query("DescribeInstances", p);
+  if (!ec2) {
+    return ec2.error().with_context("reading the page instances' Availability Zones "
+                                    "(ec2:DescribeInstances)");
+  }
+  for (const auto& i : (*ec2)->select_nodes("//reservationSet/item/instancesSet/item")) {
+    l.page_zones.emplace_back(i.node().child_value("instanceId"),
+                              i.node().child("placement").child_value("availabilityZone"));
+  }
+  layout_ = l;
+  return l;
 }
 
-core::Result<core::Observation> ElbClassicBackend::observe() {
+core::Result<core::ElbObservation> ElbClassicBackend::observe_elb() {
+  auto where = layout();
+  if (!where) return where.error();
   auto health = instance_health({});
   if (!health) return health.error();
   auto state = group_lb_state();
   if (!state) return state.error();
   auto members = group_instances();
   if (!members) return members.error();
-  const std::set<std::string> group(members->begin(), members->end());
+  const std::set<std::string> enabled(where->zones.begin(), where->zones.end());
+  std::map<std::string, std::string> zone_of;
+  for (const auto& [id, zone] : where->page_zones) zone_of[id] = zone;
+  for (const auto& m : *members) zone_of[m.id] = m.zone;
+
   core::ElbObservation o;
   o.page_instances = s_.page_instances;
   o.min_app_in_service = s_.min_healthy;
   o.group_state = *state;
   o.group_attached = attached_state(*state);
+  o.cross_zone = where->cross_zone;
+  for (const auto& z : where->zones) o.zones.push_back({z, 0, 0, 0, 0});
+  auto zone = [&](const std::string& id) -> core::ElbZone* {
+    const auto it = zone_of.find(id);
+    if (it == zone_of.end()) return nullptr;
+    for (auto& z : o.zones) {
+      if (z.name == it->second) return &z;
+    }
+    return nullptr;
+  };
+  for (const auto& id : s_.page_instances) {
+    if (core::ElbZone* z = zone(id)) {
+      ++z->page_configured;
+    } else {
+      o.page_outside.push_back(id);
+    }
+  }
+  o.app_capacity = 0;
+  std::set<std::string> group;
+  for (const auto& m : *members) {
+    group.insert(m.id);
+    core::ElbZone* z = zone(m.id);
+    if (m.healthy && z != nullptr) {
+      ++o.app_capacity;
+      ++z->app_instances;
+    }
+  }
   for (const auto& h : *health) {
     const bool page = std::find(s_.page_instances.begin(), s_.page_instances.end(), h.id) !=
                       s_.page_instances.end();
+    core::ElbZone* z = zone(h.id);
     if (page) {
+      if (h.draining()) {
+        o.page_draining.push_back(h.id);
+        continue;
+      }
       o.page_registered.push_back(h.id);
-      if (h.state == "InService") o.page_in_service.push_back(h.id);
-    } else if (h.state == "InService" && group.contains(h.id)) {
+      if (h.serving()) {
+        o.page_in_service.push_back(h.id);
+        if (z != nullptr) ++z->page_serving;
+      }
+    } else if (h.serving() && group.contains(h.id)) {
       ++o.app_in_service;
+      if (z != nullptr) ++z->app_serving;
     }
   }
-  o.detail = "group " + (state->empty() ? std::string("not attached") : *state) + ", " +
-             std::to_string(o.app_in_service) + " group instance(s) InService, page " +
-             std::to_string(o.page_in_service.size()) + "/" +
-             std::to_string(o.page_registered.size()) + " registered InService";
-  return core::Observation{o};
+  std::string d = "group " + (state->empty() ? std::string("not attached") : *state) + ", " +
+                  std::to_string(o.app_in_service) + " group instance(s) serving (need " +
+                  std::to_string(core::effective_min_app(o)) + "), page " +
+                  std::to_string(o.page_in_service.size()) + "/" +
+                  std::to_string(o.page_instances.size()) + " serving";
+  if (!o.page_draining.empty()) d += ", " + std::to_string(o.page_draining.size()) + " draining";
+  d += std::string("; cross-zone ") + (o.cross_zone ? "on" : "off") + ":";
+  for (const auto& z : o.zones) {
+    d += " " + z.name + " page " + std::to_string(z.page_serving) + "/" +
+         std::to_string(z.page_configured) + " app " + std::to_string(z.app_serving) + "/" +
+         std::to_string(z.app_instances) + ";";
+  }
+  if (core::effective_min_app(o) < o.min_app_in_service) {
+    d += " min_healthy " + std::to_string(o.min_app_in_service) + " bounded to " +
+         std::to_string(core::effective_min_app(o)) + " (the group has " +
+         std::to_string(o.app_capacity) + " healthy instance(s));";
+  }
+  for (const auto& z : core::zones_without_page(o)) {
+    d += " zone " + z + " has no page instance: with cross-zone off its users would get the "
+         "load balancer's 503, so maintenance cannot switch on;";
+  }
+  if (!o.page_outside.empty()) {
+    d += " page instance(s) outside the load balancer's zones, never registered:";
+    for (const auto& id : o.page_outside) d += " " + id;
+    d += ";";
+  }
+  if (d.back() == ';') d.pop_back();
+  o.detail = std::move(d);
+  return o;
+}
+
+core::Result<core::Observation> ElbClassicBackend::observe() {
+  auto o = observe_elb();
+  if (!o) return o.error();
+  return core::Observation{std::move(*o)};
 }
 
 std::pair<std::chrono::steady_clock::time_point, bool> ElbClassicBackend::wait_limit() const {
@@ -134,42 +234,48 @@ core::Error ElbClassicBackend::deferred(const std::string& what) const {
                               "continues from here");
 }
 
-core::Status ElbClassicBackend::wait_page(const std::vector<std::string>& ids) {
+core::Status ElbClassicBackend::wait_page() {
   const auto [deadline, outside] = wait_limit();
   std::string last;
   for (;;) {
-    auto health = instance_health(ids);
-    if (!health) return health.error();
-    for (const auto& h : *health) {
-      if (h.state == "InService") return {};
-      last = h.id + " " + h.state + (h.description.empty() ? "" : ": " + h.description);
+    auto o = observe_elb();
+    if (!o) return o.error();
+    if (const auto missing = core::zones_without_page(*o); !missing.empty()) {
+      std::string zones;
+      for (const auto& z : missing) zones += (zones.empty() ? "" : ", ") + z;
+      return core::Error::config(
+          "load balancer " + s_.load_balancer + " has cross-zone load balancing off and no page "
+          "instance in " + zones + ": the users that zone's node receives would get the load "
+          "balancer's 503, so maintenance is not switched on (the group stays attached). Add a "
+          "page instance in each enabled zone, or turn cross-zone load balancing on");
     }
+    if (core::page_ready(*o)) return {};
+    last = o->detail;
     if (std::chrono::steady_clock::now() + s_.poll_interval > deadline) break;
     sleep_(s_.poll_interval);
   }
-  if (outside) return deferred("the page instance(s) to become InService");
+  if (outside) return deferred("the page instance(s) to serve every zone");
   return core::Error::timeout(
-      "the page instance(s) did not become InService within " +
+      "the page instance(s) did not serve every zone within " +
       core::format_duration(s_.health_timeout) + " (" + last +
       "); the Auto Scaling group stays attached, so the application keeps serving. Check the "
       "page host's health check (HealthyThreshold x Interval decides how long this takes)");
 }
 
-core::Status ElbClassicBackend::wait_group(int min_count) {
+core::Status ElbClassicBackend::wait_group() {
   const auto [deadline, outside] = wait_limit();
-  int seen = 0;
+  std::string last;
   for (;;) {
-    auto n = group_in_service();
-    if (!n) return n.error();
-    seen = *n;
-    if (seen >= min_count) return {};
+    auto o = observe_elb();
+    if (!o) return o.error();
+    if (core::app_ready(*o)) return {};
+    last = o->detail;
     if (std::chrono::steady_clock::now() + s_.poll_interval > deadline) break;
     sleep_(s_.poll_interval);
   }
-  if (outside) return deferred("the group's instances to become InService");
-  return core::Error::timeout("only " + std::to_string(seen) + " of the group's instances became "
-                              "InService within " + core::format_duration(s_.health_timeout) +
-                              " (need " + std::to_string(min_count) +
+  if (outside) return deferred("the group's instances to serve");
+  return core::Error::timeout("the group's instances did not serve within " +
+                              core::format_duration(s_.health_timeout) + " (" + last +
                               "); the page instance(s) stay registered, so users still see the "
                               "page rather than errors");
 }
@@ -185,7 +291,7 @@ core::Status ElbClassicBackend::apply(const core::Step& step) {
           auto r = elb_.query("RegisterInstancesWithLoadBalancer", instance_params(st.ids));
           return r ? core::Status{} : core::Status{r.error()};
         } else if constexpr (std::is_same_v<T, core::WaitPageInService>) {
-          return wait_page(st.ids);
+          return wait_page();
         } else if constexpr (std::is_same_v<T, core::DetachGroup>) {
           auto r = autoscaling_.query("DetachLoadBalancers", group_params);
           return r ? core::Status{} : core::Status{r.error()};
@@ -193,7 +299,7 @@ core::Status ElbClassicBackend::apply(const core::Step& step) {
           auto r = autoscaling_.query("AttachLoadBalancers", group_params);
           return r ? core::Status{} : core::Status{r.error()};
         } else if constexpr (std::is_same_v<T, core::WaitGroupInService>) {
-          return wait_group(st.min_count);
+          return wait_group();
         } else if constexpr (std::is_same_v<T, core::DeregisterInstances>) {
           auto r = elb_.query("DeregisterInstancesFromLoadBalancer", instance_params(st.ids));
           return r ? core::Status{} : core::Status{r.error()};

@@ -19,6 +19,10 @@ const Service& autoscaling_service() {
   static const Service kS{"autoscaling", "AUTO_SCALING", "2011-01-01", "", ""};
   return kS;
 }
+const Service& ec2_service() {
+  static const Service kS{"ec2", "EC2", "2016-11-15", "", ""};
+  return kS;
+}
 const Service& codedeploy_service() {
   static const Service kS{"codedeploy", "CODEDEPLOY", "", "CodeDeploy_20141006",
                           "application/x-amz-json-1.1"};

@@ -25,6 +25,7 @@ struct Service {
 const Service& elb_service();
 const Service& elbv2_service();
 const Service& autoscaling_service();
+const Service& ec2_service();  // EC2's Query dialect: lists are Name.N, not Name.member.N
 const Service& codedeploy_service();
 const Service& dynamodb_service();
 

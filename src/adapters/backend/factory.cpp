@@ -300,8 +300,10 @@ core::Result<std::unique_ptr<core::Backend>> DefaultBackendFactory::make(
     if (!elb) return elb.error();
     auto asg = aws_->client(aws::autoscaling_service(), setting(b, "region"));
     if (!asg) return asg.error();
+    auto ec2 = aws_->client(aws::ec2_service(), setting(b, "region"));
+    if (!ec2) return ec2.error();
     return std::unique_ptr<core::Backend>(
-        std::make_unique<aws::ElbClassicBackend>(s, **elb, **asg, aws_->sleeper()));
+        std::make_unique<aws::ElbClassicBackend>(s, **elb, **asg, **ec2, aws_->sleeper()));
   }
   return core::Error::config("environment " + env.name + ": unknown backend type '" + b.type +
                              "'");
