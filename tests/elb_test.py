@@ -343,6 +343,9 @@ class ElbClassicOneZoneWithoutAPage(ElbClassicAsAwsReallyBehaves):
         self.assertIn("eu-west-1b", p.stderr)
         self.assertIn("cross-zone", p.stderr)
         self.assertEqual(self.fake.state()["groups"]["web-asg"], {"web-lb": "InService"})
+        self.assertEqual(self.fake.state()["lbs"]["web-lb"],
+                         {"i-app1": "InService", "i-app2": "InService"},
+                         "nothing registered: no user of zone a gets the page beside the app")
         self.assert_every_zone_always_served()
 
     # The inherited switching tests cannot switch on here.

@@ -73,7 +73,8 @@ class HaproxyEndToEnd(unittest.TestCase):
         # The page came with its headers, and the ledger agrees.
         status = json.loads(self.stack.cli("status", "--json").stdout)["environments"][0]
         self.assertFalse(status["on"])
-        self.assertEqual(status["observed"], {"on": False})
+        self.assertFalse(status["observed"]["on"])
+        self.assertIn("live entry absent", status["observed"]["detail"])
 
     def test_overlapping_deployments_lift_only_after_both_end(self):
         self.switch(codedeploy("d-1", "CREATED"), "a-1")

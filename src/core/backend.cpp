@@ -22,9 +22,14 @@ std::vector<Step> plan_elb(bool desired_on, const ElbObservation& o) {
   if (desired_on) {
     // A draining page instance is not registered as far as the next request goes: it is
     // registered again and waited for like a new one.
+    // A zone that cannot get a page instance makes the switch impossible: nothing is
+    // registered, and the wait step says why at once.
     std::vector<std::string> missing;
     for (const auto& id : o.page_instances) {
-      if (!contains(o.page_registered, id) && !contains(o.page_outside, id)) missing.push_back(id);
+      if (!contains(o.page_registered, id) && !contains(o.page_outside, id) &&
+          zones_without_page(o).empty()) {
+        missing.push_back(id);
+      }
     }
     if (!missing.empty()) steps.emplace_back(RegisterInstances{missing});
     if (!missing.empty() || !page_ready(o)) steps.emplace_back(WaitPageInService{o.page_instances});

@@ -108,8 +108,14 @@ TEST(ElbPlanner, WithCrossZoneOffEveryZoneNeedsAServingPageInstance) {
   EXPECT_TRUE(page_ready(two_zones(true)));
   EXPECT_EQ(plan(true, two_zones(true), {}).size(), 1u) << "detach only";
   ElbObservation one_page = two_zones(false);
+  one_page.page_instances = {"i-page-a"};
+  one_page.page_registered = one_page.page_in_service = {};
   one_page.zones[1].page_configured = 0;
   EXPECT_EQ(zones_without_page(one_page), std::vector<std::string>{"eu-west-1b"});
+  EXPECT_EQ(described(plan(true, one_page, {})),
+            (std::vector<std::string>{"wait until page instance(s) i-page-a serve every zone",
+                                      "detach the Auto Scaling group from the load balancer"}))
+      << "nothing registered: the wait step refuses at once, naming the zone";
   EXPECT_TRUE(zones_without_page(two_zones(false)).empty());
   one_page.cross_zone = true;
   EXPECT_TRUE(zones_without_page(one_page).empty());
