@@ -8,7 +8,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan test unit-test asan-test demo bench fuzz format tidy clean
+.PHONY: all deps build build-asan test unit-test asan-test demo bench conformance fuzz format tidy clean
 
 all: build
 
@@ -52,6 +52,14 @@ bench: build
 	  (sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; $$sudo apt-get install -y --no-install-recommends nginx-light wrk)
 	/usr/bin/python3 bench/page_bench.py --bin $(BUILD)/src/app/intermission
 	/usr/bin/python3 bench/lambda_coldstart.py --zip $(BUILD)/intermission-lambda.zip
+	$(MAKE) conformance
+
+# The page server beside nginx and HAProxy on the same raw requests (a few seconds; not part
+# of make test): rewrites docs/conformance.md.
+conformance: build
+	@command -v nginx >/dev/null && command -v haproxy >/dev/null || \
+	  (sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; $$sudo apt-get install -y --no-install-recommends nginx-light haproxy)
+	/usr/bin/python3 bench/conformance.py --bin $(BUILD)/src/app/intermission --out docs/conformance.md
 
 demo: build
 	/usr/bin/python3 scripts/demo.py --bin $(BUILD)/src/app/intermission --port $(DEMO_PORT)

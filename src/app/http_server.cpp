@@ -3,9 +3,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
 
 #include "page/server.h"
 
@@ -22,6 +24,7 @@ struct HttpServer::State {
   Handler handler;
   std::vector<tcp::acceptor> acceptors;
   bool stopped = false;
+  std::size_t connections = 0;  // sessions running (all on io's thread)
 };
 
 namespace {
@@ -40,7 +43,18 @@ http::response<http::string_body> to_beast(const HttpResponse& r, unsigned versi
   return res;
 }
 
+// Descriptors the daemon keeps for what is not a client connection: the standard streams,
+// the signal pipe, epoll and timers, the store, HAProxy's admin socket, AWS and certificate
+// fetches, the worker's connections.
+constexpr std::size_t kDaemonFdReserve = 128;
+constexpr std::size_t kDaemonMaxConnections = 4096;  // per listener, when the limit allows
+
 asio::awaitable<void> session(std::shared_ptr<HttpServer::State> st, tcp::socket socket) {
+  ++st->connections;
+  struct Counted {
+    HttpServer::State& state;
+    ~Counted() { --state.connections; }
+  } counted{*st};
   beast::tcp_stream stream(std::move(socket));
   beast::error_code ec_remote;
   const auto peer = stream.socket().remote_endpoint(ec_remote);
@@ -97,12 +111,32 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpServer::State> st, tcp::ac
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(kUse);
     if (ec == asio::error::operation_aborted || st->stopped) co_return;
-    if (ec) continue;
+    if (page::accept_needs_pause(ec)) {
+      // Out of descriptors: the connection stays queued and accepting again at once would
+      // fail again at once (a busy loop). Serve the connections we have, then try again.
+      asio::steady_timer pause(st->io, page::kAcceptPause);
+      co_await pause.async_wait(kUse);
+      continue;
+    }
+    if (ec) continue;  // the client gave up meanwhile
+    if (st->connections >= st->limits.max_connections) {
+      boost::system::error_code ignored;
+      socket.close(ignored);  // over the cap: closed at once, not left waiting in the queue
+      continue;
+    }
     asio::co_spawn(st->io, session(st, std::move(socket)), asio::detached);
   }
 }
 
 }  // namespace
+
+std::size_t daemon_connection_cap(std::size_t listeners) {
+  listeners = std::max<std::size_t>(listeners, 1);
+  const std::uint64_t limit =
+      page::raise_fd_limit(kDaemonMaxConnections * listeners + kDaemonFdReserve);
+  const std::size_t share = page::connection_cap(limit, kDaemonFdReserve) / listeners;
+  return std::clamp<std::size_t>(share, 1, kDaemonMaxConnections);
+}
 
 HttpResponse json_response(int status, const std::string& body) {
   return HttpResponse{status, "application/json", body, {}};

@@ -43,7 +43,15 @@ struct HttpLimits {
   std::size_t header_limit = 16 * 1024;
   std::size_t body_limit = 256 * 1024;
   std::chrono::seconds idle_timeout{30};
+  // Connections open at once; beyond, a new one is accepted and closed at once. Keep it below
+  // the open-files limit (daemon_connection_cap) so that accept() never runs out.
+  std::size_t max_connections = 1024;
 };
+
+// The connection cap for each of `listeners` listeners of the daemon: an equal share of what
+// the open-files limit (its soft limit first raised as far as the share of 4096 needs) leaves
+// for client connections.
+std::size_t daemon_connection_cap(std::size_t listeners);
 
 class HttpServer {
  public:

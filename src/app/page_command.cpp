@@ -30,6 +30,11 @@ ArgSpec page_arg_spec() {
 
 namespace {
 
+// Descriptors kept for what is not a client connection (besides 4 per thread: its epoll,
+// eventfd, timerfd and listener): standard streams, the signal pipe, the store and the AWS
+// connections of --environment, and an accept() that is closed at once over the cap.
+constexpr std::size_t kFdReserve = 64;
+
 int fail(CliIo& io, const std::string& message, int code) {
   io.err << "intermission page: " << message << "\n";
   return code;
@@ -174,9 +179,24 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
     }
     if (limits.max_connections == 0) return fail(io, "--max-connections must be a positive number", kExitUsage);
   }
+  // One cap for the connections of every thread, below the open-files limit (raised towards
+  // what the cap needs): with every descriptor taken, accept() fails and new clients wait in
+  // the queue, and the store and the logs fail too.
+  const std::size_t reserve = kFdReserve + 4 * static_cast<std::size_t>(threads);
+  const std::size_t cap =
+      page::connection_cap(page::raise_fd_limit(limits.max_connections + reserve), reserve);
+  if (cap < limits.max_connections) {
+    if (a.option("--max-connections")) {
+      log.warn("--max-connections lowered to fit the open-files limit",
+               {{"max_connections", std::to_string(cap)}});
+    }
+    limits.max_connections = cap;
+  }
+  auto budget = std::make_shared<page::ConnectionBudget>(limits.max_connections);
   std::vector<std::unique_ptr<page::PageServer>> servers;
   for (auto& c : contexts) {
-    servers.push_back(std::make_unique<page::PageServer>(*c, limits, [&current] { return current.load(); }));
+    servers.push_back(std::make_unique<page::PageServer>(
+        *c, limits, [&current] { return current.load(); }, budget));
     // Port 0: the first server picks a port, the others join it.
     const auto where_to = servers.size() == 1 ? *endpoints : servers.front()->endpoints();
     if (auto st = servers.back()->listen(where_to); !st) return fail(io, st.error().message, kExitFailed);
@@ -192,7 +212,8 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
   if (auto pf = a.option("--port-file")) {
     std::ofstream(*pf) << server.endpoints().front().port() << "\n";
   }
-  log.info("page server listening", {{"listen", where}});
+  log.info("page server listening",
+           {{"listen", where}, {"max_connections", std::to_string(limits.max_connections)}});
   refresher.schedule();
   // SIGHUP: read the page and the assets again (open connections stay open and get the new
   // page with their next request). SIGINT/SIGTERM: stop accepting on every thread, close the

@@ -188,8 +188,10 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
     });
 
     asio::io_context ctx(1);
-    HttpServer public_server(ctx, HttpLimits{}, [&api](const HttpRequest& r) { return api.public_side(r); });
-    HttpServer admin_server(ctx, HttpLimits{}, [&api](const HttpRequest& r) { return api.admin_side(r); });
+    HttpLimits http_limits;  // each listener its own cap: a flood on one leaves the other usable
+    http_limits.max_connections = daemon_connection_cap(2);
+    HttpServer public_server(ctx, http_limits, [&api](const HttpRequest& r) { return api.public_side(r); });
+    HttpServer admin_server(ctx, http_limits, [&api](const HttpRequest& r) { return api.admin_side(r); });
     Exit exit = Exit::kStop;
     core::Status listening = [&]() -> core::Status {
       auto pub = page::parse_listen(config.serve.listen);

@@ -16,7 +16,73 @@ std::size_t header_end(std::string_view bytes) {
   return std::string_view::npos;
 }
 
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// RFC 3986 unreserved and sub-delims: what a reg-name holds besides percent-escapes.
+bool is_name_char(char c) {
+  if (is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  return std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
+}
+
 }  // namespace
+
+bool valid_host(std::string_view value) {
+  std::string_view port;
+  if (!value.empty() && value.front() == '[') {
+    // IP-literal: an IPv6 address (hex digits, colons, dots for an embedded IPv4) or
+    // IPvFuture ("v" 1*HEXDIG "." 1*(unreserved / sub-delims / ":")).
+    const std::size_t close = value.find(']');
+    if (close == std::string_view::npos || close < 3) return false;
+    const std::string_view inside = value.substr(1, close - 1);
+    if (inside.front() == 'v' || inside.front() == 'V') {
+      const std::size_t dot = inside.find('.');
+      if (dot == std::string_view::npos || dot < 2 || dot + 1 == inside.size()) return false;
+      for (std::size_t i = 1; i < dot; ++i) {
+        if (!is_hex(inside[i])) return false;
+      }
+      for (const char c : inside.substr(dot + 1)) {
+        if (!is_name_char(c) && c != ':') return false;
+      }
+    } else {
+      if (inside.find(':') == std::string_view::npos) return false;
+      for (const char c : inside) {
+        if (!is_hex(c) && c != ':' && c != '.') return false;
+      }
+    }
+    const std::string_view rest = value.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+    port = rest.empty() ? rest : rest.substr(1);
+  } else {
+    // reg-name or IPv4address (the latter is a reg-name too), then an optional port.
+    const std::size_t colon = value.find(':');
+    const std::string_view name = value.substr(0, colon);
+    for (std::size_t i = 0; i < name.size(); ++i) {
+      if (name[i] == '%') {
+        if (i + 2 >= name.size() || !is_hex(name[i + 1]) || !is_hex(name[i + 2])) return false;
+        i += 2;
+      } else if (!is_name_char(name[i])) {
+        return false;
+      }
+    }
+    if (colon != std::string_view::npos) port = value.substr(colon + 1);
+  }
+  for (const char c : port) {
+    if (!is_digit(c)) return false;
+  }
+  return true;
+}
+
+int request_line_version(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  constexpr std::string_view kTail = " HTTP/";
+  if (line.size() < kTail.size() + 3) return -1;
+  const std::string_view version = line.substr(line.size() - 3);
+  if (line.substr(line.size() - 3 - kTail.size(), kTail.size()) != kTail) return -1;
+  if (!is_digit(version[0]) || version[1] != '.' || !is_digit(version[2])) return -1;
+  return (version[0] - '0') * 10 + (version[2] - '0');
+}
 
 Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, bool force_close,
                              std::vector<const std::string*>& out) {
@@ -29,6 +95,17 @@ Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, boo
       // header has arrived; the response is chosen from views into the bytes, so the parser
       // gets a header only once all of it is here (and then parses it in one call).
       const std::string_view rest = bytes.substr(r.used);
+      // A request line that is not HTTP/1.x is answered as soon as it is complete: an
+      // HTTP/0.9 client ("GET /") sends no more lines, and would otherwise wait for ever.
+      if (const std::size_t eol = rest.substr(0, header_limit_).find('\n');
+          eol != std::string_view::npos) {
+        const int version = request_line_version(rest.substr(0, eol));
+        if (version < 10 || version >= 20) {
+          out.push_back(version >= 20 ? &set.version_not_supported() : &set.bad_request());
+          r.close = true;
+          return r;
+        }
+      }
       if (header_end(rest.substr(0, header_limit_)) == std::string_view::npos) {
         if (rest.size() < header_limit_) return r;  // more is coming
         out.push_back(&set.header_too_large());

@@ -19,6 +19,16 @@ namespace intermission::page {
 namespace beast = boost::beast;
 namespace http = beast::http;
 
+// A Host field value as RFC 9112 §3.2 / RFC 3986 §3.2.2 define it: uri-host [":" port], the
+// host a reg-name, an IPv4 address or an IP-literal in brackets. Empty is valid (a target with
+// no authority).
+bool valid_host(std::string_view value);
+
+// The version of an HTTP/1.x-shaped request line ("GET / HTTP/1.1", without its line end) as
+// 10 * major + minor, or -1 when the line does not end with " HTTP/<digit>.<digit>" (an
+// HTTP/0.9 request "GET /", or not HTTP at all).
+int request_line_version(std::string_view line);
+
 class LeanParser final : public http::basic_parser<true> {
  public:
   // `force_close`: answer with "Connection: close" whatever the client asked (the server is
@@ -37,18 +47,38 @@ class LeanParser final : public http::basic_parser<true> {
   [[nodiscard]] bool answers_before_body() const { return answer_before_body_; }
 
  private:
-  void on_request_impl(http::verb, beast::string_view method, beast::string_view target, int,
-                       beast::error_code&) override {
+  void on_request_impl(http::verb, beast::string_view method, beast::string_view target,
+                       int version, beast::error_code&) override {
     method_ = {method.data(), method.size()};
     target_ = {target.data(), target.size()};
+    version_ = version;
   }
   void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
   void on_field_impl(http::field name, beast::string_view, beast::string_view value,
                      beast::error_code&) override {
     if (name == http::field::accept) accept_ = {value.data(), value.size()};
     if (name == http::field::expect && beast::iequals(value, "100-continue")) expect_ = true;
+    if (name == http::field::host) {
+      ++hosts_;
+      host_ = {value.data(), value.size()};
+    }
+    if (name == http::field::transfer_encoding) transfer_encoding_ = true;
   }
   void on_header_impl(beast::error_code& ec) override {
+    // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any request with more
+    // than one Host line or an invalid one.
+    if (hosts_ > 1 || (hosts_ == 0 && version_ >= 11) || (hosts_ == 1 && !valid_host(host_))) {
+      ec = http::error::bad_value;
+      return;
+    }
+    // RFC 9112 §6.3: a request whose final transfer coding is not chunked has a body of no
+    // knowable length (400, and close); §6.1: Transfer-Encoding in an HTTP/1.0 request means
+    // faulty framing (close after it; refused with 400, as nginx does since 1.21.2). Beast
+    // itself refuses it together with Content-Length, and a second line after chunked.
+    if (transfer_encoding_ && (version_ < 11 || !chunked())) {
+      ec = http::error::bad_transfer_encoding;
+      return;
+    }
     if (const auto length = content_length(); length && *length > body_limit_) {
       ec = http::error::body_limit;  // answered 413 before any of the body is read
       return;
@@ -81,7 +111,10 @@ class LeanParser final : public http::basic_parser<true> {
   std::uint64_t body_limit_;
   std::uint64_t chunked_ = 0;  // the sizes of the chunks so far
   // Valid only inside the put() call that parses the header (Exchange gives it whole).
-  std::string_view method_, target_, accept_;
+  std::string_view method_, target_, accept_, host_;
+  int version_ = 0;
+  int hosts_ = 0;
+  bool transfer_encoding_ = false;
   bool expect_ = false;
   bool answer_before_body_ = false;
   bool keeps_alive_ = false;

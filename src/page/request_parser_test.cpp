@@ -50,8 +50,8 @@ TEST(Exchange, BytesInAnyPiecesGetTheSameAnswers) {
   const std::string wire =
       "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
       "POST /f HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
-      "PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-      "GET /x HTTP/1.1\r\nAccept: application/json\r\nConnection: close\r\n\r\n";
+      "PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+      "GET /x HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nConnection: close\r\n\r\n";
   const auto at_once = respond_all(set(), wire, 8192, 65536);
   ASSERT_EQ(at_once.size(), 4u);
   Exchange exchange(8192, 65536);
@@ -132,6 +132,176 @@ TEST(Exchange, AnEndlessChunkHeaderIsRefused) {
   EXPECT_LE(kept.size(), 1200u) << "never kept more than about the header limit";
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0], &set().bad_request());
+}
+
+// The answers to `wire` fed at once, and whether the connection ends after them. Fed again a
+// byte at a time, the answers must be the same.
+struct Outcome {
+  std::vector<const std::string*> replies;
+  bool closed = false;
+};
+
+Outcome exchange_all(std::string_view wire) {
+  Outcome at_once;
+  {
+    Exchange exchange(8192, 65536);
+    at_once.closed = exchange.feed(set(), wire, false, at_once.replies).close;
+  }
+  Exchange exchange(8192, 65536);
+  std::vector<const std::string*> pieced;
+  std::string kept;
+  for (const char c : wire) {
+    kept += c;
+    const auto fed = exchange.feed(set(), kept, false, pieced);
+    kept.erase(0, fed.used);
+    if (fed.close) break;
+  }
+  EXPECT_EQ(pieced, at_once.replies) << "in pieces: " << wire;
+  return at_once;
+}
+
+bool is_page(const std::string* reply) { return reply->rfind("HTTP/1.1 503", 0) == 0; }
+
+// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
+// request message that lacks a Host header field and to any request message that contains
+// more than one Host header field line or a Host header field with an invalid field value."
+TEST(Conformance, HostIsRequiredOnceAndValid) {
+  for (const std::string wire : {
+           "GET / HTTP/1.1\r\n\r\n",
+           "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+           "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a:b\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a@b\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a:80:80\r\n\r\n",
+           "GET http://a/healthz HTTP/1.1\r\n\r\n",
+       }) {
+    const Outcome o = exchange_all(wire + "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    ASSERT_EQ(o.replies.size(), 1u) << wire;
+    EXPECT_EQ(o.replies[0], &set().bad_request()) << wire;
+    EXPECT_TRUE(o.closed) << wire;
+  }
+  for (const std::string wire : {
+           "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+           "GET / HTTP/1.1\r\nhost: EXAMPLE.com:8080\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: 192.0.2.7\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: [2001:db8::1]:443\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: \r\n\r\n",
+           "GET / HTTP/1.0\r\n\r\n",
+       }) {
+    const Outcome o = exchange_all(wire);
+    ASSERT_EQ(o.replies.size(), 1u) << wire;
+    EXPECT_TRUE(is_page(o.replies[0])) << wire;
+  }
+}
+
+TEST(Conformance, HostValueGrammar) {
+  for (const char* good : {"", "a", "a.b-c_d~e", "xn--bcher-kva.example", "a:", "a:8080",
+                           "%41b", "127.0.0.1:1", "[::1]", "[::ffff:192.0.2.1]:80",
+                           "[v1.fe80::a+en1]", "a!$&'()*+,;="}) {
+    EXPECT_TRUE(valid_host(good)) << good;
+  }
+  for (const char* bad : {" ", "a b", "a/b", "a\\b", "a?b", "a#b", "a@b", "a:b", "a:80:80",
+                          "[", "[]", "[::1", "[::1]x", "[::1]:x", "[g::1]", "%4", "%zz", "\"a\"",
+                          "a\tb"}) {
+    EXPECT_FALSE(valid_host(bad)) << bad;
+  }
+}
+
+// RFC 9112 §6.3: "If a Transfer-Encoding header field is present in a request and the chunked
+// transfer coding is not the final encoding, the message body length cannot be determined
+// reliably; the server MUST respond with the 400 (Bad Request) status code and then close the
+// connection." What follows (here a request smuggled in the body) is never answered.
+TEST(Conformance, TransferEncodingNotEndingInChunkedIs400AndClose) {
+  for (const char* coding : {"gzip", "chunked, gzip", "identity", "chunked;q=1", "chunkedx"}) {
+    const Outcome o =
+        exchange_all(std::string("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ") + coding +
+                     "\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
+    ASSERT_EQ(o.replies.size(), 1u) << coding;
+    EXPECT_EQ(o.replies[0], &set().bad_request()) << coding;
+    EXPECT_TRUE(o.closed) << coding;
+  }
+  const Outcome ok = exchange_all(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
+      "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(ok.replies.size(), 2u);
+  EXPECT_TRUE(is_page(ok.replies[0]));
+  EXPECT_EQ(ok.replies[1]->rfind("HTTP/1.1 200", 0), 0u);
+  const Outcome both = exchange_all(
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\n");
+  ASSERT_EQ(both.replies.size(), 1u);
+  EXPECT_EQ(both.replies[0], &set().bad_request()) << "with Content-Length, as before";
+}
+
+// RFC 9112 §6.1: "A server or client that receives an HTTP/1.0 message containing a
+// Transfer-Encoding header field MUST treat the message as if the framing is faulty, even if
+// a Content-Length is present, and close the connection after processing the message."
+TEST(Conformance, TransferEncodingInHttp10GetsOneAnswerAndClose) {
+  const Outcome o = exchange_all(
+      "POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  ASSERT_EQ(o.replies.size(), 1u);
+  EXPECT_EQ(o.replies[0], &set().bad_request());
+  EXPECT_TRUE(o.closed);
+}
+
+// An HTTP/0.9 request is one line; other versions are refused from the request line alone,
+// without waiting for a header that may never come.
+TEST(Conformance, OtherVersionsAreAnsweredFromTheRequestLine) {
+  Exchange exchange(8192, 65536);
+  std::vector<const std::string*> out;
+  auto fed = exchange.feed(set(), "GET /\r\n", false, out);
+  EXPECT_TRUE(fed.close);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], &set().bad_request());
+  for (const char* line : {"GET /\n", "GET / HTTP/2.0\r\n", "GET / HTTP/3.0\r\n",
+                           "GET / HTTP/0.9\r\n", "GET / HTTP/1\r\n", "GET / http/1.1\r\n",
+                           "\x16\x03\x01\x02\x05\x01\xfc\x03\x03\n"}) {
+    const Outcome o = exchange_all(line);
+    ASSERT_EQ(o.replies.size(), 1u) << line;
+    EXPECT_TRUE(o.closed) << line;
+    EXPECT_EQ(o.replies[0], std::string_view(line).find("HTTP/2") != std::string_view::npos ||
+                                    std::string_view(line).find("HTTP/3") != std::string_view::npos
+                                ? &set().version_not_supported()
+                                : &set().bad_request())
+        << line;
+  }
+  EXPECT_EQ(request_line_version("GET / HTTP/1.1"), 11);
+  EXPECT_EQ(request_line_version("GET / HTTP/1.0\r"), 10);
+  EXPECT_EQ(request_line_version("GET / HTTP/2.0"), 20);
+  EXPECT_EQ(request_line_version("GET /"), -1);
+  EXPECT_EQ(request_line_version("HTTP/1.1"), -1);
+  const Outcome v12 = exchange_all("GET / HTTP/1.2\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(v12.replies.size(), 1u);
+  EXPECT_TRUE(v12.closed) << "Beast 1.81 knows 1.0 and 1.1 only";
+}
+
+TEST(Conformance, HealthPathInAbsoluteForm) {
+  const Outcome o = exchange_all(
+      "GET http://example.com/healthz HTTP/1.1\r\nHost: example.com\r\n\r\n"
+      "HEAD HTTP://example.com:80/healthz?x=1 HTTP/1.1\r\nHost: other\r\n\r\n"
+      "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  ASSERT_EQ(o.replies.size(), 3u);
+  EXPECT_EQ(o.replies[0]->rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(o.replies[1]->rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_TRUE(is_page(o.replies[2]));
+  EXPECT_FALSE(o.closed);
+}
+
+TEST(Conformance, AcceptByQuality) {
+  const Outcome o = exchange_all(
+      "GET / HTTP/1.1\r\nHost: a\r\nAccept: application/json;q=1, text/html;q=0.5\r\n\r\n"
+      "GET / HTTP/1.1\r\nHost: a\r\nAccept: application/json;q=0, */*\r\n\r\n"
+      "GET / HTTP/1.1\r\nHost: a\r\nAccept: application/json, text/html\r\n\r\n");
+  ASSERT_EQ(o.replies.size(), 3u);
+  EXPECT_NE(o.replies[0]->find("Content-Type: application/json"), std::string::npos);
+  EXPECT_NE(o.replies[1]->find("Content-Type: text/html"), std::string::npos);
+  EXPECT_NE(o.replies[2]->find("Content-Type: text/html"), std::string::npos) << "tie: HTML";
 }
 
 TEST(Exchange, StoppingServerAnswersWithClose) {

@@ -13,12 +13,6 @@ std::string replace_all(std::string text, std::string_view from, std::string_vie
   return text;
 }
 
-// The path part of a request target (no query, no fragment).
-std::string_view path_of(std::string_view target) {
-  const std::size_t q = target.find_first_of("?#");
-  return q == std::string_view::npos ? target : target.substr(0, q);
-}
-
 bool equals_ci(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -30,7 +24,95 @@ bool equals_ci(std::string_view a, std::string_view b) {
   return true;
 }
 
+bool starts_with_ci(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && equals_ci(text.substr(0, prefix.size()), prefix);
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// A qvalue (RFC 9110 §12.4.2: "0" to "1", up to three decimals) in thousandths; a malformed
+// one counts as 1000, as if absent.
+int parse_qvalue(std::string_view v) {
+  if (v.empty() || v.size() > 5 || (v[0] != '0' && v[0] != '1')) return 1000;
+  int q = (v[0] - '0') * 1000;
+  if (v.size() == 1) return q;
+  if (v[1] != '.') return 1000;
+  int scale = 100;
+  for (const char c : v.substr(2)) {
+    if (c < '0' || c > '9') return 1000;
+    q += (c - '0') * scale;
+    scale /= 10;
+  }
+  return q > 1000 ? 1000 : q;
+}
+
+// How a client's Accept rates one media type: the quality of the most specific range that
+// matches it (RFC 9110 §12.5.1) and that range's specificity (3 type/subtype, 2 type/*,
+// 1 */*; 0 and quality 0 when no range matches).
+struct Rating {
+  int specificity = 0;
+  int quality = 0;
+};
+
+Rating rate(std::string_view accept, std::string_view type, std::string_view subtype) {
+  Rating best;
+  while (!accept.empty()) {
+    const std::size_t comma = accept.find(',');
+    std::string_view element = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+    const std::size_t semi = element.find(';');
+    const std::string_view range = trim(element.substr(0, semi));
+    const std::size_t slash = range.find('/');
+    if (slash == std::string_view::npos) continue;
+    const std::string_view t = range.substr(0, slash);
+    const std::string_view st = range.substr(slash + 1);
+    int specificity = 0;
+    if (t == "*" && st == "*") {
+      specificity = 1;
+    } else if (equals_ci(t, type) && st == "*") {
+      specificity = 2;
+    } else if (equals_ci(t, type) && equals_ci(st, subtype)) {
+      specificity = 3;
+    }
+    if (specificity == 0 || specificity < best.specificity) continue;
+    int quality = 1000;
+    std::string_view params = semi == std::string_view::npos ? std::string_view()
+                                                             : element.substr(semi + 1);
+    while (!params.empty()) {
+      const std::size_t next = params.find(';');
+      const std::string_view param = trim(params.substr(0, next));
+      params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
+      if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+        quality = parse_qvalue(param.substr(2));
+        break;  // what follows q are accept-ext, not media type parameters
+      }
+    }
+    // Of equally specific ranges (a list that names a type twice), the better quality.
+    if (specificity > best.specificity || quality > best.quality) best = {specificity, quality};
+  }
+  return best;
+}
+
 }  // namespace
+
+std::string_view path_of(std::string_view target) {
+  // absolute-form (RFC 9112 §3.2.2): "http://host[:port]/path?query"; the path, or "/" when
+  // the target has none.
+  for (const std::string_view scheme : {"http://", "https://"}) {
+    if (!starts_with_ci(target, scheme)) continue;
+    target.remove_prefix(scheme.size());
+    const std::size_t slash = target.find_first_of("/?#");
+    if (slash == std::string_view::npos || target[slash] != '/') return "/";
+    target.remove_prefix(slash);
+    break;
+  }
+  const std::size_t q = target.find_first_of("?#");
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
 
 std::string html_escape(std::string_view text) {
   std::string out;
@@ -49,12 +131,12 @@ std::string html_escape(std::string_view text) {
 }
 
 bool prefers_json(std::string_view accept) {
-  // The first of application/json and text/html in the list wins; q-values are rare enough
-  // in practice (browsers list text/html first) that order is a good proxy.
-  const std::size_t json = accept.find("application/json");
-  if (json == std::string_view::npos) return false;
-  const std::size_t html = accept.find("text/html");
-  return html == std::string_view::npos || json < html;
+  const Rating json = rate(accept, "application", "json");
+  const Rating html = rate(accept, "text", "html");
+  if (json.quality != html.quality) return json.quality > html.quality;
+  // Equal quality: the type the client named more precisely ("application/json, */*" from
+  // axios and friends), else the page.
+  return json.quality > 0 && json.specificity > html.specificity;
 }
 
 ResponseSet::Variants ResponseSet::build(int status, std::string_view reason_phrase,
@@ -144,6 +226,7 @@ ResponseSet::ResponseSet(const PageOptions& o, core::Time now)
   bad_request_ = error(400, "Bad Request");
   header_too_large_ = error(431, "Request Header Fields Too Large");
   body_too_large_ = error(413, "Content Too Large");
+  version_not_supported_ = error(505, "HTTP Version Not Supported");
 }
 
 const std::string& ResponseSet::respond(const RequestView& r) const {

@@ -52,6 +52,7 @@ class ResponseSet {
   [[nodiscard]] const std::string& bad_request() const { return bad_request_; }
   [[nodiscard]] const std::string& header_too_large() const { return header_too_large_; }
   [[nodiscard]] const std::string& body_too_large() const { return body_too_large_; }
+  [[nodiscard]] const std::string& version_not_supported() const { return version_not_supported_; }
 
   // The page body as sent (for tests and the ALB budget check).
   [[nodiscard]] const std::string& html_body() const { return html_body_; }
@@ -77,10 +78,18 @@ class ResponseSet {
   std::string bad_request_;
   std::string header_too_large_;
   std::string body_too_large_;
+  std::string version_not_supported_;
 };
 
-// True when the client prefers JSON to HTML (API clients, fetch/XHR with Accept set).
+// True when the client's Accept prefers JSON to HTML (API clients, fetch/XHR with Accept set),
+// by quality values (RFC 9110 §12.5.1: the most specific matching range gives a type its
+// quality; q=0 means "not this"). On equal quality the type named more specifically wins,
+// and HTML when that is equal too (no Accept, "*/*", "application/json, text/html").
 bool prefers_json(std::string_view accept);
+
+// The path of a request target in origin form ("/a?b") or absolute form
+// ("http://host/a?b"): no scheme, authority, query or fragment. A view into `target`.
+std::string_view path_of(std::string_view target);
 
 // Escapes &, <, >, ", ' for HTML text and attributes.
 std::string html_escape(std::string_view text);

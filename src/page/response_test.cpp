@@ -68,6 +68,50 @@ TEST(Response, JsonForClientsThatPreferIt) {
   EXPECT_FALSE(prefers_json("*/*"));
 }
 
+// RFC 9110 §12.5.1: quality values decide, not the order of the list.
+TEST(Response, AcceptIsNegotiatedByQuality) {
+  EXPECT_TRUE(prefers_json("application/json;q=1, text/html;q=0.5"));
+  EXPECT_TRUE(prefers_json("text/html;q=0.5, application/json"));
+  EXPECT_TRUE(prefers_json("text/html; q=0.2, application/*; q=0.3"));
+  EXPECT_FALSE(prefers_json("application/json;q=0.5, text/html"));
+  EXPECT_FALSE(prefers_json("application/json;q=0.9,text/html;q=0.91"));
+  // q=0 means "not this", whatever else matches.
+  EXPECT_FALSE(prefers_json("application/json;q=0, */*"));
+  EXPECT_TRUE(prefers_json("text/html;q=0, */*"));
+  EXPECT_TRUE(prefers_json("text/*;q=0, application/json;q=0.001"));
+  // The most specific range gives a type its quality.
+  EXPECT_FALSE(prefers_json("application/json;q=0.2, */*;q=1"));
+  EXPECT_TRUE(prefers_json("*/*;q=0.1, application/json"));
+  // A tie: HTML, unless JSON was named more precisely.
+  EXPECT_FALSE(prefers_json(""));
+  EXPECT_FALSE(prefers_json("application/json, text/html"));
+  EXPECT_FALSE(prefers_json("application/json;q=0.5, text/html;q=0.500"));
+  EXPECT_FALSE(prefers_json("image/png"));
+  EXPECT_FALSE(prefers_json("application/json;q=0, text/html;q=0"));
+  // Browsers: HTML.
+  EXPECT_FALSE(prefers_json(
+      "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"));
+  // Case and spacing as clients send them; a malformed q counts as absent.
+  EXPECT_TRUE(prefers_json("Application/JSON ; Q=1 , text/html ; q=0.4"));
+  EXPECT_TRUE(prefers_json("application/json;q=abc, text/html;q=0.5"));
+  EXPECT_TRUE(prefers_json("application/json; charset=utf-8; q=0.8, text/html;q=0.7"));
+}
+
+// RFC 9112 §3.2.2: a server must accept the absolute form of a request target.
+TEST(Response, HealthPathInAbsoluteForm) {
+  const ResponseSet s(options(), kNow);
+  EXPECT_EQ(respond(s, "GET", "http://example.com/healthz").rfind("HTTP/1.1 200 OK", 0), 0u);
+  EXPECT_EQ(respond(s, "HEAD", "HTTP://example.com:8080/healthz?x").rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(respond(s, "GET", "https://[::1]:443/_intermission/site.css").rfind("HTTP/1.1 200", 0),
+            0u);
+  EXPECT_EQ(respond(s, "GET", "http://healthz").rfind("HTTP/1.1 503", 0), 0u);
+  EXPECT_EQ(respond(s, "GET", "http://h/x/healthz").rfind("HTTP/1.1 503", 0), 0u);
+  EXPECT_EQ(path_of("http://h?q=/healthz"), "/");
+  EXPECT_EQ(path_of("http://h"), "/");
+  EXPECT_EQ(path_of("/a/b?c#d"), "/a/b");
+  EXPECT_EQ(path_of("*"), "*");
+}
+
 TEST(Response, ReasonAndExpectedEndAreShownEscaped) {
   PageOptions o = options();
   o.reason = "Upgrading <db> & \"cache\"";

@@ -8,8 +8,11 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <sstream>
 #include <string_view>
+
+#include <sys/resource.h>
 
 #include "page/request_parser.h"
 
@@ -85,14 +88,24 @@ using DeadlineList = bi::list<Connection, bi::constant_time_size<false>>;
 // periodic sweep closes what is overdue.
 struct PageServer::State {
   State(asio::io_context& context, ServerLimits server_limits,
-        std::function<std::shared_ptr<const ResponseSet>()> response_source)
+        std::function<std::shared_ptr<const ResponseSet>()> response_source,
+        std::shared_ptr<ConnectionBudget> shared_budget)
       : io(context), limits(server_limits), responses(std::move(response_source)),
+        budget(shared_budget ? std::move(shared_budget)
+                             : std::make_shared<ConnectionBudget>(server_limits.max_connections)),
         sweeper(context) {}
+
+  // A listener, and the timer it waits on after running out of descriptors.
+  struct Listener {
+    tcp::acceptor acceptor;
+    asio::steady_timer pause;
+  };
 
   asio::io_context& io;
   ServerLimits limits;
   std::function<std::shared_ptr<const ResponseSet>()> responses;
-  std::vector<tcp::acceptor> acceptors;
+  std::shared_ptr<ConnectionBudget> budget;
+  std::vector<Listener> listeners;  // not resized once accepting has begun
   std::atomic<std::size_t> connections{0};
   bool stopped = false;
   DeadlineList reading;
@@ -111,7 +124,11 @@ Connection::Connection(std::shared_ptr<PageServer::State> st, Socket socket)
   ++st_->connections;
 }
 
-Connection::~Connection() { --st_->connections; }
+// The budget's place was taken in on_accepted.
+Connection::~Connection() {
+  --st_->connections;
+  st_->budget->give_back();
+}
 
 void Connection::start() {
   boost::system::error_code ec;
@@ -297,7 +314,7 @@ void sweep(const std::shared_ptr<PageServer::State>& st, SteadyClock::duration p
 }
 
 void on_accepted(const std::shared_ptr<PageServer::State>& st, Socket socket) {
-  if (st->connections >= st->limits.max_connections) {
+  if (!st->budget->try_take()) {
     boost::system::error_code ignored;
     socket.close(ignored);
     return;
@@ -305,25 +322,60 @@ void on_accepted(const std::shared_ptr<PageServer::State>& st, Socket socket) {
   std::make_shared<Connection>(st, std::move(socket))->start();
 }
 
-void accept_next(const std::shared_ptr<PageServer::State>& st, tcp::acceptor& acceptor) {
-  acceptor.async_accept(st->io, [st, &acceptor](const boost::system::error_code& ec, Socket socket) {
+void accept_next(const std::shared_ptr<PageServer::State>& st, PageServer::State::Listener& l) {
+  l.acceptor.async_accept(st->io, [st, &l](const boost::system::error_code& ec, Socket socket) {
     if (ec == asio::error::operation_aborted || st->stopped) return;
+    boost::system::error_code last = ec;
     if (!ec) {
       on_accepted(st, std::move(socket));
       // More may be queued: take them now, without a trip through epoll for each.
       for (int i = 1; i < kAcceptBurst && !st->stopped; ++i) {
-        boost::system::error_code aec;
-        Socket next = acceptor.accept(st->io, aec);
-        if (aec) break;  // would_block, or EMFILE and friends: wait for the next wakeup
+        Socket next = l.acceptor.accept(st->io, last);
+        if (last) break;  // would_block, or out of descriptors (below)
         on_accepted(st, std::move(next));
       }
     }
-    // Errors such as EMFILE: keep serving the connections we have.
-    accept_next(st, acceptor);
+    if (accept_needs_pause(last)) {
+      // The connection stays queued, so accepting again at once fails again at once: a busy
+      // loop. Keep serving the connections we have and try again shortly.
+      l.pause.expires_after(kAcceptPause);
+      l.pause.async_wait([st, &l](const boost::system::error_code& wec) {
+        if (!wec && !st->stopped) accept_next(st, l);
+      });
+      return;
+    }
+    accept_next(st, l);  // other errors (the client gave up meanwhile) concern one connection
   });
 }
 
 }  // namespace
+
+std::size_t connection_cap(std::uint64_t fd_limit, std::size_t reserve) {
+  if (fd_limit <= reserve + 1) return 1;
+  return static_cast<std::size_t>(std::min<std::uint64_t>(fd_limit - reserve, SIZE_MAX));
+}
+
+std::uint64_t raise_fd_limit(std::uint64_t wanted) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    const rlim_t target = limit.rlim_max == RLIM_INFINITY
+                              ? static_cast<rlim_t>(wanted)
+                              : std::min<rlim_t>(limit.rlim_max, wanted);
+    if (target > limit.rlim_cur) {
+      rlimit raised = limit;
+      raised.rlim_cur = target;
+      if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+    }
+  }
+  return limit.rlim_cur == RLIM_INFINITY ? wanted : static_cast<std::uint64_t>(limit.rlim_cur);
+}
+
+bool accept_needs_pause(const boost::system::error_code& ec) {
+  if (ec.category() != boost::system::system_category()) return false;
+  const int e = ec.value();
+  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
 
 core::Result<std::vector<tcp::endpoint>> parse_listen(const std::string& text) {
   std::vector<tcp::endpoint> out;
@@ -368,8 +420,9 @@ core::Result<std::vector<tcp::endpoint>> parse_listen(const std::string& text) {
 }
 
 PageServer::PageServer(asio::io_context& io, ServerLimits limits,
-                       std::function<std::shared_ptr<const ResponseSet>()> responses)
-    : state_(std::make_shared<State>(io, limits, std::move(responses))) {}
+                       std::function<std::shared_ptr<const ResponseSet>()> responses,
+                       std::shared_ptr<ConnectionBudget> budget)
+    : state_(std::make_shared<State>(io, limits, std::move(responses), std::move(budget))) {}
 
 PageServer::~PageServer() = default;
 
@@ -400,9 +453,9 @@ core::Status PageServer::listen(const std::vector<tcp::endpoint>& endpoints) {
     boost::system::error_code ec;
     acceptor->non_blocking(true, ec);
     acceptor->set_option(tcp::no_delay(true), ec);  // inherited by every accepted socket
-    state_->acceptors.push_back(std::move(*acceptor));
+    state_->listeners.push_back({std::move(*acceptor), asio::steady_timer(state_->io)});
   }
-  for (auto& a : state_->acceptors) accept_next(state_, a);
+  for (auto& l : state_->listeners) accept_next(state_, l);
   // Deadlines are checked a few times per timeout: a connection is closed at most a quarter
   // of its timeout late.
   const auto shortest = std::min(state_->limits.idle_timeout, state_->limits.write_timeout);
@@ -415,7 +468,7 @@ core::Status PageServer::listen(const std::vector<tcp::endpoint>& endpoints) {
 
 std::vector<tcp::endpoint> PageServer::endpoints() const {
   std::vector<tcp::endpoint> out;
-  for (const auto& a : state_->acceptors) out.push_back(a.local_endpoint());
+  for (const auto& l : state_->listeners) out.push_back(l.acceptor.local_endpoint());
   return out;
 }
 
@@ -424,9 +477,10 @@ std::size_t PageServer::connections() const { return state_->connections.load();
 void PageServer::stop() {
   asio::post(state_->io, [st = state_] {
     st->stopped = true;
-    for (auto& a : st->acceptors) {
+    for (auto& l : st->listeners) {
       boost::system::error_code ignored;
-      a.close(ignored);
+      l.acceptor.close(ignored);
+      l.pause.cancel();
     }
     // Connections between requests close now; the others finish their request (answered
     // with "Connection: close") and close after it.

@@ -6,6 +6,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -15,12 +18,50 @@
 
 namespace intermission::page {
 
+// How many connections may be open at once, shared by every server (thread) of a process so
+// that the cap holds across threads. Thread-safe.
+class ConnectionBudget {
+ public:
+  explicit ConnectionBudget(std::size_t max) : max_(max) {}
+  // Takes one connection's place; false when all are taken.
+  bool try_take() {
+    if (used_.fetch_add(1, std::memory_order_relaxed) < max_) return true;
+    used_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  void give_back() { used_.fetch_sub(1, std::memory_order_relaxed); }
+  [[nodiscard]] std::size_t in_use() const { return used_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::size_t max() const { return max_; }
+
+ private:
+  const std::size_t max_;
+  std::atomic<std::size_t> used_{0};
+};
+
+// The connection cap that leaves `reserve` descriptors of `fd_limit` (RLIMIT_NOFILE) for
+// everything else (listeners, epoll, the store, logs), at least 1. Pure.
+std::size_t connection_cap(std::uint64_t fd_limit, std::size_t reserve);
+
+// Raises the soft RLIMIT_NOFILE towards `wanted` (never above the hard limit, never lowers
+// it) and returns the soft limit in force afterwards.
+std::uint64_t raise_fd_limit(std::uint64_t wanted);
+
+// Whether a failed accept() means the process or system is out of descriptors or memory
+// (EMFILE, ENFILE, ENOBUFS, ENOMEM): the connection stays queued and accepting again at once
+// would fail again, so listeners pause instead of spinning.
+bool accept_needs_pause(const boost::system::error_code& ec);
+
+// How long a listener waits after such a failure before it tries again.
+inline constexpr std::chrono::milliseconds kAcceptPause{100};
+
 struct ServerLimits {
   std::size_t header_limit = 8 * 1024;       // bytes of request line + headers
   std::size_t body_limit = 64 * 1024;        // request bodies are read and discarded
   std::chrono::seconds idle_timeout{15};     // waiting for (the rest of) a request
   std::chrono::seconds write_timeout{15};    // a client that does not read its response
-  std::size_t max_connections = 20'000;      // beyond: new connections are closed at once
+  // Beyond: new connections are accepted and closed at once. Ignored when the server is given
+  // a shared ConnectionBudget.
+  std::size_t max_connections = 20'000;
   bool reuse_port = false;  // SO_REUSEPORT: several servers (threads) share one port
 };
 
@@ -36,8 +77,11 @@ class PageServer {
  public:
   // `responses` is called for each request and returns the current set (it may change over
   // time); it runs on the io_context's thread. The server runs on `io`, which must outlive it.
+  // `budget`, when given, caps the connections of this server together with the other servers
+  // that share it (one per thread); otherwise the cap is limits.max_connections.
   PageServer(boost::asio::io_context& io, ServerLimits limits,
-             std::function<std::shared_ptr<const ResponseSet>()> responses);
+             std::function<std::shared_ptr<const ResponseSet>()> responses,
+             std::shared_ptr<ConnectionBudget> budget = nullptr);
   ~PageServer();
   PageServer(const PageServer&) = delete;
   PageServer& operator=(const PageServer&) = delete;
@@ -50,7 +94,7 @@ class PageServer {
   // their current request and close after its answer. Callable from any thread (it is posted
   // to the server's io_context).
   void stop();
-  // Connections open now; callable from any thread.
+  // This server's connections open now; callable from any thread.
   [[nodiscard]] std::size_t connections() const;
 
   struct State;

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
+#include <filesystem>
 #include <thread>
+
+#include <sys/resource.h>
 
 namespace intermission::page {
 namespace {
@@ -167,6 +170,133 @@ TEST_F(ServerTest, AnswerToABadRequestSurvivesBytesStillComing) {
   while (!ec) out.append(buf, s.read_some(asio::buffer(buf), ec));
   EXPECT_EQ(ec, asio::error::eof) << ec.message() << " instead of an orderly close";
   EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out.substr(0, 80);
+}
+
+// HTTP/0.9 sends one line and waits: it gets its answer at once, not at the idle timeout.
+TEST_F(ServerTest, Http09LineIsAnsweredWithoutWaitingForMore) {
+  asio::io_context client;
+  tcp::socket s(client);
+  s.connect(server_->endpoints()[0]);
+  asio::write(s, asio::buffer(std::string("GET /\r\n")));
+  const auto start = std::chrono::steady_clock::now();
+  std::string out;
+  char buf[4096];
+  boost::system::error_code ec;
+  while (!ec) out.append(buf, s.read_some(asio::buffer(buf), ec));
+  EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+}
+
+// Whether the server closed a connection (EOF or reset) within `wait`.
+bool closed_by_server(tcp::socket& s, std::chrono::milliseconds wait) {
+  s.non_blocking(true);
+  const auto until = std::chrono::steady_clock::now() + wait;
+  char c = 0;
+  for (;;) {
+    boost::system::error_code ec;
+    s.read_some(asio::buffer(&c, 1), ec);
+    if (ec == asio::error::eof || ec == asio::error::connection_reset) return true;
+    if (ec != asio::error::would_block) return !ec ? false : true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// Two servers (as two threads would have) share one budget: the cap is the total.
+TEST(ConnectionCap, IsSharedByTheServersOfOneBudget) {
+  asio::io_context io;
+  auto responses = std::make_shared<const ResponseSet>(PageOptions{}, core::from_epoch_ms(0));
+  auto budget = std::make_shared<ConnectionBudget>(3);
+  PageServer a(io, {}, [&] { return responses; }, budget);
+  PageServer b(io, {}, [&] { return responses; }, budget);
+  ASSERT_TRUE(a.listen(*parse_listen("127.0.0.1:0")).ok());
+  ASSERT_TRUE(b.listen(*parse_listen("127.0.0.1:0")).ok());
+  std::thread thread([&] { io.run(); });
+  asio::io_context client;
+  std::vector<tcp::socket> held;
+  for (int i = 0; i < 3; ++i) {
+    held.emplace_back(client).connect((i < 2 ? a : b).endpoints()[0]);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // accepted, in this order
+  tcp::socket over_a(client);
+  over_a.connect(a.endpoints()[0]);
+  tcp::socket over_b(client);
+  over_b.connect(b.endpoints()[0]);
+  EXPECT_TRUE(closed_by_server(over_a, std::chrono::milliseconds(1000)));
+  EXPECT_TRUE(closed_by_server(over_b, std::chrono::milliseconds(1000)));
+  for (auto& s : held) EXPECT_FALSE(closed_by_server(s, std::chrono::milliseconds(0)));
+  EXPECT_EQ(budget->in_use(), 3u);
+  EXPECT_EQ(a.connections() + b.connections(), 3u);
+  held.clear();
+  for (int i = 0; i < 100 && budget->in_use() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(budget->in_use(), 0u) << "places are given back";
+  asio::post(io, [&] {
+    a.stop();
+    b.stop();
+  });
+  io.stop();
+  thread.join();
+}
+
+TEST(ConnectionCap, LeavesTheReserveOfTheFdLimit) {
+  EXPECT_EQ(connection_cap(1024, 72), 952u);
+  EXPECT_EQ(connection_cap(64, 72), 1u);
+  EXPECT_EQ(connection_cap(73, 72), 1u);
+  EXPECT_EQ(connection_cap(1u << 20, 72), (1u << 20) - 72);
+}
+
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n - 1;  // the directory's own
+}
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// With every descriptor taken, accept() fails with EMFILE while the connection stays queued:
+// the listener must pause (not retry at once, for ever), keep serving, and accept again
+// once descriptors are free.
+TEST_F(ServerTest, OutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  asio::io_context client;
+  tcp::socket first(client);
+  first.connect(server_->endpoints()[0]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // accepted
+  constexpr int kQueued = 8;
+  std::vector<tcp::socket> queued;
+  for (int i = 0; i < kQueued; ++i) queued.emplace_back(client).open(tcp::v4());
+  rlimit low = saved;
+  low.rlim_cur = open_descriptors();  // no descriptor left for the server to accept with
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (auto& s : queued) s.connect(server_->endpoints()[0]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // A connection accepted before is served meanwhile.
+  asio::write(first, asio::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::string out(4096, '\0');
+  boost::system::error_code ec;
+  out.resize(first.read_some(asio::buffer(out), ec));
+  EXPECT_EQ(out.rfind("HTTP/1.1 503", 0), 0u) << ec.message();
+  const double before = process_cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  const double spent = process_cpu_seconds() - before;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_LT(spent, 0.2) << "accept() spun on EMFILE";
+  char buf[4096];
+  // With descriptors free again, the queued connections are accepted and answered.
+  asio::write(queued.back(), asio::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n")));
+  queued.back().shutdown(tcp::socket::shutdown_send);
+  out.clear();
+  ec = {};
+  while (!ec) out.append(buf, queued.back().read_some(asio::buffer(buf), ec));
+  EXPECT_EQ(out.rfind("HTTP/1.1 503", 0), 0u) << out;
 }
 
 TEST(ParseListen, Forms) {
