@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libcurl4-openssl-dev libpugixml-dev libsqlite3-dev libyaml-cpp-dev libssl-dev
   libgtest-dev libgmock-dev
-  python3 haproxy curl openssl
+  python3 haproxy nginx-light curl openssl
   chromium fonts-dejavu-core
   python3-botocore awscli python3-yaml
   patchelf zip unzip prometheus systemd

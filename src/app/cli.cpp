@@ -15,6 +15,7 @@
 #include "adapters/store/dynamodb_store.h"
 #include "adapters/config/yaml_config.h"
 #include "adapters/haproxy/config_snippet.h"
+#include "adapters/nginx/config_snippet.h"
 #include "adapters/haproxy/protocol.h"
 #include "adapters/log/json_logger.h"
 #include "adapters/store/factory.h"
@@ -57,6 +58,9 @@ Commands:
   haproxy-config ENV [--frontend F] [--page-server ADDR] [--bypass-cidr LIST]
                  [--bypass-secret S | --no-secret]
                           print the haproxy.cfg lines for ENV (map switch, page, bypass)
+  nginx-config ENV [--page-server ADDR] [--bypass-cidr LIST] [--bypass-secret S | --no-secret]
+               [--exempt PATHS] [--health-path P] [--part http|server]
+                          print the nginx.conf lines for ENV (state file, page, bypass)
   check-config            validate the configuration; every mistake with file:line:column
   help [COMMAND]          this text, or a command's
 
@@ -187,6 +191,23 @@ server, and bypass rules by source address and by a secret cookie or header.
   --bypass-cidr LIST    comma-separated sources that always see the app (10.0.0.0/8,...)
   --bypass-secret S     the cookie/header value that bypasses (default: a random one)
   --no-secret           no cookie/header bypass
+)"},
+      {"nginx-config", R"(Usage: intermission nginx-config ENV [options]
+
+Prints, with comments, the lines to add to nginx.conf for ENV (whose backend is nginx): for
+the http {} block, bypass by source address and by a secret cookie or header; for the server
+{} block, the maintenance decision (the state file, tested on every request: no reload per
+switch), the health path and exempt paths passed to the application, the page proxied to
+`intermission page` with a fallback page of nginx's own, and the local probe location.
+
+  --page-server ADDR    where `intermission page` listens (default 127.0.0.1:8081)
+  --bypass-cidr LIST    comma-separated sources that always see the app (10.0.0.0/8,...)
+  --bypass-secret S     the cookie/header value that bypasses (default: a random one)
+  --no-secret           no cookie/header bypass
+  --exempt PATHS        comma-separated path prefixes that always reach the app
+                        (/webhooks/,/.well-known/acme-challenge/)
+  --health-path P       passed to the app, for its load balancer (default /healthz)
+  --part http|server    print only that part, without comments (for scripts)
 )"},
       {"check-config", R"(Usage: intermission check-config [--config FILE]
 
@@ -535,6 +556,52 @@ int cmd_haproxy_config(const Args& global, const Args& a, CliIo& io) {
   return kExitOk;
 }
 
+int cmd_nginx_config(const Args& global, const Args& a, CliIo& io) {
+  adapters::LoadedConfig loaded;
+  const std::string path = config_path(global, io);
+  if (!load_config(path, io, loaded)) return kExitConfig;
+  const core::EnvironmentConfig* env = loaded.config.environment(a.positional[0]);
+  if (env == nullptr) {
+    return usage_error(io, "nginx-config", "no environment '" + a.positional[0] + "' in " + path);
+  }
+  if (env->backend.type != "nginx") {
+    return usage_error(io, "nginx-config",
+                       "environment '" + env->name + "' does not use the nginx backend");
+  }
+  const core::ConfigNode* state = env->backend.settings.find("state_file");
+  adapters::nginx::SnippetOptions o;
+  o.environment = env->name;
+  o.state_file = state != nullptr ? state->scalar : "";
+  if (auto p = a.option("--page-server")) o.page_server = *p;
+  if (auto c = a.option("--bypass-cidr")) o.bypass_cidrs = split_commas(*c);
+  if (auto e = a.option("--exempt")) o.exempt = split_commas(*e);
+  if (auto h = a.option("--health-path")) o.health_path = *h;
+  if (!a.flag("--no-secret")) o.bypass_secret = a.option("--bypass-secret").value_or(random_secret());
+  std::vector<std::string> tokens = o.bypass_cidrs;
+  tokens.insert(tokens.end(), o.exempt.begin(), o.exempt.end());
+  tokens.push_back(o.page_server);
+  tokens.push_back(o.health_path);
+  if (!o.bypass_secret.empty()) tokens.push_back(o.bypass_secret);
+  for (const auto& token : tokens) {
+    if (!adapters::nginx::safe_token(token)) {
+      return usage_error(io, "nginx-config",
+                         "'" + token + "' cannot go into nginx.conf (spaces, quotes, ';', braces, "
+                         "'$', '#' and '\\' are not allowed)");
+    }
+  }
+  const std::string part = a.option("--part").value_or("");
+  if (part == "http") {
+    io.out << adapters::nginx::nginx_http_part(o);
+  } else if (part == "server") {
+    io.out << adapters::nginx::nginx_server_part(o);
+  } else if (part.empty()) {
+    io.out << adapters::nginx::nginx_snippet(o);
+  } else {
+    return usage_error(io, "nginx-config", "--part is http or server, not '" + part + "'");
+  }
+  return kExitOk;
+}
+
 int cmd_dynamodb_table(const Args&, const Args& a, CliIo& io) {
   io.out << boost::json::serialize(adapters::dynamodb_table_definition(a.positional[0])) << "\n";
   return kExitOk;
@@ -673,6 +740,13 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
                              1,
                              1}),
           [&](const Args& g, const Args& a) { return cmd_haproxy_config(g, a, io); }}},
+        {"nginx-config",
+         {spec_with_globals({{"--page-server", "--bypass-cidr", "--bypass-secret", "--exempt",
+                              "--health-path", "--part"},
+                             {"--no-secret"},
+                             1,
+                             1}),
+          [&](const Args& g, const Args& a) { return cmd_nginx_config(g, a, io); }}},
         {"sns-verify",
          {spec_with_globals({{"--certs", "--ca", "--topics"}, {"--offline"}, 1, 1}),
           [&](const Args& g, const Args& a) { return cmd_sns_verify(g, a, io); }}},

@@ -9,6 +9,8 @@
 #include "adapters/backend/log_backend.h"
 #include "adapters/haproxy/haproxy_backend.h"
 #include "adapters/haproxy/protocol.h"
+#include "adapters/nginx/config_snippet.h"
+#include "adapters/nginx/nginx_backend.h"
 #include "adapters/config/yaml_config.h"
 
 namespace intermission::adapters {
@@ -21,6 +23,17 @@ std::string any_value(const std::string&) { return ""; }
 std::string haproxy_token(const std::string& v) {
   return haproxy::safe_token(v) ? ""
                                 : "'" + v + "' must not contain spaces, quotes, ';', '\\' or '#'";
+}
+std::string nginx_path(const std::string& v) {
+  return nginx::safe_token(v) && v.front() == '/'
+             ? ""
+             : "'" + v + "' must be an absolute path without spaces, quotes, ';', '{', '}', '$' "
+               "or '#' (nginx reads it unquoted)";
+}
+std::string http_url(const std::string& v) {
+  return v.rfind("http://", 0) == 0 || v.rfind("https://", 0) == 0
+             ? ""
+             : "'" + v + "' is not an http:// or https:// URL";
 }
 std::string duration_value(const std::string& v) {
   return core::parse_duration(v) ? "" : "'" + v + "' is not a duration (5s, 500ms)";
@@ -85,6 +98,10 @@ const std::map<std::string, std::vector<Setting>>& schema() {
         {"health_timeout", false, duration_value},
         {"poll_interval", false, duration_value},
         {"region", false}}},
+      {"nginx",
+       {{"state_file", true, nginx_path},
+        {"probe", false, http_url},
+        {"probe_timeout", false, duration_value}}},
       {"elb-classic",
        {{"load_balancer", true},
         {"auto_scaling_group", true},
@@ -257,6 +274,16 @@ core::Result<std::unique_ptr<core::Backend>> DefaultBackendFactory::make(
                                  "' cannot be a HAProxy map key; set backend.key");
     }
     return std::unique_ptr<core::Backend>(std::make_unique<haproxy::HaproxyBackend>(s));
+  }
+  if (b.type == "nginx") {
+    nginx::NginxSettings s;
+    s.environment = env.name;
+    s.state_file = setting(b, "state_file");
+    s.probe = setting(b, "probe");
+    if (auto t = core::parse_duration(setting(b, "probe_timeout"))) {
+      s.probe_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*t);
+    }
+    return std::unique_ptr<core::Backend>(std::make_unique<nginx::NginxBackend>(s));
   }
   if (b.type == "alb") {
     if (aws_ == nullptr) return core::Error::internal("alb backend without AWS context");

@@ -1,0 +1,236 @@
+"""End to end with a real nginx (Debian nginx-light) on loopback: maintenance switched by the
+nginx backend's state file, with the lines `intermission nginx-config` prints, while a bounded
+traffic generator runs — zero failed requests across on and off, bypass by cookie, header and
+source address, the health path and exempt paths passed to the app, JSON for API clients, the
+state kept across an nginx restart, a fallback page when the page server is down, and an nginx
+without the lines reported with nothing changed."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+from stack import (APP_MARKER, BIN, BYPASS_SECRET, PAGE_MARKER, AppServer, Traffic,  # noqa: E402
+                   free_port, wait_for_port)
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+class NginxEndToEnd(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="intermission-nginx-")
+        self.dir = self._tmp.name
+        os.chmod(self.dir, 0o755)  # nginx's workers run as another user when we are root
+        self.state_dir = os.path.join(self.dir, "state")
+        os.mkdir(self.state_dir, 0o755)
+        self.state_file = os.path.join(self.state_dir, "prod.on")
+        self.port, self.page_port = free_port(), free_port()
+        self.apps = [AppServer("blue"), AppServer("green")]
+        for a in self.apps:
+            a.start()
+        self.config = os.path.join(self.dir, "intermission.yaml")
+        with open(self.config, "w") as f:
+            f.write(f"""\
+store: {{path: state.db}}
+environments:
+  prod:
+    backend:
+      type: nginx
+      state_file: {self.state_file}
+      probe: http://127.0.0.1:{self.port}/.intermission/prod/state
+""")
+        self.page = subprocess.Popen(
+            [BIN, "--config", self.config, "--log-level", "warn", "page", "--listen",
+             f"127.0.0.1:{self.page_port}", "--environment", "prod"],
+            cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for_port(self.page_port)
+        self.nginx = None
+        self.traffic = None
+
+    def tearDown(self):
+        if self.traffic:
+            self.traffic.stop()
+        self.stop_nginx()
+        self.page.terminate()
+        self.page.wait(timeout=10)
+        for a in self.apps:
+            a.stop()
+        self._tmp.cleanup()
+
+    def cli(self, *args, check=0):
+        p = subprocess.run([BIN, "--config", self.config, *args], capture_output=True, text=True,
+                           cwd=self.dir, timeout=60)
+        if check is not None:
+            self.assertEqual(p.returncode, check, f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        return p
+
+    def write_nginx_conf(self, with_intermission=True):
+        http_part = server_part = ""
+        if with_intermission:
+            common = ["nginx-config", "prod", "--page-server", f"127.0.0.1:{self.page_port}",
+                      "--bypass-cidr", "127.0.0.2/32", "--bypass-secret", BYPASS_SECRET,
+                      "--exempt", "/webhooks/,/.well-known/acme-challenge/"]
+            http_part = self.cli(*common, "--part", "http").stdout
+            server_part = self.cli(*common, "--part", "server").stdout
+        temp = os.path.join(self.dir, "tmp")
+        os.makedirs(temp, exist_ok=True)
+        with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
+            f.write(f"""\
+worker_processes 1;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/nginx.err;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    default_type application/octet-stream;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    upstream app {{
+        server 127.0.0.1:{self.apps[0].port};
+        server 127.0.0.1:{self.apps[1].port};
+        keepalive 16;
+    }}
+{http_part}
+    server {{
+        listen 127.0.0.1:{self.port};
+{server_part}
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+""")
+
+    def start_nginx(self):
+        conf = os.path.join(self.dir, "nginx.conf")
+        check = subprocess.run([NGINX, "-t", "-q", "-c", conf], capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stderr)
+        self.nginx = subprocess.Popen([NGINX, "-c", conf, "-g", "daemon off;"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for_port(self.port)
+
+    def stop_nginx(self):
+        if self.nginx is not None:
+            self.nginx.send_signal(signal.SIGQUIT)  # graceful
+            self.nginx.wait(timeout=15)
+            self.nginx = None
+
+    def get(self, path="/", headers=None, source=None):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5,
+                                       source_address=(source, 0) if source else None)
+        c.request("GET", path, headers=headers or {})
+        r = c.getresponse()
+        body = r.read().decode(errors="replace")
+        out = (r.status, dict((k.lower(), v) for k, v in r.getheaders()), body)
+        c.close()
+        return out
+
+    def assert_only(self, kind, since, until):
+        counts = self.traffic.kinds(since, until)
+        self.assertGreater(counts[kind], 20, counts)
+        others = {k: v for k, v in counts.items() if k != kind and v}
+        self.assertEqual(others, {}, f"expected only {kind}: {counts}")
+
+    def test_switching_under_traffic_fails_no_request(self):
+        self.write_nginx_conf()
+        self.start_nginx()
+        self.traffic = Traffic(self.port, clients=4)
+        self.traffic.start()
+        time.sleep(0.5)
+        before = time.monotonic()
+        self.assert_only("app", None, before)
+        self.cli("on", "prod", "--reason", "database upgrade")
+        on = time.monotonic()
+        time.sleep(1.0)
+        self.assert_only("page", on, time.monotonic())
+        self.cli("off", "prod")
+        off = time.monotonic()
+        time.sleep(1.0)
+        self.assert_only("app", off, time.monotonic())
+        self.traffic.stop()
+        total = self.traffic.kinds()
+        self.assertEqual((total["error"], total["other"]), (0, 0), self.traffic.errors[:5])
+        self.assertEqual(self.traffic.stale_retries, 0, "no switch ever closes a connection")
+        status = json.loads(self.cli("status", "--json").stdout)["environments"][0]
+        self.assertFalse(status["observed"]["on"])
+        self.assertIn("nginx agrees", status["observed"]["detail"])
+
+    def test_bypass_health_exempt_paths_and_json_while_on(self):
+        self.write_nginx_conf()
+        self.start_nginx()
+        self.cli("on", "prod", "--reason", "database upgrade", "--for", "10m")
+        status, headers, body = self.get("/")
+        self.assertEqual(status, 503)
+        self.assertIn(PAGE_MARKER, body)
+        deadline = time.monotonic() + 5  # the page server reads the ledger every second
+        while "database upgrade" not in body and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status, headers, body = self.get("/")
+        self.assertIn("database upgrade", body)
+        self.assertIn("retry-after", headers)
+        self.assertEqual(headers.get("cache-control"), "no-store")
+        status, headers, body = self.get("/api/orders", {"Accept": "application/json"})
+        self.assertEqual(status, 503)
+        self.assertTrue(headers["content-type"].startswith("application/json"), headers)
+        self.assertIn("database upgrade", body)
+        for path, headers, source in [("/", {"Cookie": f"intermission_bypass={BYPASS_SECRET}"}, None),
+                                      ("/", {"X-Intermission-Bypass": BYPASS_SECRET}, None),
+                                      ("/", {}, "127.0.0.2"),
+                                      ("/healthz", {}, None),
+                                      ("/webhooks/github", {}, None),
+                                      ("/.well-known/acme-challenge/t0k3n", {}, None)]:
+            status, _, body = self.get(path, headers, source)
+            self.assertEqual(status, 200, (path, headers, source, body))
+            self.assertIn(APP_MARKER, body)
+        status, _, body = self.get("/", {"Cookie": "intermission_bypass=wrong"})
+        self.assertEqual(status, 503, "a wrong secret does not bypass")
+        status, _, body = self.get("/webhooksX")
+        self.assertEqual(status, 503, "exempt paths are prefixes, matched literally")
+
+    def test_an_nginx_restart_keeps_the_state(self):
+        self.write_nginx_conf()
+        self.start_nginx()
+        self.cli("on", "prod")
+        self.stop_nginx()
+        self.start_nginx()
+        self.assertEqual(self.get("/")[0], 503)
+        self.cli("off", "prod")
+        self.assertEqual(self.get("/")[0], 200)
+
+    def test_a_page_server_that_is_down_still_gets_users_a_page(self):
+        self.write_nginx_conf()
+        self.start_nginx()
+        self.page.terminate()
+        self.page.wait(timeout=10)
+        self.cli("on", "prod")
+        status, headers, body = self.get("/")
+        self.assertEqual(status, 503)
+        self.assertIn("right back", body)
+        self.assertEqual(headers.get("retry-after"), "120")
+
+    def test_an_nginx_without_the_lines_is_reported_and_nothing_changes(self):
+        self.write_nginx_conf(with_intermission=False)
+        self.start_nginx()
+        p = self.cli("on", "prod", check=1)
+        self.assertIn("nginx-config prod", p.stderr)
+        self.assertFalse(os.path.exists(self.state_file), "the switch was undone")
+        self.assertEqual(self.get("/")[0], 200)
+        status = json.loads(self.cli("status", "--json").stdout)["environments"][0]
+        self.assertIn("nginx-config prod", status["observed"]["error"])
+
+
+if __name__ == "__main__":
+    unittest.main()
