@@ -61,12 +61,10 @@ HttpClient::HttpClient(HttpTimeouts timeouts) : curl_(nullptr), timeouts_(timeou
 
 HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
-core::Result<HttpResponse> HttpClient::request(const std::string& method, const std::string& url,
-                                               const std::vector<std::string>& headers,
-                                               const std::string& body,
-                                               const std::optional<SigV4>& sign,
-                                               std::optional<std::chrono::steady_clock::time_point>
-                                                   deadline) {
+core::Result<HttpResponse> HttpClient::request(
+    const std::string& method, const std::string& url, const std::vector<std::string>& headers,
+    const std::string& body, const std::optional<SigV4>& sign,
+    std::optional<std::chrono::steady_clock::time_point> deadline) {
   CURL* c = static_cast<CURL*>(curl_);
   if (c == nullptr) return core::Error::internal("curl_easy_init failed");
   auto connect = timeouts_.connect;
