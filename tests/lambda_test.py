@@ -11,13 +11,19 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 import zipfile
 
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
 sys.path.insert(0, os.path.dirname(__file__))
-from fake_aws import TOKEN, FakeAws  # noqa: E402
+from fake_aws import KEY, SECRET, TOKEN, FakeAws  # noqa: E402
 from fake_lambda_runtime import FakeLambdaRuntime  # noqa: E402
 from dynalite import Dynalite  # noqa: E402
-from harness import FIXTURES  # noqa: E402
+from harness import BIN, FIXTURES  # noqa: E402
 
 ZIP = os.environ.get("INTERMISSION_LAMBDA_ZIP", "build/intermission-lambda.zip")
 
@@ -189,6 +195,96 @@ class LambdaInChroot(unittest.TestCase):
         kind, _, _ = self.runtime.invoke(captured_sequence()[0])
         self.assertEqual(kind, "response")
         self.assertEqual(self.fake.state()["groups"]["web-asg"], {"web-lb": "Removed"})
+
+    def status(self, config, **env):
+        """`intermission status --json` on the host, against the chroot's ledger."""
+        path = os.path.join(self.dir_for_status(), "status.yaml")
+        with open(path, "w") as f:
+            f.write(config.replace("/tmp/state.db", os.path.join(self.root, "tmp", "state.db")))
+        out = subprocess.run([BIN, "--config", path, "status", "--json", "--no-observe"],
+                             capture_output=True, text=True, env=self.fake.env(**env), timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return {e["environment"]: e for e in json.loads(out.stdout)["environments"]}
+
+    def dir_for_status(self):
+        d = os.path.join(self.root, "host")
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def drain_throttling(self, action_body, service="elasticloadbalancing"):
+        """Makes signed calls of our own until the fake stops throttling them: the faults
+        injected but not used up by the invocation (how many it used depends on its jitter)."""
+        for _ in range(100):
+            request = AWSRequest(method="POST", url=self.fake.url + "/", data=action_body,
+                                 headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+            SigV4Auth(Credentials(KEY, SECRET, TOKEN), service, "eu-west-1").add_auth(request)
+            prepared = request.prepare()
+            data = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
+            try:
+                with urllib.request.urlopen(urllib.request.Request(
+                        prepared.url, data=data, headers=dict(prepared.headers), method="POST"),
+                        timeout=10) as reply:
+                    reply.read()
+                return
+            except urllib.error.HTTPError as e:
+                with e:
+                    self.assertIn(b"Throttling", e.read())
+        self.fail("the fake kept throttling")
+
+    def throttled_invocation_gives_its_lease_back(self, config, **env):
+        # aws-behaviour.md §14: Lambda kills an invocation at its deadline, and a lease it holds
+        # stays taken. Throttling that outlasts the invocation (10 attempts with backoff take
+        # ~15 s) must end it before its deadline, with the lease given back.
+        config = config.replace("max_attempts: 4", "max_attempts: 10")
+        self.start(config, **env)
+        self.runtime.timeout_ms = 5000
+        for _ in range(10):
+            self.fake.fail("DescribeInstanceHealth", "Throttling")
+        started = time.monotonic()
+        try:
+            kind, body, _ = self.runtime.invoke(captured_sequence()[0], timeout=5.0)
+        except TimeoutError:
+            self.logs()  # Lambda kills it now, with the lease held
+            self.fail("the invocation ran past its deadline (Lambda kills it there)")
+        elapsed = time.monotonic() - started
+        self.assertEqual(kind, "response", body)
+        answer = json.loads(body)
+        self.assertEqual(answer["status"], "deferred", body)
+        self.assertIn("stopped before the invocation's deadline", answer["error"])
+        self.assertIn("Throttling", answer["error"])
+        self.assertIn("held no switching lease", answer["error"], "the controller gave it back")
+        self.assertLess(elapsed, 5.0)
+        prod = self.status(config, **env)["prod"]
+        self.assertIsNone(prod.get("switching"), "the lease is free for the next invocation")
+        self.assertEqual(self.fake.state()["groups"]["web-asg"], {"web-lb": "InService"},
+                         "nothing switched yet")
+        # The next invocation (the tick) continues at once and finishes the switch.
+        self.drain_throttling("Action=DescribeInstanceHealth&Version=2012-06-01&LoadBalancerName=web-lb")
+        self.runtime.timeout_ms = 30000
+        started = time.monotonic()
+        kind, body, _ = self.runtime.invoke({"intermission": "tick"})
+        self.assertEqual(kind, "response", body)
+        self.assertEqual(json.loads(body)["status"], "done", body)
+        self.assertLess(time.monotonic() - started, 10, "no wait for a lease left behind")
+        state = self.fake.state()
+        self.assertEqual(state["groups"]["web-asg"], {})
+        self.assertEqual(state["lbs"]["web-lb"], {"i-page1": "InService"})
+        logs = self.logs()
+        self.assertIn("stopped before the invocation's deadline", logs)
+
+    def test_throttled_invocation_gives_its_lease_back_before_its_deadline(self):
+        self.throttled_invocation_gives_its_lease_back(CONFIG)
+
+    def test_throttled_invocation_gives_its_dynamodb_lease_back_before_its_deadline(self):
+        dynamo = Dynalite()
+        try:
+            dynamo.create_table("intermission", self.fake.env(AWS_ENDPOINT_URL=dynamo.url))
+            config = CONFIG.replace("store: {path: /tmp/state.db}",
+                                    "store: {type: dynamodb, table: intermission}")
+            self.throttled_invocation_gives_its_lease_back(config,
+                                                           AWS_ENDPOINT_URL_DYNAMODB=dynamo.url)
+        finally:
+            dynamo.stop()
 
     def test_bad_config_is_an_init_error(self):
         self.proc = subprocess.Popen(

@@ -12,12 +12,16 @@
 #include "adapters/log/json_logger.h"
 #include "adapters/store/factory.h"
 #include "core/event_parser.h"
+#include "core/time.h"
 
 namespace intermission::app {
 namespace {
 
-// Waits stop this long before the invocation's deadline, so the response is still posted.
+// Every AWS call, retry and wait of an invocation ends this long before its deadline, so the
+// switching lease can still be given back...
 constexpr auto kDeadlineMargin = std::chrono::milliseconds(2500);
+// ...which may take until this long before it, so the response is still posted.
+constexpr auto kCleanupMargin = std::chrono::milliseconds(500);
 
 std::string summary(const std::vector<core::Outcome>& outcomes) {
   boost::json::array out;
@@ -50,9 +54,35 @@ std::string lambda_error_type(core::ErrorCode code) {
   return type;
 }
 
+std::string give_back_leases(core::Store& store, const core::Config& config,
+                             const std::string& holder, core::Time now) {
+  std::string given;
+  std::string held;
+  for (const auto& [name, env] : config.environments) {
+    auto lease = store.lease(name);
+    if (!lease) {
+      held += (held.empty() ? "" : "; ") + name + " (" + lease.error().message + ")";
+      continue;
+    }
+    if (!*lease || (*lease)->holder != holder || (*lease)->until <= now) continue;
+    if (auto st = store.release_lease(name, holder); st) {
+      given += (given.empty() ? "" : ", ") + name;
+    } else {
+      held += (held.empty() ? "" : "; ") + name + " until " + core::format_iso8601((*lease)->until) +
+              " (" + st.error().message + ")";
+    }
+  }
+  std::string out = given.empty() ? "" : "gave the switching lease of " + given + " back";
+  if (!held.empty()) {
+    out += (out.empty() ? "" : "; ") + std::string("could not give the switching lease of ") +
+           held + " back: it runs out by itself";
+  }
+  return out.empty() ? "held no switching lease" : out;
+}
+
 InvocationResult handle_invocation(core::Controller& controller, const std::string& event,
-                                   core::Logger& log,
-                                   const std::function<bool()>& deadline_passed) {
+                                   core::Logger& log, const std::function<bool()>& deadline_passed,
+                                   const std::function<std::string()>& give_back) {
   auto items = core::parse_events(event);
   if (!items) {
     log.error("event acknowledged without action: it cannot be parsed",
@@ -63,14 +93,12 @@ InvocationResult handle_invocation(core::Controller& controller, const std::stri
             "", ""};
   }
   std::vector<core::Outcome> all;
-  bool deferred = false;
+  std::string stopped;  // what the deadline stopped
   for (const auto& item : *items) {
     auto outcomes = controller.handle_all(item);
     if (!outcomes) {
       if (deadline_passed()) {
-        log.warn("stopped before the invocation's deadline; the next invocation or tick continues",
-                 {{"error", outcomes.error().message}});
-        deferred = true;
+        stopped += (stopped.empty() ? "" : "; ") + outcomes.error().message;
         continue;
       }
       log.error("event failed; Lambda will retry it", {{"error", outcomes.error().message}});
@@ -78,7 +106,15 @@ InvocationResult handle_invocation(core::Controller& controller, const std::stri
     }
     all.insert(all.end(), outcomes->begin(), outcomes->end());
   }
-  boost::json::object body{{"status", deferred ? "deferred" : "done"}};
+  boost::json::object body{{"status", stopped.empty() ? "done" : "deferred"}};
+  if (!stopped.empty()) {
+    const std::string leases = give_back ? give_back() : "";
+    const std::string error = stopped + (leases.empty() ? "" : "; " + leases);
+    log.warn("stopped before the invocation's deadline" + (leases.empty() ? "" : "; " + leases) +
+                 "; the next invocation or tick continues",
+             {{"error", error}});
+    body["error"] = error;
+  }
   body["results"] = boost::json::parse(summary(all));
   return {true, boost::json::serialize(body), "", ""};
 }
@@ -130,8 +166,9 @@ int run_lambda(const Args& global, const Args&, CliIo& io) {
     lookup = std::make_unique<adapters::aws::CodeDeployLookup>(**client);
   }
   adapters::DefaultBackendFactory backends(clock, &aws);
-  core::Controller controller(loaded.config, {**store, backends, clock, log, lookup.get(),
-                                             adapters::lease_holder_id()});
+  const std::string holder = adapters::lease_holder_id();
+  core::Controller controller(loaded.config,
+                              {**store, backends, clock, log, lookup.get(), holder});
   log.info("lambda runtime ready", {{"environments", std::to_string(loaded.config.environments.size())}});
 
   for (;;) {
@@ -142,15 +179,24 @@ int run_lambda(const Args& global, const Args&, CliIo& io) {
     }
     if (!inv->trace_id.empty()) ::setenv("_X_AMZN_TRACE_ID", inv->trace_id.c_str(), 1);
     const auto now_ms = core::to_epoch_ms(clock.now());
+    std::optional<std::chrono::steady_clock::time_point> cleanup;
     if (inv->deadline_ms > 0) {
-      aws.set_deadline(std::chrono::steady_clock::now() +
-                       std::chrono::milliseconds(inv->deadline_ms - now_ms) - kDeadlineMargin);
+      const auto deadline = std::chrono::steady_clock::now() +
+                            std::chrono::milliseconds(inv->deadline_ms - now_ms);
+      cleanup = deadline - kCleanupMargin;
+      aws.set_deadline(deadline - kDeadlineMargin, cleanup);
     } else {
       aws.set_deadline(std::nullopt);
     }
     log.info("invocation", {{"request_id", inv->request_id}});
-    const InvocationResult r =
-        handle_invocation(controller, inv->event, log, [&aws] { return aws.deadline_passed(); });
+    auto give_back = [&] {
+      aws.set_deadline(cleanup, cleanup);  // the work ran out of time: only giving back is left
+      return give_back_leases(**store, loaded.config, holder, clock.now());
+    };
+    // A call stops up to a backoff sleep, a wait up to a poll interval, before the deadline.
+    const auto early = retry.cap + std::chrono::milliseconds(1000);
+    const InvocationResult r = handle_invocation(
+        controller, inv->event, log, [&] { return aws.deadline_passed(early); }, give_back);
     const core::Status posted = r.ok ? api.respond(inv->request_id, r.body)
                                      : api.fail(inv->request_id, r.error_type, r.error_message);
     if (!posted) log.error("could not post the result", {{"error", posted.error().message}});

@@ -92,6 +92,43 @@ TEST_F(LambdaInvocationTest, FailureAfterTheDeadlineIsDeferredNotRetried) {
   EXPECT_TRUE(log_.contains(core::LogLevel::kWarn, "stopped before the invocation's deadline"));
 }
 
+// The deadline stopped the switch: the response says so, and what became of the lease.
+TEST_F(LambdaInvocationTest, DeadlineStopSaysWhatBecameOfTheLease) {
+  backends_.switches["prod"].fail_next_applies = 1;
+  core::Controller c(config_, {store_, backends_, clock_, log_, nullptr, "lambda"});
+  bool asked = false;
+  const auto r = handle_invocation(
+      c, sns_event("d-1", "CREATED"), log_, [] { return true; },
+      [&] {
+        asked = true;
+        return give_back_leases(store_, config_, "lambda", clock_.now());
+      });
+  ASSERT_TRUE(r.ok) << r.error_message;
+  EXPECT_TRUE(asked);
+  const auto body = boost::json::parse(r.body).as_object();
+  EXPECT_EQ(body.at("status").as_string(), "deferred");
+  const std::string error(body.at("error").as_string());
+  EXPECT_NE(error.find("injected failure"), std::string::npos) << error;
+  // The controller gave its lease back when the switch failed: nothing is left held.
+  EXPECT_NE(error.find("held no switching lease"), std::string::npos) << error;
+  EXPECT_FALSE(*store_.lease("prod"));
+  EXPECT_TRUE(log_.contains(core::LogLevel::kWarn, "held no switching lease"));
+}
+
+TEST_F(LambdaInvocationTest, GiveBackLeasesReleasesOnlyOurs) {
+  core::EnvironmentConfig staging;
+  staging.name = "staging";
+  staging.backend.type = "fake";
+  config_.environments["staging"] = staging;
+  const core::Time now = clock_.now();
+  ASSERT_TRUE(store_.acquire_lease("prod", "lambda", now, now + std::chrono::minutes(5)));
+  ASSERT_TRUE(store_.acquire_lease("staging", "daemon", now, now + std::chrono::minutes(5)));
+  EXPECT_EQ(give_back_leases(store_, config_, "lambda", now), "gave the switching lease of prod back");
+  EXPECT_FALSE(*store_.lease("prod"));
+  EXPECT_EQ((*store_.lease("staging"))->holder, "daemon");
+  EXPECT_EQ(give_back_leases(store_, config_, "lambda", now), "held no switching lease");
+}
+
 TEST(LambdaErrorType, IsTheCodeInPascalCase) {
   EXPECT_EQ(lambda_error_type(core::ErrorCode::kUnavailable), "Intermission.Unavailable");
   EXPECT_EQ(lambda_error_type(core::ErrorCode::kNotFound), "Intermission.NotFound");

@@ -754,7 +754,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- AWS --------------------------------------------------------------------------------
     def do_POST(self):
-        body = self.read_body()
+        body = self.raw_body = self.read_body()
         path = urllib.parse.urlparse(self.path).path
         if path.startswith("/__fake/"):
             return self.control(path, body)
@@ -814,7 +814,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(f.status, xml, "text/xml")
 
     def record(self, action, status, code=""):
-        WORLD.calls.append({"t": round(WORLD.now(), 4), "action": action, "status": status, "code": code})
+        WORLD.calls.append({"t": round(WORLD.now(), 4), "action": action, "status": status, "code": code,
+                            "body": getattr(self, "raw_body", b"").decode("latin-1")})  # bytes as sent
 
     def inject(self, action):
         with WORLD.lock:

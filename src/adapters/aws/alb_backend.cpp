@@ -7,6 +7,8 @@
 namespace intermission::adapters::aws {
 namespace {
 
+// Parameters go in the order of the operation's input shape in botocore's model (the AWS
+// CLI's order), so the body is byte-identical to botocore's (protocol.h form_body).
 using Params = std::vector<std::pair<std::string, std::string>>;
 
 void add_values(Params& p, const std::string& prefix, const std::vector<std::string>& values) {
@@ -37,9 +39,9 @@ void encode_actions(Params& p, const std::vector<core::RuleAction>& actions) {
     p.emplace_back(base + ".Type", a.type);
     p.emplace_back(base + ".Order", std::to_string(i + 1));
     if (a.type == "fixed-response") {
+      p.emplace_back(base + ".FixedResponseConfig.MessageBody", a.body);
       p.emplace_back(base + ".FixedResponseConfig.StatusCode", a.status_code);
       p.emplace_back(base + ".FixedResponseConfig.ContentType", a.content_type);
-      p.emplace_back(base + ".FixedResponseConfig.MessageBody", a.body);
     } else if (a.type == "forward") {
       for (std::size_t t = 0; t < a.target_groups.size(); ++t) {
         const std::string tg = base + ".ForwardConfig.TargetGroups.member." + std::to_string(t + 1);
@@ -199,8 +201,9 @@ core::Result<core::AlbListener> AlbBackend::observe_listener(const std::string& 
   std::vector<std::pair<std::string, int>> rules;
   std::string marker;
   for (int page = 0; page < 50; ++page) {
-    Params p{{"ListenerArn", arn}, {"PageSize", "100"}};
+    Params p{{"ListenerArn", arn}};
     if (!marker.empty()) p.emplace_back("Marker", marker);
+    p.emplace_back("PageSize", "100");
     auto r = elbv2_.query("DescribeRules", p);
     if (!r) return r.error();
     for (const auto& m : (*r)->select_nodes("//Rules/member")) {
@@ -310,8 +313,9 @@ core::Status AlbBackend::wait_healthy() {
 
 core::Status AlbBackend::apply(const core::Step& step) {
   if (const auto* c = std::get_if<core::CreateRule>(&step)) {
-    Params p{{"ListenerArn", c->listener}, {"Priority", std::to_string(c->spec.priority)}};
+    Params p{{"ListenerArn", c->listener}};
     encode_conditions(p, c->spec.conditions);
+    p.emplace_back("Priority", std::to_string(c->spec.priority));
     encode_actions(p, c->spec.actions);
     const std::vector<std::pair<std::string, std::string>> tags = {
         {"intermission:environment", s_.environment},

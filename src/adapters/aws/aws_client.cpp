@@ -11,6 +11,9 @@ Sleeper real_sleeper() {
 
 namespace {
 
+// The least time an attempt is started with before a deadline: a reply from a nearby region.
+constexpr std::chrono::milliseconds kMinAttemptTime{100};
+
 // The kernel's randomness when there is a device for it; the clock when there is none (an
 // empty chroot, as in the Lambda packaging test). Jitter needs spread, not secrecy.
 std::uint64_t seed() {
@@ -26,7 +29,7 @@ std::uint64_t seed() {
 
 AwsClient::AwsClient(const Service& service, std::string region, std::string endpoint,
                      CredentialsProvider& credentials, core::Logger& log, RetryPolicy retry,
-                     Sleeper sleeper)
+                     Sleeper sleeper, DeadlineSource deadlines)
     : service_(service),
       region_(std::move(region)),
       endpoint_(std::move(endpoint)),
@@ -34,6 +37,7 @@ AwsClient::AwsClient(const Service& service, std::string region, std::string end
       log_(log),
       retry_(retry),
       sleep_(std::move(sleeper)),
+      deadlines_(std::move(deadlines)),
       rng_(seed()) {
   // Every request is POST / with no query string: curl 7.88 signs query strings wrongly
   // (aws-facts.md §9), and a path other than "/" is never needed.
@@ -42,16 +46,35 @@ AwsClient::AwsClient(const Service& service, std::string region, std::string end
 
 core::Result<HttpResponse> AwsClient::send(const std::string& context, const std::string& body,
                                            const std::vector<std::string>& headers,
-                                           bool json_protocol) {
-  const auto started = std::chrono::steady_clock::now();
+                                           bool json_protocol, CallKind kind) {
+  using Clock = std::chrono::steady_clock;
+  const auto started = Clock::now();
+  std::optional<Clock::time_point> deadline;
+  if (deadlines_) {
+    const CallDeadlines d = deadlines_();
+    deadline = kind == CallKind::kCleanup && d.cleanup ? d.cleanup : d.work;
+  }
+  // Stopped by the deadline: a timeout that says so (and what failed before), retryable later.
+  auto out_of_time = [&](int attempts, const std::optional<core::Error>& before) {
+    std::string message = context + ": stopped before the invocation's deadline";
+    if (attempts > 0) message += " after " + std::to_string(attempts) + " attempt(s)";
+    if (before) message += " (last error: " + before->message + ")";
+    log_.warn("AWS call stopped before the invocation's deadline",
+              {{"call", context}, {"attempts", std::to_string(attempts)}});
+    return core::Error::timeout(message);
+  };
   std::optional<core::Error> last;
   int attempt = 1;
   for (; attempt <= retry_.max_attempts; ++attempt) {
+    // No attempt with less time left than a reply takes on a good day.
+    if (deadline && Clock::now() + kMinAttemptTime > *deadline) {
+      return out_of_time(attempt - 1, last);
+    }
     auto creds = credentials_.get();
     if (!creds) return creds.error().with_context(context);
     const SigV4 sign{region_, service_.endpoint_prefix, creds->access_key, creds->secret_key,
                      creds->session_token};
-    auto r = http_.request("POST", endpoint_, headers, body, sign);
+    auto r = http_.request("POST", endpoint_, headers, body, sign, deadline);
     AwsError error;
     if (!r) {
       error = AwsError{0, r.error().code == core::ErrorCode::kTimeout ? "Timeout" : "Connection",
@@ -75,7 +98,10 @@ core::Result<HttpResponse> AwsClient::send(const std::string& context, const std
                                                 retry_.base.count() << std::min(attempt, 20));
     std::uniform_int_distribution<std::int64_t> dist(0, std::max<std::int64_t>(ceiling, 1));
     const std::chrono::milliseconds wait(dist(rng_));
-    if (std::chrono::steady_clock::now() - started + wait > retry_.budget) break;
+    if (Clock::now() - started + wait > retry_.budget) break;
+    if (deadline && Clock::now() + wait + kMinAttemptTime > *deadline) {
+      return out_of_time(attempt, last);
+    }
     log_.warn("AWS call failed, retrying",
               {{"call", context},
                {"error", error.code},
@@ -88,10 +114,11 @@ core::Result<HttpResponse> AwsClient::send(const std::string& context, const std
 }
 
 core::Result<std::shared_ptr<pugi::xml_document>> AwsClient::query(
-    const std::string& action, const std::vector<std::pair<std::string, std::string>>& params) {
+    const std::string& action, const std::vector<std::pair<std::string, std::string>>& params,
+    CallKind kind) {
   const std::string context = service_.endpoint_prefix + " " + action;
   auto r = send(context, form_body(action, service_.api_version, params),
-                {"Content-Type: application/x-www-form-urlencoded; charset=utf-8"}, false);
+                {"Content-Type: application/x-www-form-urlencoded; charset=utf-8"}, false, kind);
   if (!r) return r.error();
   auto doc = std::make_shared<pugi::xml_document>();
   const auto parsed = doc->load_buffer(r->body.data(), r->body.size());
@@ -103,12 +130,13 @@ core::Result<std::shared_ptr<pugi::xml_document>> AwsClient::query(
 }
 
 core::Result<boost::json::value> AwsClient::json(const std::string& operation,
-                                                 const boost::json::value& body) {
+                                                 const boost::json::value& body,
+                                                 CallKind kind) {
   const std::string context = service_.endpoint_prefix + " " + operation;
   auto r = send(context, boost::json::serialize(body),
                 {"Content-Type: " + service_.json_content_type,
                  "X-Amz-Target: " + service_.json_target + "." + operation},
-                true);
+                true, kind);
   if (!r) return r.error();
   boost::system::error_code ec;
   auto v = boost::json::parse(r->body, ec);

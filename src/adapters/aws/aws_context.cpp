@@ -22,7 +22,9 @@ core::Result<AwsClient*> AwsContext::client(const Service& service, const std::s
   auto it = clients_.find(key);
   if (it == clients_.end()) {
     auto c = std::make_unique<AwsClient>(service, *r, resolve_endpoint(service, *r, getenv_),
-                                         credentials_, log_, retry_, sleeper_);
+                                         credentials_, log_, retry_, sleeper_, [this] {
+                                           return CallDeadlines{deadline_, cleanup_deadline_};
+                                         });
     it = clients_.emplace(key, std::move(c)).first;
   }
   return it->second.get();

@@ -61,12 +61,24 @@ HttpClient::HttpClient(HttpTimeouts timeouts) : curl_(nullptr), timeouts_(timeou
 
 HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
-core::Result<HttpResponse> HttpClient::request(const std::string& method, const std::string& url,
-                                               const std::vector<std::string>& headers,
-                                               const std::string& body,
-                                               const std::optional<SigV4>& sign) {
+core::Result<HttpResponse> HttpClient::request(
+    const std::string& method, const std::string& url, const std::vector<std::string>& headers,
+    const std::string& body, const std::optional<SigV4>& sign,
+    std::optional<std::chrono::steady_clock::time_point> deadline) {
   CURL* c = static_cast<CURL*>(curl_);
   if (c == nullptr) return core::Error::internal("curl_easy_init failed");
+  auto connect = timeouts_.connect;
+  auto total = timeouts_.total;
+  if (deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        *deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return core::Error::timeout("no time left before the deadline (" + method + " " + url + ")");
+    }
+    // curl reads 0 as "no timeout": the caps are at least 1 ms.
+    connect = std::min(connect, left);
+    total = total.count() == 0 ? left : std::min(total, left);
+  }
   curl_easy_reset(c);  // keeps the connection cache, clears the options
   HttpResponse response;
   Slist list;
@@ -74,8 +86,8 @@ core::Result<HttpResponse> HttpClient::request(const std::string& method, const 
   std::string userpwd;
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeouts_.connect.count()));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeouts_.total.count()));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect.count()));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(total.count()));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);

@@ -41,11 +41,12 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // Sends one request. Transport failures (no connection, timeout) are errors with the curl
-  // reason; any HTTP status is a response.
-  core::Result<HttpResponse> request(const std::string& method, const std::string& url,
-                                     const std::vector<std::string>& headers,
-                                     const std::string& body,
-                                     const std::optional<SigV4>& sign = std::nullopt);
+  // reason; any HTTP status is a response. With a `deadline`, the connect and total timeouts
+  // end at it at the latest, and a request with no time left is a timeout error, not sent.
+  core::Result<HttpResponse> request(
+      const std::string& method, const std::string& url, const std::vector<std::string>& headers,
+      const std::string& body, const std::optional<SigV4>& sign = std::nullopt,
+      std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
 
   // The CA bundle used: AWS_CA_BUNDLE if given, else Amazon Linux's, else curl's default.
   static std::optional<std::string> ca_bundle();

@@ -34,15 +34,23 @@ const Service& dynamodb_service() {
   return kS;
 }
 
-std::string uri_encode(std::string_view text) {
+namespace {
+
+bool unreserved(unsigned char u) {
+  return (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') ||
+         u == '-' || u == '_' || u == '.' || u == '~';
+}
+
+std::string percent_encode(std::string_view text, bool space_as_plus) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;
   out.reserve(text.size() * 3);
   for (const char c : text) {
     const auto u = static_cast<unsigned char>(c);
-    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
+    if (unreserved(u)) {
       out += c;
+    } else if (u == ' ' && space_as_plus) {
+      out += '+';
     } else {
       out += '%';
       out += kHex[u >> 4];
@@ -52,10 +60,16 @@ std::string uri_encode(std::string_view text) {
   return out;
 }
 
+}  // namespace
+
+std::string uri_encode(std::string_view text) { return percent_encode(text, false); }
+
+std::string form_encode(std::string_view text) { return percent_encode(text, true); }
+
 std::string form_body(std::string_view action, std::string_view version,
                       const std::vector<std::pair<std::string, std::string>>& params) {
-  std::string out = "Action=" + uri_encode(action) + "&Version=" + uri_encode(version);
-  for (const auto& [k, v] : params) out += "&" + uri_encode(k) + "=" + uri_encode(v);
+  std::string out = "Action=" + form_encode(action) + "&Version=" + form_encode(version);
+  for (const auto& [k, v] : params) out += "&" + form_encode(k) + "=" + form_encode(v);
   return out;
 }
 

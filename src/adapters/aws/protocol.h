@@ -29,10 +29,17 @@ const Service& ec2_service();  // EC2's Query dialect: lists are Name.N, not Nam
 const Service& codedeploy_service();
 const Service& dynamodb_service();
 
-// Percent-encoding as SigV4 and the Query protocol want it: A-Z a-z 0-9 - _ . ~ stay.
+// Percent-encoding as SigV4 wants it (RFC 3986): A-Z a-z 0-9 - _ . ~ stay, a space is %20.
 std::string uri_encode(std::string_view text);
 
-// "Action=X&Version=Y&k=v..." in the order given (Action and Version first).
+// Form encoding as botocore sends it (Python's urlencode, quote_plus): A-Z a-z 0-9 - _ . ~
+// stay, a space is '+', every other byte %XX. AWS takes any correct encoding, but emulators
+// re-encode the form this way to check the signature (aws-behaviour.md §10).
+std::string form_encode(std::string_view text);
+
+// "Action=X&Version=Y&k=v..." in the order given (Action and Version first), byte-identical
+// to botocore's serialization when `params` come in the input shape's member order, as the
+// AWS CLI builds them (tests/query_serialization_test.py checks every call we make).
 std::string form_body(std::string_view action, std::string_view version,
                       const std::vector<std::pair<std::string, std::string>>& params);
 

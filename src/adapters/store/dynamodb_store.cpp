@@ -244,7 +244,8 @@ core::Status DynamoDbStore::release_lease(const std::string& environment,
                    {"Key", lease_key(environment)},
                    {"ConditionExpression", "#h = :me"},
                    {"ExpressionAttributeNames", json::object{{"#h", "holder"}}},
-                   {"ExpressionAttributeValues", json::object{{":me", S(holder)}}}});
+                   {"ExpressionAttributeValues", json::object{{":me", S(holder)}}}},
+      aws::CallKind::kCleanup);  // still made when the work ran out of time
   if (!r && r.error().code != core::ErrorCode::kConflict) {
     return r.error().with_context("dynamodb " + table_ + " lease");
   }

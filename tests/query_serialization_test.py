@@ -1,0 +1,237 @@
+"""Every Query-protocol request the binary sends (Classic ELB, Auto Scaling, ELBv2) is
+byte-identical to what botocore's own serializer makes of the same parameters: the parameters
+in the order of the operation's input shape (as the AWS CLI builds them), Action and Version
+first, encoded as Python's urlencode does (space as '+', A-Za-z0-9-_.~ kept). AWS accepts any
+correct encoding, but emulators re-encode the form to check the signature and reject anything
+else (aws-behaviour.md §10). The values hold spaces, '+', '/', '~', '*' and non-ASCII text.
+
+The bodies come from the fake AWS's call log; every `.query("...")` in src/adapters/aws must
+show up in it, so a new call cannot slip past this check."""
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import botocore.session
+from botocore.awsrequest import AWSRequest
+from botocore.serialize import create_serializer
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fake_aws import TOKEN, FakeAws  # noqa: E402
+from harness import BIN, codedeploy  # noqa: E402
+
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "adapters", "aws")
+ODD = "+/~* é 日本 🎉"  # what every name and text below carries
+
+LB = f"web lb{ODD}"
+ASG = f"web asg{ODD}"
+PAGE_ID = f"i-page {ODD}"
+ACCOUNT = "arn:aws:elasticloadbalancing:eu-west-1:111122223333"
+LISTENER = f"{ACCOUNT}:listener/app/web {ODD}/50dc6c495c0c9188/f2f7dc8efc522ab2"
+TG_APP = f"{ACCOUNT}:targetgroup/app/73e2d6bc24d8a067"
+TG_PAGE = f"{ACCOUNT}:targetgroup/page {ODD}/5dd4ab31d04a2d29"
+PAGE = f"<p>Back soon + more: a/b ~ c * d é 日本 🎉 &amp; 100% 'quoted' \"too\"</p>\n"
+
+# (signing name, API version) -> botocore's service name.
+SERVICES = {("elasticloadbalancing", "2012-06-01"): "elb",
+            ("elasticloadbalancing", "2015-12-01"): "elbv2",
+            ("autoscaling", "2011-01-01"): "autoscaling"}
+
+CONFIG = f"""\
+store: {{path: state.db}}
+aws: {{region: eu-west-1, max_attempts: 2, codedeploy_lookup: false}}
+routes:
+  - deployment_group: "elb-*"
+    environment: classic
+  - deployment_group: "alb-*"
+    environment: fixed
+  - deployment_group: "tg-*"
+    environment: target
+environments:
+  classic:
+    backend:
+      type: elb-classic
+      load_balancer: {json.dumps(LB, ensure_ascii=False)}
+      auto_scaling_group: {json.dumps(ASG, ensure_ascii=False)}
+      page_instances: [{json.dumps(PAGE_ID, ensure_ascii=False)}]
+      min_healthy: 1
+      health_timeout: 5s
+      poll_interval: 50ms
+  fixed:
+    backend:
+      type: alb
+      listeners: [{json.dumps(LISTENER, ensure_ascii=False)}]
+      hosts: ["shop é.example.com", "日本.example.com"]
+      bypass_cidrs: [203.0.113.0/28]
+      bypass_secret: {json.dumps("s3cret+/~*é日本🎉", ensure_ascii=False)}
+      page_file: page.html
+  target:
+    backend:
+      type: alb
+      mode: target-group
+      listeners: [{json.dumps(LISTENER, ensure_ascii=False)}]
+      hosts: ["tg é.example.com"]
+      target_group: {json.dumps(TG_PAGE, ensure_ascii=False)}
+      health_timeout: 2s
+      poll_interval: 100ms
+"""
+
+
+def calls_in_source():
+    """The Query actions our AWS code calls: every `.query("Action"` in src/adapters/aws."""
+    found = set()
+    for path in glob.glob(os.path.join(SRC, "*.cpp")):
+        if path.endswith("_test.cpp"):
+            continue
+        with open(path, encoding="utf-8") as f:
+            found.update(re.findall(r'\.query\(\s*"([A-Za-z]+)"', f.read()))
+    return found
+
+
+def parse_form(body):
+    """The (name, value) pairs of a form body, in order, decoded."""
+    from urllib.parse import unquote_plus
+    pairs = []
+    for part in body.split("&"):
+        k, _, v = part.partition("=")
+        pairs.append((unquote_plus(k, errors="strict"), unquote_plus(v, errors="strict")))
+    return pairs
+
+
+class Unflattener:
+    """Rebuilds botocore's input parameters from flat Query pairs, in the shape's member order
+    (how the AWS CLI builds them). A name that is no member of the shape is an error."""
+
+    def __init__(self, flat):
+        self.flat = flat
+        self.used = set()
+
+    def has(self, prefix):
+        return any(k == prefix or k.startswith(prefix + ".") for k in self.flat)
+
+    def build(self, shape, prefix):
+        t = shape.type_name
+        if t == "structure":
+            out = {}
+            for name, member in shape.members.items():
+                key = member.serialization.get("name", name)
+                p = f"{prefix}.{key}" if prefix else key
+                if self.has(p):
+                    out[name] = self.build(member, p)
+            return out
+        if t == "list":
+            assert not shape.serialization.get("flattened"), "flattened lists are not used"
+            if self.flat.get(prefix) == "":
+                self.used.add(prefix)
+                return []
+            item = shape.member.serialization.get("name", "member")
+            out, i = [], 1
+            while self.has(f"{prefix}.{item}.{i}"):
+                out.append(self.build(shape.member, f"{prefix}.{item}.{i}"))
+                i += 1
+            return out
+        if t == "map":
+            raise AssertionError("maps are not used by our calls")
+        self.used.add(prefix)
+        value = self.flat[prefix]
+        if t in ("integer", "long"):
+            return int(value)
+        if t == "boolean":
+            return value == "true"
+        return value
+
+
+def botocore_body(service_model, action, pairs):
+    """What botocore sends for these parameters: its Query serializer, then its request
+    preparation (urlencode), exactly as boto3 and the AWS CLI do before signing."""
+    op = service_model.operation_model(action)
+    flat = dict(pairs)
+    u = Unflattener(flat)
+    params = u.build(op.input_shape, "") if op.input_shape is not None else {}
+    unknown = set(flat) - u.used
+    if unknown:
+        raise AssertionError(f"{action}: {sorted(unknown)} are not members of its input shape")
+    serialized = create_serializer("query").serialize_to_request(params, op)
+    prepared = AWSRequest(method="POST", url="https://aws.example/", data=serialized["body"],
+                          headers=serialized["headers"]).prepare()
+    body = prepared.body
+    return body.encode("ascii") if isinstance(body, str) else body
+
+
+class QuerySerialization(unittest.TestCase):
+    def setUp(self):
+        self.fake = FakeAws()
+        self.fake.setup(
+            load_balancers=[{"name": LB, "interval": 0.1, "healthy_threshold": 2}],
+            groups=[{"name": ASG, "instances": ["i-app1", "i-app2"], "load_balancers": [LB]}],
+            target_groups={TG_APP: {"i-app1": True}, TG_PAGE: {"i-page1": True}},
+            listeners=[{"arn": LISTENER, "target_group": TG_APP}],
+            require_token=TOKEN)
+        self._tmp = tempfile.TemporaryDirectory(prefix="intermission-query-")
+        self.dir = self._tmp.name
+        self.config = os.path.join(self.dir, "config.yaml")
+        with open(self.config, "w", encoding="utf-8") as f:
+            f.write(CONFIG)
+        with open(os.path.join(self.dir, "page.html"), "w", encoding="utf-8") as f:
+            f.write(PAGE)
+        session = botocore.session.get_session()
+        self.models = {k: session.get_service_model(v) for k, v in SERVICES.items()}
+
+    def tearDown(self):
+        self.fake.stop()
+        self._tmp.cleanup()
+
+    def cli(self, *args, stdin=None):
+        p = subprocess.run([BIN, "--config", self.config, *args], input=stdin, capture_output=True,
+                           text=True, cwd=self.dir, env=self.fake.env(), timeout=120)
+        self.assertEqual(p.returncode, 0, f"{args}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        return p
+
+    def handle(self, deployment, status, group):
+        self.cli("handle", stdin=json.dumps(codedeploy(deployment, status, group=group)))
+
+    def test_every_query_call_is_byte_identical_to_botocore(self):
+        # Each backend on and off: every call of each is made at least once.
+        for group in ("elb-web", "alb-web", "tg-web"):
+            self.handle(f"d-{group}", "CREATED", group)
+            self.handle(f"d-{group}", "SUCCEEDED", group)
+        self.cli("status", "--json")
+        seen = set()
+        checked = 0
+        wrong, seen_wrong = [], set()
+        for call in self.fake.calls():
+            body = call.get("body", "").encode("latin-1")
+            if not body.startswith(b"Action="):
+                continue  # a JSON-protocol call
+            pairs = parse_form(body.decode("ascii"))
+            fields = dict(pairs)
+            models = [m for (_, version), m in self.models.items() if version == fields["Version"]]
+            self.assertEqual(len(models), 1, f"unknown API version in {body!r}")
+            model = models[0]
+            action = fields["Action"]
+            self.assertEqual([k for k, _ in pairs[:2]], ["Action", "Version"], body)
+            expected = botocore_body(model, action, pairs[2:])
+            if body != expected and action not in seen_wrong:
+                seen_wrong.add(action)
+                wrong.append(f"{action}:\n  ours     {body.decode()}\n  botocore {expected.decode()}")
+            seen.add(action)
+            checked += 1
+        self.assertGreater(checked, 0)
+        self.assertFalse(wrong, "not byte-identical to botocore:\n" + "\n".join(wrong))
+        # Values with odd characters really went through (not only plain names).
+        bodies = " ".join(c.get("body", "") for c in self.fake.calls())
+        for needle in ("web+lb%2B%2F~%2A+%C3%A9+%E6%97%A5%E6%9C%AC+%F0%9F%8E%89",
+                       "Back+soon+%2B+more", "shop+%C3%A9.example.com", "i-page+%2B%2F~%2A"):
+            self.assertIn(needle, bodies)
+        missing = calls_in_source() - seen
+        self.assertFalse(missing, f"Query calls in src/adapters/aws this test does not exercise: "
+                                  f"{sorted(missing)}; add a scenario that makes them")
+
+
+if __name__ == "__main__":
+    unittest.main()
