@@ -66,7 +66,8 @@ class Base(unittest.TestCase):
         self.fake = FakeAws()
         self.fake.setup(
             load_balancers=[{"name": "web-lb", "interval": 0.1, "healthy_threshold": 2}],
-            groups=[{"name": "web-asg", "instances": ["i-app1", "i-app2"], "load_balancers": ["web-lb"]}])
+            groups=[{"name": "web-asg", "instances": ["i-app1", "i-app2"], "load_balancers": ["web-lb"]}],
+            deployments={"d-1": {"creator": "user", "status": "InProgress"}})
         self._tmp = tempfile.TemporaryDirectory(prefix="intermission-creds-")
         self.dir = self._tmp.name
         self.config = self.path("config.yaml", CONFIG % self.health_timeout)

@@ -17,8 +17,9 @@ core::Result<AwsClient*> AwsContext::client(const Service& service, const std::s
   auto r = resolve_region(region.empty() ? configured_region_ : region, getenv_);
   if (!r && !profile_region_.empty()) r = profile_region_;
   if (!r) {
-    return core::Error::config("no AWS region: set aws.region in the config, AWS_REGION, or "
-                               "region in the AWS profile (~/.aws/config)");
+    return core::Error::config(
+        "no AWS region: set aws.region in the config, AWS_REGION, or "
+        "region in the AWS profile (~/.aws/config)");
   }
   const auto key = std::make_pair(service.endpoint_prefix + "/" + service.api_version +
                                       service.json_target,

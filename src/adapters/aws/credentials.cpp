@@ -95,8 +95,9 @@ core::Result<Credentials> parse_credentials_json(const std::string& body, std::s
     }
   }
   if (c.access_key.empty() || c.secret_key.empty()) {
-    return core::Error::unavailable(c.source + " credentials: AccessKeyId or SecretAccessKey "
-                                               "missing from the reply");
+    return core::Error::unavailable(c.source +
+                                    " credentials: AccessKeyId or SecretAccessKey "
+                                    "missing from the reply");
   }
   return c;
 }
@@ -172,13 +173,14 @@ core::Result<Credentials> parse_sts_credentials(std::string_view xml, const std:
   return c;
 }
 
-CredentialsProvider::CredentialsProvider(Getenv getenv, const core::Clock& clock,
-                                         core::Logger* log, std::string region)
+CredentialsProvider::CredentialsProvider(Getenv getenv, const core::Clock& clock, core::Logger* log,
+                                         std::string region)
     : getenv_(std::move(getenv)), clock_(clock), log_(log), region_(std::move(region)) {}
 
 core::Result<Credentials> CredentialsProvider::get() {
   const core::Time now = clock_.now();
-  const bool valid = cached_ && (!cached_->expiration || now + kValidityMargin < *cached_->expiration);
+  const bool valid =
+      cached_ && (!cached_->expiration || now + kValidityMargin < *cached_->expiration);
   if (cached_ && (!cached_->expiration || now + kRefreshMargin < *cached_->expiration)) {
     return *cached_;
   }
@@ -202,8 +204,7 @@ core::Result<Credentials> CredentialsProvider::get() {
   }
   if (cached_) {
     return fresh.error().with_context("the cached AWS credentials (" + cached_->source +
-                                      ") expired at " +
-                                      core::format_iso8601(*cached_->expiration) +
+                                      ") expired at " + core::format_iso8601(*cached_->expiration) +
                                       " and could not be refreshed");
   }
   return fresh.error();
@@ -215,8 +216,9 @@ core::Result<Credentials> CredentialsProvider::fetch() {
   const std::string secret = env_or(getenv_, "AWS_SECRET_ACCESS_KEY");
   if (!key.empty() || !secret.empty()) {
     if (key.empty() || secret.empty()) {
-      return core::Error::config("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set "
-                                 "together");
+      return core::Error::config(
+          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set "
+          "together");
     }
     return Credentials{key, secret, env_or(getenv_, "AWS_SESSION_TOKEN"), std::nullopt,
                        "environment"};
@@ -247,20 +249,20 @@ core::Result<Credentials> CredentialsProvider::fetch() {
   }
   auto imds = from_instance_metadata();
   if (!imds) {
-    return core::Error::config("no AWS credentials: none in the environment, no web identity, "
-                               "no profile with credentials, no container credentials, and "
-                               "instance metadata failed (" +
-                               imds.error().message + ")");
+    return core::Error::config(
+        "no AWS credentials: none in the environment, no web identity, "
+        "no profile with credentials, no container credentials, and "
+        "instance metadata failed (" +
+        imds.error().message + ")");
   }
   return imds;
 }
 
 std::string CredentialsProvider::session_name(const std::string& configured) const {
   if (!configured.empty()) return configured;
-  return "intermission-" +
-         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                            clock_.now().time_since_epoch())
-                            .count());
+  return "intermission-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                              clock_.now().time_since_epoch())
+                                              .count());
 }
 
 core::Result<std::optional<Credentials>> CredentialsProvider::from_profile() {
@@ -287,30 +289,28 @@ core::Result<std::optional<Credentials>> CredentialsProvider::from_profile() {
 }
 
 core::Result<Credentials> CredentialsProvider::resolve_profile(const SharedFiles& files,
-                                                               const std::string& name,
-                                                               int depth) {
+                                                               const std::string& name, int depth) {
   const auto p = find_profile(files.credentials, files.config, name);
   if (!p) {
     return core::Error::config("AWS profile '" + name + "' is in neither " +
                                files.credentials.path + " nor " + files.config.path);
   }
   const std::string source = "profile " + name;
-  auto static_keys = [&p, &source](bool credentials_file) -> core::Result<std::optional<Credentials>> {
+  auto static_keys = [&p,
+                      &source](bool credentials_file) -> core::Result<std::optional<Credentials>> {
     const IniValue* key = p->find("aws_access_key_id");
     const IniValue* secret = p->find("aws_secret_access_key");
     if (key == nullptr && secret == nullptr) return std::optional<Credentials>();
-    const bool here = p->from_credentials_file.at(key != nullptr ? "aws_access_key_id"
-                                                                 : "aws_secret_access_key");
+    const bool here =
+        p->from_credentials_file.at(key != nullptr ? "aws_access_key_id" : "aws_secret_access_key");
     if (here != credentials_file) return std::optional<Credentials>();
     if (key == nullptr || secret == nullptr) {
-      return core::Error::config((key != nullptr ? key : secret)->where + ": profile " +
-                                 p->name +
+      return core::Error::config((key != nullptr ? key : secret)->where + ": profile " + p->name +
                                  " needs both aws_access_key_id and aws_secret_access_key");
     }
     const IniValue* token = p->find("aws_session_token");
-    return std::optional<Credentials>(Credentials{key->value, secret->value,
-                                                  token != nullptr ? token->value : "",
-                                                  std::nullopt, source});
+    return std::optional<Credentials>(Credentials{
+        key->value, secret->value, token != nullptr ? token->value : "", std::nullopt, source});
   };
   if (const IniValue* role = p->find("role_arn")) {
     const IniValue* session = p->find("role_session_name");
@@ -349,10 +349,12 @@ core::Result<Credentials> CredentialsProvider::resolve_profile(const SharedFiles
                                            file->where);
     }
     if (const IniValue* cs = p->find("credential_source")) {
-      return core::Error::config(cs->where + ": credential_source is not supported; use "
+      return core::Error::config(cs->where +
+                                 ": credential_source is not supported; use "
                                  "source_profile or web_identity_token_file");
     }
-    return core::Error::config(role->where + ": role_arn needs source_profile or "
+    return core::Error::config(role->where +
+                               ": role_arn needs source_profile or "
                                "web_identity_token_file");
   }
   // The CLI's order within a profile: keys in the credentials file, credential_process, keys in
@@ -366,7 +368,8 @@ core::Result<Credentials> CredentialsProvider::resolve_profile(const SharedFiles
   keys = static_keys(false);
   if (!keys) return keys.error();
   if (*keys) return **keys;
-  return core::Error::config("AWS profile '" + name + "' has no credentials (keys, role_arn or "
+  return core::Error::config("AWS profile '" + name +
+                             "' has no credentials (keys, role_arn or "
                              "credential_process) in " +
                              files.credentials.path + " or " + files.config.path);
 }
@@ -382,12 +385,12 @@ core::Result<Credentials> CredentialsProvider::assume_role(const std::string& ro
                                      {{"RoleArn", role_arn}, {"RoleSessionName", session_name}}) +
                            extra_params;
   const SigV4 sign{region, "sts", source.access_key, source.secret_key, source.session_token};
-  auto r = sts_http_.request("POST", url,
-                             {"Content-Type: application/x-www-form-urlencoded; charset=utf-8"},
-                             body, sign);
+  auto r = sts_http_.request(
+      "POST", url, {"Content-Type: application/x-www-form-urlencoded; charset=utf-8"}, body, sign);
   const std::string context = "sts AssumeRole " + role_arn + " (" + where + ")";
   if (!r) return r.error().with_context(context);
-  if (r->status != 200) return to_error(parse_query_error(static_cast<int>(r->status), r->body), context);
+  if (r->status != 200)
+    return to_error(parse_query_error(static_cast<int>(r->status), r->body), context);
   auto c = parse_sts_credentials(r->body, "AssumeRole", "assume-role " + role_arn);
   if (!c) return c.error().with_context(where);
   return c;
@@ -401,17 +404,16 @@ core::Result<Credentials> CredentialsProvider::assume_role_with_web_identity(
   if (!token) return token.error();
   const std::string region = region_.empty() ? "us-east-1" : region_;
   const std::string url = resolve_endpoint(sts_service(), region, getenv_);
-  const std::string body = form_body("AssumeRoleWithWebIdentity", sts_service().api_version,
-                                     {{"RoleArn", role_arn},
-                                      {"RoleSessionName", session_name},
-                                      {"WebIdentityToken", *token}});
+  const std::string body = form_body(
+      "AssumeRoleWithWebIdentity", sts_service().api_version,
+      {{"RoleArn", role_arn}, {"RoleSessionName", session_name}, {"WebIdentityToken", *token}});
   // Unsigned: the token is the proof (STS API reference, AssumeRoleWithWebIdentity).
-  auto r = sts_http_.request("POST", url,
-                             {"Content-Type: application/x-www-form-urlencoded; charset=utf-8"},
-                             body);
+  auto r = sts_http_.request(
+      "POST", url, {"Content-Type: application/x-www-form-urlencoded; charset=utf-8"}, body);
   const std::string context = "sts AssumeRoleWithWebIdentity " + role_arn;
   if (!r) return r.error().with_context(context);
-  if (r->status != 200) return to_error(parse_query_error(static_cast<int>(r->status), r->body), context);
+  if (r->status != 200)
+    return to_error(parse_query_error(static_cast<int>(r->status), r->body), context);
   return parse_sts_credentials(r->body, "AssumeRoleWithWebIdentity", "web-identity " + role_arn);
 }
 
@@ -425,14 +427,15 @@ core::Result<Credentials> CredentialsProvider::from_process(const std::string& c
   std::string output;
   std::array<char, 4096> buffer{};
   std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    output.append(buffer.data(), n);
   const int status = ::pclose(pipe);
   if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return core::Error::unavailable(
-        where + ": '" + command + "' failed (" +
-        (status != -1 && WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                           : std::string("killed or not run")) +
-        ")");
+    return core::Error::unavailable(where + ": '" + command + "' failed (" +
+                                    (status != -1 && WIFEXITED(status)
+                                         ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                         : std::string("killed or not run")) +
+                                    ")");
   }
   return parse_process_output(output, where, "profile " + profile + " credential_process");
 }
@@ -459,8 +462,7 @@ core::Result<Credentials> CredentialsProvider::from_container() {
                                  " holds more than one line");
     }
     headers.push_back("Authorization: " + *token);
-  } else if (auto token = getenv_("AWS_CONTAINER_AUTHORIZATION_TOKEN");
-             token && !token->empty()) {
+  } else if (auto token = getenv_("AWS_CONTAINER_AUTHORIZATION_TOKEN"); token && !token->empty()) {
     headers.push_back("Authorization: " + *token);
   }
   auto r = http_.request("GET", url, headers, "");
@@ -485,15 +487,15 @@ core::Result<Credentials> CredentialsProvider::from_instance_metadata() {
                                     std::to_string(token->status));
   }
   const std::string auth = "X-aws-ec2-metadata-token: " + token->body;
-  auto role = http_.request("GET", base + "/latest/meta-data/iam/security-credentials/", {auth},
-                            "");
+  auto role =
+      http_.request("GET", base + "/latest/meta-data/iam/security-credentials/", {auth}, "");
   if (!role) return role.error().with_context("instance metadata role");
   std::string name = role->body.substr(0, role->body.find('\n'));
   if (role->status != 200 || name.empty()) {
     return core::Error::unavailable("instance metadata: no IAM role attached to this instance");
   }
-  auto creds = http_.request("GET", base + "/latest/meta-data/iam/security-credentials/" + name,
-                             {auth}, "");
+  auto creds =
+      http_.request("GET", base + "/latest/meta-data/iam/security-credentials/" + name, {auth}, "");
   if (!creds) return creds.error().with_context("instance metadata credentials");
   if (creds->status != 200) {
     return core::Error::unavailable("instance metadata credentials: HTTP " +

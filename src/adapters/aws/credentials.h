@@ -68,8 +68,8 @@ class CredentialsProvider {
                                             int depth);
   core::Result<Credentials> assume_role(const std::string& role_arn,
                                         const std::string& session_name,
-                                        const std::string& extra_params,
-                                        const Credentials& source, const std::string& where);
+                                        const std::string& extra_params, const Credentials& source,
+                                        const std::string& where);
   core::Result<Credentials> assume_role_with_web_identity(const std::string& role_arn,
                                                           const std::string& token_file,
                                                           const std::string& session_name,
@@ -87,7 +87,8 @@ class CredentialsProvider {
   std::optional<Credentials> cached_;
   std::optional<core::Time> retry_after_;  // no new refresh attempt before (after a failure)
   HttpClient http_{HttpTimeouts{std::chrono::milliseconds(1000), std::chrono::milliseconds(3000)}};
-  HttpClient sts_http_{HttpTimeouts{std::chrono::milliseconds(3000), std::chrono::milliseconds(10000)}};
+  HttpClient sts_http_{
+      HttpTimeouts{std::chrono::milliseconds(3000), std::chrono::milliseconds(10000)}};
 };
 
 }  // namespace intermission::adapters::aws

@@ -59,8 +59,8 @@ TEST(Credentials, ProcessOutputVersion1) {
   EXPECT_EQ(c->access_key, "ASIA2");
   EXPECT_EQ(c->session_token, "t");
   EXPECT_EQ(core::format_iso8601(*c->expiration), "2026-11-27T18:00:00.000Z");
-  c = parse_process_output(R"({"Version": 1, "AccessKeyId": "AKIA", "SecretAccessKey": "s"})",
-                           "w", "p");
+  c = parse_process_output(R"({"Version": 1, "AccessKeyId": "AKIA", "SecretAccessKey": "s"})", "w",
+                           "p");
   ASSERT_TRUE(c.ok()) << "long-lived: no token, no expiration";
   EXPECT_FALSE(c->expiration.has_value());
   for (const char* bad : {R"({"AccessKeyId": "a", "SecretAccessKey": "s"})",
@@ -79,7 +79,8 @@ TEST(Credentials, ProcessOutputVersion1) {
 }
 
 TEST(Credentials, StsReplies) {
-  const std::string xml = R"(<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  const std::string xml =
+      R"(<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleWithWebIdentityResult>
     <SubjectFromWebIdentityToken>system:serviceaccount:ns:sa</SubjectFromWebIdentityToken>
     <AssumedRoleUser><Arn>arn:aws:sts::111122223333:assumed-role/r/s</Arn><AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser>
@@ -106,15 +107,16 @@ TEST(Credentials, StsReplies) {
 // valid (with a warning), never expired ones. The source is a credential_process whose
 // command the test rewrites.
 TEST(Credentials, ValidCachedCredentialsSurviveAFailedRefreshExpiredOnesDoNot) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("intermission-creds-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("intermission-creds-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto config = (dir / "config").string();
   auto write_config = [&config](const std::string& command) {
     std::ofstream(config) << "[default]\ncredential_process = " << command << "\n";
   };
   // Valid for 4 minutes: inside the 5-minute refresh margin from the start.
-  write_config(R"(printf '{"Version":1,"AccessKeyId":"ASIA1","SecretAccessKey":"s","SessionToken":"t","Expiration":"2023-11-14T22:17:20Z"}')");
+  write_config(
+      R"(printf '{"Version":1,"AccessKeyId":"ASIA1","SecretAccessKey":"s","SessionToken":"t","Expiration":"2023-11-14T22:17:20Z"}')");
   std::map<std::string, std::string> env{{"AWS_CONFIG_FILE", config},
                                          {"AWS_SHARED_CREDENTIALS_FILE", "/dev/null"},
                                          {"AWS_EC2_METADATA_DISABLED", "true"}};

@@ -54,8 +54,8 @@ TEST(SharedConfig, ErrorsNameTheFileAndLine) {
 }
 
 TEST(SharedConfig, ProfilesFromBothFilesTheCredentialsFileWins) {
-  const auto creds = parse_ini("[dev]\naws_access_key_id = FROM_CREDS\n[default]\nx = 1\n",
-                               "/creds");
+  const auto creds =
+      parse_ini("[dev]\naws_access_key_id = FROM_CREDS\n[default]\nx = 1\n", "/creds");
   const auto config = parse_ini(
       "[default]\nregion = eu-west-1\n"
       "[profile dev]\naws_access_key_id = FROM_CONFIG\nregion = us-east-2\n"
