@@ -180,6 +180,14 @@ class Credentials(Base):
         self.assertIn("AccessDenied", p.stderr)
         self.assertIn(self.aws_config + ":2", p.stderr, "the error names the file and line")
 
+    def test_role_arn_with_web_identity_token_file_in_a_profile(self):
+        self.sts(web_identity_token=JWT, web_identity_roles=[ROLE])
+        self.path("aws-config", f"[profile irsa]\nrole_arn = {ROLE}\n"
+                                f"web_identity_token_file = {self.path('token', JWT)}\n")
+        self.switch_on(AWS_PROFILE="irsa")
+        self.assertTrue(self.in_maintenance())
+        self.assertEqual([i["action"] for i in self.sts()["issued"]], ["AssumeRoleWithWebIdentity"])
+
     def test_credential_process(self):
         expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
         script = self.path("get-creds.py", "import json\nprint(json.dumps({'Version': 1, "
