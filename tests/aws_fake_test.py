@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fake_aws import TOKEN, FakeAws  # noqa: E402
+from fake_aws import KEY, TOKEN, FakeAws  # noqa: E402
 
 AWS = "/usr/bin/aws"
 LISTENER = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
@@ -130,6 +130,58 @@ class AwsCliDrivesTheFake(unittest.TestCase):
         self.aws("elb", "describe-instance-health", "--load-balancer-name", "web-lb")
         codes = [c["code"] for c in self.fake.calls() if c["action"] == "DescribeInstanceHealth"]
         self.assertIn("Throttling", codes)
+
+    def test_sts_as_awscli_calls_it(self):
+        """STS (fake_sts.py, aws-behaviour.md §13): AssumeRoleWithWebIdentity unsigned and
+        checked against the token the fake holds, AssumeRole signed; the temporary credentials
+        then work on the other services only with their session token."""
+        web_role = "arn:aws:iam::111122223333:role/irsa"
+        role = "arn:aws:iam::111122223333:role/deployer"
+        jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzYSJ9.c2ln"
+        self.fake._call("POST", "/__fake/sts", {"web_identity_token": jwt, "web_identity_roles": [web_role],
+                                                "assumable_roles": {role: [KEY]}})
+        out = self.aws("sts", "assume-role-with-web-identity", "--role-arn", web_role,
+                       "--role-session-name", "awscli", "--web-identity-token", jwt)
+        creds = out["Credentials"]
+        self.assertTrue(creds["AccessKeyId"].startswith("ASIA"))
+        self.assertIn("Expiration", creds)
+        self.assertTrue(out["AssumedRoleUser"]["Arn"].endswith(":assumed-role/irsa/awscli"))
+        temporary = self.fake.env(AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
+                                  AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
+                                  AWS_SESSION_TOKEN=creds["SessionToken"])
+        self.aws("elb", "describe-load-balancers", env=temporary)
+        temporary["AWS_SESSION_TOKEN"] = ""
+        p = self.aws("elb", "describe-load-balancers", env=temporary, check=False)
+        self.assertIn("InvalidClientTokenId", p.stderr, "the session token is required")
+        p = self.aws("sts", "assume-role-with-web-identity", "--role-arn", web_role,
+                     "--role-session-name", "awscli", "--web-identity-token", "forged", check=False)
+        self.assertIn("InvalidIdentityToken", p.stderr)
+        p = self.aws("sts", "assume-role-with-web-identity", "--role-arn", role,
+                     "--role-session-name", "awscli", "--web-identity-token", jwt, check=False)
+        self.assertIn("AccessDenied", p.stderr)
+        # AssumeRole: signed (checked with botocore), by a key the role trusts.
+        out = self.aws("sts", "assume-role", "--role-arn", role, "--role-session-name", "deploy")
+        creds = out["Credentials"]
+        self.aws("elb", "describe-load-balancers",
+                 env=self.fake.env(AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
+                                   AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
+                                   AWS_SESSION_TOKEN=creds["SessionToken"]))
+        p = self.aws("sts", "assume-role", "--role-arn", role, "--role-session-name", "deploy",
+                     env=self.fake.env(AWS_SECRET_ACCESS_KEY="wrong"), check=False)
+        self.assertIn("SignatureDoesNotMatch", p.stderr)
+        p = self.aws("sts", "assume-role", "--role-arn", web_role, "--role-session-name", "deploy",
+                     check=False)
+        self.assertIn("AccessDenied", p.stderr, "a role that does not trust the caller")
+        # Expired temporary credentials are refused, as AWS refuses them.
+        self.fake._call("POST", "/__fake/sts", {"expires_in": 1})
+        creds = self.aws("sts", "assume-role", "--role-arn", role, "--role-session-name", "short")["Credentials"]
+        time.sleep(1.2)
+        p = self.aws("elb", "describe-load-balancers", check=False,
+                     env=self.fake.env(AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
+                                       AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
+                                       AWS_SESSION_TOKEN=creds["SessionToken"]))
+        self.assertIn("ExpiredToken", p.stderr)
+        self.fake._call("POST", "/__fake/sts", {"expires_in": None})
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+import fake_sts  # STS and its temporary credentials (aws-behaviour.md §13)
+
 ELB_NS = "http://elasticloadbalancing.amazonaws.com/doc/2012-06-01/"
 ASG_NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 AUTH_RE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,"
@@ -717,6 +719,8 @@ class Handler(BaseHTTPRequestHandler):
                                         "tags": r.get("tags", {})}
                 if "require_token" in req:
                     WORLD.require_token = req["require_token"]
+            elif path == "/__fake/sts":  # fake_sts.py
+                return self.reply(200, json.dumps(fake_sts.STS.control(req)), "application/json")
             elif path == "/__fake/fail":
                 WORLD.faults.setdefault(req["action"], []).extend(req["faults"])
             elif path == "/__fake/group":  # scale in or out: the group's instances now
@@ -762,6 +766,9 @@ class Handler(BaseHTTPRequestHandler):
         action = "?"
         service = ""
         try:
+            if fake_sts.action(body):  # STS, in fake_sts.py (aws-behaviour.md §13)
+                action = fake_sts.action(body)
+                return fake_sts.handle(self, body, AwsFault)
             service, region = self.verify(body)
             if json_protocol:
                 action = self.headers.get("X-Amz-Target", "")
@@ -838,14 +845,16 @@ class Handler(BaseHTTPRequestHandler):
         if not m:
             raise AwsFault(400, "MissingAuthenticationToken", "Request is missing Authentication Token")
         key, date, region, service, signed, signature = m.groups()
-        secret = WORLD.credentials.get(key)
+        secret = WORLD.credentials.get(key) or fake_sts.STS.secret(  # temporary, from STS
+            key, self.headers.get("X-Amz-Security-Token"), AwsFault)
         if secret is None:
             raise AwsFault(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
         amz_date = self.headers.get("X-Amz-Date", "")
         if not amz_date.startswith(date):
             raise AwsFault(400, "IncompleteSignature", "Date in Credential scope does not match X-Amz-Date")
         token = self.headers.get("X-Amz-Security-Token")
-        if WORLD.require_token is not None and token != WORLD.require_token:
+        if WORLD.require_token is not None and token != WORLD.require_token and \
+                not fake_sts.STS.is_session(key):
             raise AwsFault(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
         names = signed.split(";")
         if "host" not in names or (token is not None and "x-amz-security-token" not in names):

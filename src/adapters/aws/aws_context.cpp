@@ -6,15 +6,20 @@ AwsContext::AwsContext(std::string configured_region, Getenv getenv, const core:
                        core::Logger& log, RetryPolicy retry, Sleeper sleeper)
     : configured_region_(std::move(configured_region)),
       getenv_(getenv),
+      profile_region_(profile_region(getenv)),
       log_(log),
       retry_(retry),
       sleeper_(std::move(sleeper)),
-      credentials_(std::move(getenv), clock) {}
+      credentials_(std::move(getenv), clock, &log,
+                   resolve_region(configured_region_, getenv_).value_or(profile_region_)) {}
 
 core::Result<AwsClient*> AwsContext::client(const Service& service, const std::string& region) {
-  const auto r = resolve_region(region.empty() ? configured_region_ : region, getenv_);
+  auto r = resolve_region(region.empty() ? configured_region_ : region, getenv_);
+  if (!r && !profile_region_.empty()) r = profile_region_;
   if (!r) {
-    return core::Error::config("no AWS region: set aws.region in the config, or AWS_REGION");
+    return core::Error::config(
+        "no AWS region: set aws.region in the config, AWS_REGION, or "
+        "region in the AWS profile (~/.aws/config)");
   }
   const auto key = std::make_pair(service.endpoint_prefix + "/" + service.api_version +
                                       service.json_target,

@@ -14,8 +14,8 @@ namespace intermission::adapters::aws {
 
 class AwsContext {
  public:
-  // `configured_region` may be empty (then AWS_REGION / AWS_DEFAULT_REGION). Everything
-  // referenced must outlive the context.
+  // `configured_region` may be empty: then AWS_REGION, AWS_DEFAULT_REGION, else the `region`
+  // of the AWS profile in use (~/.aws/config). Everything referenced must outlive the context.
   AwsContext(std::string configured_region, Getenv getenv, const core::Clock& clock,
              core::Logger& log, RetryPolicy retry = {}, Sleeper sleeper = real_sleeper());
   AwsContext(const AwsContext&) = delete;  // its clients read the deadlines through `this`
@@ -48,6 +48,7 @@ class AwsContext {
  private:
   std::string configured_region_;
   Getenv getenv_;
+  std::string profile_region_;  // read once, at construction
   core::Logger& log_;
   RetryPolicy retry_;
   Sleeper sleeper_;
