@@ -2,13 +2,18 @@
 botocore): fixed-response and target-group modes, bypass rules, priorities found among
 other rules (priority 1 taken), two environments on one listener, interrupted switches,
 a rule deleted by hand, throttling, and the 1024-character budget. The fake also routes a
-request through the listener's rules as an ALB would, so the tests check what users get."""
+request through the listener's rules as an ALB would, so the tests check what users get.
+The fake is as unkind as AWS (aws-behaviour.md §7-9): an unused target group is not
+health-checked, a group with no healthy target answers the load balancer's own 503, rules and
+their conditions have limits, and a listener may authenticate (OIDC, Cognito) before it
+forwards."""
 
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -18,6 +23,8 @@ from harness import BIN, codedeploy  # noqa: E402
 ACCOUNT = "arn:aws:elasticloadbalancing:eu-west-1:111122223333"
 L_HTTPS = f"{ACCOUNT}:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
 L_HTTP = f"{ACCOUNT}:listener/app/web/50dc6c495c0c9188/0467ef3c8400ae65"
+L_OIDC = f"{ACCOUNT}:listener/app/sso/8e3f6c495c0c9188/a1b2c3d4e5f60718"
+L_COGNITO = f"{ACCOUNT}:listener/app/sso/8e3f6c495c0c9188/b2c3d4e5f6071829"
 TG_APP = f"{ACCOUNT}:targetgroup/app/73e2d6bc24d8a067"
 TG_PAGE = f"{ACCOUNT}:targetgroup/page/5dd4ab31d04a2d29"
 CIDRS = ["203.0.113.0/28", "198.51.100.0/28", "192.0.2.0/28", "10.10.0.0/16", "10.20.0.0/16",
@@ -53,7 +60,10 @@ class Alb(unittest.TestCase):
         self.fake = FakeAws()
         self.fake.setup(
             target_groups={TG_APP: {"i-app1": True}, TG_PAGE: {"i-page1": True}},
-            listeners=[{"arn": L_HTTPS, "target_group": TG_APP}, {"arn": L_HTTP, "target_group": TG_APP}],
+            target_group_settings={TG_PAGE: {"interval": 0.5, "healthy_threshold": 2}},
+            listeners=[{"arn": L_HTTPS, "target_group": TG_APP}, {"arn": L_HTTP, "target_group": TG_APP},
+                       {"arn": L_OIDC, "target_group": TG_APP, "auth": "oidc"},
+                       {"arn": L_COGNITO, "target_group": TG_APP, "auth": "cognito"}],
             rules=[{"listener": L_HTTPS, "priority": 1, "path": "/admin/*"},
                    {"listener": L_HTTPS, "priority": 3, "path": "/legacy/*"},
                    {"listener": L_HTTP, "priority": 2, "path": "/.well-known/*"}],
@@ -69,16 +79,16 @@ class Alb(unittest.TestCase):
         self.fake.stop()
         self._tmp.cleanup()
 
-    def cli(self, *args, stdin=None, check=0):
+    def cli(self, *args, stdin=None, check=0, env=None):
         p = subprocess.run([BIN, "--config", self.config, *args], input=stdin, capture_output=True,
-                           text=True, cwd=self.dir, env=self.fake.env(), timeout=120)
+                           text=True, cwd=self.dir, env=self.fake.env(**(env or {})), timeout=120)
         if check is not None:
             self.assertEqual(p.returncode, check, f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
         return p
 
-    def handle(self, deployment, status, group="prod-web", *flags, check=0):
+    def handle(self, deployment, status, group="prod-web", *flags, check=0, env=None):
         return self.cli("handle", *flags, stdin=json.dumps(codedeploy(deployment, status, group=group)),
-                        check=check)
+                        check=check, env=env)
 
     def rules(self):
         return self.fake.state()["rules"]
@@ -90,13 +100,19 @@ class Alb(unittest.TestCase):
     def foreign_rules(self):
         return {arn: r for arn, r in self.rules().items() if "intermission:environment" not in r["tags"]}
 
+    def answer(self, listener=L_HTTPS, **request):
+        return self.fake._call("POST", "/__fake/route", dict(listener=listener, **request))
+
     def route(self, listener=L_HTTPS, **request):
-        r = self.fake._call("POST", "/__fake/route", dict(listener=listener, **request))
-        a = r["actions"][0]
-        if a["Type"] == "fixed-response":
-            return a["FixedResponseConfig"]["StatusCode"]
-        groups = a.get("ForwardConfig", {}).get("TargetGroups") or [{"TargetGroupArn": a.get("TargetGroupArn")}]
-        return groups[0]["TargetGroupArn"]
+        """What a user gets: a fixed response's status code, the target group that serves the
+        request, or "LB 503" — the load balancer's own error (a group with no healthy target)."""
+        r = self.answer(listener, **request)
+        if r.get("fixed_response"):
+            return str(r["status"])
+        return r.get("target_group") or f"LB {r['status']}"
+
+    def roles(self, env):
+        return sorted((r["listener"], r["tags"]["intermission:role"]) for r in self.ours(env).values())
 
     def assert_nothing_left_and_others_untouched(self):
         self.assertEqual(self.ours("prod"), {})
@@ -137,11 +153,54 @@ class Alb(unittest.TestCase):
         self.assertEqual(self.route(path="/"), TG_APP)
         self.assert_nothing_left_and_others_untouched()
 
+    def test_target_group_mode_switches_on_though_an_unused_group_is_not_health_checked(self):
+        # aws-behaviour.md §7: no rule forwards to the page group, so its target is "unused"
+        # and would stay so while the backend waited for it to become healthy.
+        self.assertEqual(self.fake.state()["targets"][TG_PAGE], {"i-page1": "unused"})
+        self.handle("d-1", "CREATED", "staging-web")
+        self.assertEqual(self.route(host="staging.example.com", path="/"), TG_PAGE)
+        self.assertEqual(self.route(host="www.example.com", path="/"), TG_APP, "other hosts untouched")
+        # Users were sent there only after the target had passed its checks (2 x 0.5 s after
+        # the warm-up rule made the group used).
+        creates = [c["t"] for c in self.fake.calls() if c["action"] == "CreateRule" and c["status"] == 200]
+        self.assertEqual(len(creates), 2, "the warm-up rule, then the maintenance rule")
+        self.assertGreaterEqual(creates[1] - creates[0], 1.0)
+        self.assertEqual(self.roles("staging"), [(L_HTTPS, "maintenance"), (L_HTTPS, "warm-up")])
+        warm_up = [r for r in self.ours("staging").values() if r["tags"]["intermission:role"] == "warm-up"][0]
+        secret = warm_up["conditions"][0]["HttpHeaderConfig"]["Values"][0]
+        self.assertRegex(secret, "^[0-9a-f]{32}$", "a random secret: no real request matches it")
+        before = self.rules()
+        self.cli("tick")
+        self.assertEqual(self.rules(), before, "the secret is kept, nothing is replaced")
+        self.handle("d-1", "SUCCEEDED", "staging-web")
+        self.assertEqual(self.fake.state()["targets"][TG_PAGE], {"i-page1": "unused"})
+        self.assert_nothing_left_and_others_untouched()
+
+    def test_target_group_mode_falls_back_to_the_built_in_page_when_the_group_loses_its_targets(self):
+        self.handle("d-1", "CREATED", "staging-web")
+        self.assertEqual(self.route(host="staging.example.com", path="/"), TG_PAGE)
+        self.fake._call("POST", "/__fake/target", {"group": TG_PAGE, "id": "i-page1", "healthy": False})
+        self.assertEqual(self.route(host="staging.example.com", path="/"), "LB 503", "what users get now")
+        self.cli("tick")
+        self.assertEqual(self.route(host="staging.example.com", path="/"), "503", "the built-in page")
+        body = self.answer(host="staging.example.com", path="/")["actions"][0]["FixedResponseConfig"]["MessageBody"]
+        self.assertIn("data-intermission=maintenance", body)
+        self.assertIn("warm-up", [r for _, r in self.roles("staging")], "the group is still checked")
+        self.fake._call("POST", "/__fake/target", {"group": TG_PAGE, "id": "i-page1", "healthy": True})
+        time.sleep(1.1)  # healthy again after 2 checks of 0.5 s
+        self.cli("tick")
+        self.assertEqual(self.route(host="staging.example.com", path="/"), TG_PAGE)
+        self.assertEqual(self.roles("staging"), [(L_HTTPS, "maintenance"), (L_HTTPS, "warm-up")])
+        self.handle("d-1", "SUCCEEDED", "staging-web")
+        self.assert_nothing_left_and_others_untouched()
+
     def test_target_group_mode_never_switches_to_an_empty_group(self):
         self.fake._call("POST", "/__fake/target", {"group": TG_PAGE, "id": "i-page1", "healthy": False})
         p = self.handle("d-1", "CREATED", "staging-web", check=1)
         self.assertIn("no healthy target", p.stderr)
-        self.assertEqual(self.ours("staging"), {})
+        self.assertIn("i-page1 unhealthy (Target.FailedHealthChecks)", p.stderr)
+        self.assertEqual(self.roles("staging"), [(L_HTTPS, "warm-up")], "no maintenance rule")
+        self.assertEqual(self.route(host="staging.example.com", path="/"), TG_APP)
         self.fake._call("POST", "/__fake/target", {"group": TG_PAGE, "id": "i-page1", "healthy": True})
         self.cli("tick")
         self.assertEqual(self.route(host="staging.example.com", path="/"), TG_PAGE)
@@ -157,7 +216,8 @@ class Alb(unittest.TestCase):
         self.assertFalse(prod & staging)
         self.handle("d-1", "SUCCEEDED")
         self.assertEqual(self.ours("prod"), {})
-        self.assertEqual(len(self.ours("staging")), 1, "prod's off leaves staging's rule")
+        self.assertEqual(self.roles("staging"), [(L_HTTPS, "maintenance"), (L_HTTPS, "warm-up")],
+                         "prod's off leaves staging's rules")
         self.handle("d-2", "SUCCEEDED", "staging-web")
         self.assert_nothing_left_and_others_untouched()
 
@@ -224,6 +284,105 @@ class Alb(unittest.TestCase):
         with open(page, "w", encoding="utf-8") as f:
             f.write("\u00e9" * 1000)
         self.cli("check-config", check=0)
+
+    def write_config(self, extra):
+        with open(self.config, "w") as f:
+            f.write(CONFIG.replace("      bypass_secret: s3cret-42\n", "      bypass_secret: s3cret-42\n" + extra, 1))
+
+    def test_a_rule_change_never_leaves_a_moment_without_a_maintenance_rule(self):
+        self.handle("d-1", "CREATED")
+        with open(os.path.join(self.dir, "page.html"), "w") as f:
+            f.write("<h1>New page</h1>")
+        self.write_config("      page_file: page.html\n")
+        # Every CreateRule fails (the client tries 4 times): the old page must stay up.
+        self.fake.fail("CreateRule", "503", "503", "503", "503")
+        self.cli("tick", check=1)
+        for listener in (L_HTTPS, L_HTTP):
+            self.assertEqual(self.route(listener, path="/"), "503", "still the maintenance page")
+        self.assertEqual(len(self.ours("prod")), 10, "nothing deleted before its replacement exists")
+        self.cli("tick")
+        served = self.answer(path="/")["actions"][0]["FixedResponseConfig"]["MessageBody"]
+        self.assertEqual(served, "<h1>New page</h1>")
+        self.assertEqual(len(self.ours("prod")), 10, "the old rules are gone")
+        # A new bypass secret: new bypass rules at free priorities, so the maintenance rule moves
+        # below them; a failure half-way still leaves a maintenance rule.
+        with open(self.config) as f:
+            text = f.read()
+        with open(self.config, "w") as f:
+            f.write(text.replace("bypass_secret: s3cret-42", "bypass_secret: n3w-s3cret"))
+        self.fake.fail("CreateRule", "pass", "503", "503", "503", "503")
+        self.cli("tick", check=1)
+        self.assertEqual(self.route(path="/"), "503")
+        self.assertEqual(self.route(L_HTTP, path="/"), "503")
+        self.cli("tick")
+        for listener in (L_HTTPS, L_HTTP):
+            self.assertEqual(self.route(listener, path="/"), "503")
+            self.assertEqual(self.route(listener, path="/", headers={"X-Intermission-Bypass": "n3w-s3cret"}), TG_APP)
+            self.assertEqual(self.route(listener, path="/", headers={"X-Intermission-Bypass": "s3cret-42"}), "503")
+        self.assertEqual(len(self.ours("prod")), 10)
+        https = sorted((r["priority"], r["tags"]["intermission:role"]) for r in self.ours("prod").values()
+                       if r["listener"] == L_HTTPS)
+        self.assertEqual(https[-1][1], "maintenance", "bypass rules still sit above the maintenance rule")
+        self.handle("d-1", "SUCCEEDED")
+        self.assert_nothing_left_and_others_untouched()
+
+    def sso_config(self, extra=""):
+        with open(self.config, "w") as f:
+            f.write(CONFIG + f"""  sso:
+    backend:
+      type: alb
+      listeners: [{L_OIDC}, {L_COGNITO}]
+      bypass_secret: s3cret-42
+{extra}""")
+
+    def test_bypass_rules_keep_the_listeners_authentication(self):
+        self.sso_config()
+        # OIDC: ELBv2 never returns the client secret a copy needs; without it, refused.
+        p = self.handle("d-1", "CREATED", "sso-web", check=3)
+        self.assertIn("authenticates with OIDC", p.stderr)
+        self.assertIn("oidc_client_secret_env", p.stderr)
+        self.assertEqual(self.ours("sso"), {}, "nothing half-made")
+        self.assertTrue(self.answer(L_OIDC, path="/")["authenticated"])
+        # With the secret: bypass clients still log in; everyone else gets the page.
+        self.sso_config("      oidc_client_secret_env: IDP_SECRET\n")
+        self.cli("tick", env={"IDP_SECRET": "idp-client-secret"})
+        for listener in (L_OIDC, L_COGNITO):
+            self.assertEqual(self.route(listener, path="/"), "503")
+            bypass = self.answer(listener, path="/", headers={"X-Intermission-Bypass": "s3cret-42"})
+            self.assertEqual((bypass.get("target_group"), bypass["authenticated"]), (TG_APP, True), listener)
+        self.handle("d-1", "SUCCEEDED", "sso-web", env={"IDP_SECRET": "idp-client-secret"})
+        self.assertEqual(self.ours("sso"), {})
+
+    def test_a_switch_that_would_pass_the_rules_quota_does_not_start(self):
+        self.fake.setup(rules_per_listener=6)  # L_HTTPS holds 2 rules of others; prod needs 5
+        self.write_config("      max_rules: 6\n")
+        p = self.handle("d-1", "CREATED", check=3)
+        self.assertIn("over its quota of 6", p.stderr)
+        self.assertEqual(self.ours("prod"), {}, "nothing created")
+        # Not told the quota: the API's TooManyRules is said clearly, and no listener is left
+        # in maintenance while another is not.
+        self.write_config("")
+        p = self.handle("d-2", "CREATED", check=3)
+        self.assertIn("rules quota", p.stderr)
+        self.assertIn("TooManyRules", p.stderr)
+        for listener in (L_HTTPS, L_HTTP):
+            self.assertEqual(self.route(listener, path="/"), TG_APP)
+        self.assertNotIn("maintenance", [r for _, r in self.roles("prod")])
+
+    def test_condition_limits_are_checked_when_the_config_loads(self):
+        with open(self.config, "a") as f:
+            f.write(f"""  qa:
+    backend:
+      type: alb
+      listeners: [{L_HTTP}]
+      hosts: ["*.a.example.com", "*.b.example.com", "*.c.example.com", "*.d.example.com"]
+      bypass_secret: {"k" * 107}
+""")
+        p = self.cli("check-config", check=3)
+        self.assertIn("environments.qa.backend.bypass_secret: must have no * or ? (ALB wildcards) "
+                      "and at most 106", p.stderr)
+        self.assertIn("environments.qa.backend.hosts: the hosts have 4 wildcards; an ALB rule takes "
+                      "at most 5, and the bypass cookie rule uses 2 of them", p.stderr)
 
 
 if __name__ == "__main__":

@@ -108,7 +108,9 @@ class AwsCliDrivesTheFake(unittest.TestCase):
         self.assertIn("RuleNotFound", gone.stderr)
         health = self.aws("elbv2", "describe-target-health", "--target-group-arn",
                           "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/page/2")
-        self.assertEqual(health["TargetHealthDescriptions"][0]["TargetHealth"]["State"], "unhealthy")
+        # aws-behaviour.md §7: no rule forwards to the page group, so it is not health-checked.
+        self.assertEqual(health["TargetHealthDescriptions"][0]["TargetHealth"]["State"], "unused")
+        self.assertEqual(health["TargetHealthDescriptions"][0]["TargetHealth"]["Reason"], "Target.NotInUse")
 
     def test_errors_are_read_by_awscli_as_aws_errors(self):
         p = self.aws("elb", "describe-instance-health", "--load-balancer-name", "nope", check=False)
@@ -182,6 +184,155 @@ class AwsCliDrivesTheFake(unittest.TestCase):
                                        AWS_SESSION_TOKEN=creds["SessionToken"]))
         self.assertIn("ExpiredToken", p.stderr)
         self.fake._call("POST", "/__fake/sts", {"expires_in": None})
+
+
+ARN = "arn:aws:elasticloadbalancing:eu-west-1:111122223333"
+L_WEB = f"{ARN}:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
+L_SSO = f"{ARN}:listener/app/sso/8e3f6c495c0c9188/a1b2c3d4e5f60718"
+TG_APP = f"{ARN}:targetgroup/app/73e2d6bc24d8a067"
+TG_PAGE = f"{ARN}:targetgroup/page/5dd4ab31d04a2d29"
+FIXED = '[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503"}}]'
+
+
+def path_rule(*values):
+    return json.dumps([{"Field": "path-pattern", "PathPatternConfig": {"Values": list(values)}}])
+
+
+def header_rule(name, *values):
+    return json.dumps([{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": name,
+                                                                     "Values": list(values)}}])
+
+
+class Elbv2IsAsUnkindAsAws(unittest.TestCase):
+    """aws-behaviour.md §7-9, each checked through awscli so that a fake gone kind fails here."""
+
+    def setUp(self):
+        self.fake = FakeAws()
+        self.fake.setup(target_groups={TG_APP: {"i-app1": True}, TG_PAGE: {"i-page1": True, "i-page2": False}},
+                        target_group_settings={TG_PAGE: {"interval": 2.0, "healthy_threshold": 2},
+                                               TG_APP: {"deregistration_delay": 2.0}},
+                        listeners=[{"arn": L_WEB, "target_group": TG_APP},
+                                   {"arn": L_SSO, "target_group": TG_APP, "auth": "oidc"}],
+                        require_token=TOKEN)
+
+    def tearDown(self):
+        self.fake.stop()
+
+    aws = AwsCliDrivesTheFake.aws
+
+    def health(self, group):
+        return {d["Target"]["Id"]: (d["TargetHealth"]["State"], d["TargetHealth"].get("Reason"))
+                for d in self.aws("elbv2", "describe-target-health", "--target-group-arn", group)
+                ["TargetHealthDescriptions"]}
+
+    def create(self, priority, conditions, actions=FIXED, listener=L_WEB, check=True):
+        r = self.aws("elbv2", "create-rule", "--listener-arn", listener, "--priority", str(priority),
+                     "--conditions", conditions, "--actions", actions, check=check)
+        return r["Rules"][0]["RuleArn"] if check else r
+
+    def route(self, **request):
+        return self.fake._call("POST", "/__fake/route", dict(listener=L_WEB, **request))
+
+    def test_a_group_no_rule_uses_is_not_health_checked_until_one_forwards_to_it(self):
+        self.assertEqual(self.health(TG_PAGE), {"i-page1": ("unused", "Target.NotInUse"),
+                                                "i-page2": ("unused", "Target.NotInUse")})
+        self.assertEqual(self.health(TG_APP), {"i-app1": ("healthy", None)}, "the default action uses it")
+        t0 = time.monotonic()
+        rule = self.create(5, header_rule("X-Warm-Up", "k3y"),
+                           json.dumps([{"Type": "forward", "TargetGroupArn": TG_PAGE}]))
+        self.assertEqual(self.health(TG_PAGE)["i-page1"], ("initial", "Elb.RegistrationInProgress"))
+        answer = self.route(headers={"X-Warm-Up": "k3y"})
+        self.assertEqual((answer["status"], answer.get("error")), (503, "no healthy target"),
+                         "a user sent to a group that is still checking gets the load balancer's 503")
+        time.sleep(max(0.0, t0 + 2.3 - time.monotonic()))
+        self.assertEqual(self.health(TG_PAGE)["i-page1"], ("initial", "Elb.InitialHealthChecking"))
+        time.sleep(max(0.0, t0 + 4.3 - time.monotonic()))
+        self.assertEqual(self.health(TG_PAGE), {"i-page1": ("healthy", None),
+                                                "i-page2": ("unhealthy", "Target.FailedHealthChecks")})
+        self.assertEqual(self.route(headers={"X-Warm-Up": "k3y"})["target_group"], TG_PAGE)
+        self.aws("elbv2", "delete-rule", "--rule-arn", rule)
+        self.assertEqual(self.health(TG_PAGE)["i-page1"], ("unused", "Target.NotInUse"),
+                         "no longer used: no longer checked")
+
+    def test_a_deregistered_target_drains_for_the_deregistration_delay(self):
+        self.aws("elbv2", "deregister-targets", "--target-group-arn", TG_APP, "--targets", "Id=i-app1")
+        self.assertEqual(self.health(TG_APP), {"i-app1": ("draining", "Target.DeregistrationInProgress")})
+        self.assertEqual(self.route()["status"], 503, "a draining target takes no new requests")
+        time.sleep(2.2)
+        self.assertEqual(self.health(TG_APP), {})
+
+    def test_the_101st_rule_is_too_many(self):
+        self.fake.setup(rules=[{"listener": L_WEB, "priority": p, "path": f"/r{p}/*"} for p in range(1, 101)])
+        p = self.create(101, path_rule("/x"), check=False)
+        self.assertIn("TooManyRules", p.stderr)
+        self.fake.setup(rules_per_listener=101)  # a raised quota, or a lower one for tests
+        self.create(101, path_rule("/x"))
+
+    def test_condition_limits(self):
+        p = self.create(2, path_rule("/a", "/b", "/c", "/d", "/e", "/f"), check=False)
+        self.assertIn("InvalidConfigurationRequest", p.stderr)
+        self.assertIn("'5' condition values", p.stderr)
+        p = self.create(2, path_rule("/a*", "/b*", "/c*", "/d*", "/e**"), check=False)
+        self.assertIn("'5' wildcards", p.stderr)
+        self.create(2, path_rule("/a*", "/b*", "/c*", "/d*", "/e*"))
+        p = self.create(3, header_rule("X-A", "v" * 129), check=False)
+        self.assertIn("InvalidConfigurationRequest", p.stderr)
+        self.assertIn("'128' characters", p.stderr)
+        self.create(3, header_rule("X-A", "v" * 128))
+        p = self.create(2, path_rule("/z"), check=False)
+        self.assertIn("PriorityInUse", p.stderr)
+        body = '[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503", "MessageBody": "%s"}}]'
+        p = self.create(4, path_rule("/y"), body % ("x" * 1025), check=False)
+        self.assertIn("1024", p.stderr)
+        self.create(4, path_rule("/y"), body % ("x" * 1024))
+
+    def test_describe_rules_pages(self):
+        self.fake.setup(rules=[{"listener": L_WEB, "priority": p, "path": f"/r{p}/*"} for p in range(1, 6)])
+        seen, pages, marker = [], 0, []
+        while True:
+            page = self.aws("elbv2", "describe-rules", "--listener-arn", L_WEB, "--page-size", "2", *marker)
+            pages += 1
+            self.assertLessEqual(len(page["Rules"]), 2)
+            seen += [r["Priority"] for r in page["Rules"]]
+            if "NextMarker" not in page:
+                break
+            marker = ["--marker", page["NextMarker"]]
+        self.assertEqual(seen, ["1", "2", "3", "4", "5", "default"])
+        self.assertEqual(pages, 3, "six rules in pages of two")
+
+    def test_describe_tags_takes_at_most_20_arns_and_knows_its_rules(self):
+        arns = [self.create(p, path_rule(f"/t{p}")) for p in (1, 2)]
+        unknown = arns[0][:-16] + "0" * 16
+        p = self.aws("elbv2", "describe-tags", "--resource-arns", *(arns * 10), unknown, check=False)
+        self.assertIn("ValidationError", p.stderr)
+        self.assertIn("20", p.stderr)
+        self.assertEqual(len(self.aws("elbv2", "describe-tags", "--resource-arns", *(arns * 10))
+                             ["TagDescriptions"]), 20)
+        p = self.aws("elbv2", "describe-tags", "--resource-arns", unknown, check=False)
+        self.assertIn("RuleNotFound", p.stderr)
+        p = self.aws("elbv2", "delete-rule", "--rule-arn", unknown, check=False)
+        self.assertIn("RuleNotFound", p.stderr)
+
+    def test_header_names_and_values_match_case_insensitively(self):
+        self.create(1, header_rule("X-Intermission-Bypass", "S3cret"))
+        self.assertEqual(self.route(headers={"x-intermission-bypass": "s3CRET"})["status"], 503)
+        self.assertEqual(self.route(headers={"x-intermission-bypass": "other"})["target_group"], TG_APP)
+
+    def test_an_oidc_default_action_and_its_secret(self):
+        listener = self.aws("elbv2", "describe-listeners", "--listener-arns", L_SSO)["Listeners"][0]
+        actions = listener["DefaultActions"]
+        self.assertEqual([a["Type"] for a in actions], ["authenticate-oidc", "forward"])
+        self.assertEqual(actions[0]["AuthenticateOidcConfig"]["ClientId"], "intermission-test")
+        self.assertNotIn("ClientSecret", actions[0]["AuthenticateOidcConfig"], "AWS never returns it")
+        answer = self.fake._call("POST", "/__fake/route", {"listener": L_SSO})
+        self.assertTrue(answer["authenticated"])
+        # A copy as read back cannot be created: it lacks the secret.
+        p = self.create(1, path_rule("/*"), json.dumps(actions), L_SSO, check=False)
+        self.assertIn("InvalidLoadBalancerAction", p.stderr)
+        actions[0]["AuthenticateOidcConfig"]["ClientSecret"] = "idp-client-secret"
+        self.create(1, path_rule("/*"), json.dumps(actions), L_SSO)
+        answer = self.fake._call("POST", "/__fake/route", {"listener": L_SSO})
+        self.assertEqual((answer["priority"], answer["authenticated"]), (1, True))
 
 
 if __name__ == "__main__":

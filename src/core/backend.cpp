@@ -44,50 +44,50 @@ std::vector<Step> plan_elb(bool desired_on, const ElbObservation& o) {
   return steps;
 }
 
-bool is_maintenance(const std::string& role) { return role == "maintenance"; }
+bool is_maintenance(const std::string& role) { return role == kMaintenanceRole; }
+
+// Rules are created warm-up first, then bypass, then maintenance (a bypass client never sees
+// the page); deleted the other way round.
+std::size_t phase(const std::string& role) {
+  if (role == kWarmUpRole) return 0;
+  return is_maintenance(role) ? 2 : 1;
+}
 
 std::vector<Step> plan_alb(bool desired_on, const AlbObservation& o) {
-  std::vector<Step> deletes;
-  std::vector<Step> creates;
-  if (desired_on && o.healthy_targets == 0) {
-    deletes.emplace_back(WaitTargetGroupHealthy{o.target_group});
-  }
+  std::vector<Step> creates[3];
+  std::vector<Step> deletes[3];
   for (const auto& l : o.listeners) {
     std::vector<bool> kept(l.owned.size(), false);
-    // Bypass rules are created before the maintenance rule, so a bypass client never sees
-    // the page; deletions run the other way round.
-    std::vector<const RuleSpec*> wanted;
     if (desired_on) {
-      for (const auto& d : l.desired) {
-        if (!is_maintenance(d.role)) wanted.push_back(&d);
-      }
-      for (const auto& d : l.desired) {
-        if (is_maintenance(d.role)) wanted.push_back(&d);
-      }
-    }
-    for (const RuleSpec* d : wanted) {
-      const std::string fp = fingerprint(*d);
-      bool found = false;
-      for (std::size_t i = 0; i < l.owned.size(); ++i) {
-        const OwnedRule& r = l.owned[i];
-        if (!kept[i] && r.role == d->role && r.fingerprint == fp && r.priority == d->priority) {
-          kept[i] = found = true;
-          break;
+      for (const RuleSpec& d : l.desired) {
+        const std::string fp = fingerprint(d);
+        bool found = false;
+        for (std::size_t i = 0; i < l.owned.size() && !found; ++i) {
+          const OwnedRule& r = l.owned[i];
+          if (!kept[i] && r.role == d.role && r.fingerprint == fp && r.priority == d.priority) {
+            kept[i] = found = true;
+          }
         }
+        if (!found) creates[phase(d.role)].emplace_back(CreateRule{l.arn, d});
       }
-      if (!found) creates.emplace_back(CreateRule{l.arn, *d});
     }
-    for (int pass = 0; pass < 2; ++pass) {  // maintenance rules first, then bypass rules
-      for (std::size_t i = 0; i < l.owned.size(); ++i) {
-        const OwnedRule& r = l.owned[i];
-        if (kept[i] || is_maintenance(r.role) != (pass == 0)) continue;
-        deletes.emplace_back(DeleteRule{l.arn, r.arn, r.role, r.priority});
+    for (std::size_t i = 0; i < l.owned.size(); ++i) {
+      const OwnedRule& r = l.owned[i];
+      if (!kept[i]) {
+        deletes[phase(r.role)].emplace_back(DeleteRule{l.arn, r.arn, r.role, r.priority});
       }
     }
   }
-  // Stale rules go first (a new rule may need their priority), then the creations.
-  deletes.insert(deletes.end(), creates.begin(), creates.end());
-  return deletes;
+  std::vector<Step> steps = std::move(creates[0]);
+  // Never switch to a maintenance target group without a healthy target: its targets are
+  // checked only once a rule uses it (the warm-up rule above), so wait for them here.
+  if (desired_on && o.healthy_targets == 0) {
+    steps.emplace_back(WaitTargetGroupHealthy{o.target_group});
+  }
+  for (auto* part : {&creates[1], &creates[2], &deletes[2], &deletes[1], &deletes[0]}) {
+    steps.insert(steps.end(), part->begin(), part->end());
+  }
+  return steps;
 }
 
 }  // namespace
@@ -131,6 +131,9 @@ std::string fingerprint(const RuleSpec& spec) {
   for (const auto& a : spec.actions) {
     text += "A|" + a.type + "|" + a.status_code + "|" + a.content_type + "|" + a.body;
     for (const auto& [arn, weight] : a.target_groups) text += "|" + arn + "=" + std::to_string(weight);
+    for (const auto& [key, value] : a.auth_config) {
+      if (key != "ClientSecret") text += "|" + key + "=" + value;
+    }
     text += "\n";
   }
   std::uint64_t h = 14695981039346656037ull;

@@ -75,20 +75,32 @@ struct RuleCondition {
   std::vector<std::string> values;
 };
 struct RuleAction {
-  std::string type;  // fixed-response | forward
+  std::string type;  // fixed-response | forward | authenticate-oidc | authenticate-cognito
   std::string status_code;
   std::string content_type;
   std::string body;
   std::vector<std::pair<std::string, int>> target_groups;  // forward: ARN and weight
+  // authenticate-*: the members of its AuthenticateOidcConfig / AuthenticateCognitoConfig as
+  // the Query API names them ("Issuer", "AuthenticationRequestExtraParams.entry.1.key", ...).
+  // A "ClientSecret" member is sent but left out of the fingerprint.
+  std::vector<std::pair<std::string, std::string>> auth_config;
 };
+// Rule roles. The maintenance rule answers users; bypass rules ("bypass-...") sit above it and
+// send chosen clients where the listener would; the warm-up rule (target-group mode) forwards
+// to the maintenance target group under a condition no real request meets, so that the group
+// is "in use" and its targets get health-checked before users are sent there
+// (aws-behaviour.md §7).
+inline constexpr const char* kMaintenanceRole = "maintenance";
+inline constexpr const char* kWarmUpRole = "warm-up";
 struct RuleSpec {
-  std::string role;  // "maintenance", or "bypass-..." (bypass rules sit above maintenance)
+  std::string role;  // kMaintenanceRole, kWarmUpRole or "bypass-..."
   int priority = 0;
   std::vector<RuleCondition> conditions;
   std::vector<RuleAction> actions;
 };
-// A stable digest of a rule's conditions and actions (not its priority), kept in a tag so that
-// an existing rule can be compared with the wanted one without parsing it back.
+// A stable digest of a rule's conditions and actions (not its priority, not a client secret),
+// kept in a tag so that an existing rule can be compared with the wanted one without parsing
+// it back.
 std::string fingerprint(const RuleSpec& spec);
 
 // A rule intermission created (found by its tags on the live listener).
@@ -100,8 +112,12 @@ struct OwnedRule {
 };
 struct AlbListener {
   std::string arn;
-  std::vector<RuleSpec> desired;  // the rules maintenance needs here, priorities allocated
-  std::vector<OwnedRule> owned;   // what is there now
+  // The rules maintenance needs here, priorities allocated: a wanted rule keeps the priority
+  // of an owned rule with the same role and fingerprint; any other gets a priority no rule
+  // holds now (so a replacement is created before the rule it replaces is deleted), with
+  // every bypass rule above the maintenance rule.
+  std::vector<RuleSpec> desired;
+  std::vector<OwnedRule> owned;  // what is there now
 };
 struct AlbObservation {
   std::vector<AlbListener> listeners;
@@ -173,6 +189,10 @@ struct PageContext {
 // the page, wait until it is InService, only then detach the group; off = attach the group,
 // wait until enough of it is InService, only then deregister the page. The load balancer is
 // never left without an InService instance by us.
+// For the ALB: on = warm-up rules, then (target-group mode) wait for a healthy maintenance
+// target, then bypass rules on every listener, then maintenance rules on every listener, and
+// only then delete stale rules (maintenance first) — make before break, so a rule change never
+// leaves a moment without a maintenance rule; off = delete maintenance, bypass, warm-up rules.
 std::vector<Step> plan(bool desired_on, const Observation& observed, const PageContext& page);
 
 // One environment's load balancer. Implementations are not required to be thread-safe; a

@@ -156,7 +156,7 @@ RuleSpec rule(const std::string& role, int priority) {
   r.role = role;
   r.priority = priority;
   r.conditions = {{"path-pattern", "", {"/*"}}};
-  r.actions = {{"fixed-response", "503", "text/html", "<p>back soon</p>", {}}};
+  r.actions = {{"fixed-response", "503", "text/html", "<p>back soon</p>", {}, {}}};
   return r;
 }
 
@@ -190,10 +190,11 @@ TEST(AlbPlanner, NothingToDoWhenTheRulesAreThereAndNothingLeftWhenOff) {
 }
 
 TEST(AlbPlanner, ChangedOrDuplicateRulesAreReplacedAndAHandDeletedOneRecreated) {
-  RuleSpec m = rule("maintenance", 1);
-  RuleSpec old = m;
+  RuleSpec m = rule("maintenance", 2);
+  RuleSpec old = rule("maintenance", 1);
   old.actions[0].body = "<p>old page</p>";
   auto o = listener_with({m}, {owned(old, "arn:old"), owned(m, "arn:dup-ok"), owned(m, "arn:dup")});
+  o.listeners[0].owned[2].priority = 3;
   const auto steps = plan(true, o, {});
   ASSERT_EQ(steps.size(), 2u);
   EXPECT_EQ(std::get<DeleteRule>(steps[0]).rule_arn, "arn:old");
@@ -201,7 +202,38 @@ TEST(AlbPlanner, ChangedOrDuplicateRulesAreReplacedAndAHandDeletedOneRecreated) 
   // Deleted by hand during maintenance: the next run creates it again.
   const auto again = plan(true, listener_with({m}, {}), {});
   ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(std::get<CreateRule>(again[0]).spec.priority, 1);
+  EXPECT_EQ(std::get<CreateRule>(again[0]).spec.priority, 2);
+}
+
+TEST(AlbPlanner, AChangedRuleIsCreatedBeforeTheOldOneIsDeleted) {
+  // A page change: the old maintenance rule stays until its replacement exists, so there is
+  // never a moment without one (a failed create leaves the old page up).
+  RuleSpec page = rule("maintenance", 3);
+  RuleSpec old_page = rule("maintenance", 2);
+  old_page.actions[0].body = "<p>old page</p>";
+  RuleSpec bypass = rule("bypass-header", 1);
+  RuleSpec old_bypass = rule("bypass-header", 4);
+  old_bypass.conditions[0].values = {"/old/*"};
+  const auto o =
+      listener_with({bypass, page}, {owned(old_page, "arn:m-old"), owned(old_bypass, "arn:b-old")});
+  const auto steps = plan(true, o, {});
+  ASSERT_EQ(steps.size(), 4u);
+  EXPECT_EQ(std::get<CreateRule>(steps[0]).spec.role, "bypass-header");
+  EXPECT_EQ(std::get<CreateRule>(steps[1]).spec.role, "maintenance");
+  EXPECT_EQ(std::get<DeleteRule>(steps[2]).rule_arn, "arn:m-old");
+  EXPECT_EQ(std::get<DeleteRule>(steps[3]).rule_arn, "arn:b-old");
+}
+
+TEST(AlbPlanner, EveryListenerGetsItsBypassRulesBeforeAnyGetsItsMaintenanceRule) {
+  AlbObservation o;
+  o.listeners.push_back({"arn:listener/1", {rule("bypass-header", 1), rule("maintenance", 2)}, {}});
+  o.listeners.push_back({"arn:listener/2", {rule("bypass-header", 1), rule("maintenance", 2)}, {}});
+  const auto steps = plan(true, o, {});
+  ASSERT_EQ(steps.size(), 4u);
+  EXPECT_EQ(std::get<CreateRule>(steps[0]).spec.role, "bypass-header");
+  EXPECT_EQ(std::get<CreateRule>(steps[1]).spec.role, "bypass-header");
+  EXPECT_EQ(std::get<CreateRule>(steps[2]).spec.role, "maintenance");
+  EXPECT_EQ(std::get<CreateRule>(steps[3]).spec.role, "maintenance");
 }
 
 TEST(AlbPlanner, NeverSwitchesToAnEmptyTargetGroup) {
@@ -213,6 +245,42 @@ TEST(AlbPlanner, NeverSwitchesToAnEmptyTargetGroup) {
   EXPECT_TRUE(std::holds_alternative<WaitTargetGroupHealthy>(steps[0]));
   o.healthy_targets = 1;
   EXPECT_EQ(plan(true, o, {}).size(), 1u);
+}
+
+TEST(AlbPlanner, TheWarmUpRuleComesFirstSoThatTheGroupIsCheckedBeforeTheWait) {
+  // An unused target group is never health-checked (aws-behaviour.md §7): waiting for a
+  // healthy target before anything forwards to the group would wait forever.
+  RuleSpec warm = rule(kWarmUpRole, 1);
+  warm.conditions = {{"http-header", "X-Intermission-Warm-Up", {"k3y"}}};
+  auto o = listener_with({warm, rule("bypass-header", 2), rule("maintenance", 3)}, {});
+  o.target_group = "arn:tg/maintenance";
+  o.healthy_targets = 0;
+  auto steps = plan(true, o, {});
+  ASSERT_EQ(steps.size(), 4u);
+  EXPECT_EQ(std::get<CreateRule>(steps[0]).spec.role, kWarmUpRole);
+  EXPECT_TRUE(std::holds_alternative<WaitTargetGroupHealthy>(steps[1]));
+  EXPECT_EQ(std::get<CreateRule>(steps[3]).spec.role, "maintenance");
+  // Off: maintenance first, then bypass, then the warm-up rule.
+  o.listeners[0].owned = {owned(warm, "arn:w"), owned(o.listeners[0].desired[1], "arn:b"),
+                          owned(o.listeners[0].desired[2], "arn:m")};
+  steps = plan(false, o, {});
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(std::get<DeleteRule>(steps[0]).rule_arn, "arn:m");
+  EXPECT_EQ(std::get<DeleteRule>(steps[1]).rule_arn, "arn:b");
+  EXPECT_EQ(std::get<DeleteRule>(steps[2]).rule_arn, "arn:w");
+  EXPECT_FALSE(observed_on(AlbObservation{{{"l", {}, {owned(warm, "arn:w")}}}, "", -1, ""}))
+      << "a warm-up rule alone is not maintenance";
+}
+
+TEST(AlbPlanner, FingerprintIgnoresPriorityAndClientSecretButNotContent) {
+  RuleSpec oidc = rule("bypass-header", 1);
+  oidc.actions[0] = {
+      "authenticate-oidc", "", "", "", {}, {{"Issuer", "https://idp"}, {"ClientSecret", "a"}}};
+  RuleSpec other = oidc;
+  other.actions[0].auth_config[1].second = "b";
+  EXPECT_EQ(fingerprint(oidc), fingerprint(other)) << "no secret in a tag, even hashed";
+  other.actions[0].auth_config[0].second = "https://other-idp";
+  EXPECT_NE(fingerprint(oidc), fingerprint(other));
 }
 
 TEST(AlbPlanner, FingerprintIgnoresPriorityButNotContent) {

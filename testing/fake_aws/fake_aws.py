@@ -71,7 +71,7 @@ class World:
         self.deployments = {}
         self.listeners = {}      # ELBv2 listener arn -> {"default": [actions]}
         self.rules = {}          # rule arn -> {"listener", "priority", "conditions", "actions", "tags"}
-        self.target_groups = {}  # arn -> {target id: healthy}
+        self.target_groups = {}  # arn -> v2_group(): targets, health-check timing, in use since
         self.faults = {}   # action -> [fault, ...]
         self.timeline = {}  # lb -> [[t, serving], ...] (changes only)
         self.zone_timeline = {}  # lb -> zone -> [[t, serving for that zone's traffic], ...]
@@ -369,7 +369,83 @@ def ec2_describe_instances(params):
 
 
 # ---------------------------------------------------------------- ELBv2 (Query, 2015-12-01)
+# Every behaviour below that a kind fake would skip cites its line of
+# ../shared/docs/aws-behaviour.md (§7 target health, §8 limits and paging, §9 authentication).
 ELBV2_NS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
+# aws-behaviour.md §8: "at most 100 rules per listener by default"; /__fake/setup
+# {"rules_per_listener": N} lowers it for tests.
+V2_LIMITS = {"rules_per_listener": 100}
+WILDCARD_FIELDS = ("host-header", "path-pattern", "http-header")
+
+
+def v2_group(targets, settings=None):
+    """A target group: its targets and its health-check timing (fast by default, for tests)."""
+    s = settings or {}
+    return {"targets": {tid: {"healthy": bool(h), "since": -1e6, "recovered_at": None,
+                              "deregistered_at": None} for tid, h in targets.items()},
+            "interval": s.get("interval", 0.2), "threshold": s.get("healthy_threshold", 2),
+            "delay": s.get("deregistration_delay", 0.5), "in_use_since": None}
+
+
+def forwarded_groups(actions):
+    out = []
+    for a in actions:
+        if a.get("Type") == "forward":
+            groups = a.get("ForwardConfig", {}).get("TargetGroups") or [{"TargetGroupArn": a.get("TargetGroupArn")}]
+            out += [g.get("TargetGroupArn") for g in groups]
+    return out
+
+
+def v2_refresh_usage(already=False):
+    """aws-behaviour.md §7: a target group is health-checked only while a listener default
+    action or a rule forwards to it. Called after every change to listeners or rules; a group
+    that starts being used starts its health checks now (or long ago, for what a test sets up
+    as already in service: `already`)."""
+    used = set()
+    for l in WORLD.listeners.values():
+        used.update(forwarded_groups(l["default"]))
+    for r in WORLD.rules.values():
+        used.update(forwarded_groups(r["actions"]))
+    for arn, g in WORLD.target_groups.items():
+        if arn in used and g["in_use_since"] is None:
+            g["in_use_since"] = -1e6 if already else WORLD.now()
+        elif arn not in used:
+            g["in_use_since"] = None
+
+
+def v2_target_state(arn, tid):
+    """State, Reason, Description of one target, as DescribeTargetHealth reports them."""
+    g = WORLD.target_groups[arn]
+    t = g["targets"][tid]
+    now = WORLD.now()
+    if t["deregistered_at"] is not None:
+        # aws-behaviour.md §7: a deregistered target drains for the deregistration delay.
+        return "draining", "Target.DeregistrationInProgress", "Target deregistration is in progress"
+    if g["in_use_since"] is None:
+        # aws-behaviour.md §7: no listener or rule forwards to the group: not health-checked.
+        return "unused", "Target.NotInUse", "Target group is not configured to receive traffic from the load balancer"
+    start = max(g["in_use_since"], t["since"])
+    if now < start + g["interval"]:
+        # aws-behaviour.md §7: initial, Elb.RegistrationInProgress, then Elb.InitialHealthChecking.
+        return "initial", "Elb.RegistrationInProgress", "Target registration is in progress"
+    if now < start + g["interval"] * g["threshold"]:
+        return "initial", "Elb.InitialHealthChecking", "Initial health checks in progress"
+    recovering = t["recovered_at"] is not None and now < t["recovered_at"] + g["interval"] * g["threshold"]
+    if not t["healthy"] or recovering:
+        # aws-behaviour.md §7: unhealthy, Target.FailedHealthChecks.
+        return "unhealthy", "Target.FailedHealthChecks", "Health checks failed"
+    return "healthy", "", ""
+
+
+def v2_purge_drained():
+    """Deregistered targets leave the group once their deregistration delay is over (or at
+    once when the group is not in use: there is nothing to drain)."""
+    now = WORLD.now()
+    for g in WORLD.target_groups.values():
+        for tid, t in list(g["targets"].items()):
+            if t["deregistered_at"] is not None and (g["in_use_since"] is None or
+                                                     now >= t["deregistered_at"] + g["delay"]):
+                del g["targets"][tid]
 
 
 def unflatten(params, prefix):
@@ -408,8 +484,21 @@ def condition_values(c):
     return c.get("Values", [])
 
 
-def actions_xml(actions):
-    out = "<Actions>"
+def struct_xml(d):
+    """A nested structure (dicts, lists of scalars) as Query-protocol XML."""
+    out = ""
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out += f"<{k}>{struct_xml(v)}</{k}>"
+        elif isinstance(v, list):
+            out += f"<{k}>" + "".join(f"<member>{escape(str(x))}</member>" for x in v) + f"</{k}>"
+        else:
+            out += f"<{k}>{escape(str(v))}</{k}>"
+    return out
+
+
+def actions_xml(actions, tag="Actions"):
+    out = f"<{tag}>"
     for a in actions:
         out += f"<member><Type>{escape(a['Type'])}</Type><Order>{a.get('Order', 1)}</Order>"
         if a["Type"] == "fixed-response":
@@ -424,8 +513,15 @@ def actions_xml(actions):
             out += "<ForwardConfig><TargetGroups>" + "".join(
                 f"<member><TargetGroupArn>{escape(g['TargetGroupArn'])}</TargetGroupArn><Weight>{g.get('Weight', '1')}</Weight></member>"
                 for g in groups) + "</TargetGroups></ForwardConfig>"
+        elif a["Type"] == "authenticate-oidc":
+            # A live account never reports the client secret (aws-behaviour.md §9: a copy of the
+            # default action has to bring its own).
+            cfg = {k: v for k, v in a["AuthenticateOidcConfig"].items() if k != "ClientSecret"}
+            out += f"<AuthenticateOidcConfig>{struct_xml(cfg)}</AuthenticateOidcConfig>"
+        elif a["Type"] == "authenticate-cognito":
+            out += f"<AuthenticateCognitoConfig>{struct_xml(a['AuthenticateCognitoConfig'])}</AuthenticateCognitoConfig>"
         out += "</member>"
-    return out + "</Actions>"
+    return out + f"</{tag}>"
 
 
 def conditions_xml(conditions):
@@ -452,6 +548,28 @@ def v2_listener(arn):
     return WORLD.listeners[arn]
 
 
+def v2_default_actions(spec):
+    """A listener's default actions from /__fake/setup: forward to `target_group`, behind
+    authenticate-oidc or authenticate-cognito when `auth` says so (aws-behaviour.md §9)."""
+    forward = {"Type": "forward", "TargetGroupArn": spec["target_group"]}
+    if spec.get("auth") == "oidc":
+        auth = {"Type": "authenticate-oidc", "AuthenticateOidcConfig": {
+            "Issuer": "https://idp.example.com", "AuthorizationEndpoint": "https://idp.example.com/authorize",
+            "TokenEndpoint": "https://idp.example.com/token", "UserInfoEndpoint": "https://idp.example.com/userinfo",
+            "ClientId": "intermission-test", "ClientSecret": "idp-client-secret",
+            "SessionCookieName": "AWSELBAuthSessionCookie", "Scope": "openid", "SessionTimeout": "604800",
+            "OnUnauthenticatedRequest": "authenticate"}}
+    elif spec.get("auth") == "cognito":
+        auth = {"Type": "authenticate-cognito", "AuthenticateCognitoConfig": {
+            "UserPoolArn": "arn:aws:cognito-idp:eu-west-1:111122223333:userpool/eu-west-1_abcdEFGH",
+            "UserPoolClientId": "1example23456789", "UserPoolDomain": "intermission-test",
+            "SessionCookieName": "AWSELBAuthSessionCookie", "Scope": "openid", "SessionTimeout": "604800",
+            "OnUnauthenticatedRequest": "authenticate"}}
+    else:
+        return [dict(forward, Order=1)]
+    return [dict(auth, Order=1), dict(forward, Order=2)]
+
+
 def v2_describe_listeners(params):
     arns = member_params(params, "ListenerArns")
     out = "<Listeners>"
@@ -459,30 +577,106 @@ def v2_describe_listeners(params):
         l = v2_listener(arn)
         out += (f"<member><ListenerArn>{escape(arn)}</ListenerArn><Port>443</Port><Protocol>HTTPS</Protocol>"
                 f"<LoadBalancerArn>{escape(arn.replace(':listener/', ':loadbalancer/').rsplit('/', 1)[0])}</LoadBalancerArn>"
-                f"{actions_xml(l['default']).replace('<Actions>', '<DefaultActions>').replace('</Actions>', '</DefaultActions>')}</member>")
+                f"{actions_xml(l['default'], 'DefaultActions')}</member>")
     return out + "</Listeners>"
 
 
+def rule_xml(r):
+    return (f"<member><RuleArn>{escape(r['arn'])}</RuleArn><Priority>{r['priority']}</Priority>"
+            f"<IsDefault>false</IsDefault>{conditions_xml(r['conditions'])}{actions_xml(r['actions'])}</member>")
+
+
 def v2_describe_rules(params):
-    listener = require(params, "ListenerArn")
+    listener = params.get("ListenerArn")
+    arns = member_params(params, "RuleArns")
+    if arns:
+        out = "<Rules>"
+        for arn in arns:
+            if arn not in WORLD.rules:
+                raise AwsFault(400, "RuleNotFound", "One or more rules not found")
+            out += rule_xml(WORLD.rules[arn])
+        return out + "</Rules>"
+    if not listener:
+        raise AwsFault(400, "ValidationError", "A listener ARN or a set of rule ARNs must be specified")
     l = v2_listener(listener)
     rules = sorted((r for r in WORLD.rules.values() if r["listener"] == listener), key=lambda r: r["priority"])
-    out = "<Rules>"
-    for r in rules:
-        out += (f"<member><RuleArn>{escape(r['arn'])}</RuleArn><Priority>{r['priority']}</Priority>"
-                f"<IsDefault>false</IsDefault>{conditions_xml(r['conditions'])}{actions_xml(r['actions'])}</member>")
-    out += (f"<member><RuleArn>{escape(listener)}/default</RuleArn><Priority>default</Priority>"
-            f"<IsDefault>true</IsDefault><Conditions/>{actions_xml(l['default'])}</member>")
-    return out + "</Rules>"
+    entries = [rule_xml(r) for r in rules]
+    entries.append(f"<member><RuleArn>{escape(listener)}/default</RuleArn><Priority>default</Priority>"
+                   f"<IsDefault>true</IsDefault><Conditions/>{actions_xml(l['default'])}</member>")
+    # aws-behaviour.md §8: DescribeRules pages (PageSize 1-400, Marker/NextMarker).
+    try:
+        size = int(params.get("PageSize") or 400)
+        start = int(params.get("Marker") or 0)
+    except ValueError:
+        raise AwsFault(400, "ValidationError", "Invalid PageSize or Marker")
+    if not 1 <= size <= 400 or start < 0:
+        raise AwsFault(400, "ValidationError", "1 validation error detected: Value at 'pageSize' "
+                       "failed to satisfy constraint: Member must have value between 1 and 400")
+    out = "<Rules>" + "".join(entries[start:start + size]) + "</Rules>"
+    if start + size < len(entries):
+        out += f"<NextMarker>{start + size}</NextMarker>"
+    return out
 
 
 def v2_describe_tags(params):
+    arns = member_params(params, "ResourceArns")
+    # aws-behaviour.md §8: DescribeTags takes at most 20 ARNs...
+    if len(arns) > 20:
+        raise AwsFault(400, "ValidationError", "1 validation error detected: Value at 'resourceArns' "
+                       "failed to satisfy constraint: Member must have length less than or equal to 20")
     out = "<TagDescriptions>"
-    for arn in member_params(params, "ResourceArns"):
+    for arn in arns:
+        if ":listener-rule/" in arn and arn not in WORLD.rules:
+            # ...and answers RuleNotFound for an unknown rule (aws-behaviour.md §8).
+            raise AwsFault(400, "RuleNotFound", "One or more rules not found")
         tags = WORLD.rules.get(arn, {}).get("tags", {})
         out += f"<member><ResourceArn>{escape(arn)}</ResourceArn><Tags>" + "".join(
             f"<member><Key>{escape(k)}</Key><Value>{escape(v)}</Value></member>" for k, v in tags.items()) + "</Tags></member>"
     return out + "</TagDescriptions>"
+
+
+def v2_check_rule(conditions, actions):
+    """The limits CreateRule enforces (aws-behaviour.md §8)."""
+    if not conditions or not actions:
+        raise AwsFault(400, "ValidationError", "A rule needs conditions and actions")
+    # aws-behaviour.md §8: five condition values per rule.
+    if sum(len(condition_values(c)) for c in conditions) > 5:
+        raise AwsFault(400, "InvalidConfigurationRequest", "A rule can only have '5' condition values")
+    # aws-behaviour.md §8: five wildcards per rule.
+    wildcards = sum(v.count("*") + v.count("?") for c in conditions if c.get("Field") in WILDCARD_FIELDS
+                    for v in condition_values(c))
+    if wildcards > 5:
+        raise AwsFault(400, "InvalidConfigurationRequest", "A rule can only have '5' wildcards")
+    for c in conditions:
+        # aws-behaviour.md §8: an http-header value of at most 128 characters.
+        if c.get("Field") == "http-header" and any(len(v) > 128 for v in condition_values(c)):
+            raise AwsFault(400, "InvalidConfigurationRequest",
+                           "The value of an 'http-header' condition can be at most '128' characters")
+    for a in actions:
+        if a["Type"] == "fixed-response":
+            body = a["FixedResponseConfig"].get("MessageBody", "")
+            # aws-behaviour.md §8: fixed-response MessageBody at most 1024 characters.
+            if utf16_units(body) > 1024:
+                raise AwsFault(400, "ValidationError", "1 validation error detected: Value at "
+                               "'actions.1.member.fixedResponseConfig.messageBody' failed to satisfy "
+                               "constraint: Member must have length less than or equal to 1024")
+        elif a["Type"] == "forward":
+            for g in forwarded_groups([a]):
+                if g not in WORLD.target_groups:
+                    raise AwsFault(400, "TargetGroupNotFound", f"Target group '{g}' not found")
+        elif a["Type"] == "authenticate-oidc":
+            cfg = a.get("AuthenticateOidcConfig", {})
+            missing = [k for k in ("Issuer", "AuthorizationEndpoint", "TokenEndpoint", "UserInfoEndpoint",
+                                   "ClientId") if not cfg.get(k)]
+            if missing:
+                raise AwsFault(400, "ValidationError", f"AuthenticateOidcConfig needs {', '.join(missing)}")
+            if not cfg.get("ClientSecret"):  # a new rule has no existing secret to use
+                raise AwsFault(400, "InvalidLoadBalancerAction", "A client secret must be specified")
+        elif a["Type"] == "authenticate-cognito":
+            cfg = a.get("AuthenticateCognitoConfig", {})
+            if not all(cfg.get(k) for k in ("UserPoolArn", "UserPoolClientId", "UserPoolDomain")):
+                raise AwsFault(400, "ValidationError", "AuthenticateCognitoConfig needs UserPoolArn, "
+                               "UserPoolClientId and UserPoolDomain")
 
 
 def v2_create_rule(params):
@@ -494,32 +688,21 @@ def v2_create_rule(params):
         raise AwsFault(400, "ValidationError", "Priority must be a number")
     if not 1 <= priority <= 50000:
         raise AwsFault(400, "ValidationError", "Priority must be between 1 and 50000")
+    # aws-behaviour.md §8: PriorityInUse for a taken priority.
     if any(r["listener"] == listener and r["priority"] == priority for r in WORLD.rules.values()):
         raise AwsFault(400, "PriorityInUse", f"Priority '{priority}' is currently in use")
     conditions = unflatten(params, "Conditions")
     actions = unflatten(params, "Actions")
-    if not conditions or not actions:
-        raise AwsFault(400, "ValidationError", "A rule needs conditions and actions")
-    if sum(len(condition_values(c)) for c in conditions) > 5:
-        raise AwsFault(400, "TooManyConditionValues", "A rule can only have '5' condition values")
-    for a in actions:
-        if a["Type"] == "fixed-response":
-            body = a["FixedResponseConfig"].get("MessageBody", "")
-            if utf16_units(body) > 1024:
-                raise AwsFault(400, "ValidationError", "1 validation error detected: Value at "
-                               "'actions.1.member.fixedResponseConfig.messageBody' failed to satisfy "
-                               "constraint: Member must have length less than or equal to 1024")
-        elif a["Type"] == "forward":
-            groups = a.get("ForwardConfig", {}).get("TargetGroups") or [{"TargetGroupArn": a.get("TargetGroupArn")}]
-            for g in groups:
-                if g.get("TargetGroupArn") not in WORLD.target_groups:
-                    raise AwsFault(400, "TargetGroupNotFound", f"Target group '{g.get('TargetGroupArn')}' not found")
+    v2_check_rule(conditions, actions)
+    # aws-behaviour.md §8: at most 100 rules per listener (default rule not counted).
+    if sum(1 for r in WORLD.rules.values() if r["listener"] == listener) >= V2_LIMITS["rules_per_listener"]:
+        raise AwsFault(400, "TooManyRules", "You've reached the limit on the number of rules per listener")
     arn = f"{listener.replace(':listener/', ':listener-rule/')}/{uuid.uuid4().hex[:16]}"
     tags = {t["Key"]: t.get("Value", "") for t in unflatten(params, "Tags")}
     WORLD.rules[arn] = {"arn": arn, "listener": listener, "priority": priority,
                         "conditions": conditions, "actions": actions, "tags": tags}
-    return (f"<Rules><member><RuleArn>{escape(arn)}</RuleArn><Priority>{priority}</Priority>"
-            f"<IsDefault>false</IsDefault>{conditions_xml(conditions)}{actions_xml(actions)}</member></Rules>")
+    v2_refresh_usage()
+    return f"<Rules>{rule_xml(WORLD.rules[arn])}</Rules>"
 
 
 def v2_delete_rule(params):
@@ -527,28 +710,113 @@ def v2_delete_rule(params):
     if arn.endswith("/default"):
         raise AwsFault(400, "OperationNotPermitted", "Default rules cannot be deleted")
     if arn not in WORLD.rules:
+        # aws-behaviour.md §8: RuleNotFound for an unknown rule.
         raise AwsFault(400, "RuleNotFound", "One or more rules not found")
     del WORLD.rules[arn]
+    v2_refresh_usage()
     return ""
 
 
-def v2_target_health(params):
+def v2_group_arn(params):
     arn = require(params, "TargetGroupArn")
     if arn not in WORLD.target_groups:
         raise AwsFault(400, "TargetGroupNotFound", f"Target group '{arn}' not found")
+    return arn
+
+
+def v2_target_health(params):
+    arn = v2_group_arn(params)
+    v2_purge_drained()
     out = "<TargetHealthDescriptions>"
-    for tid, healthy in WORLD.target_groups[arn].items():
-        state = "healthy" if healthy else "unhealthy"
-        reason = "" if healthy else "<Reason>Target.FailedHealthChecks</Reason>"
+    for tid in WORLD.target_groups[arn]["targets"]:
+        state, reason, description = v2_target_state(arn, tid)
+        detail = f"<Reason>{reason}</Reason><Description>{escape(description)}</Description>" if reason else ""
         out += (f"<member><Target><Id>{escape(tid)}</Id><Port>80</Port></Target><HealthCheckPort>80</HealthCheckPort>"
-                f"<TargetHealth><State>{state}</State>{reason}</TargetHealth></member>")
+                f"<TargetHealth><State>{state}</State>{detail}</TargetHealth></member>")
     return out + "</TargetHealthDescriptions>"
 
 
+def v2_register_targets(params):
+    g = WORLD.target_groups[v2_group_arn(params)]
+    for target in unflatten(params, "Targets"):
+        t = g["targets"].get(target["Id"])
+        if t is None or t["deregistered_at"] is not None:
+            g["targets"][target["Id"]] = {"healthy": True, "since": WORLD.now(), "recovered_at": None,
+                                          "deregistered_at": None}
+    return ""
+
+
+def v2_deregister_targets(params):
+    arn = v2_group_arn(params)
+    for target in unflatten(params, "Targets"):
+        t = WORLD.target_groups[arn]["targets"].get(target["Id"])
+        if t is None:
+            raise AwsFault(400, "InvalidTarget", f"The target '{target['Id']}' is not registered")
+        if t["deregistered_at"] is None:
+            t["deregistered_at"] = WORLD.now()
+    v2_purge_drained()
+    return ""
+
+
+def v2_set_target(group, tid, healthy):
+    """/__fake/target: a target starts or stops passing its health checks (added if new)."""
+    g = WORLD.target_groups.setdefault(group, v2_group({}))
+    t = g["targets"].get(tid)
+    if t is None:
+        g["targets"][tid] = {"healthy": healthy, "since": WORLD.now(), "recovered_at": None,
+                             "deregistered_at": None}
+        return
+    if healthy and not t["healthy"]:
+        t["recovered_at"] = WORLD.now()  # healthy again only after the healthy threshold
+    t["healthy"] = healthy
+
+
+def v2_setup(req):
+    """The ELBv2 part of /__fake/setup."""
+    settings = req.get("target_group_settings", {})
+    for arn, targets in req.get("target_groups", {}).items():
+        WORLD.target_groups[arn] = v2_group(targets, settings.get(arn))
+    for l in req.get("listeners", []):
+        WORLD.listeners[l["arn"]] = {"default": v2_default_actions(l)}
+    for r in req.get("rules", []):  # rules of others, already on the listener
+        arn = f"{r['listener'].replace(':listener/', ':listener-rule/')}/{uuid.uuid4().hex[:16]}"
+        WORLD.rules[arn] = {"arn": arn, "listener": r["listener"], "priority": r["priority"],
+                            "conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": [r.get("path", "/*")]}}],
+                            "actions": [{"Type": "fixed-response", "Order": 1, "FixedResponseConfig":
+                                         {"StatusCode": "200", "ContentType": "text/plain", "MessageBody": r.get("body", "theirs")}}],
+                            "tags": r.get("tags", {})}
+    if "rules_per_listener" in req:
+        V2_LIMITS["rules_per_listener"] = req["rules_per_listener"]
+    v2_refresh_usage(already=True)  # what the test sets up has long been in service
+
+
+def v2_answer(actions):
+    """What a user gets from a rule's actions: authentication first if the actions say so,
+    then a fixed response or a forward. A forward to a group with no healthy target is the
+    load balancer's own 503 — the error page the product exists to avoid."""
+    v2_purge_drained()
+    authenticated = False
+    for a in sorted(actions, key=lambda a: int(a.get("Order", 1))):
+        if a["Type"].startswith("authenticate-"):
+            authenticated = True
+        elif a["Type"] == "fixed-response":
+            return {"authenticated": authenticated, "status": int(a["FixedResponseConfig"]["StatusCode"]),
+                    "fixed_response": True}
+        elif a["Type"] == "forward":
+            for g in forwarded_groups([a]):
+                targets = WORLD.target_groups.get(g, {}).get("targets", {})
+                if any(v2_target_state(g, tid)[0] == "healthy" for tid in targets):
+                    return {"authenticated": authenticated, "status": 200, "target_group": g}
+            return {"authenticated": authenticated, "status": 503, "error": "no healthy target"}
+    return {"authenticated": authenticated, "status": 500, "error": "no terminal action"}
+
+
 def route(listener, host, path, ip, headers):
-    """Which rule an ALB would apply to a request: the lowest priority whose conditions match."""
+    """Which rule an ALB would apply to a request (the lowest priority whose conditions
+    match) and what the user gets from it."""
     import fnmatch
     import ipaddress
+    headers = {k.lower(): v for k, v in headers.items()}
     rules = sorted((r for r in WORLD.rules.values() if r["listener"] == listener), key=lambda r: r["priority"])
     for r in rules:
         ok = True
@@ -557,16 +825,18 @@ def route(listener, host, path, ip, headers):
             if c["Field"] == "path-pattern":
                 ok = ok and any(fnmatch.fnmatchcase(path, v) for v in values)
             elif c["Field"] == "host-header":
-                ok = ok and any(fnmatch.fnmatch(host.lower(), v.lower()) for v in values)
+                ok = ok and any(fnmatch.fnmatchcase(host.lower(), v.lower()) for v in values)
             elif c["Field"] == "source-ip":
                 ok = ok and any(ipaddress.ip_address(ip) in ipaddress.ip_network(v, strict=False) for v in values)
             elif c["Field"] == "http-header":
+                # aws-behaviour.md §8: header names and values are matched case-insensitively.
                 name = c["HttpHeaderConfig"]["HttpHeaderName"].lower()
                 value = headers.get(name)
-                ok = ok and value is not None and any(fnmatch.fnmatchcase(value, v) for v in values)
+                ok = ok and value is not None and any(fnmatch.fnmatchcase(value.lower(), v.lower()) for v in values)
         if ok:
-            return {"rule": r["arn"], "priority": r["priority"], "actions": r["actions"]}
-    return {"rule": "default", "priority": "default", "actions": WORLD.listeners[listener]["default"]}
+            return dict(v2_answer(r["actions"]), rule=r["arn"], priority=r["priority"], actions=r["actions"])
+    default = WORLD.listeners[listener]["default"]
+    return dict(v2_answer(default), rule="default", priority="default", actions=default)
 
 
 QUERY = {
@@ -582,6 +852,8 @@ QUERY = {
     ("elasticloadbalancing", "2015-12-01", "CreateRule"): (ELBV2_NS, v2_create_rule),
     ("elasticloadbalancing", "2015-12-01", "DeleteRule"): (ELBV2_NS, v2_delete_rule),
     ("elasticloadbalancing", "2015-12-01", "DescribeTargetHealth"): (ELBV2_NS, v2_target_health),
+    ("elasticloadbalancing", "2015-12-01", "RegisterTargets"): (ELBV2_NS, v2_register_targets),
+    ("elasticloadbalancing", "2015-12-01", "DeregisterTargets"): (ELBV2_NS, v2_deregister_targets),
     ("autoscaling", "2011-01-01", "AttachLoadBalancers"): (ASG_NS, asg_attach),
     ("autoscaling", "2011-01-01", "DetachLoadBalancers"): (ASG_NS, asg_detach),
     ("autoscaling", "2011-01-01", "DescribeLoadBalancers"): (ASG_NS, asg_describe_lbs),
@@ -676,7 +948,9 @@ class Handler(BaseHTTPRequestHandler):
                          "groups": {n: {lb: link["state"] for lb, link in g["lbs"].items()}
                                     for n, g in WORLD.groups.items()},
                          "zones": {n: WORLD.zone_view(n) for n in WORLD.lbs},
-                         "rules": {arn: {k: v for k, v in r.items()} for arn, r in WORLD.rules.items()}}
+                         "rules": {arn: {k: v for k, v in r.items()} for arn, r in WORLD.rules.items()},
+                         "targets": {arn: {tid: v2_target_state(arn, tid)[0] for tid in g["targets"]}
+                                     for arn, g in WORLD.target_groups.items()}}
                 return self.reply(200, json.dumps(state), "application/json")
         self.reply(404, "not found\n", "text/plain")
 
@@ -705,18 +979,7 @@ class Handler(BaseHTTPRequestHandler):
                         for iid in g["instances"]:  # long registered: InService already
                             WORLD.lbs[lb]["instances"][iid] = {"since": -1e6, "draining_until": None}
                 WORLD.deployments.update(req.get("deployments", {}))
-                for arn, targets in req.get("target_groups", {}).items():
-                    WORLD.target_groups[arn] = dict(targets)
-                for l in req.get("listeners", []):
-                    WORLD.listeners[l["arn"]] = {"default": [{"Type": "forward", "Order": 1,
-                                                              "TargetGroupArn": l["target_group"]}]}
-                for r in req.get("rules", []):  # rules of others, already on the listener
-                    arn = f"{r['listener'].replace(':listener/', ':listener-rule/')}/{uuid.uuid4().hex[:16]}"
-                    WORLD.rules[arn] = {"arn": arn, "listener": r["listener"], "priority": r["priority"],
-                                        "conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": [r.get("path", "/*")]}}],
-                                        "actions": [{"Type": "fixed-response", "Order": 1, "FixedResponseConfig":
-                                                     {"StatusCode": "200", "ContentType": "text/plain", "MessageBody": r.get("body", "theirs")}}],
-                                        "tags": r.get("tags", {})}
+                v2_setup(req)  # ELBv2: target groups, listeners, rules of others, limits
                 if "require_token" in req:
                     WORLD.require_token = req["require_token"]
             elif path == "/__fake/sts":  # fake_sts.py
@@ -744,9 +1007,10 @@ class Handler(BaseHTTPRequestHandler):
             elif path == "/__fake/deployment":
                 WORLD.deployments[req["id"]] = req
             elif path == "/__fake/target":
-                WORLD.target_groups.setdefault(req["group"], {})[req["id"]] = req.get("healthy", True)
+                v2_set_target(req["group"], req["id"], req.get("healthy", True))
             elif path == "/__fake/delete-rule":  # someone deleting a rule by hand
                 WORLD.rules.pop(req["arn"], None)
+                v2_refresh_usage()
             elif path == "/__fake/route":
                 result = route(req["listener"], req.get("host", "example.com"), req.get("path", "/"),
                                req.get("ip", "100.64.1.1"), {k.lower(): v for k, v in req.get("headers", {}).items()})

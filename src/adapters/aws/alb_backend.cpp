@@ -1,7 +1,9 @@
 #include "adapters/aws/alb_backend.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
+#include <random>
 #include <set>
 
 namespace intermission::adapters::aws {
@@ -48,28 +50,94 @@ void encode_actions(Params& p, const std::vector<core::RuleAction>& actions) {
         p.emplace_back(tg + ".TargetGroupArn", a.target_groups[t].first);
         p.emplace_back(tg + ".Weight", std::to_string(a.target_groups[t].second));
       }
+    } else if (a.type == "authenticate-oidc" || a.type == "authenticate-cognito") {
+      const std::string config = a.type == "authenticate-oidc" ? ".AuthenticateOidcConfig."
+                                                               : ".AuthenticateCognitoConfig.";
+      for (const auto& [key, value] : a.auth_config) p.emplace_back(base + config + key, value);
     }
   }
 }
 
-// The listener's default actions, as forward actions the bypass rules can copy.
-std::vector<core::RuleAction> forward_actions(const pugi::xml_node& listener) {
-  std::vector<core::RuleAction> out;
-  for (const auto& m : listener.select_nodes("DefaultActions/member")) {
-    const pugi::xml_node a = m.node();
-    if (std::string(a.child_value("Type")) != "forward") continue;
-    core::RuleAction f;
-    f.type = "forward";
-    for (const auto& t : a.select_nodes("ForwardConfig/TargetGroups/member")) {
-      const char* w = t.node().child_value("Weight");
-      f.target_groups.emplace_back(t.node().child_value("TargetGroupArn"),
-                                   *w != '\0' ? std::atoi(w) : 1);
+// The members of an AuthenticateOidcConfig / AuthenticateCognitoConfig element, named as the
+// Query API takes them: scalars by name, lists as Name.member.N, maps as Name.entry.N.key/value.
+std::vector<std::pair<std::string, std::string>> flatten_config(const pugi::xml_node& config) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const pugi::xml_node& c : config.children()) {
+    const std::string name = c.name();
+    if (name == "ClientSecret" || name == "UseExistingClientSecret") continue;
+    if (c.child("entry")) {
+      int n = 0;
+      for (const pugi::xml_node& e : c.children("entry")) {
+        const std::string at = name + ".entry." + std::to_string(++n);
+        out.emplace_back(at + ".key", e.child_value("key"));
+        out.emplace_back(at + ".value", e.child_value("value"));
+      }
+    } else if (c.child("member")) {
+      int n = 0;
+      for (const pugi::xml_node& m : c.children("member")) {
+        out.emplace_back(name + ".member." + std::to_string(++n), m.child_value());
+      }
+    } else {
+      out.emplace_back(name, c.child_value());
     }
-    if (f.target_groups.empty() && *a.child_value("TargetGroupArn") != '\0') {
-      f.target_groups.emplace_back(a.child_value("TargetGroupArn"), 1);
+  }
+  return out;
+}
+
+// How many `*` and `?` a value holds.
+std::size_t wildcards(const std::string& v) {
+  return static_cast<std::size_t>(std::count_if(v.begin(), v.end(),
+                                                [](char c) { return c == '*' || c == '?'; }));
+}
+
+// The listener's default actions, whole and in order, as the bypass rules copy them (an
+// authenticate-oidc or authenticate-cognito action and its config included, aws-behaviour.md
+// §9). Sets `problem` when they cannot be copied faithfully.
+std::vector<core::RuleAction> default_actions(const pugi::xml_node& listener,
+                                              const std::string& oidc_client_secret,
+                                              std::string& problem) {
+  std::vector<std::pair<int, pugi::xml_node>> ordered;
+  for (const auto& m : listener.select_nodes("DefaultActions/member")) {
+    const char* order = m.node().child_value("Order");
+    ordered.emplace_back(*order != '\0' ? std::atoi(order) : 1, m.node());
+  }
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<core::RuleAction> out;
+  for (const auto& [order, a] : ordered) {
+    core::RuleAction f;
+    f.type = a.child_value("Type");
+    if (f.type == "forward") {
+      for (const auto& t : a.select_nodes("ForwardConfig/TargetGroups/member")) {
+        const char* w = t.node().child_value("Weight");
+        f.target_groups.emplace_back(t.node().child_value("TargetGroupArn"),
+                                     *w != '\0' ? std::atoi(w) : 1);
+      }
+      if (f.target_groups.empty() && *a.child_value("TargetGroupArn") != '\0') {
+        f.target_groups.emplace_back(a.child_value("TargetGroupArn"), 1);
+      }
+    } else if (f.type == "fixed-response") {
+      const pugi::xml_node c = a.child("FixedResponseConfig");
+      f.status_code = c.child_value("StatusCode");
+      f.content_type = c.child_value("ContentType");
+      f.body = c.child_value("MessageBody");
+    } else if (f.type == "authenticate-cognito") {
+      f.auth_config = flatten_config(a.child("AuthenticateCognitoConfig"));
+    } else if (f.type == "authenticate-oidc") {
+      f.auth_config = flatten_config(a.child("AuthenticateOidcConfig"));
+      if (oidc_client_secret.empty()) {
+        problem = "its default action authenticates with OIDC, and ELBv2 never returns the "
+                  "client secret a copy of it needs: set oidc_client_secret_env for this "
+                  "environment, or remove bypass_cidrs/bypass_secret (bypass rules that skipped "
+                  "authentication would let anyone past the login)";
+      }
+      f.auth_config.emplace_back("ClientSecret", oidc_client_secret);
+    } else {
+      problem = "its default action is '" + f.type + "', which bypass rules cannot copy";
     }
     out.push_back(std::move(f));
   }
+  if (out.empty()) problem = "it has no default action for the bypass rules to copy";
   return out;
 }
 
@@ -109,9 +177,58 @@ const std::string& default_alb_page() {
   return kPage;
 }
 
+std::string random_token() {
+  std::random_device device;
+  std::uniform_int_distribution<int> digit(0, 15);
+  static const char* kHex = "0123456789abcdef";
+  std::string out(32, '0');
+  for (char& c : out) c = kHex[digit(device)];
+  return out;
+}
+
+std::string rule_problem(const core::RuleSpec& r) {
+  std::size_t values = 0;
+  std::size_t wild = 0;
+  for (const auto& c : r.conditions) {
+    values += c.values.size();
+    for (const auto& v : c.values) {
+      if (c.field != "source-ip") wild += wildcards(v);
+      if (c.field == "http-header" && api_characters(v) > kHeaderValueLimit) {
+        return "the " + r.role + " rule's " + c.header_name + " value has " +
+               std::to_string(api_characters(v)) + " characters; an ALB takes at most " +
+               std::to_string(kHeaderValueLimit);
+      }
+    }
+  }
+  if (values > kConditionValuesPerRule) {
+    return "the " + r.role + " rule has " + std::to_string(values) +
+           " condition values; an ALB rule takes at most " +
+           std::to_string(kConditionValuesPerRule);
+  }
+  if (wild > kWildcardsPerRule) {
+    return "the " + r.role + " rule has " + std::to_string(wild) +
+           " wildcards; an ALB rule takes at most " + std::to_string(kWildcardsPerRule);
+  }
+  for (const auto& a : r.actions) {
+    if (a.type == "fixed-response" && api_characters(a.body) > kFixedResponseLimit) {
+      return "the page has " + std::to_string(api_characters(a.body)) +
+             " characters; an ALB fixed response takes at most " +
+             std::to_string(kFixedResponseLimit);
+    }
+  }
+  return "";
+}
+
 std::vector<core::RuleSpec> wanted_rules(const AlbSettings& s,
-                                         const std::vector<core::RuleAction>& default_forward) {
+                                         const std::vector<core::RuleAction>& default_forward,
+                                         const std::string& warm_up_secret, bool fallback) {
   std::vector<core::RuleSpec> out;
+  if (s.mode == "target-group" && !warm_up_secret.empty()) {
+    out.push_back({core::kWarmUpRole,
+                   0,
+                   {{"http-header", kWarmUpHeader, {warm_up_secret}}},
+                   {{"forward", "", "", "", {{s.target_group, 1}}, {}}}});
+  }
   const core::RuleCondition scope = s.hosts.empty()
                                         ? core::RuleCondition{"path-pattern", "", {"/*"}}
                                         : core::RuleCondition{"host-header", "", s.hosts};
@@ -134,49 +251,74 @@ std::vector<core::RuleSpec> wanted_rules(const AlbSettings& s,
                    default_forward});
   }
   core::RuleAction maintenance;
-  if (s.mode == "target-group") {
-    maintenance = {"forward", "", "", "", {{s.target_group, 1}}};
+  if (s.mode == "target-group" && !fallback) {
+    maintenance = {"forward", "", "", "", {{s.target_group, 1}}, {}};
   } else {
     maintenance = {"fixed-response", s.status_code, "text/html",
-                   s.page.empty() ? default_alb_page() : s.page, {}};
+                   s.page.empty() ? default_alb_page() : s.page, {}, {}};
   }
-  out.push_back({"maintenance", 0, {scope}, {maintenance}});
+  out.push_back({core::kMaintenanceRole, 0, {scope}, {maintenance}});
   return out;
 }
 
 void allocate_priorities(std::vector<core::RuleSpec>& wanted,
                          const std::vector<core::OwnedRule>& owned,
                          const std::vector<int>& taken) {
-  const std::set<int> others(taken.begin(), taken.end());
-  auto fresh = [&] {
-    std::set<int> used = others;
-    for (auto& w : wanted) {
-      int p = 1;
-      while (used.contains(p)) ++p;
-      w.priority = p;
-      used.insert(p);
-    }
-  };
-  // Keep the priorities our rules already have, if they are still ours alone and still put
-  // every bypass rule above the maintenance rule.
-  std::set<int> used = others;
-  bool kept_all = true;
-  for (auto& w : wanted) {
-    w.priority = 0;
-    for (const auto& o : owned) {
-      if (o.role == w.role && !used.contains(o.priority)) {
+  // Every priority held now, ours included: a replacement is created before the rule it
+  // replaces is deleted, so it cannot have that rule's priority.
+  std::set<int> held(taken.begin(), taken.end());
+  for (const auto& o : owned) held.insert(o.priority);
+  std::set<int> given;
+  std::vector<bool> claimed(owned.size(), false);
+  // An owned rule that is already what `w` wants, at a priority above `floor`, keeps its place.
+  auto keep = [&](core::RuleSpec& w, int floor) {
+    const std::string fp = core::fingerprint(w);
+    for (std::size_t i = 0; i < owned.size(); ++i) {
+      const auto& o = owned[i];
+      if (!claimed[i] && o.role == w.role && o.fingerprint == fp && o.priority > floor &&
+          !given.contains(o.priority)) {
+        claimed[i] = true;
+        given.insert(o.priority);
         w.priority = o.priority;
-        used.insert(o.priority);
-        break;
+        return true;
       }
     }
-    kept_all = kept_all && w.priority != 0;
+    return false;
+  };
+  auto fresh = [&](int floor) {
+    int p = floor + 1;
+    while (held.contains(p) || given.contains(p)) ++p;
+    given.insert(p);
+    return p;
+  };
+  int lowest_bypass = 0;  // the largest number (lowest precedence) among bypass rules
+  for (auto& w : wanted) {
+    if (w.role == core::kMaintenanceRole) continue;
+    if (!keep(w, 0)) w.priority = fresh(0);
+    if (w.role != core::kWarmUpRole) lowest_bypass = std::max(lowest_bypass, w.priority);
   }
-  if (!kept_all) return fresh();
-  const int maintenance = wanted.back().priority;
-  for (const auto& w : wanted) {
-    if (w.role != "maintenance" && w.priority > maintenance) return fresh();
+  for (auto& w : wanted) {
+    if (w.role == core::kMaintenanceRole && !keep(w, lowest_bypass)) {
+      w.priority = fresh(lowest_bypass);
+    }
   }
+}
+
+std::size_t rules_to_create(const core::AlbListener& l) {
+  std::vector<bool> matched(l.owned.size(), false);
+  std::size_t n = 0;
+  for (const auto& d : l.desired) {
+    const std::string fp = core::fingerprint(d);
+    bool found = false;
+    for (std::size_t i = 0; i < l.owned.size() && !found; ++i) {
+      const auto& o = l.owned[i];
+      if (!matched[i] && o.role == d.role && o.fingerprint == fp && o.priority == d.priority) {
+        matched[i] = found = true;
+      }
+    }
+    if (!found) ++n;
+  }
+  return n;
 }
 
 AlbBackend::AlbBackend(AlbSettings settings, AwsClient& elbv2, Sleeper sleeper)
@@ -192,24 +334,39 @@ core::Result<core::AlbListener> AlbBackend::observe_listener(const std::string& 
   if (!listener) return listener.error();
   const pugi::xml_node l = (*listener)->select_node("//Listeners/member").node();
   if (!l) return core::Error::not_found("listener " + arn + " does not exist");
-  const auto forward = forward_actions(l);
-  if (forward.empty() && (!s_.bypass_cidrs.empty() || !s_.bypass_secret.empty())) {
-    return core::Error::config("listener " + arn + " has no forward default action for the "
-                               "bypass rules to copy");
+  std::string problem;
+  const auto defaults = default_actions(l, s_.oidc_client_secret, problem);
+  if (!problem.empty() && (!s_.bypass_cidrs.empty() || !s_.bypass_secret.empty())) {
+    blocked_ += "bypass rules cannot be made on listener " + arn + ": " + problem + ". ";
   }
-  // Every rule on the listener, then the tags of the non-default ones.
-  std::vector<std::pair<std::string, int>> rules;
+  // Every rule on the listener (DescribeRules pages), then the tags of the non-default ones.
+  struct Seen {
+    std::string arn;
+    int priority;
+    std::string warm_up;  // the value of its kWarmUpHeader condition, if it has one
+  };
+  std::vector<Seen> rules;
   std::string marker;
-  for (int page = 0; page < 50; ++page) {
+  for (int page = 0; page < 500; ++page) {
     Params p{{"ListenerArn", arn}};
     if (!marker.empty()) p.emplace_back("Marker", marker);
     p.emplace_back("PageSize", "100");
     auto r = elbv2_.query("DescribeRules", p);
     if (!r) return r.error();
     for (const auto& m : (*r)->select_nodes("//Rules/member")) {
-      const std::string priority = m.node().child_value("Priority");
-      if (priority == "default" || std::string(m.node().child_value("IsDefault")) == "true") continue;
-      rules.emplace_back(m.node().child_value("RuleArn"), std::atoi(priority.c_str()));
+      const pugi::xml_node rule = m.node();
+      const std::string priority = rule.child_value("Priority");
+      if (priority == "default" || std::string(rule.child_value("IsDefault")) == "true") continue;
+      Seen seen{rule.child_value("RuleArn"), std::atoi(priority.c_str()), ""};
+      for (const auto& c : rule.select_nodes("Conditions/member/HttpHeaderConfig")) {
+        std::string name = c.node().child_value("HttpHeaderName");
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        if (name == "x-intermission-warm-up") {
+          seen.warm_up = c.node().select_node("Values/member").node().child_value();
+        }
+      }
+      rules.push_back(std::move(seen));
     }
     marker = (*r)->select_node("//NextMarker").node().child_value();
     if (marker.empty()) break;
@@ -218,7 +375,7 @@ core::Result<core::AlbListener> AlbBackend::observe_listener(const std::string& 
   for (std::size_t i = 0; i < rules.size(); i += 20) {  // DescribeTags: 20 ARNs per call
     Params p;
     for (std::size_t k = i; k < std::min(rules.size(), i + 20); ++k) {
-      p.emplace_back("ResourceArns.member." + std::to_string(k - i + 1), rules[k].first);
+      p.emplace_back("ResourceArns.member." + std::to_string(k - i + 1), rules[k].arn);
     }
     auto t = elbv2_.query("DescribeTags", p);
     if (!t) return t.error();
@@ -232,23 +389,47 @@ core::Result<core::AlbListener> AlbBackend::observe_listener(const std::string& 
   core::AlbListener out;
   out.arn = arn;
   std::vector<int> taken;
-  for (const auto& [rule_arn, priority] : rules) {
-    const auto& t = tags[rule_arn];
+  std::string warm_up_secret;
+  for (const auto& rule : rules) {
+    const auto& t = tags[rule.arn];
     const auto env = t.find("intermission:environment");
     if (env != t.end() && env->second == s_.environment) {
       const auto role = t.find("intermission:role");
       const auto fp = t.find("intermission:fingerprint");
-      out.owned.push_back({rule_arn, role == t.end() ? "" : role->second, priority,
+      out.owned.push_back({rule.arn, role == t.end() ? "" : role->second, rule.priority,
                            fp == t.end() ? "" : fp->second});
+      if (out.owned.back().role == core::kWarmUpRole && warm_up_secret.empty()) {
+        warm_up_secret = rule.warm_up;  // keep the secret the live warm-up rule has
+      }
     } else {
-      taken.push_back(priority);  // another environment's or someone else's: never touched
+      taken.push_back(rule.priority);  // another environment's or someone else's: never touched
     }
   }
-  out.desired = wanted_rules(s_, forward);
+  // One warm-up rule is enough to have the group checked: it lives on the first listener.
+  const bool warm_up_here = s_.mode == "target-group" && arn == s_.listeners.front();
+  if (warm_up_here && warm_up_secret.empty() && s_.random_token) warm_up_secret = s_.random_token();
+  out.desired = wanted_rules(s_, defaults, warm_up_here ? warm_up_secret : "", fallback_);
   allocate_priorities(out.desired, out.owned, taken);
+  for (const auto& d : out.desired) {
+    if (const std::string why = rule_problem(d); !why.empty()) blocked_ += why + ". ";
+  }
+  // Every new rule exists before the rule it replaces is deleted: the listener must have room
+  // for all of them at once (aws-behaviour.md §8, TooManyRules).
+  const std::size_t more = rules_to_create(out);
+  if (rules.size() + more > s_.max_rules) {
+    blocked_ += "listener " + arn + " has " + std::to_string(rules.size()) +
+                " rules and the switch needs " + std::to_string(more) +
+                " more, over its quota of " +
+                std::to_string(s_.max_rules) +
+                " (max_rules; raise the ALB quota 'rules per listener', or remove rules). ";
+  }
   int shadowing = 0;
+  int maintenance = 0;
+  for (const auto& d : out.desired) {
+    if (d.role == core::kMaintenanceRole) maintenance = d.priority;
+  }
   for (const int p : taken) {
-    if (p < out.desired.back().priority) ++shadowing;
+    if (p < maintenance) ++shadowing;
   }
   if (shadowing > 0) {
     notes += std::to_string(shadowing) + " rule(s) of others sit above the maintenance rule on " +
@@ -257,31 +438,68 @@ core::Result<core::AlbListener> AlbBackend::observe_listener(const std::string& 
   return out;
 }
 
-core::Result<int> AlbBackend::healthy_targets() {
+core::Result<int> AlbBackend::healthy_targets(std::string* detail) {
   auto r = elbv2_.query("DescribeTargetHealth", {{"TargetGroupArn", s_.target_group}});
   if (!r) return r.error();
   int n = 0;
+  int all = 0;
+  std::string others;
   for (const auto& m : (*r)->select_nodes("//TargetHealthDescriptions/member")) {
-    if (std::string(m.node().select_node("TargetHealth/State").node().child_value()) == "healthy") {
+    const pugi::xml_node d = m.node();
+    const std::string state = d.select_node("TargetHealth/State").node().child_value();
+    ++all;
+    if (state == "healthy") {
       ++n;
+      continue;
     }
+    const std::string reason = d.select_node("TargetHealth/Reason").node().child_value();
+    others += std::string(others.empty() ? "" : ", ") +
+              d.select_node("Target/Id").node().child_value() + " " + state +
+              (reason.empty() ? "" : " (" + reason + ")");
+  }
+  if (detail != nullptr) {
+    *detail = "maintenance target group " + s_.target_group + ": " + std::to_string(n) +
+              " healthy of " + std::to_string(all) + (others.empty() ? "" : "; " + others);
   }
   return n;
 }
 
 core::Result<core::Observation> AlbBackend::observe() {
   core::AlbObservation o;
-  for (const auto& arn : s_.listeners) {
-    auto l = observe_listener(arn, o.detail);
-    if (!l) return l.error();
-    o.listeners.push_back(std::move(*l));
-  }
+  std::string health;
   if (s_.mode == "target-group") {
     o.target_group = s_.target_group;
-    auto n = healthy_targets();
+    auto n = healthy_targets(&health);
     if (!n) return n.error();
     o.healthy_targets = *n;
   }
+  fallback_ = false;
+  for (int pass = 0; pass < 2; ++pass) {
+    blocked_.clear();
+    o.detail.clear();
+    o.listeners.clear();
+    for (const auto& arn : s_.listeners) {
+      auto l = observe_listener(arn, o.detail);
+      if (!l) return l.error();
+      o.listeners.push_back(std::move(*l));
+    }
+    // Maintenance is live but the group lost its last healthy target: users would get the
+    // ALB's own 503. Until a target is healthy again the ALB answers with the built-in page
+    // (the warm-up rule keeps the group checked), and nothing waits.
+    bool live = false;
+    for (const auto& l : o.listeners) {
+      for (const auto& r : l.owned) live = live || r.role == core::kMaintenanceRole;
+    }
+    if (pass > 0 || o.healthy_targets != 0 || !live) break;
+    fallback_ = true;
+    o.healthy_targets = -1;
+  }
+  if (s_.mode == "target-group") o.detail += health + ". ";
+  if (fallback_) {
+    o.detail += "no healthy maintenance target: the ALB answers with the built-in page until "
+                "one is healthy again. ";
+  }
+  if (!blocked_.empty()) o.detail += "cannot switch on: " + blocked_;
   return core::Observation{o};
 }
 
@@ -295,8 +513,9 @@ core::Status AlbBackend::wait_healthy() {
       outside = true;
     }
   }
+  std::string health;
   for (;;) {
-    auto n = healthy_targets();
+    auto n = healthy_targets(&health);
     if (!n) return n.error();
     if (*n > 0) return {};
     if (std::chrono::steady_clock::now() + s_.poll_interval > limit) break;
@@ -307,12 +526,16 @@ core::Status AlbBackend::wait_healthy() {
                                 "invocation's deadline; the next invocation or tick continues");
   }
   return core::Error::timeout("target group " + s_.target_group + " has no healthy target after " +
-                              core::format_duration(s_.health_timeout) +
-                              "; not switching to an empty group (the app keeps serving)");
+                              core::format_duration(s_.health_timeout) + " (" + health +
+                              "); not switching to an empty group (the app keeps serving)");
 }
 
 core::Status AlbBackend::apply(const core::Step& step) {
   if (const auto* c = std::get_if<core::CreateRule>(&step)) {
+    if (!blocked_.empty()) {  // found by the observe() this step was planned from
+      return core::Error::config("not switching the ALB (nothing was changed by this step): " +
+                                 blocked_);
+    }
     Params p{{"ListenerArn", c->listener}};
     encode_conditions(p, c->spec.conditions);
     p.emplace_back("Priority", std::to_string(c->spec.priority));
@@ -326,6 +549,11 @@ core::Status AlbBackend::apply(const core::Step& step) {
       p.emplace_back("Tags.member." + std::to_string(i + 1) + ".Value", tags[i].second);
     }
     auto r = elbv2_.query("CreateRule", p);
+    if (!r && r.error().message.find("TooManyRules") != std::string::npos) {
+      return core::Error::config("listener " + c->listener + " is at its rules quota (" +
+                                 r.error().message + "); set max_rules to the account's quota, "
+                                 "or raise it: the rules already there are left as they are");
+    }
     return r ? core::Status{} : core::Status{r.error()};
   }
   if (const auto* d = std::get_if<core::DeleteRule>(&step)) {

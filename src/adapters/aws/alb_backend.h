@@ -1,7 +1,11 @@
 // The ALB backend: maintenance is a listener rule (on one or more listeners of one ALB) that
 // answers every request, or the configured hosts, with a fixed 503 page or forwards them to a
 // maintenance target group; bypass rules above it (source CIDRs, a secret header or cookie)
-// forward to what the listener does by default. Every rule it creates carries tags
+// do what the listener does by default (its whole default action list, authentication
+// included). In target-group mode a warm-up rule that no real request matches forwards to the
+// maintenance group first, so that the ALB health-checks it (an unused group's targets are
+// never checked: aws-behaviour.md §7), and users are sent there only once a target is healthy.
+// Rules are replaced make-before-break. Every rule it creates carries tags
 // (intermission:environment, :role, :fingerprint), so off deletes exactly those, found on the
 // live listener — a lost state file cannot orphan a rule — and nothing else is touched
 // (aws-facts.md §7).
@@ -22,6 +26,14 @@ namespace intermission::adapters::aws {
 inline constexpr std::size_t kFixedResponseLimit = 1024;
 // ALB allows this many condition values in one rule (all conditions together).
 inline constexpr std::size_t kConditionValuesPerRule = 5;
+// ...and this many wildcards (* or ?) in one rule, and this many characters in an http-header
+// value (aws-behaviour.md §8).
+inline constexpr std::size_t kWildcardsPerRule = 5;
+inline constexpr std::size_t kHeaderValueLimit = 128;
+// Rules per listener unless the account's quota was raised (aws-behaviour.md §8).
+inline constexpr std::size_t kDefaultRulesPerListener = 100;
+// The header of the warm-up rule; its value is a random per-environment secret.
+inline constexpr const char* kWarmUpHeader = "X-Intermission-Warm-Up";
 
 // Characters as the API counts them for MessageBody: UTF-16 code units (a character outside
 // the Basic Multilingual Plane counts twice); invalid UTF-8 counts per byte. Pure.
@@ -43,19 +55,43 @@ struct AlbSettings {
   std::chrono::milliseconds health_timeout{std::chrono::minutes(5)};
   std::chrono::milliseconds poll_interval{std::chrono::seconds(5)};
   std::function<std::optional<std::chrono::steady_clock::time_point>()> deadline;
+  std::size_t max_rules = kDefaultRulesPerListener;  // the account's rules-per-listener quota
+  // The client secret of an authenticate-oidc default action, which ELBv2 never returns: bypass
+  // rules need it to copy the authentication. Empty: bypass rules on such a listener are refused.
+  std::string oidc_client_secret;
+  // A fresh random token (the warm-up rule's header value). Called only when no warm-up rule
+  // exists yet; must be set in target-group mode.
+  std::function<std::string()> random_token;
 };
 
-// The rules maintenance needs on a listener whose default actions are `default_forward`
-// (for the bypass rules), before priorities are allocated. Pure.
+// The rules maintenance needs on a listener whose default actions are `default_actions` (for
+// the bypass rules to copy), before priorities are allocated; in target-group mode a warm-up
+// rule matching header kWarmUpHeader = `warm_up_secret` comes first, and `fallback` (the group
+// has no healthy target while maintenance is on) makes the maintenance rule answer with the
+// built-in page instead of forwarding. Pure.
 std::vector<core::RuleSpec> wanted_rules(const AlbSettings& s,
-                                         const std::vector<core::RuleAction>& default_forward);
+                                         const std::vector<core::RuleAction>& default_actions,
+                                         const std::string& warm_up_secret = "",
+                                         bool fallback = false);
 
-// Gives each wanted rule a priority: the one its existing rule has, if that still keeps bypass
-// rules above the maintenance rule; otherwise the lowest free ones, in order. `taken` are the
-// priorities of rules that are not ours. Pure.
+// Gives each wanted rule a priority. A rule that is already there (an owned rule with the same
+// role and fingerprint) keeps its priority; any other gets the lowest priority that no rule,
+// ours or not, holds now — so a replacement never needs the priority of the rule it replaces,
+// which is deleted only after it exists. The maintenance rule sits below (a higher number
+// than) every bypass rule. `taken` are the priorities of rules that are not ours. Pure.
 void allocate_priorities(std::vector<core::RuleSpec>& wanted,
                          const std::vector<core::OwnedRule>& owned,
                          const std::vector<int>& taken);
+
+// Why the API would refuse this rule (condition values, wildcards, header value length, page
+// length: aws-behaviour.md §8), or empty. Pure.
+std::string rule_problem(const core::RuleSpec& rule);
+
+// 32 random hex digits (std::random_device): the default AlbSettings::random_token.
+std::string random_token();
+
+// How many of `l.desired` are not on the listener yet (each one a CreateRule). Pure.
+std::size_t rules_to_create(const core::AlbListener& l);
 
 class AlbBackend final : public core::Backend {
  public:
@@ -68,12 +104,19 @@ class AlbBackend final : public core::Backend {
 
  private:
   core::Result<core::AlbListener> observe_listener(const std::string& arn, std::string& notes);
-  core::Result<int> healthy_targets();
+  core::Result<int> healthy_targets(std::string* detail);
   core::Status wait_healthy();
 
   AlbSettings s_;
   AwsClient& elbv2_;
   Sleeper sleep_;
+  // Why rules must not be created now (a limit the switch would break, an authentication the
+  // bypass rules cannot copy), found by the last observe(); empty when they may. Checked before
+  // every CreateRule, so a switch that cannot finish does not start.
+  std::string blocked_;
+  // Target-group mode, found by the last observe(): maintenance is on and the group has no
+  // healthy target, so the maintenance rule answers with the built-in page for now.
+  bool fallback_ = false;
 };
 
 }  // namespace intermission::adapters::aws

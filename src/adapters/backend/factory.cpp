@@ -1,5 +1,7 @@
 #include "adapters/backend/factory.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -97,6 +99,8 @@ const std::map<std::string, std::vector<Setting>>& schema() {
         {"status_code", false, status_code},
         {"health_timeout", false, duration_value},
         {"poll_interval", false, duration_value},
+        {"max_rules", false, positive_int},
+        {"oidc_client_secret_env", false},
         {"region", false}}},
       {"nginx",
        {{"state_file", true, nginx_path},
@@ -174,7 +178,34 @@ void check_alb(const core::BackendConfig& b, const std::string& field,
     }
   }
   const std::size_t hosts = list_setting(b, "hosts").size();
-  const bool bypass = !list_setting(b, "bypass_cidrs").empty() || !setting(b, "bypass_secret").empty();
+  const std::string secret = setting(b, "bypass_secret");
+  const bool bypass = !list_setting(b, "bypass_cidrs").empty() || !secret.empty();
+  // aws-behaviour.md §8: the cookie rule's http-header value is *intermission_bypass=SECRET*,
+  // at most 128 characters, and its two wildcards count towards the rule's five.
+  const std::size_t cookie_extra = std::string("*intermission_bypass=*").size();
+  if (!secret.empty() && (secret.find_first_of("*?") != std::string::npos ||
+                          aws::api_characters(secret) + cookie_extra > aws::kHeaderValueLimit)) {
+    const core::ConfigNode* n = b.settings.find("bypass_secret");
+    errors.push_back({n != nullptr ? n->where : b.where, field + ".bypass_secret",
+                      "must have no * or ? (ALB wildcards) and at most " +
+                          std::to_string(aws::kHeaderValueLimit - cookie_extra) +
+                          " characters (an ALB http-header value holds 128, and the cookie "
+                          "rule adds " + std::to_string(cookie_extra) + ")"});
+  }
+  std::size_t host_wildcards = 0;
+  for (const auto& h : list_setting(b, "hosts")) {
+    host_wildcards += static_cast<std::size_t>(std::count(h.begin(), h.end(), '*') +
+                                               std::count(h.begin(), h.end(), '?'));
+  }
+  const std::size_t wildcard_room = aws::kWildcardsPerRule - (secret.empty() ? 0 : 2);
+  if (host_wildcards > wildcard_room) {
+    const core::ConfigNode* n = b.settings.find("hosts");
+    errors.push_back({n != nullptr ? n->where : b.where, field + ".hosts",
+                      "the hosts have " + std::to_string(host_wildcards) +
+                          " wildcards; an ALB rule takes at most " +
+                          std::to_string(aws::kWildcardsPerRule) +
+                          (secret.empty() ? "" : ", and the bypass cookie rule uses 2 of them")});
+  }
   if (hosts > aws::kConditionValuesPerRule - (bypass ? 1 : 0)) {
     const core::ConfigNode* n = b.settings.find("hosts");
     errors.push_back({n != nullptr ? n->where : b.where, field + ".hosts",
@@ -298,6 +329,18 @@ core::Result<std::unique_ptr<core::Backend>> DefaultBackendFactory::make(
     if (!setting(b, "status_code").empty()) s.status_code = setting(b, "status_code");
     if (auto t = core::parse_duration(setting(b, "health_timeout"))) s.health_timeout = *t;
     if (auto t = core::parse_duration(setting(b, "poll_interval"))) s.poll_interval = *t;
+    if (!setting(b, "max_rules").empty()) {
+      s.max_rules = static_cast<std::size_t>(std::stoi(setting(b, "max_rules")));
+    }
+    if (const std::string var = setting(b, "oidc_client_secret_env"); !var.empty()) {
+      const char* secret = std::getenv(var.c_str());
+      if (secret == nullptr || *secret == '\0') {
+        return core::Error::config("environment " + env.name + ": oidc_client_secret_env names " +
+                                   var + ", which is not set");
+      }
+      s.oidc_client_secret = secret;
+    }
+    s.random_token = aws::random_token;
     if (s.mode == "fixed-response") {
       auto page = alb_page(b);
       if (!page) return page.error();
