@@ -130,8 +130,10 @@ int run_lambda(const Args& global, const Args&, CliIo& io) {
     lookup = std::make_unique<adapters::aws::CodeDeployLookup>(**client);
   }
   adapters::DefaultBackendFactory backends(clock, &aws);
+  adapters::ThreadSleeper sleeper;
+  adapters::SeededRandom random;
   core::Controller controller(loaded.config, {**store, backends, clock, log, lookup.get(),
-                                             adapters::lease_holder_id()});
+                                             adapters::lease_holder_id(), &sleeper, &random});
   log.info("lambda runtime ready", {{"environments", std::to_string(loaded.config.environments.size())}});
 
   for (;;) {
