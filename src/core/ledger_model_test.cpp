@@ -4,8 +4,9 @@
 // model, comparing the decision after every step.
 //
 // Reproducible: the seed of a failing case is printed; INTERMISSION_MODEL_SEED=<seed> replays
-// it, INTERMISSION_MODEL_CASES=<n> runs more (`make fuzz`). Cases it found are kept below as
-// regression tests.
+// it. INTERMISSION_MODEL_CASES=<n> runs more and INTERMISSION_MODEL_FIRST_SEED=<s> starts
+// elsewhere (`make fuzz` does both). Cases it finds are kept as regression tests in
+// ledger_test.cpp.
 #include "core/ledger.h"
 
 #include <gtest/gtest.h>
@@ -377,9 +378,10 @@ std::uint64_t env_number(const char* name, std::uint64_t fallback) {
 TEST(LedgerModel, RandomInputsDecideAsTheModelDoes) {
   const std::uint64_t only = env_number("INTERMISSION_MODEL_SEED", 0);
   const std::uint64_t cases = only != 0 ? 1 : env_number("INTERMISSION_MODEL_CASES", 2000);
+  const std::uint64_t first = env_number("INTERMISSION_MODEL_FIRST_SEED", 1000);
   long on = 0, off = 0;
   for (std::uint64_t i = 0; i < cases; ++i) {
-    const std::uint64_t seed = only != 0 ? only : 1000 + i;
+    const std::uint64_t seed = only != 0 ? only : first + i;
     Case c(seed);
     const std::string problem = c.run(10 + static_cast<int>(seed % 50));
     ASSERT_EQ(problem, "") << "replay with INTERMISSION_MODEL_SEED=" << seed;
@@ -397,8 +399,9 @@ TEST(LedgerModel, RandomInputsDecideAsTheModelDoes) {
 // decision: the same deployments delivered in two random orders end the same.
 TEST(LedgerModel, DeliveryOrderDoesNotMatterWhereInputsCarryTheirTimes) {
   const std::uint64_t cases = env_number("INTERMISSION_MODEL_CASES", 2000);
+  const std::uint64_t first = env_number("INTERMISSION_MODEL_FIRST_SEED", 1000) + 1'000'000;
   for (std::uint64_t i = 0; i < cases; ++i) {
-    std::mt19937_64 random(7000 + i);
+    std::mt19937_64 random(first + i);
     auto pick = [&random](std::uint64_t n) {
       return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(random);
     };
@@ -450,7 +453,8 @@ TEST(LedgerModel, DeliveryOrderDoesNotMatterWhereInputsCarryTheirTimes) {
     };
     const auto a = replay(events);
     const auto b = replay(events);
-    ASSERT_EQ(a.first, b.first) << "case " << i << ": order" << a.second << " vs" << b.second;
+    ASSERT_EQ(a.first, b.first) << "seed " << first + i << ": order" << a.second << " vs"
+                                << b.second;
   }
 }
 

@@ -420,6 +420,8 @@ TEST_F(LedgerTest, PruningNeverRaisesThePageAgain) {
   EXPECT_FALSE(on());
   now_ += kRetention - seconds(30);
   state_ = tick(state_, env_, now_).state;
+  EXPECT_FALSE(state_.deployments.contains("d-back"));
+  EXPECT_FALSE(on()) << "d-back aged out; d-main must not count again";
   now_ += minutes(1);
   state_ = tick(state_, env_, now_).state;
   EXPECT_FALSE(on()) << "d-back aged out first; d-main must go with it";
