@@ -335,7 +335,7 @@ TEST_F(ControllerTest, DryRunTakesNoLease) {
 // group, and back. `during_wait` runs inside the wait for the page (a long wait in real life).
 class FakeElb final : public Backend {
  public:
-  explicit FakeElb(ElbObservation& o, std::vector<Step>& applied, std::function<void()>& during_wait)
+  FakeElb(ElbObservation& o, std::vector<Step>& applied, std::function<void()>& during_wait)
       : o_(o), applied_(applied), during_wait_(during_wait) {}
   Result<Observation> observe() override { return Observation{o_}; }
   Status apply(const Step& step) override {

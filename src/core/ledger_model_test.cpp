@@ -108,8 +108,8 @@ struct Model {
       return;
     }
     for (auto& [id, d] : deployments) {
-      const bool failed = d.status == DeploymentStatus::kFailed ||
-                          d.status == DeploymentStatus::kStopped;
+      const bool failed =
+          d.status == DeploymentStatus::kFailed || d.status == DeploymentStatus::kStopped;
       if (!terminal(d.status) || failed) d.dismissed = true;
     }
     hold_on.reset(), hold_until.reset();
@@ -155,9 +155,7 @@ struct Model {
 const std::vector<std::string> kEnvironments = {"prod", "staging"};
 const std::vector<std::string> kGroups = {"prod-web", "prod-api", "staging-web"};
 
-std::string environment_of(const std::string& group) {
-  return group.substr(0, group.find('-'));
-}
+std::string environment_of(const std::string& group) { return group.substr(0, group.find('-')); }
 
 struct PlannedDeployment {
   std::string id, group;
@@ -225,9 +223,12 @@ struct Case {
     d.path = {DeploymentStatus::kCreated};
     if (chance(70)) d.path.push_back(DeploymentStatus::kInProgress);
     const int end = static_cast<int>(pick(10));
-    if (end < 5) d.path.push_back(DeploymentStatus::kSucceeded);
-    else if (end < 8) d.path.push_back(DeploymentStatus::kFailed);
-    else if (end < 9) d.path.push_back(DeploymentStatus::kStopped);
+    if (end < 5)
+      d.path.push_back(DeploymentStatus::kSucceeded);
+    else if (end < 8)
+      d.path.push_back(DeploymentStatus::kFailed);
+    else if (end < 9)
+      d.path.push_back(DeploymentStatus::kStopped);
     planned.push_back(d);
   }
 
@@ -278,13 +279,17 @@ struct Case {
       const DeploymentEvent e = pending[i];
       pending.erase(pending.begin() + static_cast<long>(i));
       delivered.push_back(e);
-      touched = e.deployment_group.find('-') != std::string::npos ? environment_of(e.deployment_group) : "";
+      touched = e.deployment_group.find('-') != std::string::npos
+                    ? environment_of(e.deployment_group)
+                    : "";
       auto o = deliver(e, c);
       return o ? "" : "handle failed: " + o.error().message;
     }
     if (what < 66 && !delivered.empty()) {  // a duplicate delivery
       const DeploymentEvent e = delivered[pick(delivered.size())];
-      touched = e.deployment_group.find('-') != std::string::npos ? environment_of(e.deployment_group) : "";
+      touched = e.deployment_group.find('-') != std::string::npos
+                    ? environment_of(e.deployment_group)
+                    : "";
       auto o = deliver(e, c);
       return o ? "" : "duplicate failed: " + o.error().message;
     }
@@ -431,8 +436,9 @@ TEST(LedgerModel, DeliveryOrderDoesNotMatterWhereInputsCarryTheirTimes) {
       if (pick(5) == 0) continue;  // still running
       DeploymentEvent finish = start;
       const int how = static_cast<int>(pick(3));
-      finish.status = how == 0 ? DeploymentStatus::kSucceeded
-                               : (how == 1 ? DeploymentStatus::kFailed : DeploymentStatus::kStopped);
+      finish.status = how == 0
+                          ? DeploymentStatus::kSucceeded
+                          : (how == 1 ? DeploymentStatus::kFailed : DeploymentStatus::kStopped);
       finish.time = end;
       finish.message_id = id + "-end";
       events.push_back(finish);

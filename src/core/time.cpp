@@ -161,8 +161,8 @@ std::string format_http_date(Time t) {
 Result<Duration> read_duration(std::string_view s) {
   const std::string quoted = "'" + std::string(s) + "'";
   const auto not_a_duration = [&quoted] {
-    return Error::invalid_input(quoted +
-                                " is not a duration (a number with a unit: 90s, 5m, 2h, 1h30m, 1d)");
+    return Error::invalid_input(
+        quoted + " is not a duration (a number with a unit: 90s, 5m, 2h, 1h30m, 1d)");
   };
   const auto too_long = [&quoted] {
     return Error::invalid_input(quoted + " is longer than " + format_duration(kLongestDuration) +
