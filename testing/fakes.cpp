@@ -1,5 +1,7 @@
 #include "testing/fakes.h"
 
+#include "core/state_codec.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
@@ -27,8 +29,13 @@ Result<std::int64_t> MemoryStore::compare_and_set(const EnvState& state,
     return Error::conflict("injected conflict");
   }
   if (stored.version != expected_version) return Error::conflict("version moved");
-  stored = state;
-  stored.version = expected_version + 1;
+  // As the real stores do: the state goes through the codec and the size check, so every
+  // test that writes a state also shows that it can be stored and read back.
+  const std::string encoded = encode_state(state);
+  if (auto st = check_state_size(state, encoded); !st) return st.error();
+  auto decoded = decode_state(encoded, state.environment, expected_version + 1);
+  if (!decoded) return decoded.error().with_context("memory store: read back");
+  stored = std::move(*decoded);
   all_audit.insert(all_audit.end(), audit.begin(), audit.end());
   ++writes;
   return stored.version;

@@ -4,7 +4,10 @@ commands, status, dry-run, check-config and exit codes."""
 import glob
 import json
 import os
+import socket
+import sqlite3
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -139,6 +142,58 @@ class Operator(Workspace):
         self.run_cli("on", check=2)
         self.run_cli("bogus", check=2)
         self.run_cli("status", "--colour", check=2)
+
+    def test_far_future_holds_are_refused_and_never_wedge_the_environment(self):
+        p = self.run_cli("on", "prod", "--for", "9999999d", check=2)
+        self.assertIn("longer than 36500d", p.stderr)
+        self.assertIn("longer than", self.run_cli("on", "prod", "--for", "1099511627776d",
+                                                     check=2).stderr)
+        self.assertIn("longer than 0s", self.run_cli("on", "prod", "--for", "0s", check=2).stderr)
+        self.assertIn("years up to 9999",
+                      self.run_cli("on", "prod", "--until", "10000-01-01T00:00:00Z",
+                                   check=2).stderr)
+        # The longest hold accepted, and an operator event with an `until` of 10^12 seconds:
+        # both stay readable, and `off` still works afterwards.
+        self.run_cli("on", "prod", "--for", "36500d", check=0)
+        self.assertTrue(self.status()["prod"]["on"])
+        self.handle({"operator": {"environment": "prod", "action": "on",
+                                  "until": "1000000000000"}})
+        self.run_cli("on", "prod", "--until", "9999-12-31T23:59:59Z", check=0)
+        self.assertTrue(self.status()["prod"]["on"])
+        self.run_cli("off", "prod", check=0)
+        self.assertFalse(self.status()["prod"]["on"])
+
+    def put_lease(self, holder):
+        self.status()  # creates the database
+        with sqlite3.connect(os.path.join(self.dir, "state.db")) as db:
+            db.execute("INSERT OR REPLACE INTO leases(environment, holder, until_ms) "
+                       "VALUES('prod', ?, ?)", (holder, int(time.time() * 1000) + 600_000))
+
+    def test_lease_break_ends_a_dead_holders_lease_and_audits_it(self):
+        self.put_lease(f"{socket.gethostname()}/999999999/0badc0de")  # no such pid
+        self.assertEqual(self.status()["prod"]["switching"]["holder"],
+                         f"{socket.gethostname()}/999999999/0badc0de")
+        p = self.run_cli("lease", "break", "prod", "--reason", "crashed mid-switch", check=0)
+        self.assertIn("broken by tester", p.stdout)
+        self.assertIsNone(self.status()["prod"]["switching"])
+        recent = self.status()["prod"]["recent"]
+        broken = [a for a in recent if a["kind"] == "lease-broken"]
+        self.assertEqual(len(broken), 1, recent)
+        self.assertIn("crashed mid-switch", broken[0]["message"])
+        self.assertIn("no switching lease", self.run_cli("lease", "break", "prod", check=0).stdout)
+
+    def test_lease_break_is_refused_while_the_holder_is_alive_here(self):
+        holder = f"{socket.gethostname()}/{os.getpid()}/12345678"
+        self.put_lease(holder)
+        p = self.run_cli("lease", "break", "prod", check=1)
+        self.assertIn("refused", p.stderr)
+        self.assertIn("alive on this host", p.stderr)
+        self.assertEqual(self.status()["prod"]["switching"]["holder"], holder)
+        self.assertNotIn("lease-broken", [a["kind"] for a in self.status()["prod"]["recent"]])
+        # A holder on another host cannot be checked from here: the operator's word counts.
+        self.put_lease("elsewhere.example/1/12345678")
+        self.run_cli("lease", "break", "prod", check=0)
+        self.run_cli("lease", "mend", "prod", check=2)
 
     def test_help_everywhere(self):
         for cmd in ["on", "off", "status", "handle", "tick", "check-config"]:

@@ -36,6 +36,10 @@ environments:
     backend: {type: log, path: steps.log}
   qa:
     backend: {type: log, path: steps.log}
+  big:
+    backend: {type: log, path: steps.log}
+  busy:
+    backend: {type: log, path: steps.log}
 """
 
     @classmethod
@@ -135,6 +139,28 @@ environments:
         text = self.run_cli("status", "qa", "--no-observe", check=0).stdout
         self.assertIn("being switched by replica-2 (lease until ", text)
         self.assertIsNone(self.status()["prod"]["switching"])
+
+    def test_an_environment_that_outgrows_an_item_is_refused_with_a_reason(self):
+        big = {"operator": {"environment": "big", "action": "on", "reason": "x" * 400_000}}
+        p = self.handle(big, check=1)
+        self.assertIn("the ledger of 'big' would be", p.stderr)
+        self.assertIn("400 KB", p.stderr)
+        self.assertNotIn("ValidationException", p.stderr)
+        # Nothing was written: the environment still works.
+        self.handle({"operator": {"environment": "big", "action": "on", "reason": "db"}})
+        self.assertTrue(self.status()["big"]["on"])
+
+    def test_a_busy_environment_stays_within_one_item(self):
+        # 1,500 finished deployments (scale-outs, say) in a day: about 450 KB of records if
+        # all were kept, over DynamoDB's 400 KB item limit.
+        events = [codedeploy(f"d-{i:05d}", "SUCCEEDED", group="busy-web") for i in range(1500)]
+        self.run_cli("--log-level", "error", "handle", stdin=json.dumps(events), check=0,
+                     timeout=280)
+        items = [i for i in self.scan() if i["pk"]["S"] == "env#busy" and i["sk"]["S"] == "state"]
+        state = json.loads(items[0]["state"]["S"])
+        self.assertLessEqual(len(state["deployments"]), 200)
+        self.assertIn("d-01499", [d["id"] for d in state["deployments"]], "the newest are kept")
+        self.assertFalse(self.status()["busy"]["on"])
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ Commands:
   handle [FILE|-] [--dry-run] [--json]
                           process one event (any supported shape) as the Lambda would
   tick [ENV] [--dry-run]  periodic work: expiries, CodeDeploy re-checks, repair drift
+  lease break ENV [--who W] [--reason R]
+                          give up the switching lease a dead process left (audited)
   serve                   the daemon: SNS endpoint, webhook, operator API, status, metrics
   lambda                  the AWS Lambda custom runtime loop (the zip's bootstrap)
   dynamodb-table NAME     print the CreateTable input the dynamodb store expects
@@ -111,6 +113,14 @@ CodeDeploy events are acknowledged and ignored (exit 0) with a log line.
 The periodic work (run it every few minutes from cron or a timer): ends expired holds,
 expires deployments active longer than max_duration, asks CodeDeploy about deployments still
 active (heals lost notifications), and repairs a backend that drifted from the decision.
+)"},
+      {"lease", R"(Usage: intermission lease break ENV [--who W] [--reason R]
+
+Breaks ENV's switching lease, which a process that died in the middle of a switch leaves
+behind until it runs out (store.lease); `status` shows who holds it. Refused while the
+holder is alive on this host (its id is host/pid/random); a holder on another host cannot
+be checked from here: make sure it is gone. The break is written to the audit trail. Run
+`intermission tick ENV` afterwards to converge at once.
 )"},
       {"sns-verify", R"(Usage: intermission sns-verify FILE|- [--certs DIR] [--offline] [--ca FILE]
                                   [--topics ARN,...]
@@ -233,10 +243,12 @@ struct Runtime {
   std::unique_ptr<adapters::aws::AwsContext> aws;
   std::unique_ptr<adapters::aws::CodeDeployLookup> lookup;
   std::unique_ptr<adapters::DefaultBackendFactory> backends;
+  adapters::ThreadSleeper sleeper;
+  adapters::SeededRandom random;
 
   core::Controller controller() {
     return core::Controller(loaded.config, {*store, *backends, clock, *log, lookup.get(),
-                                            adapters::lease_holder_id()});
+                                            adapters::lease_holder_id(), &sleeper, &random});
   }
 };
 
@@ -407,13 +419,17 @@ int cmd_operator(const Args& global, const Args& a, CliIo& io, core::OperatorAct
   c.reason = a.option("--reason").value_or("");
   c.who = a.option("--who").value_or(default_who(io));
   if (auto f = a.option("--for")) {
-    c.duration = core::parse_duration(*f);
-    if (!c.duration) return usage_error(io, name, "--for '" + *f + "' is not a duration (30m, 2h)");
+    auto d = core::read_duration(*f);
+    if (!d) return usage_error(io, name, "--for " + d.error().message);
+    if (d->count() <= 0) return usage_error(io, name, "--for must be longer than 0s");
+    c.duration = *d;
   }
   if (auto u = a.option("--until")) {
     c.until = core::parse_iso8601(*u);
     if (!c.until) {
-      return usage_error(io, name, "--until '" + *u + "' is not a UTC time like 2026-01-31T18:00:00Z");
+      return usage_error(io, name,
+                         "--until '" + *u +
+                             "' is not a UTC time like 2026-01-31T18:00:00Z (years up to 9999)");
     }
   }
   if (c.duration && c.until) return usage_error(io, name, "give --for or --until, not both");
@@ -426,6 +442,54 @@ int cmd_operator(const Args& global, const Args& a, CliIo& io, core::OperatorAct
   auto o = controller.handle(c);
   if (!o) return report_failure(io, name, o.error());
   io.out << describe_outcome(*o, false) << "\n";
+  return kExitOk;
+}
+
+int cmd_lease(const Args& global, const Args& a, CliIo& io) {
+  if (a.positional[0] != "break") {
+    return usage_error(io, "lease", "unknown subcommand '" + a.positional[0] + "' (break)");
+  }
+  const std::string name = a.positional[1];
+  Runtime rt;
+  if (auto code = make_runtime(global, io, core::LogLevel::kWarn, rt)) return *code;
+  if (!rt.loaded.config.environment(name)) {
+    return usage_error(io, "lease", "no environment '" + name + "' in " + rt.loaded.config.file);
+  }
+  auto current = rt.store->lease(name);
+  if (!current) return report_failure(io, "lease", current.error());
+  if (!*current) {
+    io.out << name << ": no switching lease is held\n";
+    return kExitOk;
+  }
+  const core::Lease held = **current;
+  if (adapters::lease_holder_alive_here(held.holder)) {
+    io.err << "intermission lease: refused: " << held.holder
+           << " is alive on this host; it gives the lease up when its switch ends (or stop it "
+              "first)\n";
+    return kExitFailed;
+  }
+  const std::string who = a.option("--who").value_or(default_who(io));
+  const core::Time now = rt.clock.now();
+  std::string message = "switching lease of " + name + " held by " + held.holder + " (until " +
+                        core::format_iso8601(held.until) + ") broken by " + who;
+  if (auto r = a.option("--reason"); r && !r->empty()) message += ": " + *r;
+  // The audit line goes in first, with the state unchanged: a break is never unrecorded.
+  for (int attempt = 0;; ++attempt) {
+    auto state = rt.store->load(name);
+    if (!state) return report_failure(io, "lease", state.error());
+    auto written = rt.store->compare_and_set(
+        *state, state->version, {core::AuditEntry{now, name, "lease-broken", message, who, ""}});
+    if (written) break;
+    if (written.error().code != core::ErrorCode::kConflict || attempt == 8) {
+      return report_failure(io, "lease", written.error());
+    }
+  }
+  if (auto st = rt.store->release_lease(name, held.holder); !st) {
+    return report_failure(io, "lease", st.error());
+  }
+  rt.log->warn(message, {{"environment", name}, {"who", who}});
+  io.out << name << ": " << message << "\nRun `intermission tick " << name
+         << "` to converge now.\n";
   return kExitOk;
 }
 
@@ -734,6 +798,9 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
         {"tick",
          {spec_with_globals({{}, {"--dry-run"}, 0, 1}),
           [&](const Args& g, const Args& a) { return cmd_tick(g, a, io); }}},
+        {"lease",
+         {spec_with_globals({{"--who", "--reason"}, {}, 2, 2}),
+          [&](const Args& g, const Args& a) { return cmd_lease(g, a, io); }}},
         {"haproxy-config",
          {spec_with_globals({{"--frontend", "--page-server", "--bypass-cidr", "--bypass-secret"},
                              {"--no-secret"},

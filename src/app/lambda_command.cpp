@@ -167,8 +167,10 @@ int run_lambda(const Args& global, const Args&, CliIo& io) {
   }
   adapters::DefaultBackendFactory backends(clock, &aws);
   const std::string holder = adapters::lease_holder_id();
-  core::Controller controller(loaded.config,
-                              {**store, backends, clock, log, lookup.get(), holder});
+  adapters::ThreadSleeper sleeper;
+  adapters::SeededRandom random;
+  core::Controller controller(loaded.config, {**store, backends, clock, log, lookup.get(), holder,
+                                              &sleeper, &random});
   log.info("lambda runtime ready", {{"environments", std::to_string(loaded.config.environments.size())}});
 
   for (;;) {

@@ -32,6 +32,8 @@ struct Engine {
   std::unique_ptr<core::Store> store;
   std::unique_ptr<adapters::aws::CodeDeployLookup> lookup;
   std::unique_ptr<adapters::DefaultBackendFactory> backends;
+  std::unique_ptr<adapters::ThreadSleeper> sleeper = std::make_unique<adapters::ThreadSleeper>();
+  std::unique_ptr<adapters::SeededRandom> random = std::make_unique<adapters::SeededRandom>();
   std::unique_ptr<core::Controller> controller;
 };
 
@@ -54,7 +56,7 @@ core::Result<Engine> make_engine(const core::Config& config, CliIo& io, const co
   e.backends = std::make_unique<adapters::DefaultBackendFactory>(clock, e.aws.get());
   e.controller = std::make_unique<core::Controller>(
       config, core::Controller::Deps{*e.store, *e.backends, clock, log, e.lookup.get(),
-                                     adapters::lease_holder_id()});
+                                     adapters::lease_holder_id(), e.sleeper.get(), e.random.get()});
   return e;
 }
 

@@ -1,5 +1,6 @@
 #include "core/controller.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "core/routing.h"
@@ -7,14 +8,17 @@
 namespace intermission::core {
 namespace {
 
-// Attempts at a compare-and-set before giving up; each retry re-reads and re-decides.
-constexpr int kCasAttempts = 32;
 // Steps one convergence may take; a backend that needs more does not converge.
 constexpr int kMaxSteps = 16;
 // Times a convergence starts over because the ledger changed under it.
 constexpr int kConvergeRounds = 4;
 
 LogFields env_fields(const std::string& env) { return {{"environment", env}}; }
+
+// Whether two decisions ask the same of the backend.
+bool same_decision(const Decision& a, const Decision& b) {
+  return a.on == b.on && a.page_message == b.page_message && a.expected_end == b.expected_end;
+}
 
 }  // namespace
 
@@ -28,6 +32,14 @@ void Controller::log_audit(const std::vector<AuditEntry>& audit) {
     if (!a.who.empty()) f.emplace_back("who", a.who);
     deps_.log.log(level, a.message, f);
   }
+}
+
+void Controller::back_off(int attempt) {
+  if (deps_.sleeper == nullptr || deps_.random == nullptr) return;
+  const Duration ceiling = std::min(kCasBackoffBase * (std::int64_t{1} << std::min(attempt, 20)),
+                                    kCasBackoffCap);
+  const auto span = static_cast<std::uint64_t>(ceiling.count());
+  deps_.sleeper->sleep_for(Duration(1 + static_cast<std::int64_t>(deps_.random->next() % span)));
 }
 
 // Loads the environment's state, applies the passage of time and then `change`, and stores
@@ -55,6 +67,7 @@ Result<Transition> Controller::update(const EnvironmentConfig& env, Fn&& change,
     if (written.error().code != ErrorCode::kConflict) {
       return written.error().with_context("store: save " + env.name);
     }
+    if (attempt + 1 < kCasAttempts) back_off(attempt);
   }
   return Error::conflict("store: " + env.name + " changed under us " +
                          std::to_string(kCasAttempts) + " times in a row");
@@ -235,7 +248,9 @@ Result<Lease> Controller::take_lease(const std::string& environment) {
 Result<Outcome> Controller::converge(const EnvironmentConfig& env, EnvState state, Outcome outcome,
                                      bool dry_run) {
   if (dry_run) return converge_leased(env, std::move(state), std::move(outcome), true);
+  std::optional<Error> failure;
   for (int pass = 0; pass < kConvergeRounds; ++pass) {
+    const Decision attempted = decide(state, env, deps_.clock.now());
     auto lease = take_lease(env.name);
     if (!lease) return lease.error();
     if (lease->holder != deps_.holder) {
@@ -251,18 +266,25 @@ Result<Outcome> Controller::converge(const EnvironmentConfig& env, EnvState stat
       deps_.log.warn("could not give the switching lease up; it runs out by itself",
                      {{"environment", env.name}, {"error", st.error().message}});
     }
-    if (!done) return done.error();
-    outcome = std::move(*done);
+    // Whatever happened, look at the ledger once more: a change another process recorded
+    // while this one held the lease was left to this one, failed convergence or not.
     auto loaded = deps_.store.load(env.name);
-    if (!loaded) return loaded.error().with_context("store: load " + env.name);
-    const Decision now = decide(*loaded, env, deps_.clock.now());
-    const Decision& was = outcome.decision;
-    if (now.on == was.on && now.page_message == was.page_message &&
-        now.expected_end == was.expected_end) {
-      return outcome;
+    if (!done) {
+      if (!loaded || same_decision(decide(*loaded, env, deps_.clock.now()), attempted)) {
+        return done.error();  // nothing new to apply: the error stands, the caller retries
+      }
+      deps_.log.warn("convergence failed, and the ledger changed meanwhile: applying that",
+                     {{"environment", env.name}, {"error", done.error().message}});
+      failure = done.error();
+      state = std::move(*loaded);
+      continue;
     }
+    outcome = std::move(*done);
+    if (!loaded) return loaded.error().with_context("store: load " + env.name);
+    if (same_decision(decide(*loaded, env, deps_.clock.now()), outcome.decision)) return outcome;
     state = std::move(*loaded);
   }
+  if (failure) return *failure;
   return Error::conflict(env.name + ": the ledger kept changing while the backend converged");
 }
 
@@ -276,6 +298,7 @@ Result<Outcome> Controller::converge_leased(const EnvironmentConfig& env, EnvSta
     outcome.decision = decision;
     const PageContext page{decision.page_message, decision.expected_end};
     std::vector<Step> applied;
+    bool stale = false;
     int steps = 0;
     for (;; ++steps) {
       auto observed = b.observe();
@@ -296,6 +319,19 @@ Result<Outcome> Controller::converge_leased(const EnvironmentConfig& env, EnvSta
         return Error::conflict("lost the switching lease of " + env.name + " to " +
                                lease->holder + "; stopped before " + describe(todo.front()));
       }
+      // The decision may have gone stale during the last step (a wait for health checks can
+      // take minutes): check it against the ledger before every change to the backend, and
+      // re-plan from a fresh observation when it moved.
+      auto fresh = deps_.store.load(env.name);
+      if (!fresh) return fresh.error().with_context("store: load " + env.name);
+      const Decision current = decide(*fresh, env, deps_.clock.now());
+      state = std::move(*fresh);
+      if (!same_decision(current, decision)) {
+        deps_.log.info("the decision changed during the switch; planning again",
+                       env_fields(env.name));
+        stale = true;
+        break;
+      }
       LogFields f = env_fields(env.name);
       f.emplace_back("step", describe(todo.front()));
       f.emplace_back("backend", b.describe());
@@ -309,6 +345,7 @@ Result<Outcome> Controller::converge_leased(const EnvironmentConfig& env, EnvSta
     }
     outcome.applied.insert(outcome.applied.end(), applied.begin(), applied.end());
     if (dry_run) return outcome;
+    if (stale) continue;
     // Record what the backend now is, unless the ledger moved on meanwhile: then decide again.
     const bool switched = !applied.empty() || state.applied.on != decision.on ||
                           !state.applied.since;

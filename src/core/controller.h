@@ -12,9 +12,18 @@
 #include "core/ledger.h"
 #include "core/log.h"
 #include "core/lookup.h"
+#include "core/random.h"
 #include "core/store.h"
 
 namespace intermission::core {
+
+// Attempts at a compare-and-set before giving up; each retry re-reads and re-decides.
+inline constexpr int kCasAttempts = 32;
+// Between attempts the controller pauses for a random time ("full jitter") of up to
+// kCasBackoffBase * 2^attempt, at most kCasBackoffCap, so that processes that collided do not
+// collide again in step.
+inline constexpr Duration kCasBackoffBase{10};
+inline constexpr Duration kCasBackoffCap{500};
 
 // What handling one input did.
 struct Outcome {
@@ -40,6 +49,9 @@ class Controller {
     DeploymentLookup* lookup = nullptr;  // optional; null = creators stay unknown
     // Who this process is, in the store's switching leases (host, pid and a random part).
     std::string holder = "intermission";
+    // Pauses between compare-and-set attempts; either null = no pause (unit tests).
+    Sleeper* sleeper = nullptr;
+    Random* random = nullptr;
   };
 
   // `config` and everything in `deps` must outlive the controller. Not thread-safe; use one
@@ -78,6 +90,7 @@ class Controller {
   Result<Outcome> handle_item(const ParsedItem& item, bool dry_run, bool converge_now);
   Result<Outcome> handle_deployment(DeploymentEvent event, bool dry_run, bool converge_now);
   void log_audit(const std::vector<AuditEntry>& audit);
+  void back_off(int attempt);
 
   const Config& config_;
   Deps deps_;

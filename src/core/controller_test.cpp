@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <random>
+#include <set>
+#include <utility>
+
 #include "core/event_parser.h"
 #include "testing/fakes.h"
 
@@ -324,6 +329,164 @@ TEST_F(ControllerTest, DryRunTakesNoLease) {
   EXPECT_FALSE(o->deferred);
   EXPECT_EQ(o->planned.size(), 1u);
   EXPECT_EQ(store_.lease_calls, 0);
+}
+
+// A Classic-ELB-like backend in memory: registering the page, waiting for it, detaching the
+// group, and back. `during_wait` runs inside the wait for the page (a long wait in real life).
+class FakeElb final : public Backend {
+ public:
+  FakeElb(ElbObservation& o, std::vector<Step>& applied, std::function<void()>& during_wait)
+      : o_(o), applied_(applied), during_wait_(during_wait) {}
+  Result<Observation> observe() override { return Observation{o_}; }
+  Status apply(const Step& step) override {
+    applied_.push_back(step);
+    if (const auto* r = std::get_if<RegisterInstances>(&step)) {
+      for (const auto& id : r->ids) o_.page_registered.push_back(id);
+    } else if (std::holds_alternative<WaitPageInService>(step)) {
+      if (during_wait_) std::exchange(during_wait_, nullptr)();
+      o_.page_in_service = o_.page_registered;
+    } else if (std::holds_alternative<DetachGroup>(step)) {
+      o_.group_attached = false;
+    } else if (std::holds_alternative<AttachGroup>(step)) {
+      o_.group_attached = true;
+    } else if (std::holds_alternative<DeregisterInstances>(step)) {
+      o_.page_registered.clear();
+      o_.page_in_service.clear();
+    }
+    return {};
+  }
+  std::string describe() const override { return "fake elb"; }
+
+ private:
+  ElbObservation& o_;
+  std::vector<Step>& applied_;
+  std::function<void()>& during_wait_;
+};
+
+class FakeElbFactory final : public BackendFactory {
+ public:
+  FakeElbFactory() {
+    elb.page_instances = {"i-page"};
+    elb.group_attached = true;
+    elb.app_in_service = 2;
+  }
+  Result<std::unique_ptr<Backend>> make(const EnvironmentConfig&) override {
+    return std::unique_ptr<Backend>(std::make_unique<FakeElb>(elb, applied, during_wait));
+  }
+  ElbObservation elb;
+  std::vector<Step> applied;
+  std::function<void()> during_wait;
+};
+
+// Issue 12: the deployment ends while the holder waits for the page host. Detaching the group
+// after the wait would be a pointless outage (and a re-attach, and a wait for health checks).
+TEST_F(ControllerTest, ADecisionGoneStaleDuringAWaitIsNotApplied) {
+  FakeElbFactory elbs;
+  Controller a(config_, {store_, elbs, clock_, log_, nullptr, "a"});
+  Controller b(config_, {store_, elbs, clock_, log_, nullptr, "b"});
+  Result<Outcome> from_b = Error::internal("b did not run");
+  elbs.during_wait = [&] {
+    clock_.advance(minutes(3));
+    from_b = b.handle(event("d-1", DeploymentStatus::kSucceeded));
+  };
+  auto from_a = a.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_TRUE(from_a.ok()) << from_a.error().message;
+  ASSERT_TRUE(from_b.ok()) << from_b.error().message;
+  EXPECT_TRUE(from_b->deferred);
+  for (const auto& step : elbs.applied) {
+    EXPECT_FALSE(std::holds_alternative<DetachGroup>(step))
+        << "the group was detached after the deployment had ended: " << describe(step);
+  }
+  EXPECT_TRUE(elbs.elb.group_attached);
+  EXPECT_TRUE(elbs.elb.page_registered.empty()) << "and the page is taken away again";
+  EXPECT_FALSE(from_a->decision.on);
+  EXPECT_FALSE(store_.load("prod")->applied.on);
+}
+
+// The same with an operator: `off` recorded during the wait wins over the wait's plan.
+TEST_F(ControllerTest, AnOperatorOffDuringAWaitIsApplied) {
+  FakeElbFactory elbs;
+  Controller a(config_, {store_, elbs, clock_, log_, nullptr, "a"});
+  Controller b(config_, {store_, elbs, clock_, log_, nullptr, "b"});
+  elbs.during_wait = [&] {
+    OperatorCommand off;
+    off.environment = "prod";
+    off.action = OperatorAction::kOff;
+    ASSERT_TRUE(b.handle(off).ok());
+  };
+  ASSERT_TRUE(a.handle(event("d-1", DeploymentStatus::kInProgress)).ok());
+  EXPECT_TRUE(elbs.elb.group_attached);
+  EXPECT_TRUE(elbs.elb.page_registered.empty());
+}
+
+// Issue 14: a convergence fails, and meanwhile another process recorded a change and left it
+// to this holder. The holder looks at the ledger again and applies it, instead of leaving it
+// to the next tick.
+TEST_F(ControllerTest, AfterAFailedConvergenceTheHolderLooksAtTheLedgerAgain) {
+  auto a = controller(nullptr, "a");
+  auto b = controller(nullptr, "b");
+  backends_.switches["prod"].fail_next_applies = 1;
+  Result<Outcome> from_b = Error::internal("b did not run");
+  store_.before_next_release = [&] {
+    OperatorCommand on;
+    on.environment = "prod";
+    on.reason = "database upgrade";
+    from_b = b.handle(on);
+  };
+  auto from_a = a.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_TRUE(from_b.ok()) << from_b.error().message;
+  EXPECT_TRUE(from_b->deferred);
+  EXPECT_TRUE(backends_.switches["prod"].on) << "b's change was applied by a";
+  ASSERT_FALSE(backends_.switches["prod"].applied.empty());
+  EXPECT_EQ(std::get<SetSwitch>(backends_.switches["prod"].applied.back()).reason,
+            "database upgrade");
+  EXPECT_TRUE(from_a.ok()) << "converged in the end: " << from_a.error().message;
+}
+
+TEST_F(ControllerTest, AFailedConvergenceWithNothingNewIsStillAnError) {
+  auto a = controller();
+  backends_.switches["prod"].fail_next_applies = 1;
+  auto o = a.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_FALSE(o.ok()) << "SNS/Lambda retry it";
+  EXPECT_FALSE(backends_.switches["prod"].on);
+}
+
+class RecordingSleeper final : public Sleeper {
+ public:
+  void sleep_for(Duration d) override { slept.push_back(d); }
+  std::vector<Duration> slept;
+};
+
+class SeededRandom final : public Random {
+ public:
+  std::uint64_t next() override { return engine(); }
+  std::mt19937_64 engine{42};
+};
+
+TEST_F(ControllerTest, ConflictsBackOffWithJitter) {
+  RecordingSleeper sleeper;
+  SeededRandom random;
+  Controller::Deps deps{store_, backends_, clock_, log_, nullptr, "a"};
+  deps.sleeper = &sleeper;
+  deps.random = &random;
+  Controller c(config_, deps);
+  store_.conflicts_to_inject = 6;
+  ASSERT_TRUE(c.handle(event("d-1", DeploymentStatus::kCreated)).ok());
+  ASSERT_EQ(sleeper.slept.size(), 6u) << "one pause after each conflict, none after success";
+  std::set<Duration::rep> distinct;
+  for (std::size_t i = 0; i < sleeper.slept.size(); ++i) {
+    EXPECT_GE(sleeper.slept[i], Duration(1));
+    EXPECT_LE(sleeper.slept[i], std::min(kCasBackoffBase * (1 << i), kCasBackoffCap)) << i;
+    distinct.insert(sleeper.slept[i].count());
+  }
+  EXPECT_GT(distinct.size(), 3u) << "jittered, not a fixed schedule";
+  store_.conflicts_to_inject = 1000;
+  sleeper.slept.clear();
+  EXPECT_FALSE(c.handle(event("d-2", DeploymentStatus::kCreated)).ok());
+  Duration total{0};
+  for (const auto d : sleeper.slept) total += d;
+  EXPECT_LE(total, kCasAttempts * kCasBackoffCap) << "bounded";
+  for (const auto d : sleeper.slept) EXPECT_LE(d, kCasBackoffCap);
 }
 
 }  // namespace

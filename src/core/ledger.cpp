@@ -1,6 +1,8 @@
 #include "core/ledger.h"
 
 #include <algorithm>
+#include <set>
+#include <utility>
 
 namespace intermission::core {
 namespace {
@@ -46,6 +48,13 @@ void remember_message(EnvState& s, const std::string& message_id) {
   while (s.recent_message_ids.size() > kRecentMessageIds) s.recent_message_ids.pop_front();
 }
 
+// Whether `other` began after `failed_one` ended: by the deployments' own times when both are
+// known, else by when we saw them.
+bool began_after(const DeploymentRecord& other, const DeploymentRecord& failed_one) {
+  if (other.started && failed_one.finished) return *other.started >= *failed_one.finished;
+  return failed_one.ended_at && other.first_seen >= *failed_one.ended_at;
+}
+
 // A failed deployment is superseded by a later one: its rollback, or any deployment (not
 // skipped by creator) that began after it ended. `need_success`: only a superseding deployment
 // that succeeded counts (the `hold` policy lifts only when the site is known to be good again).
@@ -53,8 +62,7 @@ bool superseded(const EnvState& s, const DeploymentRecord& failed_one, const Env
                 bool need_success) {
   for (const auto& [id, other] : s.deployments) {
     if (id == failed_one.id || skipped_creator(other, env)) continue;
-    const bool later = other.rollback_of == failed_one.id ||
-                       (failed_one.ended_at && other.first_seen >= *failed_one.ended_at);
+    const bool later = other.rollback_of == failed_one.id || began_after(other, failed_one);
     if (!later) continue;
     if (!need_success || other.status == DeploymentStatus::kSucceeded) return true;
   }
@@ -95,7 +103,12 @@ Transition apply_deployment_event(const EnvState& state, const DeploymentEvent& 
     r.rollback_of = event.rollback_of;
     r.first_seen = now;
     r.last_seen = now;
-    if (is_terminal(event.status)) r.ended_at = now;
+    if (is_terminal(event.status)) {
+      r.ended_at = now;
+      r.finished = event.time;
+    } else {
+      r.started = event.time;
+    }
     std::string message = describe(r) + " " + status + " (from " +
                           std::string(to_string(event.source)) + ")";
     if (r.rollback_of) message += ", rolling back " + *r.rollback_of;
@@ -119,7 +132,17 @@ Transition apply_deployment_event(const EnvState& state, const DeploymentEvent& 
     t.changed = true;
   } else {
     DeploymentRecord& r = it->second;
+    // The deployment's own start is its earliest non-terminal event, whenever that arrives.
+    if (!is_terminal(event.status) && event.time && (!r.started || *event.time < *r.started)) {
+      r.started = event.time;
+      t.changed = true;
+    }
     if (is_terminal(r.status)) {
+      if (t.changed) {
+        r.last_seen = now;
+        remember_message(s, event.message_id);
+        return t;
+      }
       t.note = event.status == r.status
                    ? "duplicate: " + describe(r) + " is already " + status
                    : "late " + status + " for " + describe(r) + ", which already finished as " +
@@ -128,7 +151,10 @@ Transition apply_deployment_event(const EnvState& state, const DeploymentEvent& 
     }
     if (is_terminal(event.status) || rank(event.status) > rank(r.status)) {
       r.status = event.status;
-      if (is_terminal(event.status)) r.ended_at = now;
+      if (is_terminal(event.status)) {
+        r.ended_at = now;
+        r.finished = event.time;
+      }
       std::string message = describe(r) + " " + status;
       if (event.error_code) message += ", error " + *event.error_code;
       t.audit.push_back(entry(s, now, "deployment", message, r.id));
@@ -158,8 +184,11 @@ Transition apply_operator_command(const EnvState& state, const OperatorCommand& 
                                   Time now) {
   Transition t{state, {}, true, ""};
   EnvState& s = t.state;
+  // Kept within the times a store can write back and read (the year 9999), whatever the
+  // front end let through.
   std::optional<Time> until = command.until;
-  if (!until && command.duration) until = now + *command.duration;
+  if (!until && command.duration) until = add_bounded(now, *command.duration);
+  if (until) until = std::clamp(*until, kEarliestTime, kLatestTime);
   const std::string who = command.who.empty() ? "operator" : command.who;
   const std::string until_text = until ? " until " + format_iso8601(*until) : "";
   const std::string reason_text = command.reason.empty() ? "" : ": " + command.reason;
@@ -210,7 +239,7 @@ Transition apply_lookup(const EnvState& state, const DeploymentInfo& info, Time 
   }
   if (info.status && is_terminal(*info.status) && !is_terminal(r.status)) {
     r.status = *info.status;
-    r.ended_at = now;
+    r.ended_at = now;  // GetDeployment's completeTime is not read: ordering falls back to ours
     t.audit.push_back(entry(s, now, "deployment",
                             "CodeDeploy reports " + describe(r) + " " +
                                 std::string(to_string(*info.status)) +
@@ -221,6 +250,50 @@ Transition apply_lookup(const EnvState& state, const DeploymentInfo& info, Time 
   if (t.changed) r.last_seen = now;
   return t;
 }
+
+namespace {
+
+// Drops records that no longer count: settled ones after kRetention, and the oldest beyond
+// kMaxSettledRecords. A failure that a dropped deployment had taken over would count again; it
+// is dropped too (until nothing new counts), so what counts is the same before and after.
+bool forget(EnvState& s, const EnvironmentConfig& env, Time now) {
+  std::set<std::string> counting;
+  std::vector<std::pair<std::pair<bool, Time>, std::string>> idle;  // (active, last_seen), id
+  for (const auto& [id, r] : s.deployments) {
+    if (counts(s, r, env, now)) {
+      counting.insert(id);
+    } else {
+      idle.push_back({{!is_terminal(r.status), r.last_seen}, id});
+    }
+  }
+  std::sort(idle.begin(), idle.end());  // finished before active, each oldest first
+  std::size_t keep = idle.size();
+  bool changed = false;
+  for (const auto& candidate : idle) {
+    const std::string& id = candidate.second;
+    const DeploymentRecord& r = s.deployments.at(id);
+    const bool settled = is_terminal(r.status) || r.expired || r.dismissed;
+    if (keep > kMaxSettledRecords || (settled && r.last_seen + kRetention <= now)) {
+      s.deployments.erase(id);
+      --keep;
+      changed = true;
+    }
+  }
+  for (bool again = changed; again;) {
+    again = false;
+    for (auto it = s.deployments.begin(); it != s.deployments.end();) {
+      if (!counting.contains(it->first) && counts(s, it->second, env, now)) {
+        it = s.deployments.erase(it);
+        again = true;
+      } else {
+        ++it;
+      }
+    }
+  }
+  return changed;
+}
+
+}  // namespace
 
 Transition tick(const EnvState& state, const EnvironmentConfig& env, Time now) {
   Transition t{state, {}, false, ""};
@@ -246,14 +319,9 @@ Transition tick(const EnvState& state, const EnvironmentConfig& env, Time now) {
                               r.id));
       t.changed = true;
     }
-    const bool settled = is_terminal(r.status) || r.expired || r.dismissed;
-    if (settled && r.last_seen + kRetention <= now) {
-      it = s.deployments.erase(it);
-      t.changed = true;
-    } else {
-      ++it;
-    }
+    ++it;
   }
+  if (forget(s, env, now)) t.changed = true;
   return t;
 }
 

@@ -26,6 +26,11 @@ struct DeploymentRecord {
   Time first_seen{};                   // our clock, when the first event for it arrived
   Time last_seen{};                    // our clock, the last event that changed it
   std::optional<Time> ended_at;        // our clock, when it reached a terminal status
+  // The deployment's own times, where its events carry them (EventBridge `time`, CodeDeploy
+  // createTime/completeTime): the earliest non-terminal event, and the terminal one. "Later
+  // deployment" is judged by these when both are known, since deliveries come out of order.
+  std::optional<Time> started;
+  std::optional<Time> finished;
   bool expired = false;    // active for longer than max_duration: no longer counts
   bool dismissed = false;  // an operator lifted the page over it: no longer counts
 };
@@ -59,6 +64,10 @@ struct EnvState {
 inline constexpr std::size_t kRecentMessageIds = 256;
 // Finished deployments are forgotten this long after their last change.
 inline constexpr Duration kRetention = std::chrono::hours(24 * 7);
+// Records that no longer count (finished, expired, dismissed, skipped) kept at most, newest
+// first: the ledger is one stored item, and a busy environment must not outgrow it. Records
+// that count are never dropped.
+inline constexpr std::size_t kMaxSettledRecords = 200;
 
 // One line of the append-only audit trail.
 struct AuditEntry {
@@ -104,7 +113,9 @@ Transition apply_operator_command(const EnvState& state, const OperatorCommand& 
 Transition apply_lookup(const EnvState& state, const DeploymentInfo& info, Time now);
 
 // Applies the passage of time: ends expired holds, expires deployments active for longer
-// than max_duration (loudly), forgets finished ones after kRetention.
+// than max_duration (loudly), forgets records that no longer count after kRetention or beyond
+// kMaxSettledRecords. Forgetting never changes what counts: a failure that a forgotten
+// deployment had taken over is forgotten with it.
 Transition tick(const EnvState& state, const EnvironmentConfig& env, Time now);
 
 struct Decision {

@@ -328,5 +328,114 @@ TEST_F(LedgerTest, RecentMessageIdsAreBounded) {
   EXPECT_EQ(state_.recent_message_ids.back(), "m" + std::to_string(kRecentMessageIds + 9));
 }
 
+TEST_F(LedgerTest, FarFutureHoldStaysReadable) {
+  // A command built by a front end that did not bound it: 20,000 years.
+  command(OperatorAction::kOn, hours(24 * 365 * 20000));
+  ASSERT_TRUE(state_.hold && state_.hold->until);
+  EXPECT_EQ(*state_.hold->until, kLatestTime) << "kept within year 9999";
+  auto back = decode_state(encode_state(state_), "prod", 1);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->hold->until, state_.hold->until);
+  EXPECT_TRUE(on());
+  OperatorCommand until;
+  until.environment = "prod";
+  until.until = from_epoch_ms(1'000'000'000'000'000);  // 10^12 seconds: the year 33658
+  state_ = apply_operator_command(state_, until, now_).state;
+  EXPECT_TRUE(decode_state(encode_state(state_), "prod", 1).ok());
+}
+
+// EventBridge deliveries START main, START rollback, SUCCESS rollback, and the main's FAILURE
+// late: the deployments' own times say the rollback began after the failure.
+TEST_F(LedgerTest, SupersededIsJudgedByTheDeploymentsOwnTimes) {
+  for (const FailurePolicy policy : {FailurePolicy::kHold, FailurePolicy::kLift}) {
+    state_ = EnvState{};
+    state_.environment = "prod";
+    env_.failure_policy = policy;
+    env_.failure_grace = minutes(30);
+    const Time t0 = now_;
+    auto at = [&](const std::string& id, DeploymentStatus status, Time happened, Time delivered) {
+      DeploymentEvent e = event(id, status, id + std::string(to_string(status)));
+      e.source = EventSource::kEventBridge;
+      e.time = happened;
+      now_ = delivered;
+      feed(e);
+    };
+    at("d-main", DeploymentStatus::kInProgress, t0, t0 + seconds(1));
+    at("d-back", DeploymentStatus::kInProgress, t0 + minutes(2), t0 + minutes(2));
+    at("d-back", DeploymentStatus::kSucceeded, t0 + minutes(5), t0 + minutes(5));
+    at("d-main", DeploymentStatus::kFailed, t0 + minutes(1), t0 + minutes(6));
+    EXPECT_FALSE(on()) << "the rollback that began after the failure took over (policy "
+                       << (policy == FailurePolicy::kHold ? "hold" : "lift") << ")";
+    now_ = t0 + minutes(6);
+  }
+}
+
+TEST_F(LedgerTest, HeldFailuresAreKeptUntilLifted) {
+  env_.failure_policy = FailurePolicy::kHold;
+  feed(event("d-1", DeploymentStatus::kCreated, "m1"));
+  feed(event("d-1", DeploymentStatus::kFailed, "m2"));
+  for (int day = 0; day < 30; ++day) {
+    now_ += hours(24);
+    state_ = tick(state_, env_, now_).state;
+  }
+  EXPECT_TRUE(on()) << "a held failure waits for an operator, however long";
+  command(OperatorAction::kOff);
+  EXPECT_FALSE(on());
+}
+
+TEST_F(LedgerTest, SettledAndSkippedRecordsAreBoundedByCount) {
+  env_.skip_creators = {"autoscaling"};
+  for (std::size_t i = 0; i < 3 * kMaxSettledRecords; ++i) {
+    DeploymentEvent e = event("d-" + std::to_string(i), DeploymentStatus::kInProgress,
+                              "m" + std::to_string(i));
+    if (i % 2 == 0) e.creator = "autoscaling";
+    feed(e);
+    if (i % 2 == 1) {
+      feed(event("d-" + std::to_string(i), DeploymentStatus::kSucceeded, "s" + std::to_string(i)));
+    }
+    now_ += seconds(10);
+  }
+  feed(event("d-running", DeploymentStatus::kInProgress, "r"));
+  state_ = tick(state_, env_, now_).state;
+  EXPECT_LE(state_.deployments.size(), kMaxSettledRecords + 1);
+  EXPECT_TRUE(state_.deployments.contains("d-running")) << "what counts is never dropped";
+  // Finished records go first (they are over), then the oldest skipped ones still running.
+  EXPECT_FALSE(state_.deployments.contains("d-" + std::to_string(3 * kMaxSettledRecords - 1)));
+  EXPECT_TRUE(state_.deployments.contains("d-" + std::to_string(3 * kMaxSettledRecords - 2)))
+      << "the newest are kept";
+  EXPECT_FALSE(state_.deployments.contains("d-0")) << "the oldest are not";
+  EXPECT_TRUE(on());
+  EXPECT_TRUE(check_state_size(state_, encode_state(state_)).ok());
+}
+
+// A rollback that took over a failure must not be forgotten before the failure, or the
+// failure would count again.
+TEST_F(LedgerTest, PruningNeverRaisesThePageAgain) {
+  env_.failure_policy = FailurePolicy::kHold;
+  feed(event("d-back", DeploymentStatus::kInProgress, "b1"));
+  state_.deployments.at("d-back").rollback_of = "d-main";
+  feed(event("d-back", DeploymentStatus::kSucceeded, "b2"));
+  now_ += minutes(1);
+  feed(event("d-main", DeploymentStatus::kFailed, "m1"));  // late
+  EXPECT_FALSE(on());
+  now_ += kRetention - seconds(30);
+  state_ = tick(state_, env_, now_).state;
+  EXPECT_FALSE(state_.deployments.contains("d-back"));
+  EXPECT_FALSE(on()) << "d-back aged out; d-main must not count again";
+  now_ += minutes(1);
+  state_ = tick(state_, env_, now_).state;
+  EXPECT_FALSE(on()) << "d-back aged out first; d-main must go with it";
+}
+
+TEST_F(LedgerTest, AnOversizedStateIsRefusedWithAReason) {
+  command(OperatorAction::kOn);
+  state_.hold->reason = std::string(kMaxEncodedStateBytes, 'x');
+  auto st = check_state_size(state_, encode_state(state_));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidInput);
+  EXPECT_NE(st.error().message.find("prod"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("400 KB"), std::string::npos) << st.error().message;
+}
+
 }  // namespace
 }  // namespace intermission::core

@@ -40,8 +40,20 @@ struct Reader {
     auto s = opt_str(key);
     if (!s) return std::nullopt;
     auto t = parse_iso8601(*s);
+    if (!t && beyond_year_9999(*s)) t = kLatestTime;
     if (!t) fail(key);
     return t;
+  }
+  // Versions before the bound wrote a far-future hold with a five-digit year, then could not
+  // read it: read it as the last time there is, so the environment loads again.
+  static bool beyond_year_9999(std::string_view s) {
+    const std::size_t dash = s.find('-');
+    if (dash == std::string_view::npos || dash < 5 || dash > 12) return false;
+    for (std::size_t i = 0; i < dash; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+    }
+    std::string normal = "9999" + std::string(s.substr(dash));
+    return parse_iso8601(normal).has_value();
   }
   Time time(std::string_view key) {
     auto t = opt_time(key);
@@ -63,6 +75,19 @@ struct Reader {
 
 }  // namespace
 
+Status check_state_size(const EnvState& state, std::string_view encoded) {
+  if (encoded.size() <= kMaxEncodedStateBytes) return {};
+  std::size_t hold_bytes = state.hold ? state.hold->reason.size() + state.hold->who.size() : 0;
+  return Error::invalid_input(
+      "the ledger of '" + state.environment + "' would be " + std::to_string(encoded.size()) +
+      " bytes, more than the " + std::to_string(kMaxEncodedStateBytes) +
+      " a store writes (a DynamoDB item is at most 400 KB): " +
+      std::to_string(state.deployments.size()) + " deployment records, " +
+      std::to_string(hold_bytes) + " bytes of operator hold text, " +
+      std::to_string(state.recent_message_ids.size()) +
+      " recent message ids. Shorten the hold's reason, or lift held failures (intermission off)");
+}
+
 json::value to_json(const DeploymentRecord& r) {
   return json::object{{"id", r.id},
                       {"application", r.application},
@@ -73,6 +98,8 @@ json::value to_json(const DeploymentRecord& r) {
                       {"first_seen", format_iso8601(r.first_seen)},
                       {"last_seen", format_iso8601(r.last_seen)},
                       {"ended_at", opt_time(r.ended_at)},
+                      {"started", opt_time(r.started)},
+                      {"finished", opt_time(r.finished)},
                       {"expired", r.expired},
                       {"dismissed", r.dismissed}};
 }
@@ -140,6 +167,8 @@ Result<EnvState> decode_state(std::string_view text, std::string environment,
       rec.first_seen = r.time("first_seen");
       rec.last_seen = r.time("last_seen");
       rec.ended_at = r.opt_time("ended_at");
+      rec.started = r.opt_time("started");  // absent in states written before they existed
+      rec.finished = r.opt_time("finished");
       rec.expired = r.boolean("expired");
       rec.dismissed = r.boolean("dismissed");
       if (!r.error.empty()) return Error::invalid_input("stored deployment: " + r.error);

@@ -17,6 +17,14 @@ std::string encode_state(const EnvState& state);
 Result<EnvState> decode_state(std::string_view text, std::string environment,
                               std::int64_t version);
 
+// The largest encoded state a store writes. DynamoDB keeps an item up to 400 KB, names and
+// key included; this leaves a margin for them, and SQLite keeps to the same bound so that a
+// ledger that works locally also works in AWS.
+inline constexpr std::size_t kMaxEncodedStateBytes = 384 * 1024;
+// Fails with kInvalidInput, saying what is large, when `encoded` (encode_state(state)) is
+// over kMaxEncodedStateBytes. Stores call it before writing.
+Status check_state_size(const EnvState& state, std::string_view encoded);
+
 boost::json::value to_json(const DeploymentRecord& record);
 boost::json::value to_json(const AuditEntry& entry);
 

@@ -41,5 +41,21 @@ TEST(StateCodec, RejectsWhatItDidNotWrite) {
   EXPECT_TRUE(decode_state(R"({"format":1,"deployments":[]})", "e", 1).ok());
 }
 
+// Earlier versions wrote a five-digit year for a far-future hold and could not read it back,
+// which wedged the environment; such a state loads, with the hold ending at the last time.
+TEST(StateCodec, AStateWedgedByAFiveDigitYearLoadsAgain) {
+  auto s = decode_state(
+      R"({"format":1,"deployments":[],"hold":{"on":true,"reason":"r","who":"w",)"
+      R"("since":"2026-01-01T00:00:00.000Z","until":"33658-09-27T01:46:40.000Z"}})",
+      "e", 1);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->hold->until, kLatestTime);
+  EXPECT_FALSE(decode_state(
+                   R"({"format":1,"deployments":[],"hold":{"on":true,"reason":"r","who":"w",)"
+                   R"("since":"2026-01-01T00:00:00.000Z","until":"3365x-09-27T01:46:40.000Z"}})",
+                   "e", 1)
+                   .ok());
+}
+
 }  // namespace
 }  // namespace intermission::core

@@ -1,5 +1,6 @@
 #include "core/time.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -27,8 +28,10 @@ std::optional<Time> make_time(int y, int mo, int d, int h, int mi, int se, int m
   const std::chrono::year_month_day ymd{year(y), month(static_cast<unsigned>(mo)),
                                         day(static_cast<unsigned>(d))};
   if (!ymd.ok() || h > 23 || mi > 59 || se > 60 || ms > 999) return std::nullopt;
-  return Time(std::chrono::sys_days(ymd)) + std::chrono::hours(h) + std::chrono::minutes(mi) +
-         std::chrono::seconds(se) + Duration(ms);
+  const Time t = Time(std::chrono::sys_days(ymd)) + std::chrono::hours(h) +
+                 std::chrono::minutes(mi) + std::chrono::seconds(se) + Duration(ms);
+  if (!within_bounds(t)) return std::nullopt;  // a leap second on the last day of 9999
+  return t;
 }
 
 constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -42,6 +45,7 @@ struct Civil {
 };
 
 Civil civil(Time t) {
+  t = std::clamp(t, kEarliestTime, kLatestTime);
   const auto days = std::chrono::floor<std::chrono::days>(t);
   const std::chrono::year_month_day ymd{days};
   const std::chrono::hh_mm_ss<Duration> hms{t - days};
@@ -111,7 +115,7 @@ std::optional<Time> parse_java_date(std::string_view s) {
 std::optional<Time> parse_epoch_seconds(std::string_view s) {
   const std::size_t dot = s.find('.');
   const std::string_view whole = s.substr(0, dot);
-  if (whole.empty() || whole.size() > 12) return std::nullopt;
+  if (whole.empty() || whole.size() > 15) return std::nullopt;
   std::int64_t seconds = 0;
   const auto [ptr, ec] = std::from_chars(whole.data(), whole.data() + whole.size(), seconds);
   if (ec != std::errc() || ptr != whole.data() + whole.size() || seconds < 0) return std::nullopt;
@@ -126,6 +130,7 @@ std::optional<Time> parse_epoch_seconds(std::string_view s) {
       scale /= 10;
     }
   }
+  if (seconds > to_epoch_ms(kLatestTime) / 1000) return std::nullopt;
   return from_epoch_ms(seconds * 1000 + ms);
 }
 
@@ -153,14 +158,25 @@ std::string format_http_date(Time t) {
   return buf.data();
 }
 
-std::optional<Duration> parse_duration(std::string_view s) {
-  if (s.empty()) return std::nullopt;
+Result<Duration> read_duration(std::string_view s) {
+  const std::string quoted = "'" + std::string(s) + "'";
+  const auto not_a_duration = [&quoted] {
+    return Error::invalid_input(
+        quoted + " is not a duration (a number with a unit: 90s, 5m, 2h, 1h30m, 1d)");
+  };
+  const auto too_long = [&quoted] {
+    return Error::invalid_input(quoted + " is longer than " + format_duration(kLongestDuration) +
+                                ", the longest duration accepted");
+  };
+  if (s.empty()) return not_a_duration();
   std::int64_t total = 0;
   std::size_t pos = 0;
   while (pos < s.size()) {
+    if (s[pos] < '0' || s[pos] > '9') return not_a_duration();
     std::int64_t n = 0;
     const auto [ptr, ec] = std::from_chars(s.data() + pos, s.data() + s.size(), n);
-    if (ec != std::errc() || n < 0) return std::nullopt;
+    if (ec == std::errc::result_out_of_range) return too_long();
+    if (ec != std::errc()) return not_a_duration();
     pos = static_cast<std::size_t>(ptr - s.data());
     std::int64_t unit = 0;
     if (s.substr(pos, 2) == "ms") {
@@ -172,17 +188,31 @@ std::optional<Duration> parse_duration(std::string_view s) {
         case 'm': unit = 60'000; break;
         case 'h': unit = 3'600'000; break;
         case 'd': unit = 86'400'000; break;
-        default: return std::nullopt;
+        default: return not_a_duration();
       }
       ++pos;
     } else {
-      return std::nullopt;  // a number without a unit
+      return not_a_duration();  // a number without a unit
     }
-    if (n > (std::int64_t{1} << 40)) return std::nullopt;
+    // Both checks before the arithmetic: n * unit and the sum stay far from overflow.
+    const std::int64_t room = kLongestDuration.count() - total;
+    if (n > room / unit) return too_long();
     total += n * unit;
   }
-  if (total <= 0) return std::nullopt;
   return Duration(total);
+}
+
+std::optional<Duration> parse_duration(std::string_view s) {
+  auto d = read_duration(s);
+  if (!d || d->count() <= 0) return std::nullopt;
+  return *d;
+}
+
+Time add_bounded(Time t, Duration d) {
+  t = std::clamp(t, kEarliestTime, kLatestTime);
+  // The bounds are far inside the range of Time: clamping d keeps the sum inside it too.
+  const Duration span = kLatestTime - kEarliestTime;
+  return std::clamp(t + std::clamp(d, -span, span), kEarliestTime, kLatestTime);
 }
 
 std::string format_duration(Duration d) {

@@ -9,15 +9,31 @@
 #include <string>
 #include <string_view>
 
+#include "core/result.h"
+
 namespace intermission::core {
 
 using Duration = std::chrono::milliseconds;
 using Time = std::chrono::sys_time<Duration>;
 
+// The times intermission reads and writes: years 0000 to 9999, the range of the four-digit
+// year every stored time uses. Anything later is refused where it comes in (a parser, an
+// operator's `until`); a sum that would leave the range stops at its edge.
+inline constexpr Time kEarliestTime{Duration(-62'167'219'200'000)};  // 0000-01-01T00:00:00Z
+inline constexpr Time kLatestTime{Duration(253'402'300'799'999)};    // 9999-12-31T23:59:59.999Z
+// The longest duration accepted anywhere (100 years of days): far beyond any hold or timeout,
+// and far below where `now + duration` could overflow.
+inline constexpr Duration kLongestDuration{std::chrono::hours(24 * 36500)};
+
+inline bool within_bounds(Time t) { return kEarliestTime <= t && t <= kLatestTime; }
+// t + d, kept within [kEarliestTime, kLatestTime] and free of overflow for any d.
+Time add_bounded(Time t, Duration d);
+
 // Milliseconds since the epoch <-> Time, for storage.
 inline std::int64_t to_epoch_ms(Time t) { return t.time_since_epoch().count(); }
 inline Time from_epoch_ms(std::int64_t ms) { return Time(Duration(ms)); }
 
+// Every parser below returns only times within_bounds().
 // "2022-10-13T15:50:46.039Z" (fraction and 'Z' optional; "+00:00" accepted).
 std::optional<Time> parse_iso8601(std::string_view text);
 // Java Date.toString() as CodeDeploy sends it: "Thu Oct 13 15:50:45 UTC 2022". Only the zones
@@ -28,14 +44,19 @@ std::optional<Time> parse_epoch_seconds(std::string_view text);
 // Any of the three shapes above.
 std::optional<Time> parse_any_time(std::string_view text);
 
-// "2022-10-13T15:50:46.039Z" (milliseconds always present).
+// "2022-10-13T15:50:46.039Z" (milliseconds always present). A time outside the bounds is
+// written as the bound it passed, so parse_iso8601 accepts everything this writes.
 std::string format_iso8601(Time t);
-// "Thu, 13 Oct 2022 15:50:46 GMT" (RFC 9110 IMF-fixdate, for HTTP headers).
+// "Thu, 13 Oct 2022 15:50:46 GMT" (RFC 9110 IMF-fixdate, for HTTP headers; bounded the same).
 std::string format_http_date(Time t);
 
 // Durations in config and on the command line: "90s", "5m", "2h", "1h30m", "1d", "250ms".
-// A bare number is rejected (the unit must be explicit). Zero and negative are rejected.
+// A bare number is rejected (the unit must be explicit). Zero, negative and anything longer
+// than kLongestDuration are rejected; nothing overflows.
 std::optional<Duration> parse_duration(std::string_view text);
+// The same grammar with a reason when it fails, for people; zero is accepted (callers that
+// need a positive duration say so in their own words).
+Result<Duration> read_duration(std::string_view text);
 // The inverse, shortest exact form: 5400000 ms -> "1h30m".
 std::string format_duration(Duration d);
 
@@ -44,6 +65,14 @@ class Clock {
  public:
   virtual ~Clock() = default;
   virtual Time now() const = 0;
+};
+
+// Waiting, for the few pauses the core decides on (the backoff between compare-and-set
+// attempts); the core itself never sleeps. Implementations must be thread-safe.
+class Sleeper {
+ public:
+  virtual ~Sleeper() = default;
+  virtual void sleep_for(Duration d) = 0;
 };
 
 }  // namespace intermission::core

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <vector>
+
 namespace intermission::core {
 namespace {
 
@@ -44,12 +47,76 @@ TEST(Time, Durations) {
   EXPECT_EQ(parse_duration("2d"), std::chrono::hours(48));
   EXPECT_EQ(parse_duration("250ms"), Duration(250));
   EXPECT_FALSE(parse_duration("30").has_value()) << "a unit is required";
-  EXPECT_FALSE(parse_duration("0s").has_value());
+  EXPECT_FALSE(parse_duration("0s").has_value()) << "parse_duration is for positive ones";
   EXPECT_FALSE(parse_duration("5x").has_value());
   EXPECT_FALSE(parse_duration("").has_value());
   EXPECT_FALSE(parse_duration("-5m").has_value());
   EXPECT_EQ(format_duration(std::chrono::minutes(90)), "1h30m");
   EXPECT_EQ(format_duration(Duration(1500)), "1s500ms");
+}
+
+TEST(Time, DurationsAreBoundedAndNeverOverflow) {
+  EXPECT_EQ(parse_duration("36500d"), kLongestDuration);
+  EXPECT_FALSE(parse_duration("36501d").has_value());
+  EXPECT_FALSE(parse_duration("9999999d").has_value());
+  // 2^40 days overflowed the signed multiply and came out as some other duration.
+  EXPECT_FALSE(parse_duration("1099511627776d").has_value());
+  EXPECT_FALSE(parse_duration("106751991167d").has_value());
+  EXPECT_FALSE(parse_duration("99999999999999999999s").has_value());
+  EXPECT_FALSE(parse_duration("36500d1ms").has_value()) << "the sum is bounded too";
+}
+
+TEST(Time, ReadDurationSaysWhatIsWrong) {
+  EXPECT_EQ(*read_duration("0s"), Duration(0)) << "zero is a duration";
+  EXPECT_EQ(*read_duration("1h30m"), std::chrono::minutes(90));
+  auto far = read_duration("9999999d");
+  ASSERT_FALSE(far.ok());
+  EXPECT_NE(far.error().message.find("longer than 36500d"), std::string::npos)
+      << far.error().message;
+  auto bad = read_duration("30");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("not a duration"), std::string::npos);
+}
+
+TEST(Time, TimesBeyondYear9999AreRefused) {
+  EXPECT_EQ(format_iso8601(kLatestTime), "9999-12-31T23:59:59.999Z");
+  EXPECT_EQ(parse_iso8601("9999-12-31T23:59:59.999Z"), kLatestTime);
+  // An operator `until` of 10^12 seconds is the year 33658.
+  EXPECT_FALSE(parse_epoch_seconds("1000000000000").has_value());
+  EXPECT_FALSE(parse_epoch_seconds("253402300800").has_value()) << "10000-01-01";
+  EXPECT_EQ(parse_epoch_seconds("253402300799.999"), kLatestTime);
+  EXPECT_TRUE(within_bounds(kLatestTime));
+  EXPECT_FALSE(within_bounds(kLatestTime + Duration(1)));
+  EXPECT_FALSE(within_bounds(kEarliestTime - Duration(1)));
+  EXPECT_EQ(add_bounded(kLatestTime - Duration(5), std::chrono::hours(1)), kLatestTime);
+}
+
+// The writer saturates at the bounds and the reader accepts every time inside them: a stored
+// time can always be read back.
+TEST(Time, EveryTimeTheWriterProducesTheReaderAccepts) {
+  std::mt19937_64 random(20261202);
+  const std::int64_t lo = to_epoch_ms(kEarliestTime);
+  const std::int64_t hi = to_epoch_ms(kLatestTime);
+  std::uniform_int_distribution<std::int64_t> inside(lo, hi);
+  std::uniform_int_distribution<std::int64_t> anywhere(lo * 4, hi * 4);
+  std::vector<std::int64_t> samples = {lo, hi, 0, -1, 1, hi - 1, lo + 1, 951782400000};
+  for (int i = 0; i < 20000; ++i) samples.push_back(inside(random));
+  for (const std::int64_t ms : samples) {
+    const Time t = from_epoch_ms(ms);
+    const std::string text = format_iso8601(t);
+    ASSERT_EQ(parse_iso8601(text), t) << ms << " -> " << text;
+  }
+  for (int i = 0; i < 20000; ++i) {
+    const Time t = from_epoch_ms(anywhere(random));
+    const std::string text = format_iso8601(t);
+    const auto back = parse_iso8601(text);
+    ASSERT_TRUE(back.has_value()) << to_epoch_ms(t) << " -> " << text;
+    EXPECT_EQ(*back, within_bounds(t) ? t : (t < kEarliestTime ? kEarliestTime : kLatestTime));
+    ASSERT_FALSE(format_http_date(t).empty());
+  }
+  for (const Time t : {Time::min(), Time::max()}) {
+    EXPECT_TRUE(parse_iso8601(format_iso8601(t)).has_value());
+  }
 }
 
 }  // namespace

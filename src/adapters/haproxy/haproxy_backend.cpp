@@ -77,6 +77,11 @@ core::Status HaproxyBackend::apply(const core::Step& step) {
   if (sw == nullptr) return core::Error::internal("haproxy backend got a step it cannot apply");
   auto on = live_on();
   if (!on) return on.error();
+  // The map file first: a reload that begins between the two writes reads the file, and must
+  // find the new state there, or it would revert the runtime change once it takes over
+  // (haproxy-facts.md). A failure after the file write is repaired by the next convergence,
+  // which sees the runtime disagree with the file.
+  if (auto st = write_file(sw->on); !st) return st;
   if (sw->on && !*on) {
     auto reply = client_.command(add_map_command(s_.map, s_.key, s_.value));
     if (!reply) return reply.error();
@@ -86,7 +91,7 @@ core::Status HaproxyBackend::apply(const core::Step& step) {
     if (!reply) return reply.error();
     if (auto st = check_empty_reply(*reply, s_.map); !st) return st;
   }
-  return write_file(sw->on);
+  return {};
 }
 
 // Rewrites the map file under an exclusive lock (other environments share the file), through

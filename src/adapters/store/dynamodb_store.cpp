@@ -41,6 +41,20 @@ std::optional<std::int64_t> attr_n(const json::object& item, const char* name) {
 
 }  // namespace
 
+std::size_t dynamodb_item_size(const json::object& item) {
+  std::size_t size = 0;
+  for (const auto& [name, value] : item) {
+    size += name.size();
+    if (!value.is_object()) continue;
+    if (const auto* s = value.get_object().if_contains("S"); s != nullptr && s->is_string()) {
+      size += s->get_string().size();
+    } else if (value.get_object().contains("N")) {
+      size += 21;
+    }
+  }
+  return size;
+}
+
 json::value dynamodb_table_definition(const std::string& table_name) {
   return json::object{
       {"TableName", table_name},
@@ -77,12 +91,22 @@ core::Result<std::int64_t> DynamoDbStore::compare_and_set(
     const core::EnvState& state, std::int64_t expected_version,
     const std::vector<core::AuditEntry>& audit) {
   const std::int64_t next = expected_version + 1;
-  json::object put{{"TableName", table_},
-                   {"Item", json::object{{"pk", S(key_of(state.environment))},
-                                         {"sk", S("state")},
-                                         {"environment", S(state.environment)},
-                                         {"version", N(next)},
-                                         {"state", S(core::encode_state(state))}}}};
+  const std::string encoded = core::encode_state(state);
+  if (auto st = core::check_state_size(state, encoded); !st) return st.error();
+  json::object item{{"pk", S(key_of(state.environment))},
+                    {"sk", S("state")},
+                    {"environment", S(state.environment)},
+                    {"version", N(next)},
+                    {"state", S(encoded)}};
+  // A PutItem over the limit is a ValidationException that says little and is not retried:
+  // refuse it here, saying which environment and how large.
+  if (const std::size_t size = dynamodb_item_size(item); size > kDynamoDbItemBudget) {
+    return core::Error::invalid_input("the ledger of '" + state.environment + "' would be a " +
+                                      std::to_string(size) + "-byte DynamoDB item, over the " +
+                                      std::to_string(kDynamoDbItemBudget) +
+                                      " bytes this store writes (the limit is 400 KB)");
+  }
+  json::object put{{"TableName", table_}, {"Item", std::move(item)}};
   if (expected_version == 0) {
     put["ConditionExpression"] = "attribute_not_exists(pk)";
   } else {

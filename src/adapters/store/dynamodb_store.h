@@ -13,6 +13,7 @@
 // that change's audit lines, never the state.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <string>
 
@@ -25,6 +26,12 @@ namespace intermission::adapters {
 // The CreateTable input the store expects (also printed by `intermission dynamodb-table`
 // and matched against the CloudFormation template in a test).
 boost::json::value dynamodb_table_definition(const std::string& table_name);
+
+// An item's size as DynamoDB counts it against its 400 KB limit: each attribute's name and
+// value in UTF-8 bytes, a number at most 21 bytes (aws-behaviour.md §16). Only S and N values.
+std::size_t dynamodb_item_size(const boost::json::object& item);
+// The largest item the store writes: 400 KB less a margin for what our count may miss.
+inline constexpr std::size_t kDynamoDbItemBudget = 400 * 1024 - 4 * 1024;
 
 class DynamoDbStore final : public core::Store {
  public:

@@ -1,6 +1,11 @@
 #include "adapters/store/factory.h"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <thread>
 
 #include <cstdio>
 #include <random>
@@ -10,15 +15,50 @@
 
 namespace intermission::adapters {
 
-std::string lease_holder_id() {
+namespace {
+
+std::string this_host() {
   char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
-    std::snprintf(host, sizeof host, "%s", "unknown-host");
-  }
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "unknown-host";
+  return host;
+}
+
+}  // namespace
+
+std::string lease_holder_id() {
+  const std::string host = this_host();
   std::random_device random;
   char id[320];
-  std::snprintf(id, sizeof id, "%s/%ld/%08x", host, static_cast<long>(::getpid()), random());
+  std::snprintf(id, sizeof id, "%s/%ld/%08x", host.c_str(), static_cast<long>(::getpid()),
+                random());
   return id;
+}
+
+bool lease_holder_alive_here(const std::string& holder) {
+  const auto last = holder.rfind('/');
+  if (last == std::string::npos || last == 0) return false;
+  const auto middle = holder.rfind('/', last - 1);
+  if (middle == std::string::npos) return false;
+  if (holder.substr(0, middle) != this_host()) return false;
+  long pid = 0;
+  const char* begin = holder.data() + middle + 1;
+  const char* end = holder.data() + last;
+  const auto [ptr, ec] = std::from_chars(begin, end, pid);
+  if (ec != std::errc() || ptr != end || pid <= 0) return false;
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+void ThreadSleeper::sleep_for(core::Duration d) { std::this_thread::sleep_for(d); }
+
+SeededRandom::SeededRandom() {
+  std::random_device device;
+  std::seed_seq seed{device(), device(), device(), device()};
+  engine_.seed(seed);
+}
+
+std::uint64_t SeededRandom::next() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return engine_();
 }
 
 core::Result<std::unique_ptr<core::Store>> open_store(const core::StoreConfig& config,

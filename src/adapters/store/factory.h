@@ -1,11 +1,15 @@
 // Opens the store the config names (`store.type`).
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <mutex>
+#include <random>
 #include <string>
 
 #include "adapters/aws/aws_context.h"
 #include "core/config.h"
+#include "core/random.h"
 #include "core/store.h"
 
 namespace intermission::adapters {
@@ -21,5 +25,28 @@ core::Result<std::unique_ptr<core::Store>> open_store(const core::StoreConfig& c
 // This process's name in the store's switching leases: "host/pid/random", unique among the
 // processes that share a store (daemon replicas, CLI runs, Lambda sandboxes).
 std::string lease_holder_id();
+
+// Whether the process a lease holder id names is alive on this host: its host is this host
+// and its pid exists. False for another host (nothing can be known from here) and for ids
+// not in the "host/pid/random" form. A pid reused by another process reads as alive, which
+// errs on the side of refusing to break a lease.
+bool lease_holder_alive_here(const std::string& holder);
+
+// The pauses between compare-and-set attempts, for the controller.
+class ThreadSleeper final : public core::Sleeper {
+ public:
+  void sleep_for(core::Duration d) override;
+};
+
+// A random engine seeded from the system's random device. Thread-safe.
+class SeededRandom final : public core::Random {
+ public:
+  SeededRandom();
+  std::uint64_t next() override;
+
+ private:
+  std::mutex mutex_;
+  std::mt19937_64 engine_;
+};
 
 }  // namespace intermission::adapters

@@ -121,6 +121,8 @@ core::Result<core::EnvState> SqliteStore::load(const std::string& environment) {
 core::Result<std::int64_t> SqliteStore::compare_and_set(
     const core::EnvState& state, std::int64_t expected_version,
     const std::vector<core::AuditEntry>& audit) {
+  const std::string encoded = core::encode_state(state);
+  if (auto st = core::check_state_size(state, encoded); !st) return st.error();
   // IMMEDIATE takes the write lock now, so the version read below cannot change before COMMIT.
   if (auto st = exec("BEGIN IMMEDIATE;"); !st) return st.error();
   auto rollback = [this](core::Error e) -> core::Result<std::int64_t> {
@@ -151,7 +153,7 @@ core::Result<std::int64_t> SqliteStore::compare_and_set(
                  "state = excluded.state");
     st.bind(1, state.environment);
     st.bind(2, next);
-    st.bind(3, core::encode_state(state));
+    st.bind(3, encoded);
     if (const int rc = st.step(); rc != SQLITE_DONE) {
       return rollback(error(rc, "write " + state.environment));
     }
