@@ -35,6 +35,10 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Non-zero: the answer is not ready (work runs on another thread); the server asks the
+  // handler again after this long, without blocking its thread, for up to
+  // HttpLimits::ask_again_budget, and then sends this response.
+  std::chrono::milliseconds ask_again{0};
 };
 
 HttpResponse json_response(int status, const std::string& body);
@@ -43,6 +47,7 @@ struct HttpLimits {
   std::size_t header_limit = 16 * 1024;
   std::size_t body_limit = 256 * 1024;
   std::chrono::seconds idle_timeout{30};
+  std::chrono::seconds ask_again_budget{10};  // SNS waits 15 s for an answer
 };
 
 class HttpServer {
