@@ -21,7 +21,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import codedeploy  # noqa: E402
-from sns_signing import REGION, TOPIC, Signer  # noqa: E402
+from sns_signing import REGION, TOPIC, WRONG_SUBJECT, Signer, now_iso  # noqa: E402
 from stack import BIN, Stack, Traffic, free_port, free_ports, wait_for_port  # noqa: E402
 
 TOKEN = "operator-token-0123456789"
@@ -38,10 +38,16 @@ def wait_until(predicate, timeout=5.0):
 
 
 class ConfirmRecorder(http.server.BaseHTTPRequestHandler):
-    """Stands in for SNS's ConfirmSubscription endpoint (AWS_ENDPOINT_URL_SNS)."""
+    """Stands in for SNS's ConfirmSubscription endpoint (AWS_ENDPOINT_URL_SNS); a signing
+    certificate asked from it hangs (answers nothing for 15 s)."""
     seen = []
+    cert_fetches = []
 
     def do_GET(self):
+        if self.path.startswith("/SimpleNotificationService-"):
+            ConfirmRecorder.cert_fetches.append(self.path)
+            time.sleep(15)
+            return
         ConfirmRecorder.seen.append(self.path)
         body = b"<ConfirmSubscriptionResponse/>"
         self.send_response(200)
@@ -92,12 +98,12 @@ class Serve(unittest.TestCase):
             self.serve.wait(timeout=20)
         self.stack.stop()
 
-    def post(self, port, path, body, headers=None):
+    def post(self, port, path, body, headers=None, timeout=10):
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method="POST",
                                      headers={"Content-Type": "text/plain; charset=UTF-8", **(headers or {})})
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
@@ -142,7 +148,7 @@ class Serve(unittest.TestCase):
         self.assertGreater(counts["page"], 0)
 
     def test_forged_tampered_and_wrong_topic_messages_are_refused(self):
-        forged = self.signer.notification(codedeploy("d-9", "CREATED"), message_id="f-1")
+        forged = self.signer.notification(codedeploy("d-9", "CREATED"), message_id="f-1", timestamp=now_iso())
         forged["Message"] = json.dumps(codedeploy("d-9", "CREATED", group="prod-api"))
         self.assertEqual(self.post(self.public, "/sns", forged)[0], 403)
         other = self.sns(codedeploy("d-9", "CREATED"), "f-2",
@@ -161,14 +167,109 @@ class Serve(unittest.TestCase):
 
     def test_subscriptions_are_confirmed_only_for_allowed_topics(self):
         ConfirmRecorder.seen.clear()
-        status, body = self.post(self.public, "/sns", self.signer.confirmation())
+        status, body = self.post(self.public, "/sns", self.signer.confirmation(timestamp=now_iso()))
         self.assertEqual(status, 200, body)
         self.assertEqual(len(ConfirmRecorder.seen), 1)
         self.assertIn("Action=ConfirmSubscription", ConfirmRecorder.seen[0])
         status, _ = self.post(self.public, "/sns",
-                              self.signer.confirmation(topic=f"arn:aws:sns:{REGION}:123456789012:other"))
+                              self.signer.confirmation(topic=f"arn:aws:sns:{REGION}:123456789012:other",
+                                                       timestamp=now_iso()))
         self.assertEqual(status, 403)
         self.assertEqual(len(ConfirmRecorder.seen), 1, "no request for a topic we do not allow")
+
+    def test_only_the_verified_message_is_acted_on(self):
+        genuine = self.signer.notification(codedeploy("d-1", "SUCCEEDED"), message_id="g-1",
+                                           timestamp=now_iso())
+        forged = dict(genuine, MessageId="f-1", Message=json.dumps(codedeploy("d-evil", "CREATED")))
+        wrapped = {"Records": [{"EventSource": "aws:sns", "Sns": genuine},
+                               {"EventSource": "aws:sns", "Sns": forged}]}
+        status, body = self.post(self.public, "/sns", wrapped)
+        self.assertEqual(status, 403, body)
+        unsigned = {"Records": [{"EventSource": "aws:sns", "Sns": genuine},
+                                {"operator": {"environment": "prod", "action": "on", "for": "8760h"}}]}
+        self.assertEqual(self.post(self.public, "/sns", unsigned)[0], 403)
+        # Whoever may publish to the topic gets no operator powers and no ticks.
+        for i, inner in enumerate([{"operator": {"environment": "prod", "action": "on", "for": "8760h"}},
+                                   [{"operator": {"environment": "prod", "action": "on"}}],
+                                   {"detail-type": "Scheduled Event", "source": "aws.events"},
+                                   {"intermission": "tick"}]):
+            status, body = self.sns(inner, f"op-{i}")
+            self.assertEqual(status, 200, body)
+            self.assertEqual(json.loads(body)["outcome"], "ignored", body)
+        time.sleep(0.5)
+        self.assertFalse(self.maintenance())
+
+    def test_replays_old_and_future_messages_and_wrong_certificates_are_refused(self):
+        status, body = self.sns(codedeploy("d-1", "CREATED"), "r-1")
+        self.assertEqual((status, json.loads(body)["outcome"]), (200, "recorded"), body)
+        self.assertTrue(wait_until(self.maintenance, 2.0))
+        self.assertEqual(self.sns(codedeploy("d-1", "SUCCEEDED"), "r-2")[0], 200)
+        self.assertTrue(wait_until(lambda: not self.maintenance(), 2.0))
+        # The start again, byte for byte: acknowledged, not acted on.
+        status, body = self.sns(codedeploy("d-1", "CREATED"), "r-1")
+        self.assertEqual((status, json.loads(body)["outcome"]), (200, "duplicate"), body)
+        old = self.signer.notification(codedeploy("d-7", "CREATED"), message_id="r-3",
+                                       timestamp=now_iso(-3 * 3600))
+        status, body = self.post(self.public, "/sns", old)
+        self.assertEqual(status, 403)
+        self.assertIn("too old", body)
+        future = self.signer.notification(codedeploy("d-8", "CREATED"), message_id="r-4",
+                                          timestamp=now_iso(3600))
+        status, body = self.post(self.public, "/sns", future)
+        self.assertEqual(status, 403)
+        self.assertIn("in the future", body)
+        status, body = self.sns(codedeploy("d-9", "CREATED"), "r-5", cert=WRONG_SUBJECT)
+        self.assertEqual(status, 403)
+        self.assertIn("not issued to", body)
+        time.sleep(0.5)
+        self.assertFalse(self.maintenance())
+
+    def test_a_hanging_certificate_url_stalls_nothing_and_leaks_nothing(self):
+        ConfirmRecorder.cert_fetches.clear()
+        results = {}
+
+        def post_new(name):
+            started = time.monotonic()
+            m = self.signer.notification(codedeploy("d-5", "CREATED"), message_id=f"h-{name}",
+                                         timestamp=now_iso(), cert=f"SimpleNotificationService-{name}.pem")
+            results[name] = (*self.post(self.public, "/sns", m, timeout=20), time.monotonic() - started)
+
+        first = threading.Thread(target=post_new, args=("0a0a0a0a",))
+        first.start()
+        self.assertTrue(wait_until(lambda: len(ConfirmRecorder.cert_fetches) == 1, 5.0))
+        # While the fetch hangs, both listeners answer, and a message whose certificate we
+        # have is verified and acted on at once.
+        for port, path in [(self.public, "/healthz"), (self.admin, "/metrics")]:
+            started = time.monotonic()
+            self.assertEqual(self.get(port, path)[0], 200)
+            self.assertLess(time.monotonic() - started, 1.0)
+        started = time.monotonic()
+        status, body = self.sns(codedeploy("d-2", "CREATED"), "h-ok")
+        self.assertEqual(status, 200, body)
+        self.assertLess(time.monotonic() - started, 1.0)
+        # New URLs beyond the rate limit are refused at once, and never fetched.
+        others = [threading.Thread(target=post_new, args=(f"{i:08x}b",)) for i in range(12)]
+        for t in others:
+            t.start()
+        for t in [first, *others]:
+            t.join(timeout=30)
+        self.assertEqual(len(results), 13, "every request answered")
+        time.sleep(1.0)  # the hanging fetch has timed out (10 s) and its failure is remembered
+        fast = [n for n, (status, _, took) in results.items() if status == 503 and took < 1.0]
+        self.assertGreaterEqual(len(fast), 6, results)
+        self.assertLessEqual(len(ConfirmRecorder.cert_fetches), 6)
+        for name, (status, body, took) in results.items():
+            self.assertEqual(status, 503, (name, body))
+            self.assertLess(took, 14.0, "answered before SNS gives up (15 s)")
+            self.assertNotIn("127.0.0.1", body)
+            self.assertNotIn("Timeout", body)
+            self.assertNotIn(name, body)
+        # The failure is remembered: asking again fetches nothing.
+        fetched = len(ConfirmRecorder.cert_fetches)
+        post_new("0a0a0a0a")
+        self.assertEqual(results["0a0a0a0a"][0], 503)
+        self.assertLess(results["0a0a0a0a"][2], 1.0)
+        self.assertEqual(len(ConfirmRecorder.cert_fetches), fetched)
 
     def test_operator_api_needs_its_token(self):
         self.assertEqual(self.post(self.admin, "/api/environments/prod/on", {})[0], 401)

@@ -11,10 +11,21 @@ TOPIC = f"arn:aws:sns:{REGION}:123456789012:deployments"
 GOOD = "SimpleNotificationService-0123456789abcdef.pem"
 EXPIRED = "SimpleNotificationService-00000000deadbeef.pem"
 ROGUE = "SimpleNotificationService-badbadbadbad.pem"
+WRONG_SUBJECT = "SimpleNotificationService-0000000000000bad.pem"
+NO_SIGNING = "SimpleNotificationService-00000000000000e1.pem"
+CHINA = "SimpleNotificationService-00000000000000c1.pem"
+SIGNING_NAME = "sns.amazonaws.com"
 
 
 def url(name, region=REGION):
-    return f"https://sns.{region}.amazonaws.com/{name}"
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://sns.{region}.{suffix}/{name}"
+
+
+def now_iso(offset_seconds=0):
+    """An SNS Timestamp `offset_seconds` from now."""
+    import time
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() + offset_seconds))
 
 
 def _openssl(*args, cwd):
@@ -23,7 +34,10 @@ def _openssl(*args, cwd):
 
 class Signer:
     """Creates, in `directory`, a root CA valid from 2000 (ca.pem), certificates signed by it
-    (GOOD: 2020-2099, EXPIRED: 2020-2021) and a self-issued ROGUE one, all in certs/."""
+    for one key (GOOD: CN sns.amazonaws.com, 2020-2099; EXPIRED: 2020-2021; WRONG_SUBJECT: CN
+    sns.<region>.amazonaws.com; NO_SIGNING: key usage keyEncipherment only; CHINA: CN
+    sns-cn-north-1.amazonaws.com.cn) and a self-issued ROGUE one, all in certs/. Genuine
+    AWS-signed vectors are in testing/fixtures/sns; this CA is for what they cannot show."""
 
     def __init__(self, directory):
         d = self.dir = directory
@@ -37,6 +51,7 @@ class Signer:
             f.write("[ca]\ndefault_ca=CA_default\n[CA_default]\ndir=.\ndatabase=db/index.txt\n"
                     "serial=db/serial\nnew_certs_dir=db\ndefault_md=sha256\npolicy=any\n"
                     "unique_subject=no\n[any]\ncommonName=supplied\n"
+                    "[ku_enc]\nkeyUsage=critical,keyEncipherment\n"
                     "[v3_ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
                     "subjectKeyIdentifier=hash\n")
         _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.csr",
@@ -45,12 +60,17 @@ class Signer:
                  "ca.csr", "-out", "ca.pem", "-startdate", "20000101000000Z", "-enddate",
                  "20991231000000Z", "-extensions", "v3_ca", "-notext", cwd=d)
         _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "signer.key", "-out",
-                 "signer.csr", "-subj", f"/CN=sns.{REGION}.amazonaws.com", cwd=d)
-        for name, start, end in [(GOOD, "20200101000000Z", "20990101000000Z"),
-                                 (EXPIRED, "20200101000000Z", "20210101000000Z")]:
+                 "signer.csr", "-subj", f"/CN={SIGNING_NAME}", cwd=d)
+        for name, start, end, subject, ext in [
+                (GOOD, "20200101000000Z", "20990101000000Z", None, None),
+                (EXPIRED, "20200101000000Z", "20210101000000Z", None, None),
+                (WRONG_SUBJECT, "20200101000000Z", "20990101000000Z", f"/CN=sns.{REGION}.amazonaws.com", None),
+                (NO_SIGNING, "20200101000000Z", "20990101000000Z", None, "ku_enc"),
+                (CHINA, "20200101000000Z", "20990101000000Z", "/CN=sns-cn-north-1.amazonaws.com.cn", None)]:
+            extra = (["-subj", subject] if subject else []) + (["-extensions", ext] if ext else [])
             _openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key",
                      "-in", "signer.csr", "-out", os.path.join("certs", name), "-startdate", start,
-                     "-enddate", end, "-notext", cwd=d)
+                     "-enddate", end, "-notext", *extra, cwd=d)
         _openssl("req", "-x509", "-key", "signer.key", "-out", os.path.join("certs", ROGUE),
                  "-subj", f"/CN=sns.{REGION}.amazonaws.com", "-days", "36500", cwd=d)
         self.ca = os.path.join(d, "ca.pem")
@@ -70,18 +90,20 @@ class Signer:
         m = {"Type": "Notification", "MessageId": message_id, "TopicArn": topic,
              "Subject": "AWS CodeDeploy notification",
              "Message": message if isinstance(message, str) else json.dumps(message),
-             "Timestamp": timestamp, "SignatureVersion": version, "SigningCertURL": url(cert),
+             "Timestamp": timestamp, "SignatureVersion": version, "SigningCertURL": url(cert, topic.split(":")[3]),
              "UnsubscribeURL": f"https://sns.{REGION}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic}:1"}
         m["Signature"] = self.sign(m, "sha256" if version == "2" else "sha1")
         m.update(changes)
         return m
 
-    def confirmation(self, topic=TOPIC, token="2336412f37fb"):
+    def confirmation(self, topic=TOPIC, token="2336412f37fb", timestamp="2026-11-27T10:00:00.000Z",
+                     cert=GOOD, message_id="165545c9"):
         region = topic.split(":")[3]
-        c = {"Type": "SubscriptionConfirmation", "MessageId": "165545c9", "Token": token,
+        host = url("", region)[:-1]
+        c = {"Type": "SubscriptionConfirmation", "MessageId": message_id, "Token": token,
              "TopicArn": topic, "Message": "You have chosen to subscribe to the topic.",
-             "SubscribeURL": f"https://sns.{region}.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}&Token={token}",
-             "Timestamp": "2026-11-27T10:00:00.000Z", "SignatureVersion": "1",
-             "SigningCertURL": url(GOOD, region)}
+             "SubscribeURL": f"{host}/?Action=ConfirmSubscription&TopicArn={topic}&Token={token}",
+             "Timestamp": timestamp, "SignatureVersion": "1",
+             "SigningCertURL": url(cert, region)}
         c["Signature"] = self.sign(c)
         return c

@@ -100,13 +100,19 @@ deployments that keep the page up, and what the backend reports now (--no-observ
 asking the backend). --json prints one JSON document for scripts.
 )"},
       {"handle", R"(Usage: intermission handle [FILE|-] [--dry-run] [--json]
+                              [--verify [--certs DIR] [--offline] [--ca FILE] [--topics ARNS] [--at TIME]]
 
 Processes one input exactly as the Lambda function would: a Lambda SNS event, an SNS HTTP
 body (or a whole HTTP request with headers), a bare CodeDeploy message, an EventBridge event,
 an operator command ({"operator":{"environment":..,"action":"on"|"off",..}}), or a JSON array
 of these. Reads standard input when FILE is - or absent. Inputs that are not deployment-level
-CodeDeploy events are acknowledged and ignored (exit 0) with a log line.
+CodeDeploy events are acknowledged and ignored (exit 0) with a log line. An SNS message (a
+Lambda record or an HTTP body) may carry CodeDeploy events only: never operator commands or
+ticks.
 --dry-run records nothing, changes nothing, and prints the steps it would apply.
+--verify  the input must be SNS: every message (each Lambda record on its own) is verified
+          as sns-verify does (same options), and only the events of verified messages are
+          acted on; one that fails refuses the input (exit 4).
 )"},
       {"tick", R"(Usage: intermission tick [ENV] [--dry-run]
 
@@ -123,18 +129,23 @@ be checked from here: make sure it is gone. The break is written to the audit tr
 `intermission tick ENV` afterwards to converge at once.
 )"},
       {"sns-verify", R"(Usage: intermission sns-verify FILE|- [--certs DIR] [--offline] [--ca FILE]
-                                  [--topics ARN,...]
+                                  [--topics ARN,...] [--at TIME]
 
-Checks one SNS message (an HTTP body, a saved HTTP request, or a Lambda SNS event) exactly as
-the endpoint does, and prints `valid` (exit 0) or `invalid: <reason>` (exit 1):
-SignatureVersion 1 (SHA1withRSA) or 2 (SHA256withRSA) only; the topic in the allow-list
-(--topics); SigningCertURL exactly https://sns.<topic's region>.amazonaws.com/
-SimpleNotificationService-<hex>.pem, checked before anything is fetched; the certificate's
-chain to a trusted CA (the system's, or --ca FILE) and its validity; the signature over the
-fields SNS signs.
-  --certs DIR   certificates by file name (SimpleNotificationService-<hex>.pem)
-  --offline     fetch nothing: certificates only from DIR, validity judged at the message's
-                Timestamp
+Checks an SNS message (an HTTP body, a saved HTTP request, or a Lambda SNS event, each of whose
+records is checked on its own) exactly as the endpoint does, and prints `valid` (exit 0) or
+`invalid: <reason>` (exit 1): SignatureVersion 1 (SHA1withRSA) or 2 (SHA256withRSA) only; the
+topic in the allow-list (--topics), its region a region name; SigningCertURL exactly
+https://sns.<topic's region>.amazonaws.com[.cn]/SimpleNotificationService-<hex>.pem, checked
+before anything is fetched; the Timestamp within the last hour and not in the future; the
+certificate fetched from that URL over HTTPS (TLS verified with the system's roots, or
+--ca FILE), one PEM certificate, valid, issued to SNS's signing name (sns.amazonaws.com,
+sns-signing.<region>.amazonaws.com, sns-<region>.amazonaws.com.cn), key usage allowing
+signatures; the signature over the fields SNS signs. See docs/sns.md.
+  --certs DIR   certificates by file name (SimpleNotificationService-<hex>.pem), trusted as
+                yours; looked up before any fetch
+  --offline     fetch nothing: certificates only from DIR; validity judged at the message's
+                Timestamp and no Timestamp window (a saved message)
+  --at TIME     judge at TIME (UTC, 2026-03-06T20:00:00Z) instead of now or the Timestamp
 )"},
       {"dynamodb-table", R"txt(Usage: intermission dynamodb-table NAME
 
@@ -535,11 +546,32 @@ int cmd_status(const Args& global, const Args& a, CliIo& io) {
   return kExitOk;
 }
 
+core::Result<std::vector<core::SnsMessage>> verify_sns_input(const std::string& text, const Args& a,
+                                                             CliIo& io);
+
 int cmd_handle(const Args& global, const Args& a, CliIo& io) {
   const std::string source = a.positional.empty() ? "-" : a.positional[0];
   const auto text = read_input("handle", source, io);
   if (!text) return kExitBadInput;
-  auto items = core::parse_events(strip_http_envelope(*text));
+  core::Result<std::vector<core::ParsedItem>> items = std::vector<core::ParsedItem>{};
+  if (a.flag("--verify")) {
+    // Only what was verified is acted on: the events of the verified messages, built from
+    // those messages alone (CodeDeploy only); one refused record refuses the input.
+    auto messages = verify_sns_input(*text, a, io);
+    if (!messages) {
+      io.err << "intermission handle: " << source << ": not verified: " << messages.error().message
+             << "\n";
+      return kExitBadInput;
+    }
+    for (const auto& m : *messages) {
+      for (auto& item : core::events_from_sns(m, m.lambda ? core::EventSource::kLambdaSns
+                                                          : core::EventSource::kSnsHttp)) {
+        items->push_back(std::move(item));
+      }
+    }
+  } else {
+    items = core::parse_events(strip_http_envelope(*text));
+  }
   if (!items) {
     io.err << "intermission handle: " << source << ": " << items.error().message << "\n";
     return kExitBadInput;
@@ -671,29 +703,55 @@ int cmd_dynamodb_table(const Args&, const Args& a, CliIo& io) {
   return kExitOk;
 }
 
+// Verifies every SNS message of `text` (each record of a Lambda event on its own) as the
+// endpoint does, with the sns-verify options of `a` (--certs, --offline, --ca, --topics,
+// --at). Returns the messages, or the first refusal ("Records[1]: ...").
+core::Result<std::vector<core::SnsMessage>> verify_sns_input(const std::string& text, const Args& a,
+                                                             CliIo& io) {
+  auto messages = core::parse_sns_messages(strip_http_envelope(text));
+  if (!messages) return messages.error();
+  adapters::sns::VerifyOptions o;
+  if (auto topics = a.option("--topics")) o.allowed_topics = split_commas(*topics);
+  std::optional<core::Time> at;
+  if (auto t = a.option("--at")) {
+    at = core::parse_iso8601(*t);
+    if (!at) return core::Error::invalid_input("--at '" + *t + "' is not a UTC time");
+  }
+  const bool offline = a.flag("--offline");
+  if (offline && !a.option("--certs")) return core::Error::invalid_input("--offline needs --certs DIR");
+  std::unique_ptr<adapters::sns::CertSource> certs;
+  if (offline) {
+    certs = std::make_unique<adapters::sns::DirectoryCertSource>(*a.option("--certs"));
+  } else {
+    certs = std::make_unique<adapters::sns::HttpsCertSource>(
+        a.option("--certs"), a.option("--ca").value_or(""),
+        io.getenv("AWS_ENDPOINT_URL_SNS").value_or(""));
+  }
+  for (std::size_t i = 0; i < messages->size(); ++i) {
+    const auto& m = (*messages)[i];
+    if (offline && !at) {
+      // Offline, a saved message is judged at the time it says it was sent (the certificate
+      // may have expired since); the Timestamp window is not checked.
+      auto sent = core::parse_iso8601(m.timestamp);
+      if (!sent) return core::Error::invalid_input("Timestamp '" + m.timestamp + "' is not a time");
+      o.at = *sent;
+      o.now.reset();
+    } else {
+      o.at = at.value_or(adapters::SystemClock().now());
+      o.now = o.at;  // a live message: its Timestamp must be recent, not in the future
+    }
+    if (auto st = adapters::sns::verify_sns(m, *certs, o); !st) {
+      return messages->size() == 1 ? st.error()
+                                   : st.error().with_context("Records[" + std::to_string(i) + "]");
+    }
+  }
+  return messages;
+}
+
 int cmd_sns_verify(const Args&, const Args& a, CliIo& io) {
   const auto text = read_input("sns-verify", a.positional[0], io);
   if (!text) return kExitBadInput;
-  auto verdict = [&]() -> core::Status {
-    auto m = core::parse_sns_message(strip_http_envelope(*text));
-    if (!m) return m.error();
-    adapters::sns::VerifyOptions o;
-    o.ca_file = a.option("--ca").value_or("");
-    if (auto topics = a.option("--topics")) o.allowed_topics = split_commas(*topics);
-    const bool offline = a.flag("--offline");
-    if (offline) {
-      // Offline, certificates are judged at the time the message says it was sent.
-      auto at = core::parse_iso8601(m->timestamp);
-      if (!at) return core::Error::invalid_input("Timestamp '" + m->timestamp + "' is not a time");
-      o.at = *at;
-      if (!a.option("--certs")) return core::Error::invalid_input("--offline needs --certs DIR");
-      adapters::sns::DirectoryCertSource certs(*a.option("--certs"));
-      return adapters::sns::verify_sns(*m, certs, o);
-    }
-    o.at = adapters::SystemClock().now();
-    adapters::sns::HttpsCertSource certs(a.option("--certs"));
-    return adapters::sns::verify_sns(*m, certs, o);
-  }();
+  auto verdict = verify_sns_input(*text, a, io);
   if (verdict) {
     io.out << "valid\n";
     return kExitOk;
@@ -793,7 +851,10 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
          {spec_with_globals({{}, {"--json", "--no-observe"}, 0, 1}),
           [&](const Args& g, const Args& a) { return cmd_status(g, a, io); }}},
         {"handle",
-         {spec_with_globals({{}, {"--dry-run", "--json"}, 0, 1}),
+         {spec_with_globals({{"--certs", "--ca", "--topics", "--at"},
+                             {"--dry-run", "--json", "--verify", "--offline"},
+                             0,
+                             1}),
           [&](const Args& g, const Args& a) { return cmd_handle(g, a, io); }}},
         {"tick",
          {spec_with_globals({{}, {"--dry-run"}, 0, 1}),
@@ -815,7 +876,7 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
                              1}),
           [&](const Args& g, const Args& a) { return cmd_nginx_config(g, a, io); }}},
         {"sns-verify",
-         {spec_with_globals({{"--certs", "--ca", "--topics"}, {"--offline"}, 1, 1}),
+         {spec_with_globals({{"--certs", "--ca", "--topics", "--at"}, {"--offline"}, 1, 1}),
           [&](const Args& g, const Args& a) { return cmd_sns_verify(g, a, io); }}},
         {"dynamodb-table",
          {spec_with_globals({{}, {}, 1, 1}),

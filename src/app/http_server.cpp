@@ -94,6 +94,14 @@ asio::awaitable<void> session(std::shared_ptr<HttpServer::State> st, tcp::socket
       version = req.version();
       try {
         response = st->handler(r);
+        // Not ready yet (a certificate being fetched): ask again later, never blocking.
+        const auto deadline = std::chrono::steady_clock::now() + st->limits.ask_again_budget;
+        while (response.ask_again.count() > 0 && std::chrono::steady_clock::now() < deadline &&
+               !st->stopped) {
+          asio::steady_timer timer(st->io, response.ask_again);
+          co_await timer.async_wait(kUse);
+          response = st->handler(r);
+        }
       } catch (const std::exception& e) {
         response = json_response(500, R"({"error":"internal error"})");
       }

@@ -35,6 +35,10 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Non-zero: the answer is not ready (work runs on another thread); the server asks the
+  // handler again after this long, without blocking its thread, for up to
+  // HttpLimits::ask_again_budget, and then sends this response.
+  std::chrono::milliseconds ask_again{0};
 };
 
 HttpResponse json_response(int status, const std::string& body);
@@ -46,6 +50,7 @@ struct HttpLimits {
   // Connections open at once; beyond, a new one is accepted and closed at once. Keep it below
   // the open-files limit (daemon_connection_cap) so that accept() never runs out.
   std::size_t max_connections = 1024;
+  std::chrono::seconds ask_again_budget{10};  // SNS waits 15 s for an answer
 };
 
 // The connection cap for each of `listeners` listeners of the daemon: an equal share of what

@@ -23,6 +23,7 @@ std::string path_of(const std::string& target) { return target.substr(0, target.
 // A coarse reason for the verification-failure metric (bounded label values).
 std::string failure_kind(const std::string& message) {
   if (message.find("SigningCertURL") != std::string::npos) return "cert_url";
+  if (message.find("Timestamp") != std::string::npos) return "timestamp";
   if (message.find("allow-list") != std::string::npos) return "topic";
   if (message.find("SignatureVersion") != std::string::npos) return "version";
   if (message.find("certificate") != std::string::npos) return "certificate";
@@ -90,43 +91,73 @@ HttpResponse ServeApi::sns(const HttpRequest& r) {
     d_.log.warn("SNS message refused", {{"reason", why}, {"remote", r.remote}});
     return error(403, why);
   };
+  // One message per body: what is acted on below is the message verified here, nothing else.
   auto m = core::parse_sns_message(r.body);
   if (!m) return refused("not an SNS message: " + m.error().message);
   adapters::sns::VerifyOptions o;
   o.allowed_topics = d_.config.serve.sns_topics;
-  o.ca_file = d_.config.serve.sns_ca_file;
   o.at = d_.clock.now();
+  o.now = o.at;
   if (auto st = adapters::sns::verify_sns(*m, d_.certs, o); !st) {
     if (st.error().code == core::ErrorCode::kUnavailable) {
-      d_.log.warn("SNS signing certificate unavailable", {{"error", st.error().message}});
-      return error(503, st.error().message);  // SNS retries later
+      if (d_.certs.fetching(m->signing_cert_url)) {
+        HttpResponse later = error(503, "the signing certificate is not available; try again later");
+        later.ask_again = std::chrono::milliseconds(100);  // the fetch runs on its own thread
+        return later;
+      }
+      d_.metrics.count("intermission_sns_verification_failures_total", {{"reason", "certificate_unavailable"}});
+      d_.log.warn("SNS signing certificate unavailable",
+                  {{"url", m->signing_cert_url}, {"error", st.error().message}, {"remote", r.remote}});
+      // The reason stays in our log: the client learns nothing about our network.
+      return error(503, "the signing certificate is not available; try again later");
     }
     return refused(st.error().message);
   }
+  // Replays: a message is accepted within core::kSnsMaxAge of its Timestamp, and its id is
+  // remembered for longer than that, so no signed message is acted on twice.
+  const std::int64_t now_s = core::to_epoch_ms(d_.clock.now()) / 1000;
+  for (auto it = seen_sns_.begin(); it != seen_sns_.end();) {
+    it = it->second < now_s ? seen_sns_.erase(it) : std::next(it);
+  }
+  if (seen_sns_.contains(m->message_id)) {
+    d_.log.info("SNS message already received", {{"message_id", m->message_id}});
+    return json_response(200, R"({"outcome":"duplicate"})");
+  }
+  if (seen_sns_.size() >= kSnsRememberedMessages) {
+    d_.log.warn("too many SNS messages in the last hour; refusing until some expire");
+    return error(503, "busy; try again later");
+  }
+  const auto remember = [&] {
+    const auto ts = core::parse_iso8601(m->timestamp).value_or(d_.clock.now());
+    seen_sns_[m->message_id] =
+        core::to_epoch_ms(ts + core::kSnsMaxAge + 2 * core::kSnsMaxSkew) / 1000 + 1;
+  };
   if (m->type == "SubscriptionConfirmation") {
     // Signed, and from an allowed topic: confirm by visiting SubscribeURL, which must point at
     // the topic's own regional SNS endpoint.
-    const auto region = core::sns_topic_region(m->topic_arn).value_or("");
-    const std::string expected = "https://sns." + region + ".amazonaws.com/?Action=ConfirmSubscription&";
-    if (m->subscribe_url.rfind(expected, 0) != 0) return refused("SubscribeURL is not the topic's SNS endpoint");
+    if (auto st = core::check_subscribe_url(m->subscribe_url, m->topic_arn); !st) {
+      return refused(st.error().message);
+    }
     if (auto st = d_.confirm_subscription(m->subscribe_url); !st) {
       d_.log.error("subscription not confirmed", {{"topic", m->topic_arn}, {"error", st.error().message}});
-      return error(502, "confirmation failed: " + st.error().message);
+      return error(502, "confirmation failed");
     }
+    remember();
     d_.log.info("subscription confirmed", {{"topic", m->topic_arn}});
     return json_response(200, R"({"outcome":"subscribed"})");
   }
   if (m->type == "UnsubscribeConfirmation") {
+    remember();
     d_.log.warn("SNS says the subscription was removed", {{"topic", m->topic_arn}});
     return json_response(200, R"({"outcome":"unsubscribed"})");
   }
-  auto items = core::parse_events(r.body);
-  if (!items) return refused(items.error().message);
+  // Events from the verified message alone (CodeDeploy only), never from the body again.
   HttpResponse last = json_response(200, R"({"outcome":"ignored"})");
-  for (const auto& item : *items) {
+  for (const auto& item : core::events_from_sns(*m, core::EventSource::kSnsHttp)) {
     last = record(item, "sns-http");
     if (last.status >= 500) return last;
   }
+  remember();
   return last;
 }
 

@@ -23,6 +23,10 @@ namespace intermission::app {
 // How far a webhook's timestamp may be from now, and how long its signature is remembered.
 inline constexpr std::chrono::seconds kWebhookWindow{300};
 
+// SNS message ids remembered at most (each for core::kSnsMaxAge and a little more); beyond,
+// /sns answers 503 until some expire (SNS retries).
+inline constexpr std::size_t kSnsRememberedMessages = 100000;
+
 class ServeApi {
  public:
   struct Deps {
@@ -30,7 +34,7 @@ class ServeApi {
     core::Controller& controller;  // records only; runs on the HTTP thread
     core::Store& store;
     core::BackendFactory& backends;
-    adapters::sns::CertSource& certs;
+    adapters::sns::CertSource& certs;  // must not block (AsyncCertSource)
     const core::Clock& clock;
     core::Logger& log;
     Metrics& metrics;
@@ -54,6 +58,7 @@ class ServeApi {
 
   Deps d_;
   std::map<std::string, std::int64_t> seen_webhooks_;  // signature -> expiry (epoch s)
+  std::map<std::string, std::int64_t> seen_sns_;       // SNS MessageId -> expiry (epoch s)
 };
 
 }  // namespace intermission::app

@@ -136,11 +136,17 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
     }
     Metrics metrics;
     WorkQueue queue;
-    adapters::sns::HttpsCertSource certs(
-        config.serve.sns_cert_dir.empty() ? std::nullopt
-                                          : std::optional<std::string>(config.serve.sns_cert_dir));
-    adapters::aws::HttpClient confirm_http;
     const auto sns_endpoint = io.getenv("AWS_ENDPOINT_URL_SNS");
+    // Signing certificates are fetched off the I/O thread (rate-limited, failures cached).
+    adapters::aws::HttpClient cert_http(adapters::aws::HttpTimeouts{std::chrono::milliseconds(3000),
+                                                                    std::chrono::milliseconds(10000)});
+    cert_http.set_ca_file(config.serve.sns_ca_file);
+    adapters::sns::AsyncCertSource::Options cert_options;
+    if (!config.serve.sns_cert_dir.empty()) cert_options.dir = config.serve.sns_cert_dir;
+    adapters::sns::AsyncCertSource certs(cert_options, [&](const std::string& url) {
+      return adapters::sns::fetch_certificate(cert_http, url, sns_endpoint.value_or(""));
+    });
+    adapters::aws::HttpClient confirm_http;
     ServeApi api({config, *http_engine->controller, *http_engine->store, *http_engine->backends, certs,
                   clock, log, metrics, [&queue](const std::string& env) { queue.push(env); },
                   [&](const std::string& url) -> core::Status {

@@ -99,7 +99,7 @@ struct ServeConfig {
   std::string listen = "127.0.0.1:9300";        // SNS endpoint and webhook (public side)
   std::string admin_listen = "127.0.0.1:9301";  // operator API, status page, metrics
   std::vector<std::string> sns_topics;           // SNS topics allowed to deliver (and subscribe)
-  std::string sns_ca_file;                       // trust anchors for signing certificates
+  std::string sns_ca_file;                       // TLS roots for fetching signing certificates
   std::string sns_cert_dir;                      // signing certificates kept locally (by name)
   std::string operator_token_file;               // else $INTERMISSION_OPERATOR_TOKEN
   std::string webhook_secret_file;               // else $INTERMISSION_WEBHOOK_SECRET

@@ -49,8 +49,6 @@ std::optional<Time> get_time(const json::object& o, std::string_view key) {
   return std::nullopt;
 }
 
-void parse_value(const json::value& v, std::vector<ParsedItem>& out, std::size_t depth);
-
 // A CodeDeploy trigger message (deployment- or instance-level) as an object.
 ParsedItem parse_codedeploy_message(const json::object& m, EventSource source) {
   if (m.contains("instanceId") || m.contains("instanceStatus")) {
@@ -148,48 +146,19 @@ ParsedItem parse_operator(const json::object& o) {
   return c;
 }
 
-// The SNS envelope (Lambda's Records[].Sns or an HTTP delivery body).
-void parse_sns(const json::object& sns, EventSource source, std::vector<ParsedItem>& out,
-               std::size_t depth) {
-  const auto type = get_string(sns, "Type").value_or("Notification");
-  if (type != "Notification") {
-    out.emplace_back(Ignored{"SNS " + type + " is not a notification (the serve daemon confirms "
-                             "subscriptions for allowed topics)"});
-    return;
-  }
-  const auto message = get_string(sns, "Message");
-  if (!message) {
-    out.emplace_back(Ignored{"SNS notification without a Message"});
-    return;
-  }
-  json::parse_options opts;
-  opts.max_depth = kMaxDepth;
-  boost::system::error_code ec;
-  const json::value inner = json::parse(*message, ec, {}, opts);
-  if (ec || !inner.is_object()) {
-    out.emplace_back(Ignored{"SNS message is not JSON (a trigger test message?)"});
-    return;
-  }
-  const std::size_t first = out.size();
-  const json::object& m = inner.get_object();
-  if (m.contains("detail-type")) {
-    parse_value(inner, out, depth + 1);  // an EventBridge event forwarded through SNS
-  } else {
-    out.emplace_back(parse_codedeploy_message(m, source));
-  }
-  // The SNS envelope knows the delivery's identity and time better than the inner message.
-  const auto message_id = get_string(sns, "MessageId");
-  const auto timestamp = get_time(sns, "Timestamp");
-  for (std::size_t i = first; i < out.size(); ++i) {
-    if (auto* e = std::get_if<DeploymentEvent>(&out[i])) {
-      e->source = source;
-      if (message_id) e->message_id = *message_id;
-      if (!e->time && timestamp) e->time = timestamp;
-    }
-  }
+// An SNS message's fields as the envelope (Lambda's Records[].Sns or an HTTP delivery body).
+SnsMessage sns_fields(const json::object& sns) {
+  SnsMessage m;
+  m.type = get_string(sns, "Type").value_or("Notification");
+  m.message_id = get_string(sns, "MessageId").value_or("");
+  m.topic_arn = get_string(sns, "TopicArn").value_or("");
+  m.message = get_string(sns, "Message").value_or("");
+  m.timestamp = get_string(sns, "Timestamp").value_or("");
+  if (!sns.contains("Message")) m.type = "Notification without a Message";
+  return m;
 }
 
-void parse_object(const json::object& o, std::vector<ParsedItem>& out, std::size_t depth) {
+void parse_object(const json::object& o, std::vector<ParsedItem>& out) {
   if (const auto* records = o.if_contains("Records"); records != nullptr) {
     if (!records->is_array()) {
       out.emplace_back(Ignored{"'Records' is not an array"});
@@ -203,12 +172,16 @@ void parse_object(const json::object& o, std::vector<ParsedItem>& out, std::size
         out.emplace_back(Ignored{"record from '" + src.value_or("?") + "' is not from SNS"});
         continue;
       }
-      parse_sns(*sns, EventSource::kLambdaSns, out, depth);
+      for (auto& item : events_from_sns(sns_fields(*sns), EventSource::kLambdaSns)) {
+        out.push_back(std::move(item));
+      }
     }
     return;
   }
   if (o.contains("Type") && o.contains("MessageId") && o.contains("TopicArn")) {
-    parse_sns(o, EventSource::kSnsHttp, out, depth);
+    for (auto& item : events_from_sns(sns_fields(o), EventSource::kSnsHttp)) {
+      out.push_back(std::move(item));
+    }
     return;
   }
   if (o.contains("detail-type") && o.contains("source")) {
@@ -245,13 +218,52 @@ void parse_value(const json::value& v, std::vector<ParsedItem>& out, std::size_t
     return;
   }
   if (const auto* o = v.if_object(); o != nullptr) {
-    parse_object(*o, out, depth);
+    parse_object(*o, out);
     return;
   }
   out.emplace_back(Ignored{"JSON value is not an object or an array"});
 }
 
 }  // namespace
+
+std::vector<ParsedItem> events_from_sns(const SnsMessage& m, EventSource source) {
+  std::vector<ParsedItem> out;
+  if (m.type == "Notification without a Message") {
+    out.emplace_back(Ignored{"SNS notification without a Message"});
+    return out;
+  }
+  if (m.type != "Notification") {
+    out.emplace_back(Ignored{"SNS " + m.type + " is not a notification (the serve daemon confirms "
+                             "subscriptions for allowed topics)"});
+    return out;
+  }
+  json::parse_options opts;
+  opts.max_depth = kMaxDepth;
+  boost::system::error_code ec;
+  const json::value inner = json::parse(m.message, ec, {}, opts);
+  if (ec || !inner.is_object()) {
+    out.emplace_back(Ignored{"SNS message is not JSON, or not an object (a trigger test message?)"});
+    return out;
+  }
+  const json::object& o = inner.get_object();
+  ParsedItem item;
+  if (o.contains("detail-type") || o.contains("source")) {
+    // An EventBridge event forwarded through SNS: CodeDeploy's, nothing else (no ticks).
+    item = parse_eventbridge(o);
+  } else if (o.contains("deploymentId")) {
+    item = parse_codedeploy_message(o, source);
+  } else {
+    item = Ignored{"SNS messages may carry CodeDeploy events only"};
+  }
+  if (auto* e = std::get_if<DeploymentEvent>(&item)) {
+    // The SNS envelope knows the delivery's identity and time better than the inner message.
+    e->source = source;
+    if (!m.message_id.empty()) e->message_id = m.message_id;
+    if (!e->time) e->time = parse_any_time(m.timestamp);
+  }
+  out.push_back(std::move(item));
+  return out;
+}
 
 Result<std::vector<ParsedItem>> parse_events(std::string_view body) {
   json::parse_options opts;

@@ -185,6 +185,42 @@ TEST(EventParser, ScheduledEventsAndTickRequests) {
   EXPECT_TRUE(std::holds_alternative<TickRequest>(parse_ok(R"({"intermission":"tick"})")[0]));
 }
 
+TEST(EventParser, SnsMessagesCarryCodeDeployEventsOnly) {
+  SnsMessage m;
+  m.type = "Notification";
+  m.message_id = "sns-1";
+  m.topic_arn = "arn:aws:sns:us-west-2:1:t";
+  m.timestamp = "2026-11-27T10:00:00.000Z";
+  for (const char* inner :
+       {R"({"operator":{"environment":"prod","action":"on","for":"8760h"}})",
+        R"([{"operator":{"environment":"prod","action":"on"}}])",
+        R"({"version":"0","detail-type":"Scheduled Event","source":"aws.events","detail":{}})",
+        R"({"intermission":"tick"})",
+        R"({"detail-type":"CodeDeploy Deployment State-change Notification","source":"evil",
+            "detail":{"deploymentId":"d-1","state":"START","application":"a","deploymentGroup":"g"}})",
+        R"({"Records":[{"Sns":{"Type":"Notification","MessageId":"x","TopicArn":"t",
+            "Message":"{\"deploymentId\":\"d-9\",\"status\":\"CREATED\",\"applicationName\":\"a\",\"deploymentGroupName\":\"g\"}"}}]})"}) {
+    m.message = inner;
+    const auto items = events_from_sns(m, EventSource::kSnsHttp);
+    ASSERT_EQ(items.size(), 1u) << inner;
+    EXPECT_TRUE(std::holds_alternative<Ignored>(items[0])) << inner;
+    // The same through the Lambda path of parse_events.
+    boost::json::object sns{{"Type", "Notification"}, {"MessageId", "sns-1"}, {"TopicArn", m.topic_arn},
+                            {"Message", inner}};
+    boost::json::object lambda{{"Records", boost::json::array{boost::json::object{{"Sns", sns}}}}};
+    const auto via_lambda = parse_ok(boost::json::serialize(lambda));
+    ASSERT_EQ(via_lambda.size(), 1u) << inner;
+    EXPECT_TRUE(std::holds_alternative<Ignored>(via_lambda[0])) << inner;
+  }
+  m.message = read_fixture("aws/eventbridge-codedeploy-deployment.json");
+  const auto e = only_event(events_from_sns(m, EventSource::kSnsHttp));
+  EXPECT_EQ(e.message_id, "sns-1");
+  EXPECT_EQ(e.source, EventSource::kSnsHttp);
+  m.message = R"({"applicationName":"a","deploymentGroupName":"g","deploymentId":"d-1","status":"CREATED"})";
+  const auto c = only_event(events_from_sns(m, EventSource::kLambdaSns));
+  EXPECT_EQ(c.time, parse_iso8601("2026-11-27T10:00:00.000Z")) << "the envelope's time when the message has none";
+}
+
 TEST(EventParser, StatusVocabularies) {
   EXPECT_EQ(parse_deployment_status("IN_PROGRESS"), DeploymentStatus::kInProgress);
   EXPECT_EQ(parse_deployment_status("InProgress"), DeploymentStatus::kInProgress);

@@ -93,7 +93,11 @@ core::Result<HttpResponse> HttpClient::request(
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &response.headers);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  if (auto ca = ca_bundle()) curl_easy_setopt(c, CURLOPT_CAINFO, ca->c_str());
+  if (!ca_file_.empty()) {
+    curl_easy_setopt(c, CURLOPT_CAINFO, ca_file_.c_str());
+  } else if (auto ca = ca_bundle()) {
+    curl_easy_setopt(c, CURLOPT_CAINFO, ca->c_str());
+  }
   if (method == "POST") {
     // In-memory POST fields: curl hashes exactly these bytes for SigV4 (aws-facts.md §9).
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());

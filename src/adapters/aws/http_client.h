@@ -51,9 +51,13 @@ class HttpClient {
   // The CA bundle used: AWS_CA_BUNDLE if given, else Amazon Linux's, else curl's default.
   static std::optional<std::string> ca_bundle();
 
+  // Trust only the CAs in `file` for TLS (instead of ca_bundle()); empty: the default.
+  void set_ca_file(std::string file) { ca_file_ = std::move(file); }
+
  private:
   void* curl_;  // CURL*, kept opaque so no header of ours includes curl
   HttpTimeouts timeouts_;
+  std::string ca_file_;
 };
 
 }  // namespace intermission::adapters::aws

@@ -12,6 +12,7 @@
 
 #include "adapters/backend/factory.h"
 #include "core/routing.h"
+#include "core/sns.h"
 
 namespace intermission::adapters {
 namespace {
@@ -218,8 +219,9 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
         } else {
           for (const auto& item : t) {
             auto arn = w.scalar(item, "serve.sns.topics");
-            if (arn && arn->rfind("arn:", 0) != 0) {
-              w.error(item, "serve.sns.topics", "'" + *arn + "' is not an SNS topic ARN");
+            if (arn && !core::sns_topic_region(*arn)) {
+              w.error(item, "serve.sns.topics",
+                      "'" + *arn + "' is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)");
             } else if (arn) {
               serve.sns_topics.push_back(*arn);
             }

@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <fstream>
@@ -19,8 +20,6 @@ struct Deleter {
   void operator()(T* p) const { F(p); }
 };
 using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-using StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE, X509_STORE_free>>;
-using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX, EVP_MD_CTX_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
 
@@ -64,22 +63,163 @@ core::Result<std::string> DirectoryCertSource::pem(const std::string& url) {
   return read_text(dir_ + "/" + core::signing_cert_file_name(url));
 }
 
-core::Result<std::string> HttpsCertSource::pem(const std::string& url) {
-  if (auto it = cache_.find(url); it != cache_.end()) return it->second;
-  if (dir_) {
-    if (auto local = read_text(*dir_ + "/" + core::signing_cert_file_name(url))) {
-      cache_[url] = *local;
-      return local;
-    }
+core::Result<std::string> fetch_certificate(aws::HttpClient& http, const std::string& url,
+                                            const std::string& endpoint) {
+  std::string target = url;
+  if (!endpoint.empty()) target = endpoint + url.substr(url.find('/', 8));
+  if (endpoint.empty() && target.rfind("https://", 0) != 0) {
+    return core::Error::invalid_input("signing certificates are fetched over HTTPS only");
   }
-  auto r = http_.request("GET", url, {}, "");
-  if (!r) return r.error().with_context("fetch signing certificate");
+  auto r = http.request("GET", target, {}, "");
+  if (!r) return r.error().with_context("fetch signing certificate " + url);
   if (r->status != 200) {
     return core::Error::unavailable("fetch signing certificate " + url + ": HTTP " +
                                     std::to_string(r->status));
   }
-  cache_[url] = r->body;
-  return r->body;
+  return std::move(r->body);
+}
+
+HttpsCertSource::HttpsCertSource(std::optional<std::string> dir, std::string ca_file,
+                                 std::string endpoint)
+    : dir_(std::move(dir)), endpoint_(std::move(endpoint)) {
+  http_.set_ca_file(std::move(ca_file));
+}
+
+core::Result<std::string> HttpsCertSource::pem(const std::string& url) {
+  const auto now = std::chrono::steady_clock::now();
+  if (auto it = cache_.find(url); it != cache_.end()) {
+    if (now - it->second.second < kCertCacheAge) return it->second.first;
+    cache_.erase(it);
+  }
+  if (dir_) {
+    if (auto local = read_text(*dir_ + "/" + core::signing_cert_file_name(url))) return local;
+  }
+  auto body = fetch_certificate(http_, url, endpoint_);
+  if (!body) return body.error();
+  if (cache_.size() >= kCertCacheEntries) cache_.erase(cache_.begin());
+  cache_[url] = {*body, now};
+  return body;
+}
+
+AsyncCertSource::AsyncCertSource(Options options, Fetch fetch)
+    : options_(std::move(options)), fetch_(std::move(fetch)), thread_([this] { run(); }) {}
+
+AsyncCertSource::~AsyncCertSource() {
+  {
+    const std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+core::Result<std::string> AsyncCertSource::pem(const std::string& url) {
+  if (options_.dir) {
+    if (auto local = read_text(*options_.dir + "/" + core::signing_cert_file_name(url))) return local;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  const std::lock_guard lock(mu_);
+  if (auto it = cache_.find(url); it != cache_.end()) {
+    if (now < it->second.until) {
+      if (it->second.pem) return *it->second.pem;
+      return core::Error::unavailable(it->second.error);
+    }
+    cache_.erase(it);
+  }
+  if (in_flight_ == url || std::find(queue_.begin(), queue_.end(), url) != queue_.end()) {
+    return core::Error::unavailable("the signing certificate is being fetched");
+  }
+  while (!started_.empty() && now - started_.front() > std::chrono::minutes(1)) started_.pop_front();
+  if (started_.size() >= static_cast<std::size_t>(options_.new_urls_per_minute)) {
+    return core::Error::unavailable("too many new signing certificate URLs; not fetched");
+  }
+  started_.push_back(now);
+  queue_.push_back(url);
+  cv_.notify_one();
+  return core::Error::unavailable("the signing certificate is being fetched");
+}
+
+bool AsyncCertSource::fetching(const std::string& url) const {
+  const std::lock_guard lock(mu_);
+  return in_flight_ == url || std::find(queue_.begin(), queue_.end(), url) != queue_.end();
+}
+
+void AsyncCertSource::run() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    if (stop_) return;
+    in_flight_ = queue_.front();
+    queue_.pop_front();
+    const std::string url = in_flight_;
+    lock.unlock();
+    auto r = fetch_(url);
+    lock.lock();
+    const auto now = std::chrono::steady_clock::now();
+    Entry e;
+    if (r) {
+      e.pem = std::move(*r);
+      e.until = now + kCertCacheAge;
+    } else {
+      e.error = r.error().message;
+      e.until = now + options_.failure_ttl;
+    }
+    if (cache_.size() >= kCertCacheEntries) {
+      // Drop the entry closest to its end (failures first, as they are short-lived).
+      auto oldest = std::min_element(cache_.begin(), cache_.end(), [](const auto& a, const auto& b) {
+        return a.second.until < b.second.until;
+      });
+      cache_.erase(oldest);
+    }
+    cache_[url] = std::move(e);
+    in_flight_.clear();
+  }
+}
+
+core::Status check_signing_certificate(const std::string& pem, const std::string& region,
+                                       core::Time at) {
+  // One PEM certificate and nothing around it but white space (the SDKs refuse the rest).
+  constexpr std::string_view kBegin = "-----BEGIN CERTIFICATE-----";
+  constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
+  const auto first = pem.find_first_not_of(" \t\r\n");
+  const auto last = pem.find_last_not_of(" \t\r\n");
+  if (first == std::string::npos || pem.compare(first, kBegin.size(), kBegin) != 0 ||
+      last + 1 < kEnd.size() || pem.compare(last + 1 - kEnd.size(), kEnd.size(), kEnd) != 0 ||
+      pem.find(kBegin, first + 1) != std::string::npos) {
+    return invalid("the signing certificate is not one PEM certificate");
+  }
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  ERR_clear_error();
+  if (!cert) return invalid("the signing certificate is not a PEM certificate");
+  const time_t t = static_cast<time_t>(core::to_epoch_ms(at) / 1000);
+  time_t when = t;
+  if (X509_cmp_time(X509_get0_notBefore(cert.get()), &when) > 0) {
+    return invalid("the signing certificate is not valid yet at " + core::format_iso8601(at));
+  }
+  when = t;
+  if (X509_cmp_time(X509_get0_notAfter(cert.get()), &when) < 0) {
+    return invalid("the signing certificate has expired at " + core::format_iso8601(at));
+  }
+  bool named = false;
+  std::string names;
+  for (const auto& name : core::sns_signing_cert_names(region)) {
+    names += (names.empty() ? "" : " or ") + name;
+    if (X509_check_host(cert.get(), name.data(), name.size(), X509_CHECK_FLAG_NO_WILDCARDS,
+                        nullptr) == 1) {
+      named = true;
+    }
+  }
+  if (!named) return invalid("the signing certificate is not issued to " + names);
+  if ((X509_get_extension_flags(cert.get()) & EXFLAG_KUSAGE) != 0 &&
+      (X509_get_key_usage(cert.get()) & KU_DIGITAL_SIGNATURE) == 0) {
+    return invalid("the signing certificate's key usage does not allow signatures");
+  }
+  EVP_PKEY* key = X509_get0_pubkey(cert.get());
+  if (key == nullptr || EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
+    return invalid("the signing certificate has no RSA key");
+  }
+  return {};
 }
 
 core::Status verify_sns(const core::SnsMessage& m, CertSource& certs, const VerifyOptions& o) {
@@ -99,28 +239,19 @@ core::Status verify_sns(const core::SnsMessage& m, CertSource& certs, const Veri
     return invalid("topic " + m.topic_arn + " is not in the allow-list");
   }
   if (auto st = core::check_signing_cert_url(m.signing_cert_url, m.topic_arn); !st) return st;
+  if (o.now) {
+    if (auto st = core::check_sns_timestamp(m, *o.now); !st) return st;
+  }
   const auto signature = base64_decode(m.signature);
   if (!signature) return invalid("Signature is not base64");
 
   auto pem = certs.pem(m.signing_cert_url);
   if (!pem) return pem.error();
+  const std::string region = core::sns_topic_region(m.topic_arn).value_or("");
+  if (auto st = check_signing_certificate(*pem, region, o.at); !st) return st;
   BioPtr bio(BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size())));
   X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!cert) return invalid("the signing certificate is not a PEM certificate");
-
-  // The chain to a trusted CA, and validity at the given time.
-  StorePtr store(X509_STORE_new());
-  const int loaded = o.ca_file.empty() ? X509_STORE_set_default_paths(store.get())
-                                       : X509_STORE_load_file(store.get(), o.ca_file.c_str());
-  if (loaded != 1) return core::Error::config("trust anchors: " + openssl_error());
-  StoreCtxPtr ctx(X509_STORE_CTX_new());
-  X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), nullptr);
-  X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()),
-                             static_cast<time_t>(core::to_epoch_ms(o.at) / 1000));
-  if (X509_verify_cert(ctx.get()) != 1) {
-    return invalid(std::string("the signing certificate is not trusted: ") +
-                   X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get())));
-  }
 
   MdCtxPtr md(EVP_MD_CTX_new());
   EVP_PKEY* key = X509_get0_pubkey(cert.get());

@@ -1,12 +1,22 @@
-// SNS message signature verification (aws-facts.md §3), in the order that keeps an attacker
-// away from our network: parse, check the type and SignatureVersion, the topic allow-list and
-// the pinned SigningCertURL; only then fetch (or look up) the certificate, check its chain and
-// validity at the given time, and verify the RSA signature (SHA1 for version 1, SHA256 for 2).
+// SNS message signature verification (aws-facts.md §3, docs/sns.md), with the trust model of
+// the AWS SDKs' validators: the SigningCertURL is pinned to the topic's regional SNS host
+// before anything is fetched; the certificate comes from that URL over HTTPS verified with the
+// system's roots (or from a folder the operator filled); then the certificate itself is
+// checked (PEM shape, validity, issued to SNS's signing name, usable for signatures) and the
+// RSA signature verified (SHA1 for SignatureVersion 1, SHA256 for 2). No chain is built from
+// the certificate file: SNS's files hold the leaf only.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <list>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "adapters/aws/http_client.h"
@@ -20,10 +30,14 @@ namespace intermission::adapters::sns {
 class CertSource {
  public:
   virtual ~CertSource() = default;
+  // The PEM text for `url`; kUnavailable when it cannot be had (now).
   virtual core::Result<std::string> pem(const std::string& url) = 0;
+  // True while a fetch of `url` is under way (the caller may ask again shortly).
+  [[nodiscard]] virtual bool fetching(const std::string& /*url*/) const { return false; }
 };
 
-// Certificates from a folder, by their file name (offline use and tests).
+// Certificates from a folder the operator filled, by their file name (offline use, tests, a
+// host without outbound HTTPS). They are trusted as the operator's choice.
 class DirectoryCertSource final : public CertSource {
  public:
   explicit DirectoryCertSource(std::string dir) : dir_(std::move(dir)) {}
@@ -33,28 +47,91 @@ class DirectoryCertSource final : public CertSource {
   std::string dir_;
 };
 
-// Certificates over HTTPS from the pinned URL, cached in memory; a folder is consulted first
-// when given. Not thread-safe.
+// Bounds of the certificate caches: entries and age (a fetched certificate is asked for again
+// after a day; SNS rotates by publishing a new URL).
+inline constexpr std::size_t kCertCacheEntries = 32;
+inline constexpr std::chrono::hours kCertCacheAge{24};
+
+// Fetches one certificate: GET `url` over HTTPS, TLS verified with the system's roots (or
+// `ca_file`), no redirects. `endpoint` (AWS_ENDPOINT_URL_SNS, for emulators and tests)
+// replaces the scheme and host. Blocking: callers off the I/O thread only.
+core::Result<std::string> fetch_certificate(aws::HttpClient& http, const std::string& url,
+                                            const std::string& endpoint);
+
+// Certificates over HTTPS from the pinned URL, in a cache bounded by kCertCacheEntries and
+// kCertCacheAge; a folder is consulted first when given. Blocking (for the command line).
+// Not thread-safe.
 class HttpsCertSource final : public CertSource {
  public:
-  explicit HttpsCertSource(std::optional<std::string> dir = std::nullopt) : dir_(std::move(dir)) {}
+  explicit HttpsCertSource(std::optional<std::string> dir = std::nullopt, std::string ca_file = "",
+                           std::string endpoint = "");
   core::Result<std::string> pem(const std::string& url) override;
 
  private:
   std::optional<std::string> dir_;
-  std::map<std::string, std::string> cache_;
+  std::string endpoint_;
+  std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> cache_;
   aws::HttpClient http_;
+};
+
+// The daemon's source: never blocks its caller. A URL not seen before is fetched on a thread
+// of its own (one at a time), at most `new_urls_per_minute` new URLs a minute (beyond that:
+// kUnavailable at once); a failed fetch is remembered for `failure_ttl` and answered from
+// memory meanwhile. Successes are cached (kCertCacheEntries, kCertCacheAge). A folder is
+// consulted first when given. Thread-safe; the destructor stops the thread (a fetch in
+// progress is bounded by the client's timeouts).
+class AsyncCertSource final : public CertSource {
+ public:
+  using Fetch = std::function<core::Result<std::string>(const std::string& url)>;
+  struct Options {
+    std::optional<std::string> dir;
+    int new_urls_per_minute = 6;
+    std::chrono::seconds failure_ttl{300};
+  };
+  AsyncCertSource(Options options, Fetch fetch);
+  ~AsyncCertSource() override;
+  AsyncCertSource(const AsyncCertSource&) = delete;
+  AsyncCertSource& operator=(const AsyncCertSource&) = delete;
+
+  core::Result<std::string> pem(const std::string& url) override;
+  [[nodiscard]] bool fetching(const std::string& url) const override;
+
+ private:
+  struct Entry {
+    std::optional<std::string> pem;  // nullopt: the fetch failed
+    std::string error;
+    std::chrono::steady_clock::time_point until;
+  };
+  void run();
+
+  Options options_;
+  Fetch fetch_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, Entry> cache_;
+  std::deque<std::string> queue_;
+  std::string in_flight_;
+  std::deque<std::chrono::steady_clock::time_point> started_;  // new-URL fetches, last minute
+  bool stop_ = false;
+  std::thread thread_;
 };
 
 struct VerifyOptions {
   std::vector<std::string> allowed_topics;  // empty = any topic
-  std::string ca_file;                      // trust anchors; empty = the system's
-  core::Time at{};                          // when to judge certificate validity
+  core::Time at{};                          // when to judge the certificate's validity
+  // When set, the message's Timestamp must be within core::check_sns_timestamp's window of it.
+  std::optional<core::Time> now;
 };
 
 // Ok when the message is genuine; otherwise kInvalidInput (or kUnavailable when the
-// certificate could not be fetched) with the reason.
+// certificate could not be had) with the reason.
 core::Status verify_sns(const core::SnsMessage& message, CertSource& certs,
                         const VerifyOptions& options);
+
+// The checks of the certificate itself: one PEM certificate, nothing around it; valid at
+// `at`; issued to one of core::sns_signing_cert_names(region) (SAN dNSName, or CN without
+// SAN); a key usage, when present, that allows digital signatures; an RSA key.
+core::Status check_signing_certificate(const std::string& pem, const std::string& region,
+                                       core::Time at);
 
 }  // namespace intermission::adapters::sns

@@ -1,0 +1,99 @@
+#include "adapters/sns/verifier.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include "core/sns.h"
+
+namespace intermission::adapters::sns {
+namespace {
+
+const std::string kVectors = std::string(INTERMISSION_SOURCE_DIR) + "/testing/fixtures/sns";
+
+std::string read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+core::SnsMessage vector(const std::string& name) {
+  auto m = core::parse_sns_message(read(kVectors + "/" + name));
+  EXPECT_TRUE(m.ok());
+  return m.ok() ? *m : core::SnsMessage{};
+}
+
+core::Time at(const char* iso) { return *core::parse_iso8601(iso); }
+
+TEST(Verifier, GenuineMessagesVerifyWithTheLeafAloneAtTheirTime) {
+  DirectoryCertSource certs(kVectors + "/certs");
+  for (const char* name : {"java-v2-notification-with-subject.json", "java-v2-notification-signature-v2.json",
+                           "java-v2-subscription-confirmation.json", "java-v2-unsubscribe-confirmation.json",
+                           "java-v1-notification-attributes.json"}) {
+    const auto m = vector(name);
+    VerifyOptions o;
+    o.at = *core::parse_iso8601(m.timestamp) + std::chrono::minutes(1);
+    o.now = o.at;
+    const auto st = verify_sns(m, certs, o);
+    EXPECT_TRUE(st.ok()) << name << ": " << (st.ok() ? "" : st.error().message);
+  }
+}
+
+TEST(Verifier, TheGenuineCertificateIsCheckedForNameValidityAndRegion) {
+  const std::string pem = read(kVectors + "/certs/SimpleNotificationService-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem");
+  EXPECT_TRUE(check_signing_certificate(pem, "us-west-2", at("2026-03-06T20:00:00Z")).ok());
+  const auto expired = check_signing_certificate(pem, "us-west-2", at("2026-12-01T00:00:00Z"));
+  ASSERT_FALSE(expired.ok());
+  EXPECT_NE(expired.error().message.find("expired"), std::string::npos);
+  EXPECT_FALSE(check_signing_certificate(pem, "us-west-2", at("2025-01-01T00:00:00Z")).ok());
+  // Issued to sns.amazonaws.com: not what China or GovCloud sign with.
+  EXPECT_FALSE(check_signing_certificate(pem, "cn-north-1", at("2026-03-06T20:00:00Z")).ok());
+  EXPECT_FALSE(check_signing_certificate(pem, "us-gov-west-1", at("2026-03-06T20:00:00Z")).ok());
+  EXPECT_FALSE(check_signing_certificate(pem + pem, "us-west-2", at("2026-03-06T20:00:00Z")).ok());
+  EXPECT_FALSE(check_signing_certificate("x" + pem, "us-west-2", at("2026-03-06T20:00:00Z")).ok());
+  EXPECT_TRUE(check_signing_certificate("\n\n" + pem + "\n\n", "us-west-2", at("2026-03-06T20:00:00Z")).ok());
+}
+
+TEST(Verifier, AsyncSourceNeverBlocksRateLimitsAndRemembersFailures) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> fetches{0};
+  AsyncCertSource::Options options;
+  options.new_urls_per_minute = 2;
+  options.failure_ttl = std::chrono::seconds(60);
+  AsyncCertSource source(options, [&](const std::string& url) -> core::Result<std::string> {
+    ++fetches;
+    released.wait();  // a URL that hangs
+    if (url.find("good") != std::string::npos) return std::string("PEM");
+    return core::Error::unavailable("connection timed out to 10.0.0.1");
+  });
+  const auto started = std::chrono::steady_clock::now();
+  auto first = source.pem("https://sns.us-west-2.amazonaws.com/SimpleNotificationService-bad.pem");
+  EXPECT_FALSE(first.ok());
+  EXPECT_TRUE(source.fetching("https://sns.us-west-2.amazonaws.com/SimpleNotificationService-bad.pem"));
+  EXPECT_FALSE(source.pem("https://sns.us-west-2.amazonaws.com/SimpleNotificationService-good.pem").ok());
+  const auto limited = source.pem("https://sns.us-west-2.amazonaws.com/SimpleNotificationService-c.pem");
+  ASSERT_FALSE(limited.ok());
+  EXPECT_NE(limited.error().message.find("too many"), std::string::npos);
+  EXPECT_FALSE(source.fetching("https://sns.us-west-2.amazonaws.com/SimpleNotificationService-c.pem"));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(500)) << "never blocks";
+  release.set_value();
+  for (int i = 0; i < 200 && source.fetching("https://sns.us-west-2.amazonaws.com/SimpleNotificationService-good.pem"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto good = source.pem("https://sns.us-west-2.amazonaws.com/SimpleNotificationService-good.pem");
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(*good, "PEM");
+  auto bad = source.pem("https://sns.us-west-2.amazonaws.com/SimpleNotificationService-bad.pem");
+  EXPECT_FALSE(bad.ok()) << "the failure is remembered";
+  EXPECT_EQ(fetches.load(), 2);
+}
+
+}  // namespace
+}  // namespace intermission::adapters::sns
