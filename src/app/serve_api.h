@@ -7,6 +7,8 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "adapters/sns/verifier.h"
@@ -23,6 +25,12 @@ namespace intermission::app {
 // How far a webhook's timestamp may be from now, and how long its signature is remembered.
 inline constexpr std::chrono::seconds kWebhookWindow{300};
 
+// Whether the admin listener answers a request with this `Host` header (host[:port]):
+// loopback addresses, `localhost`, and `names` (compared without case and port) are accepted;
+// anything else, an empty Host included, is refused. This is the defence against DNS
+// rebinding: a page on attacker.example that resolves to 127.0.0.1 sends Host: attacker.example.
+bool admin_host_allowed(const std::string& host, const std::vector<std::string>& names);
+
 class ServeApi {
  public:
   struct Deps {
@@ -36,11 +44,12 @@ class ServeApi {
     Metrics& metrics;
     std::function<void(const std::string&)> schedule_reconcile;
     std::function<core::Status(const std::string&)> confirm_subscription;  // GET SubscribeURL
-    std::string operator_token;  // empty: the operator API is disabled
+    std::string operator_token;  // empty: the operator API is disabled (and, with
+                                 // serve.status_requires_token, the status page and metrics)
     std::string webhook_secret;  // empty: the webhook is disabled
   };
 
-  explicit ServeApi(Deps deps) : d_(std::move(deps)) {}
+  explicit ServeApi(Deps deps);
 
   HttpResponse public_side(const HttpRequest& r);
   HttpResponse admin_side(const HttpRequest& r);
@@ -51,8 +60,12 @@ class ServeApi {
   HttpResponse operator_api(const HttpRequest& r);
   HttpResponse status_page();
   HttpResponse record(const core::ParsedItem& item, const std::string& source);
+  // nullopt when `r` carries the operator token (Bearer, or Basic with it as the password);
+  // else the refusal to send.
+  std::optional<HttpResponse> refuse_without_token(const HttpRequest& r, bool basic_prompt) const;
 
   Deps d_;
+  std::vector<std::string> admin_names_;  // Host names the admin listener answers to
   std::map<std::string, std::int64_t> seen_webhooks_;  // signature -> expiry (epoch s)
 };
 
