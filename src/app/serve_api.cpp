@@ -89,7 +89,8 @@ bool carries_token(const std::string& authorization, const std::string& token) {
     const auto decoded = base64_decode(authorization.substr(6));
     if (!decoded) return false;
     const auto colon = decoded->find(':');  // any user name; the token is the password
-    return colon != std::string::npos && adapters::constant_time_equal(decoded->substr(colon + 1), token);
+    return colon != std::string::npos &&
+           adapters::constant_time_equal(decoded->substr(colon + 1), token);
   }
   return false;
 }
@@ -105,7 +106,8 @@ bool admin_host_allowed(const std::string& host, const std::vector<std::string>&
   if (!ec) {
     if (address.is_loopback()) return true;
     if (address.is_v6() && address.to_v6().is_v4_mapped() &&
-        boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6()).is_loopback()) {
+        boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6())
+            .is_loopback()) {
       return true;
     }
   }
@@ -129,9 +131,11 @@ ServeApi::ServeApi(Deps deps) : d_(std::move(deps)) {
   }
 }
 
-std::optional<HttpResponse> ServeApi::refuse_without_token(const HttpRequest& r, bool basic_prompt) const {
+std::optional<HttpResponse> ServeApi::refuse_without_token(const HttpRequest& r,
+                                                           bool basic_prompt) const {
   if (d_.operator_token.empty()) {
-    return error(403, "disabled: no usable operator token is configured (the daemon's log says why)");
+    return error(403,
+                 "disabled: no usable operator token is configured (the daemon's log says why)");
   }
   if (carries_token(r.header("authorization"), d_.operator_token)) return std::nullopt;
   HttpResponse out = error(401, "a valid bearer token is required");
@@ -167,11 +171,13 @@ HttpResponse ServeApi::admin_side(const HttpRequest& r) {
   } else if (!admin_host_allowed(r.header("host"), admin_names_)) {
     d_.log.warn("admin request refused: Host not accepted (DNS rebinding?)",
                 {{"host", r.header("host")}, {"remote", r.remote}});
-    out = error(421, "this listener answers to localhost, loopback addresses and serve.admin_hosts only");
+    out = error(
+        421, "this listener answers to localhost, loopback addresses and serve.admin_hosts only");
   } else if (path == "/metrics" && r.method == "GET") {
     auto refused = guarded ? refuse_without_token(r, false) : std::nullopt;
     out = refused ? *refused
-                  : HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", d_.metrics.render(), {}};
+                  : HttpResponse{
+                        200, "text/plain; version=0.0.4; charset=utf-8", d_.metrics.render(), {}};
   } else if (path == "/" && r.method == "GET") {
     auto refused = guarded ? refuse_without_token(r, true) : std::nullopt;
     out = refused ? *refused : status_page();

@@ -8,8 +8,8 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "adapters/sns/verifier.h"
 #include "app/http_server.h"
@@ -65,7 +65,7 @@ class ServeApi {
   std::optional<HttpResponse> refuse_without_token(const HttpRequest& r, bool basic_prompt) const;
 
   Deps d_;
-  std::vector<std::string> admin_names_;  // Host names the admin listener answers to
+  std::vector<std::string> admin_names_;               // Host names the admin listener answers to
   std::map<std::string, std::int64_t> seen_webhooks_;  // signature -> expiry (epoch s)
 };
 

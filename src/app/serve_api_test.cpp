@@ -28,10 +28,10 @@ class AdminSideTest : public ::testing::Test {
   ServeApi& api(const std::string& token = kToken) {
     controller_ = std::make_unique<core::Controller>(
         config_, core::Controller::Deps{store_, backends_, clock_, log_, nullptr, "test"});
-    api_ = std::make_unique<ServeApi>(ServeApi::Deps{
-        config_, *controller_, store_, backends_, certs_, clock_, log_, metrics_,
-        [](const std::string&) {}, [](const std::string&) -> core::Status { return {}; }, token,
-        ""});
+    api_ = std::make_unique<ServeApi>(
+        ServeApi::Deps{config_, *controller_, store_, backends_, certs_, clock_, log_, metrics_,
+                       [](const std::string&) {},
+                       [](const std::string&) -> core::Status { return {}; }, token, ""});
     return *api_;
   }
 
@@ -59,9 +59,10 @@ class AdminSideTest : public ::testing::Test {
 
 TEST(AdminHost, LoopbackLocalhostAndListedNamesOnly) {
   const std::vector<std::string> names = {"ops.example.internal", "10.0.0.5"};
-  for (const std::string ok : {"127.0.0.1:9301", "127.0.0.1", "127.1.2.3:80", "[::1]:9301", "[::1]",
-                               "localhost:9301", "LOCALHOST", "localhost.", "ops.example.internal",
-                               "Ops.Example.Internal:9301", "10.0.0.5:9301", "[::ffff:127.0.0.1]"}) {
+  for (const std::string ok :
+       {"127.0.0.1:9301", "127.0.0.1", "127.1.2.3:80", "[::1]:9301", "[::1]", "localhost:9301",
+        "LOCALHOST", "localhost.", "ops.example.internal", "Ops.Example.Internal:9301",
+        "10.0.0.5:9301", "[::ffff:127.0.0.1]"}) {
     EXPECT_TRUE(admin_host_allowed(ok, names)) << ok;
   }
   for (const std::string bad : {"", "attacker.example", "attacker.example:9301", "127.0.0.1.nip.io",
@@ -113,9 +114,13 @@ TEST_F(AdminSideTest, StatusAndMetricsCanRequireTheToken) {
   // A browser: Basic, any user name, the token as the password ("op:" + kToken in base64).
   const auto prompt = a.admin_side(get("/", "localhost"));
   bool basic = false;
-  for (const auto& [k, v] : prompt.headers) basic = basic || (k == "WWW-Authenticate" && v.rfind("Basic", 0) == 0);
+  for (const auto& [k, v] : prompt.headers)
+    basic = basic || (k == "WWW-Authenticate" && v.rfind("Basic", 0) == 0);
   EXPECT_TRUE(basic) << "the status page lets a browser ask for the token";
-  EXPECT_EQ(a.admin_side(get("/", "localhost", "Basic b3A6MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")).status, 200);
+  EXPECT_EQ(
+      a.admin_side(get("/", "localhost", "Basic b3A6MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="))
+          .status,
+      200);
   EXPECT_EQ(a.admin_side(get("/", "localhost", "Basic b3A6d3Jvbmc=")).status, 401);  // op:wrong
   EXPECT_EQ(a.admin_side(get("/healthz", "localhost")).status, 200) << "health needs no token";
 }

@@ -118,12 +118,12 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
 
   for (;;) {  // one pass per configuration; SIGHUP with a valid file starts the next
     const core::Config& config = loaded.config;
-    const std::string operator_token = secret(
-        {"operator token", config.serve.operator_token_file, "operator-token", "INTERMISSION_OPERATOR_TOKEN"},
-        io, log);
-    const std::string webhook_secret = secret(
-        {"webhook secret", config.serve.webhook_secret_file, "webhook-secret", "INTERMISSION_WEBHOOK_SECRET"},
-        io, log);
+    const std::string operator_token = secret({"operator token", config.serve.operator_token_file,
+                                               "operator-token", "INTERMISSION_OPERATOR_TOKEN"},
+                                              io, log);
+    const std::string webhook_secret = secret({"webhook secret", config.serve.webhook_secret_file,
+                                               "webhook-secret", "INTERMISSION_WEBHOOK_SECRET"},
+                                              io, log);
     auto http_engine = make_engine(config, io, clock, log, false);
     auto worker_engine = make_engine(config, io, clock, log, true);
     if (!http_engine || !worker_engine) {

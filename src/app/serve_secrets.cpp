@@ -1,10 +1,10 @@
 #include "app/serve_secrets.h"
 
+#include <sys/stat.h>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <sys/stat.h>
 
 namespace intermission::app {
 namespace {

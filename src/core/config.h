@@ -111,7 +111,7 @@ struct ServeConfig {
   // Host names the admin listener answers to, besides localhost and loopback addresses (a
   // request with any other Host is refused: DNS rebinding).
   std::vector<std::string> admin_hosts;
-  bool status_requires_token = false;            // the status page and /metrics need the token
+  bool status_requires_token = false;  // the status page and /metrics need the token
   Duration tick_interval = std::chrono::minutes(1);
   SourceLocation where;
 };

@@ -192,8 +192,9 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
 
   // serve
   if (const YAML::Node sv = root["serve"]; sv && w.is_map(sv, "serve")) {
-    w.only_keys(sv, "serve", {"listen", "admin_listen", "admin_hosts", "sns", "operator_token_file",
-                              "webhook_secret_file", "status_requires_token", "tick_interval"});
+    w.only_keys(sv, "serve",
+                {"listen", "admin_listen", "admin_hosts", "sns", "operator_token_file",
+                 "webhook_secret_file", "status_requires_token", "tick_interval"});
     core::ServeConfig& serve = out.config.serve;
     serve.present = true;
     serve.where = w.at(sv);

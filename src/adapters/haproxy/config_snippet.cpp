@@ -24,7 +24,8 @@ std::string haproxy_snippet(const SnippetOptions& o) {
   out += "    # read at start, so create it (empty) before the first start: touch " + o.map +
          "\n";
   out += "    # Keep it in a directory of its own that intermission may write (the Debian units:\n";
-  out += "    # /var/lib/intermission/haproxy/); it writes a temporary file and a lock beside it.\n";
+  out +=
+      "    # /var/lib/intermission/haproxy/); it writes a temporary file and a lock beside it.\n";
   out += "    acl " + id + "_on str(" + o.key + "),map(" + o.map + ") -m found\n";
   if (!o.bypass_cidrs.empty()) {
     out += "    # Bypass by source address: these clients always see the application.\n";

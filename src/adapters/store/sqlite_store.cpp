@@ -87,7 +87,8 @@ core::Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& 
   // shell): it holds reasons, names and deployment ids. SQLite gives its -wal and -shm files
   // the database's mode. An existing file keeps its mode; a failure here is SQLite's to report.
   if (path != ":memory:" && path.rfind("file:", 0) != 0) {
-    if (const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600); fd >= 0) {
+    if (const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        fd >= 0) {
       ::close(fd);
     }
   }

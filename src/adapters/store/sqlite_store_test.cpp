@@ -144,8 +144,8 @@ TEST_F(SqliteStoreTest, NewDatabaseAndItsWalAreReadableByTheOwnerOnly) {
     for (const std::string suffix : {"", "-wal", "-shm"}) {
       struct stat info {};
       if (::stat((path_ + suffix).c_str(), &info) != 0) continue;
-      EXPECT_EQ(info.st_mode & 077, 0u) << "state.db" << suffix << " mode " << std::oct
-                                        << (info.st_mode & 0777);
+      EXPECT_EQ(info.st_mode & 077, 0u)
+          << "state.db" << suffix << " mode " << std::oct << (info.st_mode & 0777);
     }
   }
   ::umask(old);
