@@ -126,6 +126,19 @@ class Operator(Workspace):
         self.assertIn("hold", kinds)
         self.assertIn("lifted", kinds)
 
+    def test_the_database_the_cli_creates_is_not_world_readable(self):
+        # Whatever the shell's umask: the ledger holds reasons, names and deployment ids.
+        old = os.umask(0o022)
+        try:
+            self.run_cli("on", "staging", "--reason", "secret project", check=0)
+        finally:
+            os.umask(old)
+        db = os.path.join(self.dir, "state.db")
+        for path in [db, db + "-wal", db + "-shm"]:
+            if os.path.exists(path):
+                self.assertEqual(os.stat(path).st_mode & 0o077, 0, f"{path}: {oct(os.stat(path).st_mode)}")
+        self.assertTrue(os.path.exists(db))
+
     def test_operator_off_wins_over_a_running_deployment(self):
         self.handle(codedeploy("d-1", "IN_PROGRESS"))
         self.assertTrue(self.status()["prod"]["on"])

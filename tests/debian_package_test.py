@@ -60,11 +60,29 @@ class DebianPackage(unittest.TestCase):
             if u.endswith(".service"):
                 self.assertIn("DynamicUser=yes", text)
                 self.assertIn("ProtectSystem=strict", text)
+                self.assertIn("UMask=0077", text, u)
+                self.assertIn("LimitNOFILE=", text, u)
+                self.assertIn("NoNewPrivileges=yes", text, u)
+                self.assertIn("CapabilityBoundingSet=\n", text, u)
+                self.assertIn("SystemCallFilter=@system-service", text, u)
+                # Nothing under /etc is writable: the map has a directory of its own.
+                self.assertNotIn("ReadWritePaths", text, u)
             with open(os.path.join(units, u), "w") as f:
                 f.write(text)
         verify = subprocess.run(["systemd-analyze", "verify", *[os.path.join(units, u) for u in UNITS]],
                                 capture_output=True, text=True)
         self.assertEqual(verify.returncode, 0, verify.stdout + verify.stderr)
+        serve = open(os.path.join(units, "intermission-serve.service")).read()
+        self.assertIn("LoadCredential=operator-token:intermission-operator-token", serve)
+        self.assertIn("LoadCredential=webhook-secret:intermission-webhook-secret", serve)
+        self.assertIn("StateDirectory=intermission intermission/haproxy", serve)
+        # docs/packaging.md records the scores; none may drift above 2.0.
+        for u in UNITS:
+            if not u.endswith(".service"):
+                continue
+            score = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--threshold=20",
+                                    os.path.join(units, u)], capture_output=True, text=True)
+            self.assertEqual(score.returncode, 0, u + "\n" + score.stdout[-400:] + score.stderr)
 
 
 if __name__ == "__main__":

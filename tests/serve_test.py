@@ -24,8 +24,8 @@ from harness import codedeploy  # noqa: E402
 from sns_signing import REGION, TOPIC, WRONG_SUBJECT, Signer, now_iso  # noqa: E402
 from stack import BIN, Stack, Traffic, free_port, free_ports, wait_for_port  # noqa: E402
 
-TOKEN = "operator-token-0123456789"
-SECRET = "webhook-secret-abcdef"
+TOKEN = "operator-token-0123456789abcdef0123"  # at least 32 characters
+SECRET = "webhook-secret-abcdef0123456789abcd"  # at least 32 characters
 
 
 def wait_until(predicate, timeout=5.0):
@@ -438,6 +438,110 @@ environments:
         first.terminate()
         self.assertEqual(first.wait(timeout=20), 0)
         self.assertEqual(self.logged(), [True, False], "the switch in progress was finished")
+
+
+class AdminListener(unittest.TestCase):
+    """The admin listener's doors: Host checked (DNS rebinding), status and metrics optionally
+    behind the token, and a token that is configured but unusable said and kept out. A log
+    backend: no HAProxy needed."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="intermission-admin-")
+        self.dir = self._tmp.name
+        self.daemon = None
+
+    def tearDown(self):
+        if self.daemon is not None:
+            if self.daemon.poll() is None:
+                self.daemon.terminate()
+            self.daemon.wait(timeout=20)
+            self.daemon.stderr.close()
+        self._tmp.cleanup()
+
+    def start(self, serve_extra="", env_extra=None):
+        public, self.admin = free_ports(2)
+        config = os.path.join(self.dir, "config.yaml")
+        with open(config, "w") as f:
+            f.write(f"""store: {{path: state.db}}
+serve:
+  listen: 127.0.0.1:{public}
+  admin_listen: 127.0.0.1:{self.admin}
+{serve_extra}environments:
+  prod:
+    backend: {{type: log, path: steps.log}}
+""")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INTERMISSION_")}
+        env.update(env_extra or {})
+        self.daemon = subprocess.Popen([BIN, "--config", config, "serve"], cwd=self.dir, env=env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_for_port(self.admin)
+
+    def request(self, path, headers=None, method="GET", data=None):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.admin}{path}", headers=headers or {},
+                                     method=method, data=data)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def stderr(self):
+        self.daemon.terminate()
+        return self.daemon.communicate(timeout=20)[1]
+
+    def test_a_rebinding_host_gets_421_and_nothing_else(self):
+        self.start(env_extra={"INTERMISSION_OPERATOR_TOKEN": TOKEN})
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        for path in ["/", "/metrics", "/api/environments"]:
+            for host in [f"attacker.example:{self.admin}", "127.0.0.1.nip.io", "localhost.attacker.example"]:
+                status, body = self.request(path, {"Host": host, **auth})
+                self.assertEqual(status, 421, f"{path} Host: {host}")
+                self.assertNotIn("prod", body)
+            self.assertEqual(self.request(path, {"Host": f"localhost:{self.admin}", **auth})[0], 200, path)
+            self.assertEqual(self.request(path, auth)[0], 200, path)  # Host: 127.0.0.1:port
+        self.assertEqual(self.request("/healthz", {"Host": "attacker.example"})[0], 200)
+
+    def test_listed_admin_hosts_are_served(self):
+        self.start("  admin_hosts: [ops.example.internal]\n")
+        self.assertEqual(self.request("/", {"Host": "ops.example.internal"})[0], 200)
+        self.assertEqual(self.request("/", {"Host": "ops.example.com"})[0], 421)
+
+    def test_status_and_metrics_can_require_the_token(self):
+        self.start("  status_requires_token: true\n", {"INTERMISSION_OPERATOR_TOKEN": TOKEN})
+        for path in ["/", "/metrics"]:
+            status, body = self.request(path)
+            self.assertEqual(status, 401, path)
+            self.assertNotIn("prod", body)
+            self.assertEqual(self.request(path, {"Authorization": "Bearer wrong"})[0], 401, path)
+            self.assertEqual(self.request(path, {"Authorization": f"Bearer {TOKEN}"})[0], 200, path)
+
+    def test_an_unreadable_token_file_is_said_and_keeps_the_api_shut(self):
+        # The environment holds a good token, but the configured file wins, and it is missing.
+        self.start("  operator_token_file: no-such-token\n", {"INTERMISSION_OPERATOR_TOKEN": TOKEN})
+        status, body = self.request("/api/environments", {"Authorization": f"Bearer {TOKEN}"})
+        self.assertEqual(status, 403, body)
+        self.assertEqual(self.request("/healthz")[0], 200, "the rest of the daemon runs")
+        err = self.stderr()
+        self.assertIn("operator token unusable", err)
+        self.assertIn("no-such-token cannot be read", err)
+
+    def test_a_short_token_is_said_and_refused(self):
+        with open(os.path.join(self.dir, "token"), "w") as f:
+            f.write("short-token\n")
+        self.start("  operator_token_file: token\n")
+        status, body = self.request("/api/environments", {"Authorization": "Bearer short-token"})
+        self.assertEqual(status, 403, body)
+        err = self.stderr()
+        self.assertIn("is 11 characters long; at least 32 are required", err)
+
+    def test_the_token_comes_from_a_systemd_credential(self):
+        creds = os.path.join(self.dir, "credentials")
+        os.makedirs(creds)
+        with open(os.path.join(creds, "operator-token"), "w") as f:
+            f.write(TOKEN + "\n")
+        self.start(env_extra={"CREDENTIALS_DIRECTORY": creds})
+        self.assertEqual(self.request("/api/environments", {"Authorization": f"Bearer {TOKEN}"})[0], 200)
+        self.assertEqual(self.request("/api/environments", {"Authorization": "Bearer wrong"})[0], 401)
 
 
 if __name__ == "__main__":

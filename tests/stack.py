@@ -243,6 +243,7 @@ class Stack:
         self.port = port or free_port()
         self.page_port = free_port()
         self.socket = os.path.join(self.dir, "haproxy.sock")
+        self.admin_socket = os.path.join(self.dir, "admin.sock")
         self.map = os.path.join(self.dir, "maintenance.map")
         self.config = os.path.join(self.dir, "intermission.yaml")
         self.haproxy_cfg = os.path.join(self.dir, "haproxy.cfg")
@@ -297,6 +298,8 @@ environments:
             f.write(f"""\
 global
     pidfile {self.dir}/haproxy.pid
+    # The operator's own socket, for seamless reloads; intermission uses the snippet's.
+    stats socket {self.admin_socket} mode 600 level admin expose-fd listeners
 defaults
     mode http
     timeout connect 2s
@@ -329,7 +332,7 @@ backend app
         the old one (-sf) finishes its connections."""
         old = self.haproxy
         self.haproxy = subprocess.Popen(
-            [HAPROXY, "-db", "-f", self.haproxy_cfg, "-x", self.socket, "-sf", str(old.pid)],
+            [HAPROXY, "-db", "-f", self.haproxy_cfg, "-x", self.admin_socket, "-sf", str(old.pid)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.old_haproxy.append(old)
         old.wait(timeout=30)

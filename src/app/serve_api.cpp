@@ -1,6 +1,10 @@
 #include "app/serve_api.h"
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/json.hpp>
+
+#include <algorithm>
+#include <cctype>
 
 #include "adapters/crypto/hmac.h"
 #include "app/status.h"
@@ -8,6 +12,7 @@
 #include "core/sns.h"
 #include "core/state_codec.h"
 #include "page/response.h"
+#include "page/server.h"
 
 namespace intermission::app {
 namespace {
@@ -31,7 +36,115 @@ std::string failure_kind(const std::string& message) {
   return "format";
 }
 
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// The host of a Host header without its port and brackets, lower-cased, without a final dot.
+std::string host_name(const std::string& header) {
+  std::string h = header;
+  if (!h.empty() && h.front() == '[') {
+    const auto close = h.find(']');
+    if (close == std::string::npos) return "";
+    const std::string rest = h.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return "";
+    h = h.substr(1, close - 1);
+  } else if (const auto colon = h.find(':'); colon != std::string::npos) {
+    if (h.find(':', colon + 1) != std::string::npos) return "";  // an unbracketed IPv6 address
+    h = h.substr(0, colon);
+  }
+  if (!h.empty() && h.back() == '.') h.pop_back();
+  return lower(h);
+}
+
+// RFC 4648 base64, for Basic credentials; nullopt on a malformed input.
+std::optional<std::string> base64_decode(const std::string& in) {
+  static const std::string kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  std::size_t i = 0;
+  for (; i < in.size() && in[i] != '='; ++i) {
+    const auto v = kAlphabet.find(in[i]);
+    if (v == std::string::npos) return std::nullopt;
+    buffer = (buffer << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buffer >> bits) & 0xFF));
+    }
+  }
+  for (; i < in.size(); ++i) {
+    if (in[i] != '=') return std::nullopt;
+  }
+  return out;
+}
+
+bool carries_token(const std::string& authorization, const std::string& token) {
+  if (authorization.rfind("Bearer ", 0) == 0) {
+    return adapters::constant_time_equal(authorization.substr(7), token);
+  }
+  if (authorization.rfind("Basic ", 0) == 0) {
+    const auto decoded = base64_decode(authorization.substr(6));
+    if (!decoded) return false;
+    const auto colon = decoded->find(':');  // any user name; the token is the password
+    return colon != std::string::npos &&
+           adapters::constant_time_equal(decoded->substr(colon + 1), token);
+  }
+  return false;
+}
+
 }  // namespace
+
+bool admin_host_allowed(const std::string& host, const std::vector<std::string>& names) {
+  const std::string h = host_name(host);
+  if (h.empty()) return false;
+  if (h == "localhost") return true;
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(h, ec);
+  if (!ec) {
+    if (address.is_loopback()) return true;
+    if (address.is_v6() && address.to_v6().is_v4_mapped() &&
+        boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6())
+            .is_loopback()) {
+      return true;
+    }
+  }
+  return std::any_of(names.begin(), names.end(), [&](const std::string& n) {
+    if (!ec) {
+      boost::system::error_code ec2;
+      const auto other = boost::asio::ip::make_address(host_name(n), ec2);
+      return !ec2 && other == address;
+    }
+    return host_name(n) == h;
+  });
+}
+
+ServeApi::ServeApi(Deps deps) : d_(std::move(deps)) {
+  admin_names_ = d_.config.serve.admin_hosts;
+  // The addresses the admin listener is bound to are its own names too (not a wildcard).
+  if (auto endpoints = page::parse_listen(d_.config.serve.admin_listen)) {
+    for (const auto& e : *endpoints) {
+      if (!e.address().is_unspecified()) admin_names_.push_back(e.address().to_string());
+    }
+  }
+}
+
+std::optional<HttpResponse> ServeApi::refuse_without_token(const HttpRequest& r,
+                                                           bool basic_prompt) const {
+  if (d_.operator_token.empty()) {
+    return error(403,
+                 "disabled: no usable operator token is configured (the daemon's log says why)");
+  }
+  if (carries_token(r.header("authorization"), d_.operator_token)) return std::nullopt;
+  HttpResponse out = error(401, "a valid bearer token is required");
+  out.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"intermission\"");
+  // Lets a browser ask for it (any user name, the token as the password).
+  if (basic_prompt) out.headers.emplace_back("WWW-Authenticate", "Basic realm=\"intermission\"");
+  return out;
+}
 
 HttpResponse ServeApi::public_side(const HttpRequest& r) {
   const std::string path = path_of(r.target);
@@ -53,12 +166,22 @@ HttpResponse ServeApi::public_side(const HttpRequest& r) {
 HttpResponse ServeApi::admin_side(const HttpRequest& r) {
   const std::string path = path_of(r.target);
   HttpResponse out;
-  if (path == "/healthz") {
+  const bool guarded = d_.config.serve.status_requires_token;
+  if (path == "/healthz") {  // says nothing; HTTP/1.0 health checkers send no Host
     out = json_response(200, R"({"status":"ok"})");
+  } else if (!admin_host_allowed(r.header("host"), admin_names_)) {
+    d_.log.warn("admin request refused: Host not accepted (DNS rebinding?)",
+                {{"host", r.header("host")}, {"remote", r.remote}});
+    out = error(
+        421, "this listener answers to localhost, loopback addresses and serve.admin_hosts only");
   } else if (path == "/metrics" && r.method == "GET") {
-    out = HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", d_.metrics.render(), {}};
+    auto refused = guarded ? refuse_without_token(r, false) : std::nullopt;
+    out = refused ? *refused
+                  : HttpResponse{
+                        200, "text/plain; version=0.0.4; charset=utf-8", d_.metrics.render(), {}};
   } else if (path == "/" && r.method == "GET") {
-    out = status_page();
+    auto refused = guarded ? refuse_without_token(r, true) : std::nullopt;
+    out = refused ? *refused : status_page();
   } else if (path.rfind("/api/", 0) == 0) {
     out = operator_api(r);
   } else {
@@ -213,13 +336,7 @@ HttpResponse ServeApi::webhook(const HttpRequest& r) {
 }
 
 HttpResponse ServeApi::operator_api(const HttpRequest& r) {
-  if (d_.operator_token.empty()) return error(403, "the operator API is disabled (no token configured)");
-  const std::string auth = r.header("authorization");
-  if (auth.rfind("Bearer ", 0) != 0 || !adapters::constant_time_equal(auth.substr(7), d_.operator_token)) {
-    HttpResponse out = error(401, "a valid bearer token is required");
-    out.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"intermission\"");
-    return out;
-  }
+  if (auto refused = refuse_without_token(r, false)) return *refused;
   // /api/environments[/ENV[/on|/off]]
   const std::string path = path_of(r.target);
   std::vector<std::string> parts;

@@ -7,7 +7,9 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "adapters/sns/verifier.h"
 #include "app/http_server.h"
@@ -27,6 +29,12 @@ inline constexpr std::chrono::seconds kWebhookWindow{300};
 // /sns answers 503 until some expire (SNS retries).
 inline constexpr std::size_t kSnsRememberedMessages = 100000;
 
+// Whether the admin listener answers a request with this `Host` header (host[:port]):
+// loopback addresses, `localhost`, and `names` (compared without case and port) are accepted;
+// anything else, an empty Host included, is refused. This is the defence against DNS
+// rebinding: a page on attacker.example that resolves to 127.0.0.1 sends Host: attacker.example.
+bool admin_host_allowed(const std::string& host, const std::vector<std::string>& names);
+
 class ServeApi {
  public:
   struct Deps {
@@ -40,11 +48,12 @@ class ServeApi {
     Metrics& metrics;
     std::function<void(const std::string&)> schedule_reconcile;
     std::function<core::Status(const std::string&)> confirm_subscription;  // GET SubscribeURL
-    std::string operator_token;  // empty: the operator API is disabled
+    std::string operator_token;  // empty: the operator API is disabled (and, with
+                                 // serve.status_requires_token, the status page and metrics)
     std::string webhook_secret;  // empty: the webhook is disabled
   };
 
-  explicit ServeApi(Deps deps) : d_(std::move(deps)) {}
+  explicit ServeApi(Deps deps);
 
   HttpResponse public_side(const HttpRequest& r);
   HttpResponse admin_side(const HttpRequest& r);
@@ -55,8 +64,12 @@ class ServeApi {
   HttpResponse operator_api(const HttpRequest& r);
   HttpResponse status_page();
   HttpResponse record(const core::ParsedItem& item, const std::string& source);
+  // nullopt when `r` carries the operator token (Bearer, or Basic with it as the password);
+  // else the refusal to send.
+  std::optional<HttpResponse> refuse_without_token(const HttpRequest& r, bool basic_prompt) const;
 
   Deps d_;
+  std::vector<std::string> admin_names_;               // Host names the admin listener answers to
   std::map<std::string, std::int64_t> seen_webhooks_;  // signature -> expiry (epoch s)
   std::map<std::string, std::int64_t> seen_sns_;       // SNS MessageId -> expiry (epoch s)
 };

@@ -98,5 +98,129 @@ TEST_F(ServeSnsTest, AMessageIsActedOnOnce) {
   EXPECT_NE(post(genuine).body.find("duplicate"), std::string::npos);
 }
 
+// ---- the admin listener ----
+
+
+const std::string kToken = "0123456789abcdef0123456789abcdef";
+
+// The admin side of a ServeApi over fakes: no sockets, no disk.
+class AdminSideTest : public ::testing::Test {
+ protected:
+  AdminSideTest() {
+    core::EnvironmentConfig env;
+    env.name = "prod";
+    env.backend.type = "fake";
+    config_.environments["prod"] = env;
+    config_.serve.admin_listen = "127.0.0.1:9301";
+  }
+
+  ServeApi& api(const std::string& token = kToken) {
+    controller_ = std::make_unique<core::Controller>(
+        config_, core::Controller::Deps{store_, backends_, clock_, log_, nullptr, "test"});
+    api_ = std::make_unique<ServeApi>(
+        ServeApi::Deps{config_, *controller_, store_, backends_, certs_, clock_, log_, metrics_,
+                       [](const std::string&) {},
+                       [](const std::string&) -> core::Status { return {}; }, token, ""});
+    return *api_;
+  }
+
+  static HttpRequest get(const std::string& target, const std::string& host,
+                         const std::string& authorization = "") {
+    HttpRequest r;
+    r.method = "GET";
+    r.target = target;
+    if (!host.empty()) r.headers["host"] = host;
+    if (!authorization.empty()) r.headers["authorization"] = authorization;
+    r.remote = "127.0.0.1";
+    return r;
+  }
+
+  core::Config config_;
+  MemoryStore store_;
+  FakeBackendFactory backends_;
+  ManualClock clock_;
+  RecordingLogger log_;
+  Metrics metrics_;
+  adapters::sns::DirectoryCertSource certs_{"/nonexistent"};
+  std::unique_ptr<core::Controller> controller_;
+  std::unique_ptr<ServeApi> api_;
+};
+
+TEST(AdminHost, LoopbackLocalhostAndListedNamesOnly) {
+  const std::vector<std::string> names = {"ops.example.internal", "10.0.0.5"};
+  for (const std::string ok :
+       {"127.0.0.1:9301", "127.0.0.1", "127.1.2.3:80", "[::1]:9301", "[::1]", "localhost:9301",
+        "LOCALHOST", "localhost.", "ops.example.internal", "Ops.Example.Internal:9301",
+        "10.0.0.5:9301", "[::ffff:127.0.0.1]"}) {
+    EXPECT_TRUE(admin_host_allowed(ok, names)) << ok;
+  }
+  for (const std::string bad : {"", "attacker.example", "attacker.example:9301", "127.0.0.1.nip.io",
+                                "localhost.attacker.example", "10.0.0.6", "[::2]:9301", "::1",
+                                "example.internal", "[::1", "[::1]x"}) {
+    EXPECT_FALSE(admin_host_allowed(bad, names)) << bad;
+  }
+}
+
+TEST_F(AdminSideTest, RebindingHostGets421OnEveryPageButHealth) {
+  auto& a = api();
+  for (const std::string path : {"/", "/metrics", "/api/environments"}) {
+    const auto out = a.admin_side(get(path, "attacker.example:9301", "Bearer " + kToken));
+    EXPECT_EQ(out.status, 421) << path;
+    EXPECT_EQ(out.body.find("prod"), std::string::npos) << "nothing of the state leaks: " << path;
+  }
+  EXPECT_EQ(a.admin_side(get("/", "")).status, 421) << "no Host";
+  EXPECT_EQ(a.admin_side(get("/healthz", "attacker.example")).status, 200);
+  EXPECT_EQ(a.admin_side(get("/", "127.0.0.1:9301")).status, 200);
+  EXPECT_EQ(a.admin_side(get("/metrics", "localhost:9301")).status, 200);
+  EXPECT_TRUE(log_.contains(core::LogLevel::kWarn, "Host not accepted"));
+}
+
+TEST_F(AdminSideTest, ConfiguredNamesAndTheBoundAddressAreAccepted) {
+  config_.serve.admin_listen = "10.1.2.3:9301";
+  config_.serve.admin_hosts = {"intermission.ops.internal"};
+  auto& a = api();
+  EXPECT_EQ(a.admin_side(get("/", "intermission.ops.internal")).status, 200);
+  EXPECT_EQ(a.admin_side(get("/", "10.1.2.3:9301")).status, 200);
+  EXPECT_EQ(a.admin_side(get("/", "10.1.2.4:9301")).status, 421);
+}
+
+TEST_F(AdminSideTest, StatusAndMetricsAreOpenByDefault) {
+  auto& a = api();
+  EXPECT_EQ(a.admin_side(get("/", "localhost")).status, 200);
+  EXPECT_EQ(a.admin_side(get("/metrics", "localhost")).status, 200);
+}
+
+TEST_F(AdminSideTest, StatusAndMetricsCanRequireTheToken) {
+  config_.serve.status_requires_token = true;
+  auto& a = api();
+  for (const std::string path : {"/", "/metrics"}) {
+    const auto none = a.admin_side(get(path, "localhost"));
+    EXPECT_EQ(none.status, 401) << path;
+    EXPECT_EQ(none.body.find("prod"), std::string::npos) << path;
+    EXPECT_EQ(a.admin_side(get(path, "localhost", "Bearer wrong")).status, 401) << path;
+    EXPECT_EQ(a.admin_side(get(path, "localhost", "Bearer " + kToken)).status, 200) << path;
+  }
+  // A browser: Basic, any user name, the token as the password ("op:" + kToken in base64).
+  const auto prompt = a.admin_side(get("/", "localhost"));
+  bool basic = false;
+  for (const auto& [k, v] : prompt.headers)
+    basic = basic || (k == "WWW-Authenticate" && v.rfind("Basic", 0) == 0);
+  EXPECT_TRUE(basic) << "the status page lets a browser ask for the token";
+  EXPECT_EQ(
+      a.admin_side(get("/", "localhost", "Basic b3A6MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="))
+          .status,
+      200);
+  EXPECT_EQ(a.admin_side(get("/", "localhost", "Basic b3A6d3Jvbmc=")).status, 401);  // op:wrong
+  EXPECT_EQ(a.admin_side(get("/healthz", "localhost")).status, 200) << "health needs no token";
+}
+
+TEST_F(AdminSideTest, RequiredTokenThatIsNotUsableClosesStatusAndMetrics) {
+  config_.serve.status_requires_token = true;
+  auto& a = api("");
+  EXPECT_EQ(a.admin_side(get("/", "localhost")).status, 403);
+  EXPECT_EQ(a.admin_side(get("/metrics", "localhost", "Bearer ")).status, 403);
+  EXPECT_EQ(a.admin_side(get("/api/environments", "localhost", "Bearer ")).status, 403);
+}
+
 }  // namespace
 }  // namespace intermission::app

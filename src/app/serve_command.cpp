@@ -18,6 +18,7 @@
 #include "adapters/sns/verifier.h"
 #include "adapters/store/factory.h"
 #include "app/serve_api.h"
+#include "app/serve_secrets.h"
 #include "page/server.h"
 
 namespace intermission::app {
@@ -93,18 +94,13 @@ class WorkQueue {
   bool stop_ = false;
 };
 
-std::string secret(const std::string& file, const std::optional<std::string>& env) {
-  std::string text;
-  if (!file.empty()) {
-    std::ifstream in(file);
-    std::ostringstream s;
-    s << in.rdbuf();
-    text = s.str();
-  } else if (env) {
-    text = *env;
+// Loads one secret; a configured one that is unusable is said loudly, and its feature stays off.
+std::string secret(const SecretSource& source, CliIo& io, core::Logger& log) {
+  const LoadedSecret s = load_secret(source, io.getenv);
+  if (!s.problem.empty()) {
+    log.warn(source.what + " unusable; its endpoints stay disabled", {{"problem", s.problem}});
   }
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
-  return text;
+  return s.value;
 }
 
 enum class Exit { kStop, kReload };
@@ -124,10 +120,12 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
 
   for (;;) {  // one pass per configuration; SIGHUP with a valid file starts the next
     const core::Config& config = loaded.config;
-    const std::string operator_token =
-        secret(config.serve.operator_token_file, io.getenv("INTERMISSION_OPERATOR_TOKEN"));
-    const std::string webhook_secret =
-        secret(config.serve.webhook_secret_file, io.getenv("INTERMISSION_WEBHOOK_SECRET"));
+    const std::string operator_token = secret({"operator token", config.serve.operator_token_file,
+                                               "operator-token", "INTERMISSION_OPERATOR_TOKEN"},
+                                              io, log);
+    const std::string webhook_secret = secret({"webhook secret", config.serve.webhook_secret_file,
+                                               "webhook-secret", "INTERMISSION_WEBHOOK_SECRET"},
+                                              io, log);
     auto http_engine = make_engine(config, io, clock, log, false);
     auto worker_engine = make_engine(config, io, clock, log, true);
     if (!http_engine || !worker_engine) {

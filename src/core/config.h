@@ -57,7 +57,10 @@ struct EnvironmentConfig {
   Duration max_duration = std::chrono::hours(2);
   FailurePolicy failure_policy = FailurePolicy::kLift;
   Duration failure_grace = std::chrono::minutes(3);
-  std::vector<std::string> skip_creators = {"autoscaling", "CodeDeployAutoUpdate"};
+  // CodeDeploy creators whose deployments are not releases: scale-out, scale-in (termination
+  // hooks) and agent updates (aws-behaviour.md §6).
+  std::vector<std::string> skip_creators = {"autoscaling", "autoscalingTermination",
+                                            "CodeDeployAutoUpdate"};
   UnknownCreatorPolicy unknown_creator = UnknownCreatorPolicy::kMaintain;
 };
 
@@ -101,8 +104,14 @@ struct ServeConfig {
   std::vector<std::string> sns_topics;           // SNS topics allowed to deliver (and subscribe)
   std::string sns_ca_file;                       // TLS roots for fetching signing certificates
   std::string sns_cert_dir;                      // signing certificates kept locally (by name)
-  std::string operator_token_file;               // else $INTERMISSION_OPERATOR_TOKEN
-  std::string webhook_secret_file;               // else $INTERMISSION_WEBHOOK_SECRET
+  // Secrets: this file, else the systemd credential (operator-token, webhook-secret), else
+  // $INTERMISSION_OPERATOR_TOKEN / $INTERMISSION_WEBHOOK_SECRET (app/serve_secrets.h).
+  std::string operator_token_file;
+  std::string webhook_secret_file;
+  // Host names the admin listener answers to, besides localhost and loopback addresses (a
+  // request with any other Host is refused: DNS rebinding).
+  std::vector<std::string> admin_hosts;
+  bool status_requires_token = false;  // the status page and /metrics need the token
   Duration tick_interval = std::chrono::minutes(1);
   SourceLocation where;
 };

@@ -136,6 +136,19 @@ TEST_F(LedgerTest, SkippedCreatorsRaiseNoPage) {
   EXPECT_TRUE(on());
 }
 
+// aws-behaviour.md §6: termination-hook deployments on scale-in (creator
+// `autoscalingTermination`) are not releases either; by default they raise no page.
+TEST_F(LedgerTest, AutoscalingTerminationIsSkippedByDefault) {
+  env_ = EnvironmentConfig{};
+  env_.name = "prod";
+  auto e = event("d-scale-in", DeploymentStatus::kCreated);
+  e.creator = "autoscalingTermination";
+  const Transition t = feed(e);
+  EXPECT_FALSE(on()) << "a scale-in must not put the site into maintenance";
+  ASSERT_FALSE(t.audit.empty());
+  EXPECT_EQ(t.audit.back().kind, "skipped");
+}
+
 TEST_F(LedgerTest, SkipListIsConfigurable) {
   env_.skip_creators = {"CloudFormation"};
   auto e = event("d-1", DeploymentStatus::kCreated);

@@ -193,8 +193,9 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
 
   // serve
   if (const YAML::Node sv = root["serve"]; sv && w.is_map(sv, "serve")) {
-    w.only_keys(sv, "serve", {"listen", "admin_listen", "sns", "operator_token_file",
-                              "webhook_secret_file", "tick_interval"});
+    w.only_keys(sv, "serve",
+                {"listen", "admin_listen", "admin_hosts", "sns", "operator_token_file",
+                 "webhook_secret_file", "status_requires_token", "tick_interval"});
     core::ServeConfig& serve = out.config.serve;
     serve.present = true;
     serve.where = w.at(sv);
@@ -208,6 +209,28 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
       }
     }
     w.duration(sv, "tick_interval", "serve", serve.tick_interval);
+    if (const YAML::Node h = sv["admin_hosts"]) {
+      if (!h.IsSequence()) {
+        w.error(h, "serve.admin_hosts", "must be a list of host names or addresses");
+      } else {
+        for (const auto& item : h) {
+          auto name = w.scalar(item, "serve.admin_hosts");
+          if (name && (name->empty() || name->find_first_of(" /@") != std::string::npos)) {
+            w.error(item, "serve.admin_hosts", "'" + *name + "' is not a host name or address");
+          } else if (name) {
+            serve.admin_hosts.push_back(*name);
+          }
+        }
+      }
+    }
+    if (const YAML::Node t = sv["status_requires_token"]) {
+      auto v = w.scalar(t, "serve.status_requires_token");
+      if (v == "true" || v == "false") {
+        serve.status_requires_token = *v == "true";
+      } else if (v) {
+        w.error(t, "serve.status_requires_token", "'" + *v + "' is not true or false");
+      }
+    }
     if (const YAML::Node sns = sv["sns"]; sns && w.is_map(sns, "serve.sns")) {
       w.only_keys(sns, "serve.sns", {"topics", "ca_file", "cert_dir"});
       if (const YAML::Node c = sns["cert_dir"]) {

@@ -51,7 +51,10 @@ TEST(YamlConfig, ValidFileBecomesTheModel) {
   const auto& staging = c.config.environments.at("staging");
   EXPECT_EQ(staging.failure_policy, core::FailurePolicy::kHold);
   EXPECT_EQ(staging.unknown_creator, core::UnknownCreatorPolicy::kIgnore);
-  EXPECT_EQ(staging.skip_creators.size(), 2u) << "the built-in default";
+  EXPECT_EQ(
+      staging.skip_creators,
+      (std::vector<std::string>{"autoscaling", "autoscalingTermination", "CodeDeployAutoUpdate"}))
+      << "the built-in default";
 }
 
 TEST(YamlConfig, EveryMistakeIsReportedWithLineAndField) {
@@ -116,6 +119,34 @@ TEST(YamlConfig, EmptyAndMissingFiles) {
   ASSERT_EQ(missing.errors.size(), 1u);
   EXPECT_NE(missing.errors[0].to_string().find("/nonexistent/intermission.yaml: cannot read"),
             std::string::npos);
+}
+
+TEST(YamlConfig, ServeAdminHostsAndStatusToken) {
+  const auto c = parse_config(R"(serve:
+  admin_hosts: [ops.example.internal, 10.0.0.5]
+  status_requires_token: true
+environments:
+  prod: {backend: {type: log, path: steps.log}}
+)",
+                              "/etc/intermission/config.yaml");
+  ASSERT_TRUE(c.errors.empty()) << all_errors(c);
+  EXPECT_EQ(c.config.serve.admin_hosts,
+            (std::vector<std::string>{"ops.example.internal", "10.0.0.5"}));
+  EXPECT_TRUE(c.config.serve.status_requires_token);
+  EXPECT_FALSE(parse_config("environments: {prod: {backend: {type: log, path: x}}}\n", "c.yaml")
+                   .config.serve.status_requires_token)
+      << "off by default";
+
+  const auto bad = parse_config(R"(serve:
+  admin_hosts: evil.example
+  status_requires_token: maybe
+environments:
+  prod: {backend: {type: log, path: steps.log}}
+)",
+                                "c.yaml");
+  const std::string errors = all_errors(bad);
+  EXPECT_NE(errors.find("serve.admin_hosts"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("serve.status_requires_token"), std::string::npos) << errors;
 }
 
 }  // namespace

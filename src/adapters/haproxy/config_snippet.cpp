@@ -9,20 +9,23 @@ std::string haproxy_snippet(const SnippetOptions& o) {
   out += "# Add these lines to haproxy.cfg, then reload HAProxy once. After that, intermission\n";
   out += "# switches maintenance on and off through the runtime API, without reloads.\n\n";
   out += "global\n";
-  out += "    # The runtime API. intermission needs level admin to change maps; keep the socket\n";
-  out += "    # private (mode 600, owned by the user intermission runs as).\n";
-  out += "    # 'expose-fd listeners' lets 'haproxy -sf ... -x SOCKET' reload without dropping\n";
-  out += "    # connections.\n";
+  out += "    # intermission's own runtime API socket, at level operator: enough for the map\n";
+  out += "    # commands (add/del/show/prepare/commit map), not for disabling servers or taking\n";
+  out += "    # the listeners (no expose-fd here; keep that on your admin socket, mode 600).\n";
   if (!o.socket.empty() && o.socket.front() == '/') {
-    out += "    stats socket " + o.socket + " mode 600 level admin expose-fd listeners\n\n";
+    out += "    # Mode 660: HAProxy's group (Debian: haproxy), which intermission's units join.\n";
+    out += "    stats socket " + o.socket + " mode 660 level operator\n\n";
   } else {
-    out += "    stats socket ipv4@" + o.socket + " level admin\n\n";
+    out += "    stats socket ipv4@" + o.socket + " level operator\n\n";
   }
   out += "frontend " + o.frontend + "\n";
   out += "    # Maintenance is on while the map has an entry for '" + o.key +
          "'. The map file is\n";
   out += "    # read at start, so create it (empty) before the first start: touch " + o.map +
          "\n";
+  out += "    # Keep it in a directory of its own that intermission may write (the Debian units:\n";
+  out +=
+      "    # /var/lib/intermission/haproxy/); it writes a temporary file and a lock beside it.\n";
   out += "    acl " + id + "_on str(" + o.key + "),map(" + o.map + ") -m found\n";
   if (!o.bypass_cidrs.empty()) {
     out += "    # Bypass by source address: these clients always see the application.\n";

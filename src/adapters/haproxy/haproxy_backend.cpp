@@ -44,9 +44,9 @@ core::Result<bool> HaproxyBackend::live_on() const {
   if (!level) return level.error();
   std::string lvl = *level;
   lvl.erase(lvl.find_last_not_of(" \r\n") + 1);
-  if (lvl != "admin") {
+  if (lvl != "operator" && lvl != "admin") {  // map commands need operator (doc: management.txt)
     return core::Error::permission("HAProxy runtime API " + s_.socket + " has level '" + lvl +
-                                   "'; switching maps needs `level admin` on its stats socket");
+                                   "'; switching maps needs `level operator` on its stats socket");
   }
   auto reply = client_.command(show_map_command(s_.map));
   if (!reply) return reply.error();

@@ -32,7 +32,7 @@ core::Error reply_error(std::string_view reply, std::string_view map) {
   if (text.find("Permission denied") != std::string::npos ||
       text.find("permission denied") != std::string::npos) {
     return core::Error::permission("HAProxy refused: " + text +
-                                   " (the stats socket needs `level admin`)");
+                                   " (the stats socket needs `level operator` or `level admin`)");
   }
   if (text.find("Unknown command") != std::string::npos) {
     return core::Error::unavailable("HAProxy does not know the command (too old a version?): " +

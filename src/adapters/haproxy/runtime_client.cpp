@@ -21,7 +21,7 @@ core::Error socket_error(int err, const std::string& what, const std::string& ad
   switch (err) {
     case ENOENT:
       return core::Error::unavailable(message + " (is `stats socket " + address +
-                                      " mode 600 level admin` in haproxy.cfg's global section, "
+                                      " mode 660 level operator` in haproxy.cfg's global section, "
                                       "and is HAProxy running?)");
     case EACCES:
     case EPERM:

@@ -1,6 +1,8 @@
 #include "adapters/store/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "core/state_codec.h"
 
@@ -81,6 +83,15 @@ core::Status SqliteStore::exec(const char* sql) {
 
 core::Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
                                                              int busy_timeout_ms) {
+  // A new database is created mode 0600 whatever the umask (the CLI may be run from any
+  // shell): it holds reasons, names and deployment ids. SQLite gives its -wal and -shm files
+  // the database's mode. An existing file keeps its mode; a failure here is SQLite's to report.
+  if (path != ":memory:" && path.rfind("file:", 0) != 0) {
+    if (const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        fd >= 0) {
+      ::close(fd);
+    }
+  }
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &db,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,

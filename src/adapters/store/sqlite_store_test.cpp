@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -128,6 +129,26 @@ TEST_F(SqliteStoreTest, LeaseIsExclusiveUntilGivenUpOrRunOut) {
   EXPECT_FALSE(a->lease("prod")->has_value()) << "given up";
   EXPECT_EQ(a->acquire_lease("prod", "a", t0 + 8 * min, t0 + 9 * min)->holder, "a")
       << "a given-up lease is free";
+}
+
+// The ledger holds reasons, names and deployment ids: never world-readable, whatever the
+// umask of the shell that ran the CLI first.
+TEST_F(SqliteStoreTest, NewDatabaseAndItsWalAreReadableByTheOwnerOnly) {
+  const mode_t old = ::umask(022);
+  {
+    auto s = open();
+    ASSERT_NE(s, nullptr);
+    core::EnvState st;
+    st.environment = "prod";
+    ASSERT_TRUE(s->compare_and_set(with_deployment(st, "d-1"), 0, {}).ok());
+    for (const std::string suffix : {"", "-wal", "-shm"}) {
+      struct stat info {};
+      if (::stat((path_ + suffix).c_str(), &info) != 0) continue;
+      EXPECT_EQ(info.st_mode & 077, 0u)
+          << "state.db" << suffix << " mode " << std::oct << (info.st_mode & 0777);
+    }
+  }
+  ::umask(old);
 }
 
 TEST_F(SqliteStoreTest, MissingDirectoryIsAClearError) {
