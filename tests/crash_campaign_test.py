@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -32,7 +33,7 @@ from fake_aws import TOKEN, FakeAws  # noqa: E402
 from harness import BIN, codedeploy  # noqa: E402
 
 SEED = int(os.environ.get("INTERMISSION_CRASH_SEED", "14"))
-RANDOM_KILLS = 3  # seeded random moments per switch direction and backend
+RANDOM_KILLS = int(os.environ.get("INTERMISSION_CRASH_RANDOM", "2"))  # per direction, backend
 LEASE = 2  # store.lease (seconds) in every config here: a dead holder blocks this long
 ORDER = ["haproxy", "elb-classic", "alb", "log", "log + sqlite", "log + dynamodb"]
 
@@ -119,13 +120,13 @@ class Campaign(unittest.TestCase):
         p.stderr.close()
         return p.returncode, err
 
-    def status(self):
-        return json.loads(self.cli("status", "--json").stdout)["environments"][0]
+    def status(self, *flags):
+        return json.loads(self.cli("status", "--json", *flags).stdout)["environments"][0]
 
     def wait_for_lease(self):
         deadline = time.monotonic() + LEASE + 5
         while time.monotonic() < deadline:
-            if self.status()["switching"] is None:
+            if self.status("--no-observe")["switching"] is None:
                 return
             time.sleep(0.2)
         self.fail("the dead process's lease never ran out")
@@ -162,12 +163,15 @@ class Campaign(unittest.TestCase):
     def arm(self, pid, n):
         return False  # no precise hook: the step watcher kills
 
-    def crashed_switch(self, on, point, after_step=None, delay=None):
+    def crashed_switch(self, on, point, after_step=None, delay=None, when=None):
         """Starts the switch to `on` and SIGKILLs it after backend step `after_step` (counted
-        from this switch's start) or after `delay` seconds; then the next tick must converge."""
+        from this switch's start), after `delay` seconds or once `when()` is true; then the
+        next tick must converge."""
         base = self.steps()
         msg = self.message(on)
         p = self.start(msg)
+        if when is not None:
+            self.watch_and_kill(p, when)
         if after_step is not None and not self.arm(p.pid, after_step):
             self.watch_and_kill(p, lambda: self.steps() - base >= after_step)
         if delay is not None:
@@ -289,6 +293,274 @@ class SqliteLocked(LogBackend):
         for k in range(0, n_off + 1):
             self.clean_switch(True)
             self.locked_switch(False, k, n_off)
+
+
+class AwsCampaign(Campaign):
+    """A backend behind the fake AWS: it kills after exactly its Nth answered mutating call."""
+
+    def setUp(self):
+        super().setUp()
+        self.fake = FakeAws()
+        self.addCleanup(self.fake.stop)
+
+    def env(self):
+        return self.fake.env(USER="crash")
+
+    def arm(self, pid, n):
+        self.fake._call("POST", "/__fake/kill-after", {"pid": pid, "calls": n})
+        return True
+
+    def crashed_switch(self, on, point, after_step=None, delay=None, when=None):
+        killed = super().crashed_switch(on, point, after_step, delay, when)
+        self.fake._call("POST", "/__fake/kill-after", {"pid": 0, "calls": None})  # disarm
+        return killed
+
+    def steps(self):
+        return sum(1 for c in self.fake.calls() if c["status"] == 200 and
+                   not c["action"].startswith("Describe") and c["action"] != "GetDeployment")
+
+
+class ElbClassic(AwsCampaign):
+    backend = "elb-classic"
+
+    def setUp(self):
+        super().setUp()
+        self.fake.setup(
+            instances={"i-page1": "eu-west-1a"},
+            load_balancers=[{"name": "web-lb", "interval": 0.1, "healthy_threshold": 2}],
+            groups=[{"name": "web-asg", "instances": ["i-app1", "i-app2"], "load_balancers": ["web-lb"]}],
+            require_token=TOKEN)
+        self.write_config(f"""\
+store: {{path: state.db, lease: {LEASE}s}}
+aws: {{region: eu-west-1, max_attempts: 4, codedeploy_lookup: false}}
+routes:
+  - deployment_group: "*-*"
+    environment: "{{1}}"
+environments:
+  prod:
+    backend:
+      type: elb-classic
+      load_balancer: web-lb
+      auto_scaling_group: web-asg
+      page_instances: [i-page1]
+      min_healthy: 2
+      health_timeout: 5s
+      poll_interval: 50ms
+""")
+
+    def backend_problems(self, on):
+        out = []
+        s = self.fake.state()
+        group = s["groups"]["web-asg"].get("web-lb")
+        lb = s["lbs"]["web-lb"]
+        if on and (group not in (None, "Removed", "Removing") or
+                   {i for i, st in lb.items() if st == "InService"} != {"i-page1"}):
+            out.append(f"not in maintenance: {s['groups']} {lb}")
+        if not on and (group not in ("Added", "InService", "Adding") or
+                       any(i.startswith("i-page") and st != "Draining" for i, st in lb.items())):
+            out.append(f"not serving the app: {s['groups']} {lb}")
+        for zone, series in self.fake.zone_timeline()["web-lb"].items():
+            low = min(n for _, n in series)
+            if low <= 0:
+                out.append(f"zone {zone} had nothing serving: {series}")
+        return out
+
+    def test_crash_campaign(self):
+        self.run_campaign()
+
+
+ALB_ARN = "arn:aws:elasticloadbalancing:eu-west-1:111122223333"
+L_HTTPS = f"{ALB_ARN}:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
+L_HTTP = f"{ALB_ARN}:listener/app/web/50dc6c495c0c9188/0467ef3c8400ae65"
+TG_APP = f"{ALB_ARN}:targetgroup/app/73e2d6bc24d8a067"
+
+
+class Alb(AwsCampaign):
+    backend = "alb"
+
+    def setUp(self):
+        super().setUp()
+        self.fake.setup(
+            target_groups={TG_APP: {"i-app1": True}},
+            listeners=[{"arn": L_HTTPS, "target_group": TG_APP}, {"arn": L_HTTP, "target_group": TG_APP}],
+            rules=[{"listener": L_HTTPS, "priority": 1, "path": "/admin/*"}],
+            require_token=TOKEN)
+        self.write_config(f"""\
+store: {{path: state.db, lease: {LEASE}s}}
+aws: {{region: eu-west-1, max_attempts: 4, codedeploy_lookup: false}}
+routes:
+  - deployment_group: "*-*"
+    environment: "{{1}}"
+environments:
+  prod:
+    backend:
+      type: alb
+      listeners: [{L_HTTPS}, {L_HTTP}]
+      bypass_cidrs: [203.0.113.0/28]
+      bypass_secret: s3cret-42
+""")
+        self.theirs = self.rules(False)
+        self.expected_on = None
+
+    def rules(self, ours):
+        out = []
+        for r in self.fake.state()["rules"].values():
+            if ("intermission:environment" in r["tags"]) == ours:
+                out.append(json.dumps({k: v for k, v in r.items() if k != "arn"}, sort_keys=True))
+        return sorted(out)
+
+    def route(self, listener, **request):
+        a = self.fake._call("POST", "/__fake/route", dict(listener=listener, **request))["actions"][0]
+        return a["FixedResponseConfig"]["StatusCode"] if a["Type"] == "fixed-response" else "app"
+
+    def backend_problems(self, on):
+        out = []
+        mine = self.rules(True)
+        if on:
+            if self.expected_on is None:
+                self.expected_on = mine  # the clean round's rule set is the reference
+            if mine != self.expected_on:
+                out.append(f"the maintenance rules are not exactly the clean set: {mine}")
+        elif mine:
+            out.append(f"maintenance rules left: {mine}")
+        if self.rules(False) != self.theirs:
+            out.append("rules of others changed")
+        for listener in (L_HTTPS, L_HTTP):
+            got = self.route(listener, path="/")
+            if got != ("503" if on else "app"):
+                out.append(f"{listener} routes / to {got}")
+        if self.route(L_HTTPS, path="/", ip="203.0.113.5") != "app":
+            out.append("a bypass client does not reach the app")
+        return out
+
+    def test_crash_campaign(self):
+        self.run_campaign()
+
+
+class AdminSocketProxy:
+    """Sits on HAProxy's admin socket (one command per connection, as our client speaks it),
+    counts answered map changes and SIGKILLs an armed pid right after the Nth was answered."""
+
+    def __init__(self, path, upstream):
+        self.path, self.upstream = path, upstream
+        self.changes = 0
+        self.armed = None  # (pid, changes at which to kill)
+        self.lock = threading.Lock()
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(path)
+        self.server.listen(16)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.relay, args=(client,), daemon=True).start()
+
+    def relay(self, client):
+        with client:
+            command = b""
+            while True:
+                chunk = client.recv(4096)
+                if not chunk:
+                    break
+                command += chunk
+            with socket.socket(socket.AF_UNIX) as up:
+                up.connect(self.upstream)
+                up.sendall(command)
+                up.shutdown(socket.SHUT_WR)
+                while True:
+                    chunk = up.recv(65536)
+                    if not chunk:
+                        break
+                    client.sendall(chunk)
+            client.shutdown(socket.SHUT_WR)
+        if command.startswith((b"add map", b"del map", b"set map")):
+            with self.lock:
+                self.changes += 1
+                if self.armed and self.changes >= self.armed[1]:
+                    try:
+                        os.kill(self.armed[0], signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    self.armed = None
+
+    def close(self):
+        self.server.close()
+
+
+class Haproxy(Campaign):
+    backend = "haproxy"
+
+    def setUp(self):
+        super().setUp()
+        from stack import Stack
+        self.stack = Stack().start()
+        self.addCleanup(self.stack.stop)
+        self.proxy = AdminSocketProxy(os.path.join(self.dir, "admin.sock"), self.stack.socket)
+        self.addCleanup(self.proxy.close)
+        self.write_config(f"""\
+store: {{path: state.db, lease: {LEASE}s}}
+routes:
+  - deployment_group: "*-*"
+    environment: "{{1}}"
+environments:
+  prod:
+    backend: {{type: haproxy, socket: {self.proxy.path}, map: {self.stack.map}}}
+""")
+
+    def steps(self):
+        return self.proxy.changes
+
+    def arm(self, pid, n):
+        with self.proxy.lock:
+            self.proxy.armed = (pid, self.proxy.changes + n)
+        return True
+
+    def crashed_switch(self, *args, **kwargs):
+        killed = super().crashed_switch(*args, **kwargs)
+        self.proxy.armed = None
+        return killed
+
+    def map_file_on(self):
+        with open(self.stack.map) as f:
+            return any(line.split()[:1] == ["prod"] for line in f)
+
+    def live_on(self):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(self.stack.socket)
+            s.sendall(f"show map {self.stack.map}\n".encode())
+            s.shutdown(socket.SHUT_WR)
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+        return any(line.split()[1:2] == ["prod"] for line in reply.decode().splitlines())
+
+    def backend_problems(self, on):
+        out = []
+        if self.live_on() != on:
+            out.append(f"HAProxy's live map disagrees with the decision {on}")
+        if self.map_file_on() != on:
+            out.append(f"the map file disagrees with the decision {on} (a reload would flip it)")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.stack.port}/", timeout=5) as r:
+                served = r.status
+        except urllib.error.HTTPError as e:
+            served = e.code
+        if served != (503 if on else 200):
+            out.append(f"a request got {served}")
+        return out
+
+    def test_crash_campaign(self):
+        self.run_campaign()
+        # And once the map file has been written (the last thing a step does).
+        for on, name in ((True, "on"), (False, "off")):
+            if not on:
+                self.clean_switch(True)
+            self.crashed_switch(on, f"{name}: SIGKILL after the map file write",
+                                when=lambda on=on: self.map_file_on() == on)
 
 
 if __name__ == "__main__":
