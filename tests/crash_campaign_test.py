@@ -395,7 +395,7 @@ environments:
   prod:
     backend:
       type: alb
-      listeners: [{L_HTTPS}, {L_HTTP}]
+      listeners: [{L_HTTPS}]
       bypass_cidrs: [203.0.113.0/28]
       bypass_secret: s3cret-42
 """)
@@ -425,7 +425,7 @@ environments:
             out.append(f"maintenance rules left: {mine}")
         if self.rules(False) != self.theirs:
             out.append("rules of others changed")
-        for listener in (L_HTTPS, L_HTTP):
+        for listener in (L_HTTPS,):
             got = self.route(listener, path="/")
             if got != ("503" if on else "app"):
                 out.append(f"{listener} routes / to {got}")
@@ -561,6 +561,146 @@ environments:
                 self.clean_switch(True)
             self.crashed_switch(on, f"{name}: SIGKILL after the map file write",
                                 when=lambda on=on: self.map_file_on() == on)
+
+
+class DynamoFaultProxy:
+    """HTTP proxy in front of dynalite: forwards every request, except that the ones whose
+    index is scheduled get a DynamoDB error instead (throttling or a 5xx)."""
+
+    FAULTS = {
+        "throttled": (400, "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                      "The level of configured provisioned throughput for the table was exceeded."),
+        "5xx": (500, "com.amazonaws.dynamodb.v20120810#InternalServerError", "Internal server error"),
+    }
+
+    def __init__(self, upstream):
+        proxy = self
+        self.upstream = upstream
+        self.count = 0
+        self.schedule = {}  # request index -> fault name
+        self.ops = []       # X-Amz-Target of every request, in order
+        self.lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with proxy.lock:
+                    index = proxy.count
+                    proxy.count += 1
+                    proxy.ops.append(self.headers.get("X-Amz-Target", "?").split(".")[-1])
+                    fault = proxy.schedule.pop(index, None)
+                if fault is not None:
+                    status, code, message = proxy.FAULTS[fault]
+                    data = json.dumps({"__type": code, "message": message}).encode()
+                    ctype = "application/x-amz-json-1.0"
+                else:
+                    req = urllib.request.Request(proxy.upstream + self.path, data=body, method="POST",
+                                                 headers={k: v for k, v in self.headers.items()
+                                                          if k.lower() not in ("host", "content-length")})
+                    try:
+                        with urllib.request.urlopen(req, timeout=30) as r:
+                            status, data, ctype = r.status, r.read(), r.headers.get("Content-Type")
+                    except urllib.error.HTTPError as e:
+                        status, data, ctype = e.code, e.read(), e.headers.get("Content-Type")
+                self.send_response(status)
+                self.send_header("Content-Type", ctype or "application/x-amz-json-1.0")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class DynamoDbFaults(LogBackend):
+    """The DynamoDB store behind the fault proxy: every request of a switch, in turn, is
+    throttled or answered with a 500 — once (the client's retry must absorb it) and as many
+    times as the client tries (the run fails there; the next tick must converge)."""
+
+    backend = "log + dynamodb"
+    attempts = 3
+
+    @classmethod
+    def setUpClass(cls):
+        from dynalite import Dynalite
+        cls.dynamo = Dynalite()
+        cls.fake = FakeAws()  # for its environment helper: credentials and region
+        cls.dynamo.create_table("intermission", cls.fake.env(AWS_ENDPOINT_URL=cls.dynamo.url))
+        cls.proxy = DynamoFaultProxy(cls.dynamo.url)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.close()
+        cls.dynamo.stop()
+        cls.fake.stop()
+
+    def setUp(self):
+        super().setUp()
+        self.write_config(f"""\
+store: {{type: dynamodb, table: intermission, lease: {LEASE}s}}
+aws: {{region: eu-west-1, codedeploy_lookup: false, max_attempts: {self.attempts}}}
+routes:
+  - deployment_group: "*-*"
+    environment: "{{1}}"
+environments:
+  prod:
+    backend: {{type: log, path: steps.log}}
+""")
+
+    def env(self):
+        return self.fake.env(AWS_ENDPOINT_URL=self.proxy.url, USER="crash")
+
+    def faulted_switch(self, on, index, op, fault, times):
+        with self.proxy.lock:
+            start = self.proxy.count
+            for i in range(times):
+                self.proxy.schedule[start + index + i] = fault
+        rc, err = self.finish(self.start(self.message(on)))
+        with self.proxy.lock:
+            self.proxy.schedule.clear()
+        left = self.status("--no-observe")["switching"] is not None
+        if rc != 0 or left:  # a failed lease release leaves it to run out, exit 0 or not
+            self.wait_for_lease()
+            self.cli("tick")
+        decision, problems = self.problems()
+        kind = "once" if times == 1 else f"{times}x, past the retries"
+        point = f"{'on' if on else 'off'}: request {index + 1} ({op}) {fault} {kind}"
+        record(self.backend, point, not problems, rc != 0 or left)
+        with self.subTest(point=point):
+            self.assertEqual(problems, [], f"rc {rc}\n{err}")
+            if times == 1:
+                self.assertEqual((rc, decision), (0, on), err)
+        if decision:
+            self.clean_switch(False)
+
+    def test_crash_campaign(self):
+        for on in (True, False):
+            if not on:
+                self.clean_switch(True)
+            start = self.proxy.count
+            rc, err = self.finish(self.start(self.message(on)))
+            self.assertEqual(rc, 0, err)
+            ops = self.proxy.ops[start:self.proxy.count]  # the requests of one switch
+            if on:
+                self.clean_switch(False)
+            # Every request gets both faults; which one outlasts the retries alternates.
+            for index, op in enumerate(ops):
+                for fault, times in (("throttled", self.attempts if index % 2 == 0 else 1),
+                                     ("5xx", 1 if index % 2 == 0 else self.attempts)):
+                    if not on:
+                        self.clean_switch(True)
+                    self.faulted_switch(on, index, op, fault, times)
 
 
 if __name__ == "__main__":
