@@ -15,6 +15,7 @@ import collections
 import json
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -49,9 +50,11 @@ def record(backend, point, converged, killed=False):
 
 
 def table():
-    rows = ["| backend | crash point / fault | runs | killed there | end state correct |",
+    rows = ["| backend | crash point / fault | runs | killed / failed there | end state correct |",
             "|---|---|---:|---:|---:|"]
-    keys = sorted(RESULTS, key=lambda k: (ORDER.index(k[0]) if k[0] in ORDER else 99, k[1]))
+    def natural(text):  # "request 10" after "request 9"
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+    keys = sorted(RESULTS, key=lambda k: (ORDER.index(k[0]) if k[0] in ORDER else 99, natural(k[1])))
     for b, p in keys:
         r = RESULTS[(b, p)]
         rows.append(f"| {b} | {p} | {r['runs']} | {r['killed']} | {r['converged']} |")
@@ -460,23 +463,26 @@ class AdminSocketProxy:
             threading.Thread(target=self.relay, args=(client,), daemon=True).start()
 
     def relay(self, client):
-        with client:
-            command = b""
-            while True:
-                chunk = client.recv(4096)
-                if not chunk:
-                    break
-                command += chunk
-            with socket.socket(socket.AF_UNIX) as up:
-                up.connect(self.upstream)
-                up.sendall(command)
-                up.shutdown(socket.SHUT_WR)
+        command = b""
+        try:
+            with client:
                 while True:
-                    chunk = up.recv(65536)
+                    chunk = client.recv(4096)
                     if not chunk:
                         break
-                    client.sendall(chunk)
-            client.shutdown(socket.SHUT_WR)
+                    command += chunk
+                with socket.socket(socket.AF_UNIX) as up:
+                    up.connect(self.upstream)
+                    up.sendall(command)
+                    up.shutdown(socket.SHUT_WR)
+                    while True:
+                        chunk = up.recv(65536)
+                        if not chunk:
+                            break
+                        client.sendall(chunk)
+                client.shutdown(socket.SHUT_WR)
+        except OSError:
+            return  # the client was killed mid-command: HAProxy may have applied it, or not
         if command.startswith((b"add map", b"del map", b"set map")):
             with self.lock:
                 self.changes += 1
@@ -676,7 +682,7 @@ environments:
         decision, problems = self.problems()
         kind = "once" if times == 1 else f"{times}x, past the retries"
         point = f"{'on' if on else 'off'}: request {index + 1} ({op}) {fault} {kind}"
-        record(self.backend, point, not problems, rc != 0 or left)
+        record(self.backend, point, not problems, rc != 0 or left)  # failed there
         with self.subTest(point=point):
             self.assertEqual(problems, [], f"rc {rc}\n{err}")
             if times == 1:
