@@ -22,12 +22,16 @@ intermission uses them.
 
 Control API (JSON): POST /__fake/setup, POST /__fake/fail, POST /__fake/instance,
 POST /__fake/group (scale a group in or out), POST /__fake/drained (a drain ends early), POST /__fake/deployment, GET /__fake/timeline,
-GET /__fake/zone-timeline, GET /__fake/calls, GET /__fake/state.
+GET /__fake/zone-timeline, GET /__fake/calls, GET /__fake/state; POST /__fake/kill-after
+({"pid", "calls": N}) SIGKILLs a client right after the fake answered its Nth mutating call
+(any action but Describe*/GetDeployment), so crash tests stop it after an exact step.
 Run: fake_aws.py --port-file FILE (port 0 = any free port)."""
 
 import argparse
 import json
+import os
 import re
+import signal
 import threading
 import time
 import urllib.parse
@@ -169,6 +173,7 @@ class World:
 
 
 WORLD = World()
+KILL_AFTER = {}  # /__fake/kill-after: {"pid", "left"} while armed
 
 
 def member_params(params, prefix):
@@ -984,6 +989,8 @@ class Handler(BaseHTTPRequestHandler):
                     WORLD.require_token = req["require_token"]
             elif path == "/__fake/sts":  # fake_sts.py
                 return self.reply(200, json.dumps(fake_sts.STS.control(req)), "application/json")
+            elif path == "/__fake/kill-after":
+                KILL_AFTER.update(pid=req["pid"], left=req["calls"])
             elif path == "/__fake/fail":
                 WORLD.faults.setdefault(req["action"], []).extend(req["faults"])
             elif path == "/__fake/group":  # scale in or out: the group's instances now
@@ -1063,7 +1070,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 xml = (f'<{action}Response xmlns="{ns}"><{action}Result>{result}</{action}Result>'
                        f"<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></{action}Response>")
-            return self.reply(200, xml, "text/xml", {"x-amzn-RequestId": rid})
+            self.reply(200, xml, "text/xml", {"x-amzn-RequestId": rid})
+            return self.maybe_kill(action)
         except AwsFault as f:
             with WORLD.lock:
                 self.record(action.split(".")[-1], f.status, f.code)
@@ -1087,6 +1095,24 @@ class Handler(BaseHTTPRequestHandler):
     def record(self, action, status, code=""):
         WORLD.calls.append({"t": round(WORLD.now(), 4), "action": action, "status": status, "code": code,
                             "body": getattr(self, "raw_body", b"").decode("latin-1")})  # bytes as sent
+
+    def maybe_kill(self, action):
+        """The crash hook of /__fake/kill-after: counts answered mutating calls."""
+        if action.startswith("Describe"):
+            return
+        with WORLD.lock:
+            if KILL_AFTER.get("left") is None:
+                return
+            KILL_AFTER["left"] -= 1
+            if KILL_AFTER["left"] > 0:
+                return
+            pid = KILL_AFTER.pop("pid")
+            KILL_AFTER.pop("left")
+        self.wfile.flush()
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def inject(self, action):
         with WORLD.lock:
