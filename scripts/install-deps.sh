@@ -6,9 +6,9 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libboost1.81-dev libboost-json1.81-dev
-  libcurl4-openssl-dev libpugixml-dev libsqlite3-dev libyaml-cpp-dev libssl-dev
+  libcurl4-openssl-dev libpugixml-dev libsqlite3-dev libyaml-cpp-dev libssl-dev libpq-dev
   libgtest-dev libgmock-dev
-  python3 haproxy nginx-light curl openssl
+  python3 haproxy nginx-light postgresql curl openssl
   chromium fonts-dejavu-core
   python3-botocore awscli python3-yaml
   patchelf zip unzip prometheus systemd
@@ -22,16 +22,25 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
 
-echo "installing: ${missing[*]}"
+# PostgreSQL's server refuses to run as root: the store tests run it as this unprivileged user.
+need_user=
+id intermission-test >/dev/null 2>&1 || need_user=1
+[[ ${#missing[@]} -eq 0 && -z $need_user ]] && exit 0
+
 sudo=()
 if [[ $(id -u) -ne 0 ]]; then
   command -v sudo >/dev/null || { echo "error: need root or sudo to install ${missing[*]}" >&2; exit 1; }
   sudo=(sudo)
 fi
 export DEBIAN_FRONTEND=noninteractive
-if ! "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; then
-  "${sudo[@]}" apt-get update
-  "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  if ! "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; then
+    "${sudo[@]}" apt-get update
+    "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+  fi
+fi
+if [[ -n $need_user ]]; then
+  "${sudo[@]}" useradd --system --no-create-home --shell /usr/sbin/nologin intermission-test
 fi

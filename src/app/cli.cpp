@@ -16,6 +16,7 @@
 #include "adapters/config/yaml_config.h"
 #include "adapters/haproxy/config_snippet.h"
 #include "adapters/nginx/config_snippet.h"
+#include "adapters/store/postgres_store.h"
 #include "adapters/haproxy/protocol.h"
 #include "adapters/log/json_logger.h"
 #include "adapters/store/factory.h"
@@ -52,6 +53,7 @@ Commands:
                           give up the switching lease a dead process left (audited)
   serve                   the daemon: SNS endpoint, webhook, operator API, status, metrics
   lambda                  the AWS Lambda custom runtime loop (the zip's bootstrap)
+  store migrate           create or migrate the configured store's schema
   dynamodb-table NAME     print the CreateTable input the dynamodb store expects
   sns-verify FILE [--certs DIR] [--offline] [--ca FILE] [--topics ARNS]
                           check an SNS message's signature as the endpoint does
@@ -147,6 +149,13 @@ signatures; the signature over the fields SNS signs. See docs/sns.md.
                 Timestamp and no Timestamp window (a saved message)
   --at TIME     judge at TIME (UTC, 2026-03-06T20:00:00Z) instead of now or the Timestamp
 )"},
+      {"store", R"txt(Usage: intermission store migrate [--config FILE]
+
+Creates the configured store's schema, or brings it to the version this intermission uses
+(PostgreSQL: versioned migrations in one transaction, under an advisory lock, so replicas
+starting together migrate once; a schema newer than this build is refused). Prints the
+version. Every command migrates on first use too; run this before rolling out a new version.
+)txt"},
       {"dynamodb-table", R"txt(Usage: intermission dynamodb-table NAME
 
 Prints the CreateTable input (JSON) of the table the dynamodb store expects, for
@@ -760,6 +769,30 @@ int cmd_sns_verify(const Args&, const Args& a, CliIo& io) {
   return kExitFailed;
 }
 
+int cmd_store(const Args& global, const Args& a, CliIo& io) {
+  if (a.positional[0] != "migrate") {
+    return usage_error(io, "store", "unknown store command '" + a.positional[0] + "' (migrate)");
+  }
+  Runtime rt;  // opening the store creates or migrates its schema
+  if (auto code = make_runtime(global, io, core::LogLevel::kWarn, rt)) return *code;
+  const core::StoreConfig& c = rt.loaded.config.store;
+  if (auto* pg = dynamic_cast<adapters::PostgresStore*>(rt.store.get())) {
+    auto v = pg->schema_version();
+    if (!v) {
+      io.err << "intermission store migrate: " << v.error().message << "\n";
+      return kExitFailed;
+    }
+    io.out << "postgresql: schema at version " << *v << "\n";
+  } else if (c.type == "sqlite") {
+    io.out << "sqlite " << (c.path.empty() ? adapters::kDefaultSqlitePath : c.path)
+           << ": schema ready\n";
+  } else {
+    io.out << c.type << ": nothing to migrate (the table is created with `dynamodb-table` or the "
+           << "CloudFormation stack)\n";
+  }
+  return kExitOk;
+}
+
 int cmd_tick(const Args& global, const Args& a, CliIo& io) {
   Runtime rt;
   if (auto code = make_runtime(global, io, core::LogLevel::kInfo, rt)) return *code;
@@ -878,6 +911,9 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
         {"sns-verify",
          {spec_with_globals({{"--certs", "--ca", "--topics", "--at"}, {"--offline"}, 1, 1}),
           [&](const Args& g, const Args& a) { return cmd_sns_verify(g, a, io); }}},
+        {"store",
+         {spec_with_globals({{}, {}, 1, 1}),
+          [&](const Args& g, const Args& a) { return cmd_store(g, a, io); }}},
         {"dynamodb-table",
          {spec_with_globals({{}, {}, 1, 1}),
           [&](const Args& g, const Args& a) { return cmd_dynamodb_table(g, a, io); }}},

@@ -75,8 +75,11 @@ struct Route {
 };
 
 struct StoreConfig {
-  std::string type = "sqlite";  // or "dynamodb"
+  std::string type = "sqlite";  // or "dynamodb", "postgresql"
   std::string path;             // sqlite: the database file
+  // postgresql: a libpq connection string or URI (host, dbname, user, sslmode, ...); empty =
+  // the PG* environment variables, as psql takes them.
+  std::string connection;
   std::string table;            // dynamodb: the table
   std::string region;           // dynamodb: overrides aws.region
   Duration audit_ttl = std::chrono::hours(24 * 90);  // dynamodb: audit items expire after

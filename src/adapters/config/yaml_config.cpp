@@ -291,17 +291,20 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
   // store
   core::StoreConfig& store = out.config.store;
   if (const YAML::Node s = root["store"]; s && w.is_map(s, "store")) {
-    w.only_keys(s, "store", {"type", "path", "table", "region", "audit_ttl", "lease"});
+    w.only_keys(s, "store", {"type", "path", "table", "region", "audit_ttl", "lease", "connection"});
     store.where = w.at(s);
     if (const YAML::Node t = s["type"]) store.type = w.scalar(t, "store.type").value_or("");
-    if (store.type != "sqlite" && store.type != "dynamodb") {
+    if (store.type != "sqlite" && store.type != "dynamodb" && store.type != "postgresql") {
       w.error(s["type"] ? s["type"] : s, "store.type",
-              "'" + store.type + "' is not a known store (known: sqlite, dynamodb)");
+              "'" + store.type + "' is not a known store (known: sqlite, postgresql, dynamodb)");
     }
     if (const YAML::Node p = s["path"]) {
       store.path = resolve_path(file, w.scalar(p, "store.path").value_or(""));
     }
     if (const YAML::Node t = s["table"]) store.table = w.scalar(t, "store.table").value_or("");
+    if (const YAML::Node c = s["connection"]) {
+      store.connection = w.scalar(c, "store.connection").value_or("");
+    }
     if (const YAML::Node r = s["region"]) store.region = w.scalar(r, "store.region").value_or("");
     w.duration(s, "audit_ttl", "store", store.audit_ttl);
     w.duration(s, "lease", "store", store.lease);

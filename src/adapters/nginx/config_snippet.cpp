@@ -57,10 +57,10 @@ std::string nginx_http_part(const SnippetOptions& o) {
   if (!o.bypass_secret.empty()) {
     out += "    # The secret cookie or header (testers see the new version before the page\n";
     out += "    # lifts). Treat the value as a password.\n";
-    out += "    map $cookie_intermission_bypass $" + v + "_bypass_cookie {\n        default 0;\n        \"" +
-           o.bypass_secret + "\" 1;\n    }\n";
-    out += "    map $http_x_intermission_bypass $" + v + "_bypass_header {\n        default 0;\n        \"" +
-           o.bypass_secret + "\" 1;\n    }\n";
+    out += "    map $cookie_intermission_bypass $" + v +
+           "_bypass_cookie {\n        default 0;\n        \"" + o.bypass_secret + "\" 1;\n    }\n";
+    out += "    map $http_x_intermission_bypass $" + v +
+           "_bypass_header {\n        default 0;\n        \"" + o.bypass_secret + "\" 1;\n    }\n";
   } else {
     out += "    map $uri $" + v + "_bypass_cookie { default 0; }\n";
     out += "    map $uri $" + v + "_bypass_header { default 0; }\n";
@@ -97,7 +97,9 @@ std::string nginx_server_part(const SnippetOptions& o) {
   out += "    recursive_error_pages on;\n\n";
   out += "    # The page: `intermission page --listen " + o.page_server + " --environment " +
          o.environment + "`\n";
-  out += "    # answers 503 with Retry-After, no-store, the reason, JSON for API clients and assets.\n";
+  out +=
+      "    # answers 503 with Retry-After, no-store, the reason, JSON for API clients and "
+      "assets.\n";
   out += "    location @" + v + " {\n";
   out += "        proxy_pass http://" + o.page_server + ";\n";
   out += "        proxy_set_header Host $host;\n";

@@ -12,13 +12,13 @@ namespace intermission::adapters::nginx {
 
 struct SnippetOptions {
   std::string environment;
-  std::string state_file;                  // present = maintenance on (the backend writes it)
+  std::string state_file;  // present = maintenance on (the backend writes it)
   std::string page_server = "127.0.0.1:8081";
-  std::vector<std::string> bypass_cidrs;   // sources that always see the app
-  std::string bypass_secret;               // cookie/header value that bypasses; empty = none
-  std::string health_path = "/healthz";    // passed to the application (its health check)
-  std::vector<std::string> exempt;         // path prefixes always passed (webhooks, ACME)
-  int retry_after_seconds = 120;           // the fallback page's Retry-After
+  std::vector<std::string> bypass_cidrs;  // sources that always see the app
+  std::string bypass_secret;              // cookie/header value that bypasses; empty = none
+  std::string health_path = "/healthz";   // passed to the application (its health check)
+  std::vector<std::string> exempt;        // path prefixes always passed (webhooks, ACME)
+  int retry_after_seconds = 120;          // the fallback page's Retry-After
 };
 
 // The nginx variable prefix for an environment: "intermission_" + the name with every

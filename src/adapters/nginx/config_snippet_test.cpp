@@ -24,8 +24,8 @@ TEST(NginxSnippet, VariablesAreValidNginxNamesForAnyEnvironment) {
 
 TEST(NginxSnippet, UnsafeTokensAreRefused) {
   EXPECT_TRUE(safe_token("/var/lib/x.on"));
-  for (const std::string& bad : std::vector<std::string>{"", "a b", "a;b", "a{", "a}", "$x", "a\"b", "a'b", "a#b", "a\\b",
-                                std::string("a\nb")}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "", "a b", "a;b", "a{", "a}", "$x", "a\"b", "a'b", "a#b", "a\\b", std::string("a\nb")}) {
     EXPECT_FALSE(safe_token(bad)) << bad;
   }
 }

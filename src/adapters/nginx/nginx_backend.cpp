@@ -23,7 +23,8 @@ core::Error file_error(const std::string& what, const std::string& path) {
 NginxBackend::NginxBackend(NginxSettings settings) : s_(std::move(settings)) {}
 
 std::string NginxBackend::describe() const {
-  return "nginx state file " + s_.state_file + (s_.probe.empty() ? "" : " (probe " + s_.probe + ")");
+  return "nginx state file " + s_.state_file +
+         (s_.probe.empty() ? "" : " (probe " + s_.probe + ")");
 }
 
 core::Result<bool> NginxBackend::file_on() const {
@@ -58,8 +59,8 @@ core::Result<core::Observation> NginxBackend::observe() {
     if (!live) return live.error();
     if (*live != *file) {
       return core::Error::unavailable(
-          "nginx sees maintenance " + std::string(*live ? "on" : "off") + " but " +
-          s_.state_file + " is " + (*file ? "present" : "absent") +
+          "nginx sees maintenance " + std::string(*live ? "on" : "off") + " but " + s_.state_file +
+          " is " + (*file ? "present" : "absent") +
           ": does nginx's `if (-f ...)` name this file, and can its worker user search the "
           "directory?");
     }

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "adapters/store/dynamodb_store.h"
+#include "adapters/store/postgres_store.h"
 #include "adapters/store/sqlite_store.h"
 
 namespace intermission::adapters {
@@ -70,6 +71,11 @@ core::Result<std::unique_ptr<core::Store>> open_store(const core::StoreConfig& c
     if (!client) return client.error();
     return std::unique_ptr<core::Store>(
         std::make_unique<DynamoDbStore>(**client, config.table, config.audit_ttl, clock, log));
+  }
+  if (config.type == "postgresql") {
+    auto s = PostgresStore::open(config.connection);
+    if (!s) return s.error();
+    return std::unique_ptr<core::Store>(std::move(*s));
   }
   if (config.type == "sqlite") {
     auto s = SqliteStore::open(config.path.empty() ? kDefaultSqlitePath : config.path);
