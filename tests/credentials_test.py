@@ -65,6 +65,7 @@ class Base(unittest.TestCase):
     def setUp(self):
         self.fake = FakeAws()
         self.fake.setup(
+            instances={"i-page1": "eu-west-1a"},
             load_balancers=[{"name": "web-lb", "interval": 0.1, "healthy_threshold": 2}],
             groups=[{"name": "web-asg", "instances": ["i-app1", "i-app2"], "load_balancers": ["web-lb"]}],
             deployments={"d-1": {"creator": "user", "status": "InProgress"}})
@@ -105,7 +106,8 @@ class Base(unittest.TestCase):
 
     def in_maintenance(self):
         s = self.fake.state()
-        return s["groups"]["web-asg"] == {} and s["lbs"]["web-lb"] == {"i-page1": "InService"}
+        return s["groups"]["web-asg"] == {"web-lb": "Removed"} and \
+            s["lbs"]["web-lb"] == {"i-page1": "InService"}
 
     def calls(self, action=None, code=None):
         return [c for c in self.fake.calls()

@@ -267,7 +267,7 @@ class LambdaInChroot(unittest.TestCase):
         self.assertEqual(json.loads(body)["status"], "done", body)
         self.assertLess(time.monotonic() - started, 10, "no wait for a lease left behind")
         state = self.fake.state()
-        self.assertEqual(state["groups"]["web-asg"], {})
+        self.assertEqual(state["groups"]["web-asg"], {"web-lb": "Removed"})
         self.assertEqual(state["lbs"]["web-lb"], {"i-page1": "InService"})
         logs = self.logs()
         self.assertIn("stopped before the invocation's deadline", logs)

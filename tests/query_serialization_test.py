@@ -38,7 +38,8 @@ TG_PAGE = f"{ACCOUNT}:targetgroup/page {ODD}/5dd4ab31d04a2d29"
 PAGE = f"<p>Back soon + more: a/b ~ c * d é 日本 🎉 &amp; 100% 'quoted' \"too\"</p>\n"
 
 # (signing name, API version) -> botocore's service name.
-SERVICES = {("elasticloadbalancing", "2012-06-01"): "elb",
+SERVICES = {("ec2", "2016-11-15"): "ec2",  # EC2's own dialect: its serializer is botocore's "ec2"
+            ("elasticloadbalancing", "2012-06-01"): "elb",
             ("elasticloadbalancing", "2015-12-01"): "elbv2",
             ("autoscaling", "2011-01-01"): "autoscaling"}
 
@@ -68,7 +69,7 @@ environments:
       listeners: [{json.dumps(LISTENER, ensure_ascii=False)}]
       hosts: ["shop é.example.com", "日本.example.com"]
       bypass_cidrs: [203.0.113.0/28]
-      bypass_secret: {json.dumps("s3cret+/~*é日本🎉", ensure_ascii=False)}
+      bypass_secret: {json.dumps("s3cret+/~é日本🎉", ensure_ascii=False)}
       page_file: page.html
   target:
     backend:
@@ -107,9 +108,20 @@ class Unflattener:
     """Rebuilds botocore's input parameters from flat Query pairs, in the shape's member order
     (how the AWS CLI builds them). A name that is no member of the shape is an error."""
 
-    def __init__(self, flat):
+    def __init__(self, flat, ec2=False):
         self.flat = flat
+        self.ec2 = ec2  # EC2: members by queryName/locationName, list items as Name.N
         self.used = set()
+
+    def member_key(self, name, member):
+        if self.ec2:
+            s = member.serialization
+            if "queryName" in s:
+                return s["queryName"]
+            if "name" in s:
+                return s["name"][0].upper() + s["name"][1:]
+            return name
+        return member.serialization.get("name", name)
 
     def has(self, prefix):
         return any(k == prefix or k.startswith(prefix + ".") for k in self.flat)
@@ -119,7 +131,7 @@ class Unflattener:
         if t == "structure":
             out = {}
             for name, member in shape.members.items():
-                key = member.serialization.get("name", name)
+                key = self.member_key(name, member)
                 p = f"{prefix}.{key}" if prefix else key
                 if self.has(p):
                     out[name] = self.build(member, p)
@@ -130,9 +142,10 @@ class Unflattener:
                 self.used.add(prefix)
                 return []
             item = shape.member.serialization.get("name", "member")
+            at = (lambda i: f"{prefix}.{i}") if self.ec2 else (lambda i: f"{prefix}.{item}.{i}")
             out, i = [], 1
-            while self.has(f"{prefix}.{item}.{i}"):
-                out.append(self.build(shape.member, f"{prefix}.{item}.{i}"))
+            while self.has(at(i)):
+                out.append(self.build(shape.member, at(i)))
                 i += 1
             return out
         if t == "map":
@@ -151,12 +164,13 @@ def botocore_body(service_model, action, pairs):
     preparation (urlencode), exactly as boto3 and the AWS CLI do before signing."""
     op = service_model.operation_model(action)
     flat = dict(pairs)
-    u = Unflattener(flat)
+    ec2 = service_model.protocol == "ec2"
+    u = Unflattener(flat, ec2)
     params = u.build(op.input_shape, "") if op.input_shape is not None else {}
     unknown = set(flat) - u.used
     if unknown:
         raise AssertionError(f"{action}: {sorted(unknown)} are not members of its input shape")
-    serialized = create_serializer("query").serialize_to_request(params, op)
+    serialized = create_serializer("ec2" if ec2 else "query").serialize_to_request(params, op)
     prepared = AWSRequest(method="POST", url="https://aws.example/", data=serialized["body"],
                           headers=serialized["headers"]).prepare()
     body = prepared.body
@@ -167,6 +181,7 @@ class QuerySerialization(unittest.TestCase):
     def setUp(self):
         self.fake = FakeAws()
         self.fake.setup(
+            instances={PAGE_ID: "eu-west-1a"},
             load_balancers=[{"name": LB, "interval": 0.1, "healthy_threshold": 2}],
             groups=[{"name": ASG, "instances": ["i-app1", "i-app2"], "load_balancers": [LB]}],
             target_groups={TG_APP: {"i-app1": True}, TG_PAGE: {"i-page1": True}},
