@@ -8,8 +8,9 @@
 namespace intermission::core {
 namespace {
 
-// Steps one convergence may take; a backend that needs more does not converge.
-constexpr int kMaxSteps = 16;
+// Steps one convergence may take; a backend that needs more does not converge. An ALB rule
+// change on several listeners is about four steps per rule and listener (make-before-break).
+constexpr int kMaxSteps = 64;
 // Times a convergence starts over because the ledger changed under it.
 constexpr int kConvergeRounds = 4;
 

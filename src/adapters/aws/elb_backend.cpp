@@ -106,6 +106,10 @@ core::Result<ElbClassicBackend::Layout> ElbClassicBackend::layout() {
     p.emplace_back("InstanceId." + std::to_string(i + 1), s_.page_instances[i]);
   }
   auto ec2 = ec2_.query("DescribeInstances", p);
+  if (!ec2 && ec2.error().code == core::ErrorCode::kNotFound) {
+    return core::Error::config("a page instance in page_instances does not exist in this region (" +
+                               ec2.error().message + ")");
+  }
   if (!ec2) {
     return ec2.error().with_context("reading the page instances' Availability Zones "
                                     "(ec2:DescribeInstances)");
