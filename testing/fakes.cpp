@@ -23,6 +23,10 @@ Result<std::int64_t> MemoryStore::compare_and_set(const EnvState& state,
                                                   const std::vector<AuditEntry>& audit) {
   EnvState& stored = states_[state.environment];
   if (stored.environment.empty()) stored.environment = state.environment;
+  if (failures_to_inject > 0) {
+    --failures_to_inject;
+    return Error::unavailable("injected store failure");
+  }
   if (conflicts_to_inject > 0) {
     --conflicts_to_inject;
     ++stored.version;  // someone else wrote meanwhile

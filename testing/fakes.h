@@ -52,6 +52,7 @@ class MemoryStore final : public Store {
   int lease_calls = 0;
   int writes = 0;
   int conflicts_to_inject = 0;
+  int failures_to_inject = 0;  // the next writes fail as unavailable (a throttled store)
   std::vector<AuditEntry> all_audit;
 
  private:

@@ -136,6 +136,8 @@ class Serve(unittest.TestCase):
             self.assertEqual(status, 200, body)
             self.assertEqual(json.loads(body)["outcome"], "recorded")
             self.assertTrue(wait_until(self.maintenance, 2.0), "page within the next second")
+            # Users get the page (on a busy machine the clients may need a moment to see it).
+            self.assertTrue(wait_until(lambda: traffic.kinds()["page"] > 0, 5.0), traffic.kinds())
             # SNS redelivers the same message: harmless.
             self.assertEqual(self.sns(codedeploy("d-1", "CREATED"), "m-1")[0], 200)
             status, _ = self.sns(codedeploy("d-1", "SUCCEEDED"), "m-2")
@@ -459,7 +461,8 @@ class AdminListener(unittest.TestCase):
         self._tmp.cleanup()
 
     def start(self, serve_extra="", env_extra=None):
-        public, self.admin = free_ports(2)
+        self.public, self.admin = free_ports(2)
+        public = self.public
         config = os.path.join(self.dir, "config.yaml")
         with open(config, "w") as f:
             f.write(f"""store: {{path: state.db}}
@@ -488,6 +491,39 @@ serve:
     def stderr(self):
         self.daemon.terminate()
         return self.daemon.communicate(timeout=20)[1]
+
+    def test_a_store_write_waiting_for_a_lock_stalls_no_listener(self):
+        """The operator API's store write waits for another process's lock; meanwhile both
+        listeners still accept and answer /healthz at once (the handlers run on a thread of
+        their own, not on the I/O thread), and the write lands once the lock is gone."""
+        import sqlite3
+        import threading
+        self.start(env_extra={"INTERMISSION_OPERATOR_TOKEN": TOKEN})
+        self.assertEqual(self.request("/healthz")[0], 200)  # the database exists now
+        db = sqlite3.connect(os.path.join(self.dir, "state.db"), timeout=10, isolation_level=None)
+        db.execute("BEGIN EXCLUSIVE")
+        answer = {}
+
+        def switch_on():
+            answer["on"] = self.request("/api/environments/prod/on", method="POST", data=b"{}",
+                                        headers={"Authorization": f"Bearer {TOKEN}",
+                                                 "Content-Type": "application/json"})
+        t = threading.Thread(target=switch_on)
+        t.start()
+        time.sleep(0.5)  # the handler now waits for the lock
+        try:
+            for port in (self.admin, self.public):
+                started = time.monotonic()
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+                    self.assertEqual(r.status, 200)
+                self.assertLess(time.monotonic() - started, 1.0, f"listener {port} stalled")
+            self.assertTrue(t.is_alive(), "the write was still waiting for the lock")
+        finally:
+            time.sleep(1.0)
+            db.execute("ROLLBACK")
+            db.close()
+        t.join(timeout=20)
+        self.assertEqual(answer["on"][0], 200, answer)
 
     def test_a_rebinding_host_gets_421_and_nothing_else(self):
         self.start(env_extra={"INTERMISSION_OPERATOR_TOKEN": TOKEN})

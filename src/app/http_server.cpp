@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -22,6 +23,7 @@ struct HttpServer::State {
   asio::io_context& io;
   HttpLimits limits;
   Handler handler;
+  HttpOffload offload;
   std::vector<tcp::acceptor> acceptors;
   bool stopped = false;
   std::size_t connections = 0;  // sessions running (all on io's thread)
@@ -30,6 +32,49 @@ struct HttpServer::State {
 namespace {
 
 constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+
+// One request handed to the offload executor, owned jointly by the awaiting coroutine and the
+// work posted there (so neither outlives the other's data).
+struct Offloaded : std::enable_shared_from_this<Offloaded> {
+  std::shared_ptr<HttpServer::State> st;
+  HttpRequest request;
+  HttpResponse response;
+  std::exception_ptr error;
+};
+
+// The initiation: runs the handler on the offload executor, then completes on the awaiting
+// coroutine's executor. It holds a plain pointer on purpose: g++ 12 destroys temporaries with
+// destructors in a co_await expression wrongly (a lambda capturing the request was freed twice).
+struct RunOffloaded {
+  Offloaded* job;
+  template <class Handler>
+  void operator()(Handler&& handler) const {
+    auto keep = job->shared_from_this();
+    auto back = asio::get_associated_executor(handler);
+    asio::post(*keep->st->offload.executor,
+               [keep, back, handler = std::forward<Handler>(handler)]() mutable {
+                 try {
+                   keep->response = keep->st->handler(keep->request);
+                 } catch (...) {
+                   keep->error = std::current_exception();
+                 }
+                 asio::post(back, std::move(handler));
+               });
+  }
+};
+
+// The handler's answer, computed where the offload says; resumes on the server's thread.
+asio::awaitable<HttpResponse> call_handler(std::shared_ptr<HttpServer::State> st,
+                                           const HttpRequest& r) {
+  if (!st->offload.executor) co_return st->handler(r);
+  const auto job = std::make_shared<Offloaded>();
+  job->st = st;
+  job->request = r;
+  co_await asio::async_initiate<const asio::use_awaitable_t<>, void()>(RunOffloaded{job.get()},
+                                                                      asio::use_awaitable);
+  if (job->error) std::rethrow_exception(job->error);
+  co_return std::move(job->response);
+}
 
 http::response<http::string_body> to_beast(const HttpResponse& r, unsigned version, bool keep) {
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
@@ -93,14 +138,20 @@ asio::awaitable<void> session(std::shared_ptr<HttpServer::State> st, tcp::socket
       keep = req.keep_alive() && !st->stopped;
       version = req.version();
       try {
-        response = st->handler(r);
+        std::optional<HttpResponse> quick;
+        if (st->offload.quick) quick = st->offload.quick(r);
+        if (quick) {
+          response = std::move(*quick);
+        } else {
+          response = co_await call_handler(st, r);
+        }
         // Not ready yet (a certificate being fetched): ask again later, never blocking.
         const auto deadline = std::chrono::steady_clock::now() + st->limits.ask_again_budget;
         while (response.ask_again.count() > 0 && std::chrono::steady_clock::now() < deadline &&
                !st->stopped) {
           asio::steady_timer timer(st->io, response.ask_again);
           co_await timer.async_wait(kUse);
-          response = st->handler(r);
+          response = co_await call_handler(st, r);
         }
       } catch (const std::exception& e) {
         response = json_response(500, R"({"error":"internal error"})");
@@ -150,8 +201,10 @@ HttpResponse json_response(int status, const std::string& body) {
   return HttpResponse{status, "application/json", body, {}};
 }
 
-HttpServer::HttpServer(asio::io_context& io, HttpLimits limits, Handler handler)
-    : state_(std::make_shared<State>(State{io, limits, std::move(handler), {}, false})) {}
+HttpServer::HttpServer(asio::io_context& io, HttpLimits limits, Handler handler,
+                       HttpOffload offload)
+    : state_(std::make_shared<State>(
+          State{io, limits, std::move(handler), std::move(offload), {}, false})) {}
 
 core::Status HttpServer::listen(const std::vector<tcp::endpoint>& endpoints) {
   for (const auto& ep : endpoints) {

@@ -4,12 +4,14 @@
 // src/page/server.h.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,11 +60,24 @@ struct HttpLimits {
 // for client connections.
 std::size_t daemon_connection_cap(std::size_t listeners);
 
+// Where a server's handler runs. By default on the server's own (I/O) thread; with an
+// executor, there (one thread for every server that shares it keeps the handler's state
+// single-threaded), so that slow work in a handler — a store write waiting for a lock or
+// retrying a throttled DynamoDB — never stalls accepting, reading and writing connections.
+struct HttpOffload {
+  std::optional<boost::asio::any_io_executor> executor;
+  // Answered on the server's thread without waiting for the executor (cheap and thread-safe:
+  // liveness checks); nullopt = a request for the handler.
+  std::function<std::optional<HttpResponse>(const HttpRequest&)> quick;
+};
+
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
-  // Runs on `io` (which must outlive the server); the handler runs on io's thread.
-  HttpServer(boost::asio::io_context& io, HttpLimits limits, Handler handler);
+  // Runs on `io` (which must outlive the server, as must the offload's executor); the handler
+  // runs on io's thread, or on `offload.executor` when given.
+  HttpServer(boost::asio::io_context& io, HttpLimits limits, Handler handler,
+             HttpOffload offload = {});
   core::Status listen(const std::vector<boost::asio::ip::tcp::endpoint>& endpoints);
   [[nodiscard]] std::vector<boost::asio::ip::tcp::endpoint> endpoints() const;
   void stop();

@@ -94,17 +94,44 @@ InvocationResult handle_invocation(core::Controller& controller, const std::stri
   }
   std::vector<core::Outcome> all;
   std::string stopped;  // what the deadline stopped
+  auto failed = [&](const core::Error& e) -> InvocationResult {
+    log.error("event failed; Lambda will retry it", {{"error", e.message}});
+    return {false, "", lambda_error_type(e.code), e.message};
+  };
   for (const auto& item : *items) {
-    auto outcomes = controller.handle_all(item);
-    if (!outcomes) {
-      if (deadline_passed()) {
-        stopped += (stopped.empty() ? "" : "; ") + outcomes.error().message;
-        continue;
+    std::vector<core::Outcome> outcomes;
+    core::Status converged;
+    if (std::holds_alternative<core::TickRequest>(item)) {
+      auto ticks = controller.handle_all(item);
+      if (ticks) outcomes = std::move(*ticks);
+      if (!ticks) converged = ticks.error();
+    } else {
+      // Recorded first, on its own: an input the ledger has not got must never be acknowledged
+      // (a deadline stop here would lose it), so that failure always asks Lambda to retry; a
+      // retry of an input already recorded is a duplicate the ledger ignores.
+      auto recorded = controller.record(item);
+      if (!recorded) return failed(recorded.error());
+      if (recorded->ignored || recorded->environment.empty()) {
+        outcomes.push_back(std::move(*recorded));
+      } else {
+        auto o = controller.reconcile(recorded->environment);
+        if (o) {
+          o->recorded = recorded->recorded;
+          if (!recorded->note.empty()) o->note = recorded->note;
+          outcomes.push_back(std::move(*o));
+        } else {
+          converged = o.error();
+        }
       }
-      log.error("event failed; Lambda will retry it", {{"error", outcomes.error().message}});
-      return {false, "", lambda_error_type(outcomes.error().code), outcomes.error().message};
     }
-    all.insert(all.end(), outcomes->begin(), outcomes->end());
+    if (!converged) {
+      // Recorded, but the switch did not finish: past the deadline that is for the next
+      // invocation or tick (a Lambda retry would only repeat it), before it a retry may help.
+      if (!deadline_passed()) return failed(converged.error());
+      stopped += (stopped.empty() ? "" : "; ") + converged.error().message;
+      continue;
+    }
+    all.insert(all.end(), outcomes.begin(), outcomes.end());
   }
   boost::json::object body{{"status", stopped.empty() ? "done" : "deferred"}};
   if (!stopped.empty()) {

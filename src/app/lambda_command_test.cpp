@@ -92,6 +92,19 @@ TEST_F(LambdaInvocationTest, FailureAfterTheDeadlineIsDeferredNotRetried) {
   EXPECT_TRUE(log_.contains(core::LogLevel::kWarn, "stopped before the invocation's deadline"));
 }
 
+// The deadline stopped the recording itself (the store throttled for the whole invocation):
+// the input is not in the ledger, so acknowledging it would lose it. Lambda must retry it.
+TEST_F(LambdaInvocationTest, AnInputNotRecordedByTheDeadlineIsRetriedNeverAcknowledged) {
+  store_.failures_to_inject = 1;
+  const auto r = invoke(sns_event("d-1", "CREATED"), true);
+  ASSERT_FALSE(r.ok) << r.body;
+  EXPECT_EQ(r.error_type, "Intermission.Unavailable");
+  EXPECT_FALSE(store_.load("prod")->deployments.contains("d-1"));
+  const auto retried = invoke(sns_event("d-1", "CREATED"));
+  ASSERT_TRUE(retried.ok) << retried.error_message;
+  EXPECT_TRUE(backends_.switches["prod"].on) << "the retry records it and switches";
+}
+
 // The deadline stopped the switch: the response says so, and what became of the lease.
 TEST_F(LambdaInvocationTest, DeadlineStopSaysWhatBecameOfTheLease) {
   backends_.switches["prod"].fail_next_applies = 1;

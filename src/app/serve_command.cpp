@@ -193,11 +193,30 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
       }
     });
 
+    // The API's handlers (verification, store writes that may wait for a lock or a throttled
+    // DynamoDB) run on a thread of their own, one for both listeners, so the I/O thread keeps
+    // accepting and answering; /healthz is answered on the I/O thread itself.
+    asio::io_context handlers(1);
+    auto handlers_work = asio::make_work_guard(handlers);
+    std::thread handler_thread([&handlers] { handlers.run(); });
     asio::io_context ctx(1);
     HttpLimits http_limits;  // each listener its own cap: a flood on one leaves the other usable
     http_limits.max_connections = daemon_connection_cap(2);
-    HttpServer public_server(ctx, http_limits, [&api](const HttpRequest& r) { return api.public_side(r); });
-    HttpServer admin_server(ctx, http_limits, [&api](const HttpRequest& r) { return api.admin_side(r); });
+    const HttpOffload offload{handlers.get_executor(), [](const HttpRequest& r) {
+                                return r.target == "/healthz" && (r.method == "GET" || r.method == "HEAD")
+                                           ? std::optional<HttpResponse>(
+                                                 json_response(200, R"({"status":"ok"})"))
+                                           : std::nullopt;
+                              }};
+    auto stop_handlers = [&] {
+      handlers_work.reset();
+      handlers.stop();
+      handler_thread.join();
+    };
+    HttpServer public_server(ctx, http_limits,
+                             [&api](const HttpRequest& r) { return api.public_side(r); }, offload);
+    HttpServer admin_server(ctx, http_limits,
+                            [&api](const HttpRequest& r) { return api.admin_side(r); }, offload);
     Exit exit = Exit::kStop;
     core::Status listening = [&]() -> core::Status {
       auto pub = page::parse_listen(config.serve.listen);
@@ -209,6 +228,7 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
     }();
     if (!listening) {
       io.err << "intermission serve: " << listening.error().message << "\n";
+      stop_handlers();
       queue.stop();
       worker.join();
       return kExitFailed;
@@ -240,6 +260,7 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
         };
     signals.async_wait(on_signal);
     ctx.run();
+    stop_handlers();  // a handler in progress finishes first (its answer goes nowhere)
     queue.stop();
     worker.join();
     if (exit == Exit::kStop) return kExitOk;

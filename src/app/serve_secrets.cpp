@@ -57,34 +57,28 @@ LoadedSecret checked(const SecretSource& source, std::string origin, const std::
   return out;
 }
 
+// A secret read from a file (named by `origin` in messages): its problem if unreadable.
+LoadedSecret from_file(const SecretSource& source, const std::string& origin, const FileText& f) {
+  if (!f.error.empty()) {
+    LoadedSecret out;
+    out.origin = origin;
+    out.problem = "the " + source.what + " " + origin + " cannot be read: " + f.error;
+    return out;
+  }
+  return checked(source, origin, f.text);
+}
+
 }  // namespace
 
 LoadedSecret load_secret(const SecretSource& source, const GetEnv& getenv) {
   if (!source.file.empty()) {
-    const std::string origin = "file " + source.file;
-    const FileText f = read_file(source.file);
-    if (!f.error.empty()) {
-      LoadedSecret out;
-      out.origin = origin;
-      out.problem = "the " + source.what + " " + origin + " cannot be read: " + f.error;
-      return out;
-    }
-    return checked(source, origin, f.text);
+    return from_file(source, "file " + source.file, read_file(source.file));
   }
   if (!source.credential.empty()) {
     if (const auto dir = getenv("CREDENTIALS_DIRECTORY"); dir && !dir->empty()) {
       const std::string path = *dir + "/" + source.credential;
       const FileText f = read_file(path);
-      if (f.exists) {
-        const std::string origin = "systemd credential " + source.credential;
-        if (!f.error.empty()) {
-          LoadedSecret out;
-          out.origin = origin;
-          out.problem = "the " + source.what + " " + origin + " cannot be read: " + f.error;
-          return out;
-        }
-        return checked(source, origin, f.text);
-      }
+      if (f.exists) return from_file(source, "systemd credential " + source.credential, f);
     }
   }
   if (!source.env_var.empty()) {

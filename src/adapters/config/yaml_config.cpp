@@ -58,16 +58,20 @@ class Walker {
     return std::nullopt;
   }
 
+  // `allow_zero`: "0s" means "none" for this setting (a failure_grace of 0s lifts at once).
   void duration(const YAML::Node& parent, const std::string& key, const std::string& field,
-                core::Duration& out) {
+                core::Duration& out, bool allow_zero = false) {
     const YAML::Node n = parent[key];
     if (!n) return;
     auto s = scalar(n, join(field, key));
     if (!s) return;
-    auto d = core::parse_duration(*s);
+    auto d = core::read_duration(*s);
     if (!d) {
-      error(n, join(field, key),
-            "'" + *s + "' is not a duration (a number with a unit: 90s, 5m, 2h, 1h30m, 1d)");
+      error(n, join(field, key), d.error().message);
+      return;
+    }
+    if (d->count() == 0 && !allow_zero) {
+      error(n, join(field, key), "'" + *s + "' must be longer than 0s");
       return;
     }
     out = *d;
@@ -106,7 +110,7 @@ const std::set<std::string> kPolicyKeys = {"max_duration", "failure_policy", "fa
 void read_policy(Walker& w, const YAML::Node& n, const std::string& field,
                  core::EnvironmentConfig& env) {
   w.duration(n, "max_duration", field, env.max_duration);
-  w.duration(n, "failure_grace", field, env.failure_grace);
+  w.duration(n, "failure_grace", field, env.failure_grace, true);
   if (const YAML::Node p = n["failure_policy"]) {
     auto s = w.scalar(p, Walker::join(field, "failure_policy"));
     if (s == "lift") {

@@ -36,6 +36,24 @@ std::string all_errors(const LoadedConfig& c) {
   return out;
 }
 
+TEST(YamlConfig, ZeroAndAbsurdDurationsAreRefusedWithTheReasonZeroGraceIsAllowed) {
+  const LoadedConfig c = parse_config(R"(defaults:
+  max_duration: 0s
+  failure_grace: 0s
+store: {lease: 99999999d}
+environments:
+  prod:
+    backend: {type: log, path: steps.log}
+)",
+                                          "z.yaml");
+  const std::string text = all_errors(c);
+  EXPECT_NE(text.find("z.yaml:2:17: defaults.max_duration: '0s' must be longer than 0s"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("failure_grace"), std::string::npos) << "0s grace: lift at once" << text;
+  EXPECT_NE(text.find("store.lease: '99999999d' is longer than"), std::string::npos) << text;
+}
+
 TEST(YamlConfig, ValidFileBecomesTheModel) {
   const auto c = parse_config(kValid, "/etc/intermission/config.yaml");
   ASSERT_TRUE(c.errors.empty()) << all_errors(c);

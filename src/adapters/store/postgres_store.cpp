@@ -118,6 +118,8 @@ core::Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::stri
     return core::Error::unavailable("postgresql: cannot connect (" + message +
                                     "); store.connection or the PG* variables name the server");
   }
+  // NOTICEs ("relation ... already exists, skipping") are for people at psql, not our logs.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   std::unique_ptr<PostgresStore> store(new PostgresStore(conn, describe(conn)));
   if (auto st = store->migrate(); !st) return st.error();
   return store;

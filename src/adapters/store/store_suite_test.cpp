@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -75,9 +76,11 @@ class DynamoKind final : public StoreKind {
   std::string unavailable() const override {
     return env("INTERMISSION_TEST_DYNAMODB") ? "" : "INTERMISSION_TEST_DYNAMODB is not set";
   }
+  // Called from several threads at once: each store gets its own context, client and logger
+  // (none of them is thread-safe), as in separate processes.
   std::unique_ptr<core::Store> open() override {
-    // Each store its own client (clients are not thread-safe), as in separate processes.
-    auto ctx = std::make_unique<aws::AwsContext>(
+    auto c = std::make_unique<Connection>();
+    c->context = std::make_unique<aws::AwsContext>(
         "eu-west-1",
         [](const std::string& name) -> std::optional<std::string> {
           if (name == "AWS_ENDPOINT_URL") return env("INTERMISSION_TEST_DYNAMODB");
@@ -85,21 +88,26 @@ class DynamoKind final : public StoreKind {
           if (name == "AWS_SECRET_ACCESS_KEY") return std::string("suite-secret");
           return env(name.c_str());
         },
-        clock_, log_);
-    auto client = ctx->client(aws::dynamodb_service());
+        clock_, c->log);
+    auto client = c->context->client(aws::dynamodb_service());
     EXPECT_TRUE(client.ok());
     if (!client.ok()) return nullptr;
     auto store = std::make_unique<DynamoDbStore>(
         **client, env("INTERMISSION_TEST_DYNAMODB_TABLE").value_or("intermission"),
-        std::chrono::hours(24), clock_, log_);
-    contexts_.push_back(std::move(ctx));
+        std::chrono::hours(24), clock_, c->log);
+    const std::lock_guard<std::mutex> hold(mutex_);
+    connections_.push_back(std::move(c));
     return store;
   }
 
  private:
+  struct Connection {
+    testing::RecordingLogger log;
+    std::unique_ptr<aws::AwsContext> context;
+  };
   SystemClock clock_;
-  testing::RecordingLogger log_;
-  std::vector<std::unique_ptr<aws::AwsContext>> contexts_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Connection>> connections_;
 };
 
 std::unique_ptr<StoreKind> make_kind(const std::string& name) {
