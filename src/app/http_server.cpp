@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <algorithm>
+#include <atomic>
 
 #include "page/server.h"
 
@@ -25,7 +26,7 @@ struct HttpServer::State {
   Handler handler;
   HttpOffload offload;
   std::vector<tcp::acceptor> acceptors;
-  bool stopped = false;
+  std::atomic<bool> stopped{false};  // read by the offload thread too
   std::size_t connections = 0;  // sessions running (all on io's thread)
 };
 
@@ -54,7 +55,10 @@ struct RunOffloaded {
     asio::post(*keep->st->offload.executor,
                [keep, back, handler = std::forward<Handler>(handler)]() mutable {
                  try {
-                   keep->response = keep->st->handler(keep->request);
+                   // Queued behind a slow one while the server stopped: not worth running.
+                   keep->response = keep->st->stopped
+                                        ? json_response(503, R"({"error":"shutting down"})")
+                                        : keep->st->handler(keep->request);
                  } catch (...) {
                    keep->error = std::current_exception();
                  }
@@ -153,7 +157,7 @@ asio::awaitable<void> session(std::shared_ptr<HttpServer::State> st, tcp::socket
           co_await timer.async_wait(kUse);
           response = co_await call_handler(st, r);
         }
-      } catch (const std::exception& e) {
+      } catch (...) {
         response = json_response(500, R"({"error":"internal error"})");
       }
     }
@@ -204,7 +208,7 @@ HttpResponse json_response(int status, const std::string& body) {
 HttpServer::HttpServer(asio::io_context& io, HttpLimits limits, Handler handler,
                        HttpOffload offload)
     : state_(std::make_shared<State>(
-          State{io, limits, std::move(handler), std::move(offload), {}, false})) {}
+          io, limits, std::move(handler), std::move(offload))) {}
 
 core::Status HttpServer::listen(const std::vector<tcp::endpoint>& endpoints) {
   for (const auto& ep : endpoints) {

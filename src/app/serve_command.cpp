@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <optional>
 #include <thread>
 
 #include "adapters/aws/aws_context.h"
@@ -196,10 +197,12 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
     // The API's handlers (verification, store writes that may wait for a lock or a throttled
     // DynamoDB) run on a thread of their own, one for both listeners, so the I/O thread keeps
     // accepting and answering; /healthz is answered on the I/O thread itself.
+    // `ctx` is declared first so that it outlives `handlers`: a job queued on the handler
+    // thread completes into ctx (and its frame unwinds there) even during shutdown.
+    asio::io_context ctx(1);
     asio::io_context handlers(1);
     auto handlers_work = asio::make_work_guard(handlers);
     std::thread handler_thread([&handlers] { handlers.run(); });
-    asio::io_context ctx(1);
     HttpLimits http_limits;  // each listener its own cap: a flood on one leaves the other usable
     http_limits.max_connections = daemon_connection_cap(2);
     const HttpOffload offload{handlers.get_executor(), [](const HttpRequest& r) {
@@ -208,9 +211,10 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
                                                  json_response(200, R"({"status":"ok"})"))
                                            : std::nullopt;
                               }};
+    // Lets the handler thread drain its queue (what is queued behind a slow handler answers
+    // 503 at once, the servers being stopped) and end.
     auto stop_handlers = [&] {
       handlers_work.reset();
-      handlers.stop();
       handler_thread.join();
     };
     HttpServer public_server(ctx, http_limits,
@@ -218,6 +222,9 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
     HttpServer admin_server(ctx, http_limits,
                             [&api](const HttpRequest& r) { return api.admin_side(r); }, offload);
     Exit exit = Exit::kStop;
+    // A reloaded configuration takes effect after every thread that reads the current one
+    // (handlers, worker) has stopped.
+    std::optional<adapters::LoadedConfig> reloaded;
     core::Status listening = [&]() -> core::Status {
       auto pub = page::parse_listen(config.serve.listen);
       if (!pub) return pub.error().with_context("serve.listen");
@@ -249,7 +256,7 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
               return;
             }
             log.info("configuration reloaded", {{"file", path}});
-            loaded = std::move(next);
+            reloaded = std::move(next);
             exit = Exit::kReload;
           } else {
             log.info("stopping");
@@ -263,6 +270,7 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
     stop_handlers();  // a handler in progress finishes first (its answer goes nowhere)
     queue.stop();
     worker.join();
+    if (reloaded) loaded = std::move(*reloaded);
     if (exit == Exit::kStop) return kExitOk;
   }
 }

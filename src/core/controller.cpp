@@ -262,7 +262,8 @@ Result<Outcome> Controller::converge(const EnvironmentConfig& env, EnvState stat
       deps_.log.info(outcome.note, env_fields(env.name));
       return outcome;
     }
-    auto done = converge_leased(env, std::move(state), std::move(outcome), false);
+    // A copy: after a failed pass that is retried, the caller's fields must still be there.
+    auto done = converge_leased(env, std::move(state), Outcome{outcome}, false);
     if (auto st = deps_.store.release_lease(env.name, deps_.holder); !st) {
       deps_.log.warn("could not give the switching lease up; it runs out by itself",
                      {{"environment", env.name}, {"error", st.error().message}});

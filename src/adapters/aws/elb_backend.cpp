@@ -253,6 +253,11 @@ core::Status ElbClassicBackend::wait_page() {
           "balancer's 503, so maintenance is not switched on (the group stays attached). Add a "
           "page instance in each enabled zone, or turn cross-zone load balancing on");
     }
+    if (!o->page_outside.empty() && o->page_outside.size() == o->page_instances.size()) {
+      return core::Error::config("no page instance is in an Availability Zone of load balancer " +
+                                 s_.load_balancer + " (" + o->detail +
+                                 "): maintenance is not switched on (the group stays attached)");
+    }
     if (core::page_ready(*o)) return {};
     last = o->detail;
     if (std::chrono::steady_clock::now() + s_.poll_interval > deadline) break;

@@ -110,7 +110,10 @@ class PostgresStore::Query {
 };
 
 core::Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::string& conninfo) {
-  PGconn* conn = PQconnectdb(conninfo.c_str());
+  // A connect timeout unless the connection string sets one (it comes later and wins).
+  const char* keys[] = {"connect_timeout", "dbname", nullptr};
+  const char* values[] = {"10", conninfo.c_str(), nullptr};
+  PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string message = PQerrorMessage(conn);
     while (!message.empty() && message.back() == '\n') message.pop_back();
@@ -121,6 +124,7 @@ core::Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::stri
   // NOTICEs ("relation ... already exists, skipping") are for people at psql, not our logs.
   PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   std::unique_ptr<PostgresStore> store(new PostgresStore(conn, describe(conn)));
+  if (auto st = store->configure(); !st) return st.error();
   if (auto st = store->migrate(); !st) return st.error();
   return store;
 }
@@ -130,7 +134,7 @@ PostgresStore::~PostgresStore() { PQfinish(conn_); }
 core::Status PostgresStore::ready() {
   if (PQstatus(conn_) == CONNECTION_OK) return {};
   PQreset(conn_);
-  if (PQstatus(conn_) == CONNECTION_OK) return {};
+  if (PQstatus(conn_) == CONNECTION_OK) return configure();
   std::string message = PQerrorMessage(conn_);
   while (!message.empty() && message.back() == '\n') message.pop_back();
   return core::Error::unavailable("postgresql " + where_ + ": connection lost and not back (" +
@@ -143,8 +147,15 @@ auto PostgresStore::with_reconnect(F&& once) -> decltype(once()) {
   auto r = once();
   if (r.ok() || PQstatus(conn_) == CONNECTION_OK) return r;
   PQreset(conn_);
-  if (PQstatus(conn_) != CONNECTION_OK) return r;
+  if (PQstatus(conn_) != CONNECTION_OK || !configure().ok()) return r;
   return once();
+}
+
+core::Status PostgresStore::configure() {
+  // A peer stuck inside a transaction must not hold us forever (the Lambda's deadline, the
+  // daemon's handler thread): waits end as errors that a retry may fix (SQLSTATE 55P03, 57014).
+  if (auto st = exec("SET lock_timeout = '10s'"); !st) return st;
+  return exec("SET statement_timeout = '30s'");
 }
 
 core::Status PostgresStore::exec(const char* sql) {

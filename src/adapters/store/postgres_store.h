@@ -55,6 +55,7 @@ class PostgresStore final : public core::Store {
   template <class F>
   auto with_reconnect(F&& once) -> decltype(once());
   core::Status migrate();
+  core::Status configure();  // per-session settings (timeouts), again after a reconnect
   core::Status exec(const char* sql);
   core::Status rollback();
 
