@@ -53,7 +53,7 @@ test: build build-asan tests/tools/node_modules/.installed
 	ctest --test-dir $(BUILD) --output-on-failure -j $(TEST_JOBS) --timeout 600
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L unit --timeout 600
-	$(MAKE) fuzz
+	$(MAKE) fuzz MODEL_CASES=10000
 
 DEMO_PORT ?= 8080
 # Benchmarks (not part of make test): nginx-light and wrk come from Debian.
