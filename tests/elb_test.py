@@ -228,23 +228,10 @@ class ElbClassic(ElbFixture):
                          ["GetDeployment"])
 
 
-ZONES_CONFIG = """\
-store: {path: state.db}
-aws: {region: eu-west-1, max_attempts: 4}
-routes:
-  - deployment_group: "*-*"
-    environment: "{1}"
-environments:
-  prod:
-    backend:
-      type: elb-classic
-      load_balancer: web-lb
-      auto_scaling_group: web-asg
-      page_instances: [%s]
-      min_healthy: 2
-      health_timeout: 8s
-      poll_interval: 50ms
-"""
+# The same environment with its page instances per test class and a health timeout that
+# outlasts a drain.
+ZONES_CONFIG = (CONFIG.replace("page_instances: [i-page1]", "page_instances: [%s]")
+                .replace("health_timeout: 3s", "health_timeout: 8s"))
 
 DRAIN = 2.0  # seconds of connection draining
 

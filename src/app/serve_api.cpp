@@ -98,6 +98,8 @@ bool carries_token(const std::string& authorization, const std::string& token) {
 
 }  // namespace
 
+HttpResponse health_response() { return json_response(200, R"({"status":"ok"})"); }
+
 bool admin_host_allowed(const std::string& host, const std::vector<std::string>& names) {
   const std::string h = host_name(host);
   if (h.empty()) return false;
@@ -150,7 +152,7 @@ HttpResponse ServeApi::public_side(const HttpRequest& r) {
   const std::string path = path_of(r.target);
   HttpResponse out;
   if (path == "/healthz" && (r.method == "GET" || r.method == "HEAD")) {
-    out = json_response(200, R"({"status":"ok"})");
+    out = health_response();
   } else if (path == "/sns" && r.method == "POST") {
     out = sns(r);
   } else if (path == "/webhook" && r.method == "POST") {
@@ -168,7 +170,7 @@ HttpResponse ServeApi::admin_side(const HttpRequest& r) {
   HttpResponse out;
   const bool guarded = d_.config.serve.status_requires_token;
   if (path == "/healthz") {  // says nothing; HTTP/1.0 health checkers send no Host
-    out = json_response(200, R"({"status":"ok"})");
+    out = health_response();
   } else if (!admin_host_allowed(r.header("host"), admin_names_)) {
     d_.log.warn("admin request refused: Host not accepted (DNS rebinding?)",
                 {{"host", r.header("host")}, {"remote", r.remote}});

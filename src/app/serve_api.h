@@ -35,6 +35,9 @@ inline constexpr std::size_t kSnsRememberedMessages = 100000;
 // rebinding: a page on attacker.example that resolves to 127.0.0.1 sends Host: attacker.example.
 bool admin_host_allowed(const std::string& host, const std::vector<std::string>& names);
 
+// The answer to /healthz on either listener (it says nothing; safe on any thread).
+HttpResponse health_response();
+
 class ServeApi {
  public:
   struct Deps {

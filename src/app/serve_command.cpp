@@ -206,10 +206,9 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
     HttpLimits http_limits;  // each listener its own cap: a flood on one leaves the other usable
     http_limits.max_connections = daemon_connection_cap(2);
     const HttpOffload offload{handlers.get_executor(), [](const HttpRequest& r) {
-                                return r.target == "/healthz" && (r.method == "GET" || r.method == "HEAD")
-                                           ? std::optional<HttpResponse>(
-                                                 json_response(200, R"({"status":"ok"})"))
-                                           : std::nullopt;
+                                const bool health = r.target == "/healthz" &&
+                                                    (r.method == "GET" || r.method == "HEAD");
+                                return health ? std::optional(health_response()) : std::nullopt;
                               }};
     // Lets the handler thread drain its queue (what is queued behind a slow handler answers
     // 503 at once, the servers being stopped) and end.
