@@ -379,6 +379,8 @@ class World:
     def _after_change(self, res, ns, old, new):
         if res.plural == "services":
             name = (new or old)["metadata"]["name"]
+            if old is None:
+                self._record_endpoints(ns, name)  # a new Service has no ready endpoint yet
             self.after(self.delays["endpoints"], lambda: self.sync_slices(ns, name))
         elif res.plural == "pods":
             labels = [((o or {}).get("metadata") or {}).get("labels") or {} for o in (old, new)]
@@ -575,6 +577,9 @@ class World:
         list, watch, deletecollection)."""
         if "system:masters" in groups:
             return True
+        if group == "authorization.k8s.io" and resource in ("selfsubjectaccessreviews", "selfsubjectrulesreviews") \
+                and verb == "create" and "system:authenticated" in groups:
+            return True  # bootstrap ClusterRole system:basic-user, bound to system:authenticated
         full = resource + ("/" + subresource if subresource else "")
 
         def rule_ok(rule):
@@ -1025,9 +1030,11 @@ class Handler(BaseHTTPRequestHandler):
                 gv = [{"groupVersion": f"{g}/{v}", "version": v} for v in versions]
                 groups.append({"name": g, "versions": gv, "preferredVersion": gv[0]})
             return self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+        if path == "/openapi/v2":
+            return self._send(200, km.openapi_v2_protobuf("v1.30.0"),
+                              content_type="application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
         if path.startswith("/openapi/"):
-            # No OpenAPI documents: kubectl then skips schema validation and uses the
-            # strategic-merge metadata compiled into it (README.md says what that means).
+            # No OpenAPI v3: kubectl 1.24+ falls back to v2 (README.md).
             raise km.not_found_path()
         parts = path.strip("/").split("/")
         if parts[0] == "api" and len(parts) == 2:
