@@ -165,6 +165,17 @@ class KubectlTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn('Error from server (NotFound): configmaps "doomed" not found', err)
 
+    def test_delete_pod_waits_for_graceful_termination(self):
+        # kubectl delete waits (with a watch on the pod's name) until the pod is really gone.
+        self.fake.add_pod("web", "victim", {"app": "victim"}, ready=True)
+        t0 = time.monotonic()
+        rc, out, err = self.kubectl("delete", "pod", "victim", "-n", "web")
+        self.assertEqual(rc, 0, err)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.25)  # termination delay 0.3 s
+        self.assertIsNone(self.get("/api/v1/namespaces/web/pods/victim"))
+        watches = lambda: [r for r in self.fake.requests() if "watch=" in r["path"] and "/pods" in r["path"]]  # noqa: E731
+        self.assertEqual(wait_for(watches, timeout=3)[0]["status"], 200)  # the fake saw it hang up
+
     def test_kustomize_then_apply(self):
         d = os.path.join(self.tmp.name, "kust")
         os.makedirs(d, exist_ok=True)
@@ -298,6 +309,63 @@ class PythonClientTest(unittest.TestCase):
         self.assertGreaterEqual(time.monotonic() - t0, 0.4)
         record = self.fake.endpoint_record("web", "svc3")
         self.assertEqual([r["ready"] for r in record], [0, 1, 0])
+
+    def test_record_shows_a_gap_when_the_selector_moves_to_unready_pods(self):
+        self.fake.add_pod("web", "sw-app", {"app": "sw"}, ready=True, ports=[{"name": "http", "containerPort": 80}])
+        self.fake.add_pod("web", "sw-page", {"app": "sw-page"}, ready=True, ports=[{"name": "http", "containerPort": 80}])
+        self.fake.add_pod("web", "sw-cold", {"app": "sw-cold"}, ready=False, ports=[{"name": "http", "containerPort": 80}])
+        self.service("sw", {"app": "sw"})
+        wait_for(lambda: self.fake.endpoint_record("web", "sw")[-1]["ready"] == 1)
+        # Make before break: both ready, the slice is rewritten in one write, never empty.
+        self.core.patch_namespaced_service("sw", "web", {"spec": {"selector": {"app": "sw-page"}}})
+        wait_for(lambda: self.fake.endpoint_record("web", "sw")[-1]["addresses"] != ["10.0.0.0"] and
+                 len(self.fake.endpoint_record("web", "sw")) == 3)
+        self.assertEqual([r["ready"] for r in self.fake.endpoint_record("web", "sw")], [0, 1, 1])
+        # To pods that are not ready: the record shows the gap a test must catch.
+        self.core.patch_namespaced_service("sw", "web", {"spec": {"selector": {"app": "sw-cold"}}})
+        wait_for(lambda: self.fake.endpoint_record("web", "sw")[-1]["ready"] == 0)
+
+    def test_empty_service_slice_has_null_endpoints(self):
+        # As on a real cluster: a Service with no pods keeps a slice with "endpoints": null,
+        # which this Python client cannot deserialise (kubernetes-client/python#2423).
+        self.service("empty", {"app": "nothing"})
+        disc = kc.DiscoveryV1Api(self.api)
+        wait_for(lambda: self.fake.request("GET", "/apis/discovery.k8s.io/v1/namespaces/web/endpointslices"
+                                                  "?labelSelector=kubernetes.io/service-name%3Dempty")[1]["items"])
+        status, body = self.fake.request("GET", "/apis/discovery.k8s.io/v1/namespaces/web/endpointslices"
+                                                "?labelSelector=kubernetes.io/service-name%3Dempty")
+        self.assertEqual((body["items"][0]["endpoints"], body["items"][0]["ports"]), (None, None))
+        with self.assertRaises(ValueError):
+            disc.list_namespaced_endpoint_slice("web", label_selector="kubernetes.io/service-name=empty")
+
+    def test_watch(self):
+        from kubernetes import watch
+        self.core.create_namespaced_config_map("ops", {"metadata": {"name": "w1", "labels": {"w": "1"}}})
+        rv = self.core.list_namespaced_config_map("ops", label_selector="w=1").metadata.resource_version
+        self.core.patch_namespaced_config_map("w1", "ops", {"data": {"a": "b"}})
+        self.core.delete_namespaced_config_map("w1", "ops")
+        events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
+            self.core.list_namespaced_config_map, "ops", label_selector="w=1", resource_version=rv, timeout_seconds=1)]
+        self.assertEqual(events, [("MODIFIED", "w1"), ("DELETED", "w1")])
+
+    def test_secret_string_data_and_dry_run_create(self):
+        sec = self.core.create_namespaced_secret("ops", {"metadata": {"name": "hook"}, "stringData": {"key": "s3cret"}})
+        self.assertEqual((sec.data, sec.string_data, sec.type), ({"key": "czNjcmV0"}, None, "Opaque"))
+        dry = self.core.create_namespaced_config_map("ops", {"metadata": {"name": "dry"}}, dry_run="All")
+        self.assertEqual(dry.metadata.name, "dry")
+        with self.assertRaises(ApiException) as e:
+            self.core.read_namespaced_config_map("dry", "ops")
+        self.assertEqual(e.exception.status, 404)
+
+    def test_dropped_and_slow_requests(self):
+        self.fake.inject_fault("/configmaps/slow$", "timeout", seconds=0.5)
+        status, body = self.fake.request("GET", "/api/v1/namespaces/ops/configmaps/slow")
+        self.assertEqual((status, body["reason"]), (504, "Timeout"))
+        self.fake.inject_fault("/configmaps/gone$", "drop")
+        with self.assertRaises(Exception):
+            self.fake.request("GET", "/api/v1/namespaces/ops/configmaps/gone")
+        status, body = self.fake.request("GET", "/api/v1/namespaces/ops/configmaps/gone")
+        self.assertEqual((status, body["reason"]), (404, "NotFound"))
 
     def test_pods_by_selector(self):
         self.fake.add_pod("web", "sel-a", {"app": "sel", "track": "a"})

@@ -23,6 +23,7 @@ import json
 import os
 import random
 import re
+import select
 import ssl
 import sys
 import threading
@@ -183,6 +184,7 @@ class World:
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             meta.pop(key, None)
         km.validate(res, obj, ns)
+        self._fold_string_data(res, obj)
         self._check_namespace(res, ns)
         if self.get(res, ns, meta["name"]) is not None:
             raise km.already_exists(res, meta["name"])
@@ -238,6 +240,7 @@ class World:
         if res.namespaced:
             meta["namespace"] = ns
         km.validate(res, obj, ns)
+        self._fold_string_data(res, obj)
         self._check_immutable(res, old, obj)
         if res.generation:
             gen = old["metadata"].get("generation", 1)
@@ -300,13 +303,25 @@ class World:
     def _foreign_write(self, res, ns, name):
         """An injected conflict: another writer changes the object just before this write."""
         key = (res.plural, ns, name)
-        if self.conflicts.get(key, 0) > 0:
+        if self.conflicts.get(key, 0) > 0 and self.get(res, ns, name) is not None:
             self.conflicts[key] -= 1
             old = self.get(res, ns, name)
             new = copy.deepcopy(old)
             ann = new["metadata"].setdefault("annotations", {})
             ann["fake-k8s.intermission/foreign-writes"] = str(int(ann.get("fake-k8s.intermission/foreign-writes", "0")) + 1)
             self._store_update(res, ns, old, new)
+
+    @staticmethod
+    def _fold_string_data(res, obj):
+        """A Secret's stringData is write-only: merged into data, base64-encoded, never stored
+        (k/k pkg/apis/core/v1/conversion.go Convert_v1_Secret_To_core_Secret)."""
+        if res.plural == "secrets" and obj.get("stringData"):
+            data = obj.setdefault("data", {}) or {}
+            for k, v in obj.pop("stringData").items():
+                data[k] = base64.b64encode(str(v).encode()).decode()
+            obj["data"] = data
+        elif res.plural == "secrets":
+            obj.pop("stringData", None)
 
     def _check_immutable(self, res, old, new):
         if res.plural == "services":
@@ -327,7 +342,8 @@ class World:
                     "field is immutable")])
 
     def _defaults_on_create(self, res, ns, obj):
-        spec = obj.get("spec")
+        if res.plural == "secrets":
+            obj.setdefault("type", "Opaque")
         if res.plural == "services":
             spec = obj.setdefault("spec", {})
             spec.setdefault("type", "ClusterIP")
@@ -802,6 +818,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(e.code, e.status(), e.headers)
         except (BrokenPipeError, ConnectionResetError):
             self._status = -1
+        except Exception as e:  # a bug in the fake, or a control request it cannot read
+            err = km.internal_error(f"fake_k8s: {e!r}")
+            try:
+                self._send(err.code, err.status())
+            except OSError:
+                self._status = -1
         finally:
             with self.world.lock:
                 self.world.requests.append({"time": time.time(), "method": self.command, "path": self.path,
@@ -863,7 +885,8 @@ class Handler(BaseHTTPRequestHandler):
             raise km.not_found_path()
         method = self.command
         if method == "GET":
-            verb = "watch" if query.get("watch") in ("1", "true") else ("get" if name else "list")
+            # The query parameter is a Go bool (strconv.ParseBool): the Python client sends "True".
+            verb = "watch" if query.get("watch") in ("1", "t", "T", "true", "TRUE", "True") else ("get" if name else "list")
         elif method == "DELETE":
             verb = "delete" if name else "deletecollection"
         else:
@@ -1097,18 +1120,25 @@ class Handler(BaseHTTPRequestHandler):
                 with w.lock:
                     while True:
                         new = [(r, k, o) for r, p, k, o in w.events if r > since and p == res.plural]
-                        if new or time.monotonic() >= deadline:
+                        if new or time.monotonic() >= deadline or self._peer_gone():
                             break
-                        w.changed.wait(max(0.0, min(1.0, deadline - time.monotonic())))
+                        w.changed.wait(max(0.0, min(0.2, deadline - time.monotonic())))
                     for r, k, o in new:
                         since = max(since, r)
                         if wanted(o):
                             pending.append((k, o))
-                if not pending and time.monotonic() >= deadline:
+                if not pending and (time.monotonic() >= deadline or self._peer_gone()):
                     break
             chunk(b"")
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             self._status = -1
+
+    def _peer_gone(self):
+        """A watching client sends nothing more on its connection: readable means closed."""
+        try:
+            return bool(select.select([self.connection], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
 
     # --- control API -------------------------------------------------------------------------
 
