@@ -149,7 +149,7 @@ class KubectlTest(unittest.TestCase):
                                     "-p", '[{"op":"test","path":"/data/extra","value":"2"},'
                                           '{"op":"replace","path":"/data/extra","value":"3"}]')
         self.assertNotEqual(rc, 0)
-        self.assertIn("test failed", err)
+        self.assertIn("The request is invalid", err)  # the server says no more than that
         self.assertEqual(self.get("/api/v1/namespaces/web/configmaps/settings")["data"]["extra"], "1")
 
     def test_get_and_delete(self):
@@ -470,6 +470,18 @@ class PythonClientTest(unittest.TestCase):
             kc.CoreV1Api(self.client("wrong")).list_namespaced_service("web")
         self.assertEqual((e.exception.status, json.loads(e.exception.body)["reason"]), (401, "Unauthorized"))
 
+    def test_control_api_is_admin_only_and_tokens_rotate(self):
+        status, body = self.fake.request("GET", "/__fake/requests", token=SA_TOKEN)
+        self.assertEqual((status, body["reason"]), (403, "Forbidden"))
+        self.fake.tokens["rotated-token"] = (SA_USER, [])
+        self.fake.write_tokens()
+        status, body = self.fake.request("GET", "/api/v1/namespaces/web/services", token="rotated-token")
+        self.assertEqual(status, 403)  # known now, and still only what RBAC allows
+        del self.fake.tokens["rotated-token"]
+        self.fake.write_tokens()
+        status, body = self.fake.request("GET", "/api/v1/namespaces/web/services", token="rotated-token")
+        self.assertEqual(status, 401)
+
     def test_injected_conflicts_and_faults(self):
         self.core.create_namespaced_config_map("ops", {"metadata": {"name": "storm"}, "data": {"n": "0"}})
         self.fake.inject_conflicts("/api/v1/namespaces/ops/configmaps/storm", 2)
@@ -514,6 +526,14 @@ class PythonClientTest(unittest.TestCase):
         counts = [r["ready"] for r in self.fake.endpoint_record("web", "dep")]
         self.assertEqual(counts[0], 0)
         self.assertNotIn(0, counts[counts.index(2):])
+        # A template whose pods never become Ready: the rollout stalls, the old pods stay.
+        apps.patch_namespaced_deployment("dep", "web", {"spec": {"template": {"metadata": {"annotations": {
+            "fake-k8s.intermission/hold-ready": "true"}}}}})
+        wait_for(lambda: apps.read_namespaced_deployment("dep", "web").status.updated_replicas == 2)
+        time.sleep(0.5)
+        status = apps.read_namespaced_deployment("dep", "web").status
+        self.assertEqual((status.replicas, status.ready_replicas), (4, 2))
+        self.assertEqual(self.fake.endpoint_record("web", "dep")[-1]["ready"], 2)
 
 
 if __name__ == "__main__":

@@ -1005,9 +1005,10 @@ class Handler(BaseHTTPRequestHandler):
                 new = km.json_patch(cur, patch)
             else:
                 new = km.strategic_merge_patch(cur, patch)
-        except km.PatchError as e:
-            # patch.go: a JSON patch that does not apply is 422 with the patch library's words.
-            raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {e}", {})
+        except km.PatchError:
+            # patch.go: a JSON patch that does not apply is NewGenericServerResponse(422, ...),
+            # whose Status drops the patch library's words (apimachinery/pkg/api/errors/errors.go).
+            raise ApiError(422, "Invalid", "the server rejected our request due to an error in our request", {})
         if not isinstance(new, dict):
             raise km.bad_request("the body of the request was in an unknown format")
         if sub == "status":
