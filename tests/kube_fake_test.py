@@ -129,6 +129,34 @@ class KubectlTest(unittest.TestCase):
         svc = self.get("/api/v1/namespaces/web/services/app")
         self.assertIn("kubectl.kubernetes.io/last-applied-configuration", svc["metadata"]["annotations"])
 
+    def test_apply_changes_through_strategic_merge_patch(self):
+        dep = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: smp, namespace: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: smp}}
+  template:
+    metadata: {labels: {app: smp}}
+    spec:
+      containers:
+      - name: app
+        image: one
+        env: [{name: A, value: "1"}, {name: B, value: "2"}]
+        ports: [{name: http, containerPort: 8080}, {name: admin, containerPort: 9090}]
+      - {name: side, image: side}
+"""
+        rc, out, err = self.kubectl("apply", "-f", "-", stdin=dep)
+        self.assertEqual(rc, 0, err)
+        changed = dep.replace("image: one", "image: two").replace(', {name: B, value: "2"}', "") \
+            .replace(", {name: admin, containerPort: 9090}", "").replace("      - {name: side, image: side}\n", "")
+        rc, out, err = self.kubectl("apply", "-f", "-", stdin=changed)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("deployment.apps/smp configured", out)
+        containers = self.get("/apis/apps/v1/namespaces/web/deployments/smp")["spec"]["template"]["spec"]["containers"]
+        self.assertEqual(containers, [{"name": "app", "image": "two", "env": [{"name": "A", "value": "1"}],
+                                       "ports": [{"name": "http", "containerPort": 8080}]}])
+
     def test_server_dry_run_validates_and_stores_nothing(self):
         before = self.get("/api/v1/namespaces/web/configmaps/settings")["data"]
         changed = MANIFEST.replace("mode: normal", "mode: changed").replace("name: app, namespace: web}\nspec:\n  selector",
@@ -495,6 +523,14 @@ class PythonClientTest(unittest.TestCase):
             except ApiException as e:
                 outcomes.append(e.status)
         self.assertEqual(outcomes, [409, 409, "ok"])
+        # A patch without resourceVersion lands on the other writer's version; one with it, 409.
+        self.fake.inject_conflicts("/api/v1/namespaces/ops/configmaps/storm", 2)
+        rv = self.core.read_namespaced_config_map("storm", "ops").metadata.resource_version
+        self.core.patch_namespaced_config_map("storm", "ops", {"data": {"m": "1"}})
+        with self.assertRaises(ApiException) as e:
+            self.core.patch_namespaced_config_map("storm", "ops", {"metadata": {"resourceVersion": rv},
+                                                                   "data": {"m": "2"}})
+        self.assertEqual(e.exception.status, 409)
         # 429 with Retry-After: the client's urllib3 waits it out and retries by itself.
         self.fake.inject_fault("/configmaps/storm$", 429, count=1, method="GET", retryAfter=1)
         t0 = time.monotonic()

@@ -198,7 +198,7 @@ class World:
             return out
         return copy.deepcopy(self._store_new(res, ns, obj))
 
-    def update(self, res, ns, name, body, subresource, dry_run, check_rv=True):
+    def update(self, res, ns, name, body, subresource, dry_run, foreign=True):
         """PUT semantics (k/k staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go
         Update): a missing object is 404 (AllowCreateOnUpdate is false for our kinds), a
         metadata.resourceVersion that is not the stored one is 409 Conflict, none at all is an
@@ -206,7 +206,8 @@ class World:
         old = self.get(res, ns, name)
         if old is None:
             raise km.not_found(res, name)
-        self._foreign_write(res, ns, name)
+        if foreign:
+            self._foreign_write(res, ns, name)
         old = self.get(res, ns, name)
         obj = copy.deepcopy(body)
         if not isinstance(obj, dict):
@@ -218,7 +219,7 @@ class World:
             raise km.bad_request("the namespace of the provided object does not match the namespace sent on the request")
         meta["name"] = name
         rv = meta.get("resourceVersion")
-        if check_rv and rv and rv != old["metadata"]["resourceVersion"]:
+        if rv and rv != old["metadata"]["resourceVersion"]:
             raise km.conflict(res, name)
         # The server owns these: uid, creationTimestamp, generation, deletionTimestamp.
         for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
@@ -948,6 +949,8 @@ class Handler(BaseHTTPRequestHandler):
         raise km.method_not_allowed(method)
 
     def _check_kind(self, res, body):
+        if not isinstance(body, dict):
+            raise km.bad_request("the body of the request was in an unknown format")
         kind, api = body.get("kind"), body.get("apiVersion")
         if (kind and kind != res.kind) or (api and api != res.group_version):
             # The decoder refuses an object of another kind (k/k staging/src/k8s.io/apiserver/pkg/
@@ -1013,7 +1016,9 @@ class Handler(BaseHTTPRequestHandler):
             raise km.bad_request("the body of the request was in an unknown format")
         if sub == "status":
             new = {**cur, "status": new.get("status")}
-        return self._send(200, w.update(res, ns, name, new, sub, dry_run))
+        # The foreign write (if any) came before the patch was applied: a patch that carries no
+        # resourceVersion lands on the newer object, as the server retries it internally.
+        return self._send(200, w.update(res, ns, name, new, sub, dry_run, foreign=False))
 
     def _access_review(self, raw, groups):
         """SelfSubjectAccessReview (k/k pkg/registry/authorization/selfsubjectaccessreview/rest.go):
