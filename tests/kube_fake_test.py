@@ -180,6 +180,16 @@ spec:
         self.assertIn("The request is invalid", err)  # the server says no more than that
         self.assertEqual(self.get("/api/v1/namespaces/web/configmaps/settings")["data"]["extra"], "1")
 
+    def test_unknown_fields_are_refused_or_dropped(self):
+        # kubectl 1.27+ asks for fieldValidation=Strict (refused); older ones get the server's
+        # default, Warn (dropped, with a warning kubectl prints).
+        rc, out, err = self.kubectl("apply", "-f", "-", stdin="apiVersion: v1\nkind: ConfigMap\n"
+                                    "metadata: {name: typo, namespace: web, lables: {a: b}}\ndata: {a: b}\n")
+        self.assertTrue('strict decoding error: unknown field "metadata.lables"' in err or
+                        'unknown field "metadata.lables"' in err, err)
+        cm = self.get("/api/v1/namespaces/web/configmaps/typo")
+        self.assertTrue(cm is None or "lables" not in cm["metadata"], cm)
+
     def test_get_and_delete(self):
         rc, _, err = self.kubectl("create", "configmap", "doomed", "-n", "web", "--from-literal=a=b")
         self.assertEqual(rc, 0, err)

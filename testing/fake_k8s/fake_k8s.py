@@ -500,10 +500,12 @@ class World:
                     target = found[0]
                 ports.append((sp.get("name", ""), int(target), sp.get("protocol", "TCP")))
             terminating = bool(pod["metadata"].get("deletionTimestamp"))
-            ready = pod_ready(pod)
+            serving = pod_ready(pod)
+            # utils.go: ready is never true for a terminating pod unless publishNotReadyAddresses.
+            ready = bool(svc["spec"].get("publishNotReadyAddresses")) or (serving and not terminating)
             groups.setdefault(tuple(ports), []).append({
                 "addresses": [ip],
-                "conditions": {"ready": ready and not terminating, "serving": ready, "terminating": terminating},
+                "conditions": {"ready": ready, "serving": serving, "terminating": terminating},
                 "nodeName": (pod.get("spec") or {}).get("nodeName"),
                 "targetRef": {"kind": "Pod", "namespace": ns, "name": pod["metadata"]["name"],
                               "uid": pod["metadata"]["uid"]}})
@@ -759,6 +761,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        for warning in getattr(self, "_warnings", []):
+            self.send_header("Warning", warning)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -793,9 +797,9 @@ class Handler(BaseHTTPRequestHandler):
             raise km.bad_request(f"the body of the request was in an unknown format: {e}")
 
     def _serve(self):
-        self._status, self._user = 0, ""
+        self._status, self._user, self._warnings = 0, "", []
         url = urllib.parse.urlsplit(self.path)
-        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        query = self._query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         try:
             try:
                 peer = self.connection.getpeercert()
@@ -925,10 +929,12 @@ class Handler(BaseHTTPRequestHandler):
                 if not isinstance(body, dict):
                     raise km.bad_request("the body of the request was in an unknown format")
                 self._check_kind(res, body)
+                self._unknown_fields(res, body, query)
                 return self._send(201, w.create(res, ns_key, body, dry_run))
             if verb == "update":
                 body = self._json_body(raw)
                 self._check_kind(res, body)
+                self._unknown_fields(res, body, query)
                 return self._send(200, w.update(res, ns_key, name, body, sub, dry_run))
             if verb == "patch":
                 return self._patch(res, ns_key, name, sub, raw, dry_run)
@@ -947,6 +953,17 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                                         "status": "Success", "details": details})
         raise km.method_not_allowed(method)
+
+    def _unknown_fields(self, res, body, query):
+        """Unknown fields are dropped; fieldValidation=Strict refuses them, Warn (the default
+        since 1.27) answers each with a Warning header, Ignore says nothing (k/k staging/src/
+        k8s.io/apiserver/pkg/endpoints/handlers/fieldmanager and KEP-2885)."""
+        unknown = km.prune_unknown(res, body)
+        mode = query.get("fieldValidation", "Warn")
+        if unknown and mode == "Strict":
+            raise km.strict_decoding_error(res, unknown)
+        if unknown and mode != "Ignore":
+            self._warnings += [f'299 - "unknown field \\"{f}\\""' for f in unknown]
 
     def _check_kind(self, res, body):
         if not isinstance(body, dict):
@@ -1016,6 +1033,7 @@ class Handler(BaseHTTPRequestHandler):
             raise km.bad_request("the body of the request was in an unknown format")
         if sub == "status":
             new = {**cur, "status": new.get("status")}
+        self._unknown_fields(res, new, self._query)
         # The foreign write (if any) came before the patch was applied: a patch that carries no
         # resourceVersion lands on the newer object, as the server retries it internally.
         return self._send(200, w.update(res, ns, name, new, sub, dry_run, foreign=False))

@@ -301,6 +301,53 @@ def _name_errors(res, name):
     return errs
 
 
+# The top-level fields of each kind's Go type (k/k staging/src/k8s.io/api/*/types.go, the
+# Gateway API's CRD schemas) and ObjectMeta's. The server drops any other field it decodes
+# (pruning), and with fieldValidation=Strict refuses it instead; only these two levels are
+# checked here (README.md, "Approximated").
+COMMON_FIELDS = {"apiVersion", "kind", "metadata"}
+TOP_FIELDS = {
+    "namespaces": {"spec", "status"}, "services": {"spec", "status"}, "pods": {"spec", "status"},
+    "configmaps": {"data", "binaryData", "immutable"},
+    "secrets": {"data", "stringData", "type", "immutable"},
+    "serviceaccounts": {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
+    "endpointslices": {"addressType", "endpoints", "ports"}, "leases": {"spec"},
+    "ingresses": {"spec", "status"}, "httproutes": {"spec", "status"}, "gateways": {"spec", "status"},
+    "gatewayclasses": {"spec", "status"}, "deployments": {"spec", "status"},
+    "roles": {"rules"}, "clusterroles": {"rules", "aggregationRule"},
+    "rolebindings": {"subjects", "roleRef"}, "clusterrolebindings": {"subjects", "roleRef"},
+    "selfsubjectaccessreviews": {"spec", "status"},
+}
+META_FIELDS = {"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+               "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
+               "annotations", "ownerReferences", "finalizers", "managedFields"}
+
+
+def prune_unknown(res, obj):
+    """Removes the fields the kind does not have; returns their paths ("sepc", "metadata.lables")."""
+    unknown = []
+    for key in list(obj):
+        if key not in COMMON_FIELDS and key not in TOP_FIELDS.get(res.plural, set()):
+            unknown.append(key)
+            del obj[key]
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        for key in list(meta):
+            if key not in META_FIELDS:
+                unknown.append("metadata." + key)
+                del meta[key]
+    return unknown
+
+
+def strict_decoding_error(res, unknown):
+    """The create/update handlers' answer to unknown fields under fieldValidation=Strict
+    (k/k staging/src/k8s.io/apiserver/pkg/endpoints/handlers/rest.go transformDecodeError and
+    apimachinery/pkg/runtime/serializer/json strict errors)."""
+    fields = ", ".join(f'unknown field "{f}"' for f in unknown)
+    return bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
+                       f"strict decoding error: {fields}")
+
+
 def validate(res, obj, namespace):
     """Raises ApiError 422 Invalid for what the API server refuses for our kinds."""
     meta = obj.get("metadata") or {}
