@@ -508,6 +508,14 @@ class PythonClientTest(unittest.TestCase):
             kc.CoreV1Api(self.client("wrong")).list_namespaced_service("web")
         self.assertEqual((e.exception.status, json.loads(e.exception.body)["reason"]), (401, "Unauthorized"))
 
+    def test_kubeconfig_with_client_certificate(self):
+        from kubernetes import config
+        cert = self.fake.client_cert("ops-admin", ["system:masters"])
+        api = config.new_client_from_config(config_file=self.fake.kubeconfig(cert=cert, name="ops-admin"))
+        self.assertEqual(kc.CoreV1Api(api).read_namespace("web").metadata.name, "web")
+        log = self.fake.requests()[-1]
+        self.assertEqual((log["path"], log["user"]), ("/api/v1/namespaces/web", "ops-admin"))
+
     def test_control_api_is_admin_only_and_tokens_rotate(self):
         status, body = self.fake.request("GET", "/__fake/requests", token=SA_TOKEN)
         self.assertEqual((status, body["reason"]), (403, "Forbidden"))
