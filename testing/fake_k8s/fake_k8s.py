@@ -158,7 +158,7 @@ class World:
 
     # --- the API verbs (lock held by the caller through api()) --------------------------------
 
-    def _check_namespace(self, res, ns):
+    def _check_namespace(self, res, ns, name):
         # NamespaceLifecycle admission (k/k staging/src/k8s.io/apiserver/pkg/admission/plugin/
         # namespace/lifecycle/admission.go): no creates in a missing or terminating namespace.
         if not res.namespaced:
@@ -169,9 +169,9 @@ class World:
             raise km.not_found(nsres, ns)
         if (nsobj.get("status") or {}).get("phase") == "Terminating":
             raise ApiError(403, "Forbidden",
-                           f'{res.qualified} "{nsobj["metadata"]["name"]}" is forbidden: unable to create new '
+                           f'{res.qualified} "{name}" is forbidden: unable to create new '
                            f'content in namespace {ns} because it is being terminated',
-                           {"name": ns, "kind": res.plural})
+                           {"name": name, "kind": res.plural})
 
     def create(self, res, ns, body, dry_run):
         obj = copy.deepcopy(body)
@@ -185,7 +185,7 @@ class World:
             meta.pop(key, None)
         km.validate(res, obj, ns)
         self._fold_string_data(res, obj)
-        self._check_namespace(res, ns)
+        self._check_namespace(res, ns, meta["name"])
         if self.get(res, ns, meta["name"]) is not None:
             raise km.already_exists(res, meta["name"])
         self._defaults_on_create(res, ns, obj)
@@ -332,6 +332,7 @@ class World:
             for key in ("clusterIP", "clusterIPs"):
                 if key in o and not n.get(key):
                     n[key] = copy.deepcopy(o[key])
+            self._default_service(n)  # defaulting runs on every decode, not only on create
             if n.get("clusterIP") != o.get("clusterIP"):
                 raise km.invalid(res, new["metadata"]["name"], [km.FieldError(
                     "FieldValueInvalid", "spec.clusterIPs[0]", n.get("clusterIP"),
@@ -342,23 +343,28 @@ class World:
                     "FieldValueInvalid", "spec.selector", str((new.get("spec") or {}).get("selector")),
                     "field is immutable")])
 
+    @staticmethod
+    def _default_service(spec):
+        """Service defaults (k/k pkg/apis/core/v1/defaults.go SetDefaults_Service)."""
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+        for p in spec.get("ports") or []:
+            p.setdefault("protocol", "TCP")
+            p.setdefault("targetPort", p.get("port"))
+
     def _defaults_on_create(self, res, ns, obj):
         if res.plural == "secrets":
             obj.setdefault("type", "Opaque")
         if res.plural == "services":
             spec = obj.setdefault("spec", {})
-            spec.setdefault("type", "ClusterIP")
-            spec.setdefault("sessionAffinity", "None")
             if spec.get("clusterIP") != "None":
                 ip = f"10.96.{self.next_cluster_ip // 250}.{self.next_cluster_ip % 250 + 1}"
                 self.next_cluster_ip += 1
                 spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
-            spec.setdefault("ipFamilies", ["IPv4"])
-            spec.setdefault("ipFamilyPolicy", "SingleStack")
-            spec.setdefault("internalTrafficPolicy", "Cluster")
-            for p in spec.get("ports") or []:
-                p.setdefault("protocol", "TCP")
-                p.setdefault("targetPort", p.get("port"))
+            self._default_service(spec)
             obj["status"] = {"loadBalancer": {}}
         elif res.plural == "pods":
             self._new_pod_status(obj)
