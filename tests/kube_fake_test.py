@@ -265,7 +265,7 @@ class PythonClientTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         warnings.simplefilter("ignore", ResourceWarning)  # the client's pooled sockets
-        cls.fake = fake_k8s.FakeK8s(tokens={SA_TOKEN: (SA_USER, [])}, endpoints=0.5, podReady=0.3,
+        cls.fake = fake_k8s.FakeK8s(tokens={SA_TOKEN: (SA_USER, [])}, endpoints=1.0, podReady=0.3,
                                     deployment=0.1, termination=0.3)
         cls.api = cls.client(fake_k8s.ADMIN_TOKEN)
         cls.core = kc.CoreV1Api(cls.api)
@@ -344,7 +344,7 @@ class PythonClientTest(unittest.TestCase):
         t0 = time.monotonic()
         self.assertEqual(ready_addresses(), addrs)  # not yet: the controller lags
         wait_for(lambda: not ready_addresses())
-        self.assertGreaterEqual(time.monotonic() - t0, 0.4)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)
         record = self.fake.endpoint_record("web", "svc3")
         self.assertEqual([r["ready"] for r in record], [0, 1, 0])
 
@@ -356,8 +356,7 @@ class PythonClientTest(unittest.TestCase):
         wait_for(lambda: self.fake.endpoint_record("web", "sw")[-1]["ready"] == 1)
         # Make before break: both ready, the slice is rewritten in one write, never empty.
         self.core.patch_namespaced_service("sw", "web", {"spec": {"selector": {"app": "sw-page"}}})
-        wait_for(lambda: self.fake.endpoint_record("web", "sw")[-1]["addresses"] != ["10.0.0.0"] and
-                 len(self.fake.endpoint_record("web", "sw")) == 3)
+        wait_for(lambda: len(self.fake.endpoint_record("web", "sw")) == 3)
         self.assertEqual([r["ready"] for r in self.fake.endpoint_record("web", "sw")], [0, 1, 1])
         # To pods that are not ready: the record shows the gap a test must catch.
         self.core.patch_namespaced_service("sw", "web", {"spec": {"selector": {"app": "sw-cold"}}})
