@@ -87,6 +87,59 @@ subjects: [{kind: ServiceAccount, name: intermission, namespace: ops}]
 """
 
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testing", "fake_k8s"))
+import kube_model  # noqa: E402
+
+
+class KubeModelTest(unittest.TestCase):
+    """The fake's pure rules against the RFCs' own examples."""
+
+    def test_merge_patch_rfc7386_appendix_a(self):
+        cases = [({"a": "b"}, {"a": "c"}, {"a": "c"}), ({"a": "b"}, {"b": "c"}, {"a": "b", "b": "c"}),
+                 ({"a": "b"}, {"a": None}, {}), ({"a": "b", "b": "c"}, {"a": None}, {"b": "c"}),
+                 ({"a": ["b"]}, {"a": "c"}, {"a": "c"}), ({"a": "c"}, {"a": ["b"]}, {"a": ["b"]}),
+                 ({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}, {"a": {"b": "d"}}),
+                 ({"a": [{"b": "c"}]}, {"a": [1]}, {"a": [1]}), (["a", "b"], ["c", "d"], ["c", "d"]),
+                 ({"a": "b"}, ["c"], ["c"]), ({"a": "foo"}, None, None), ({"a": "foo"}, "bar", "bar"),
+                 ({"e": None}, {"a": 1}, {"e": None, "a": 1}), ([1, 2], {"a": "b", "c": None}, {"a": "b"}),
+                 ({}, {"a": {"bb": {"ccc": None}}}, {"a": {"bb": {}}})]
+        for target, patch, result in cases:
+            self.assertEqual(kube_model.merge_patch(target, patch), result, (target, patch))
+
+    def test_json_patch_rfc6902(self):
+        doc = {"foo": ["bar", "baz"], "q": {"x": 1}}
+        self.assertEqual(kube_model.json_patch(doc, [{"op": "add", "path": "/foo/1", "value": "qux"}])["foo"],
+                         ["bar", "qux", "baz"])
+        self.assertEqual(kube_model.json_patch(doc, [{"op": "remove", "path": "/foo/0"}])["foo"], ["baz"])
+        self.assertEqual(kube_model.json_patch(doc, [{"op": "move", "from": "/q/x", "path": "/y"}]),
+                         {"foo": ["bar", "baz"], "q": {}, "y": 1})
+        self.assertEqual(kube_model.json_patch({"a~b": 1, "c/d": 2}, [{"op": "test", "path": "/a~0b", "value": 1},
+                                                                      {"op": "remove", "path": "/c~1d"}]), {"a~b": 1})
+        for bad in ([{"op": "test", "path": "/q/x", "value": 2}], [{"op": "remove", "path": "/nope"}],
+                    [{"op": "replace", "path": "/nope", "value": 1}], [{"op": "add", "path": "/foo/9", "value": 1}]):
+            with self.assertRaises(kube_model.PatchError):
+                kube_model.json_patch(doc, bad)
+        self.assertEqual(doc, {"foo": ["bar", "baz"], "q": {"x": 1}})  # all or nothing, input untouched
+
+    def test_label_selectors(self):
+        sel = kube_model.parse_label_selector
+        labels = {"app": "a", "tier": "web"}
+        for text, want in (("app=a", True), ("app==a", True), ("app!=a", False), ("app in (a, b)", True),
+                           ("app notin (a)", False), ("tier", True), ("!tier", False), ("!zone", True),
+                           ("app=a,tier in (db)", False), ("", True), ("zone!=x", True)):
+            self.assertEqual(sel(text)(labels), want, text)
+
+    def test_strategic_merge_directives(self):
+        cur = {"spec": {"containers": [{"name": "a", "image": "1", "env": [{"name": "X", "value": "1"}]},
+                                       {"name": "b", "image": "1"}], "finalizers": ["f1", "f2"]}}
+        out = kube_model.strategic_merge_patch(cur, {"spec": {
+            "$setElementOrder/containers": [{"name": "a"}],
+            "containers": [{"name": "a", "image": "2"}, {"name": "b", "$patch": "delete"}],
+            "$deleteFromPrimitiveList/finalizers": ["f1"]}})
+        self.assertEqual(out, {"spec": {"containers": [{"name": "a", "image": "2", "env": [{"name": "X", "value": "1"}]}],
+                                        "finalizers": ["f2"]}})
+
+
 @unittest.skipUnless(fake_k8s.kubectl(), "no kubectl")
 class KubectlTest(unittest.TestCase):
     @classmethod
