@@ -4,6 +4,7 @@ client (Debian's python3-kubernetes), for every call intermission makes; and che
 fake is as unkind as a real API server (stale writes, lagging endpoints, RBAC, limits, names).
 Run by ctest; each class starts one fake."""
 
+import datetime
 import json
 import os
 import subprocess
@@ -500,7 +501,19 @@ class PythonClientTest(unittest.TestCase):
             "metadata": {"name": "switch"}, "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15,
                                                     "renewTime": "2026-01-01T00:00:00.000000Z"}})
         lease.spec.holder_identity = "b"
-        coord.replace_namespaced_lease("switch", "ops", lease)
+        # This client writes a MicroTime with Python's isoformat(), which has no fraction when the
+        # microseconds are 0: the API server's RFC3339Micro parse refuses that (micro_time.go).
+        with self.assertRaises(ApiException) as e:
+            coord.replace_namespaced_lease("switch", "ops", lease)
+        self.assertEqual(e.exception.status, 400)
+        self.assertIn('parsing time "2026-01-01T00:00:00+00:00" as "2006-01-02T15:04:05.000000Z07:00"',
+                      json.loads(e.exception.body)["message"])
+        lease.spec.renew_time = datetime.datetime(2026, 1, 1, 1, 0, 0, 250000, tzinfo=datetime.timezone(
+            datetime.timedelta(hours=1)))
+        done = coord.replace_namespaced_lease("switch", "ops", lease)
+        status, raw = self.fake.request("GET", "/apis/coordination.k8s.io/v1/namespaces/ops/leases/switch")
+        self.assertEqual(raw["spec"]["renewTime"], "2026-01-01T00:00:00.250000Z")  # served in UTC
+        self.assertEqual(done.spec.holder_identity, "b")
         with self.assertRaises(ApiException) as e:
             coord.replace_namespaced_lease("switch", "ops", lease)
         self.assertIn('leases.coordination.k8s.io "switch"', json.loads(e.exception.body)["message"])

@@ -961,6 +961,10 @@ class Handler(BaseHTTPRequestHandler):
         raise km.method_not_allowed(method)
 
     def _unknown_fields(self, res, body, query):
+        km.decode_micro_times(res, body)
+        self._prune(res, body, query)
+
+    def _prune(self, res, body, query):
         """Unknown fields are dropped; fieldValidation=Strict refuses them, Warn (the default
         since 1.27) answers each with a Warning header, Ignore says nothing (k/k staging/src/
         k8s.io/apiserver/pkg/endpoints/handlers/fieldmanager and KEP-2885)."""

@@ -355,6 +355,32 @@ def strict_decoding_error(res, unknown):
                        f"strict decoding error: {fields}")
 
 
+MICRO_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})(Z|[+-]\d\d:\d\d)$")
+
+
+def decode_micro_times(res, obj):
+    """A Lease's acquireTime and renewTime are metav1.MicroTime, decoded with Go's time.Parse
+    and layout RFC3339Micro "2006-01-02T15:04:05.000000Z07:00" (k/k staging/src/k8s.io/
+    apimachinery/pkg/apis/meta/v1/micro_time.go UnmarshalJSON): exactly six fraction digits,
+    else the decoder's 400; stored and served in UTC with "Z"."""
+    if res.plural != "leases":
+        return
+    spec = obj.get("spec") or {}
+    for field in ("acquireTime", "renewTime"):
+        value = spec.get(field)
+        if value is None:
+            continue
+        m = MICRO_TIME.match(value) if isinstance(value, str) else None
+        if not m:
+            raise bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
+                              f'parsing time "{value}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse '
+                              f'"{value[19:] if isinstance(value, str) else value}" as ".000000"')
+        if m.group(3) != "Z":
+            import datetime
+            t = datetime.datetime.fromisoformat(value).astimezone(datetime.timezone.utc)
+            spec[field] = t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def validate(res, obj, namespace):
     """Raises ApiError 422 Invalid for what the API server refuses for our kinds."""
     meta = obj.get("metadata") or {}
