@@ -383,8 +383,10 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(e.exception.status, 409)
 
     def test_endpoints_follow_pod_readiness_after_a_delay(self):
-        self.service("svc3", {"app": "three"})
+        # The pod first: a Service with no pods would get the placeholder slice this client
+        # cannot read (test_empty_service_slice_has_null_endpoints).
         self.fake.add_pod("web", "p3", {"app": "three"}, ready=True, ports=[{"name": "http", "containerPort": 8080}])
+        self.service("svc3", {"app": "three"})
         disc = kc.DiscoveryV1Api(self.api)
 
         def ready_addresses():

@@ -404,13 +404,13 @@ class World:
             name = (new or old)["metadata"]["name"]
             if old is None:
                 self._record_endpoints(ns, name)  # a new Service has no ready endpoint yet
-            self.after(self.delays["endpoints"], lambda: self.sync_slices(ns, name))
+            self._schedule_slices(ns, name)
         elif res.plural == "pods":
             labels = [((o or {}).get("metadata") or {}).get("labels") or {} for o in (old, new)]
             for (sns, sname), svc in list(self.objects["services"].items()):
                 sel = (svc.get("spec") or {}).get("selector")
                 if sns == ns and sel and any(all(l.get(k) == v for k, v in sel.items()) for l in labels):
-                    self.after(self.delays["endpoints"], lambda n=sname: self.sync_slices(ns, n))
+                    self._schedule_slices(ns, sname)
             for o in (old, new):
                 for ref in ((o or {}).get("metadata") or {}).get("ownerReferences") or []:
                     if ref.get("kind") == "Deployment":
@@ -468,7 +468,16 @@ class World:
         if not record or record[-1]["addresses"] != addresses:
             record.append({"time": time.time(), "ready": len(addresses), "addresses": addresses})
 
-    def sync_slices(self, ns, svc_name):
+    def _schedule_slices(self, ns, svc_name):
+        """The controller sees the world `endpoints` seconds late: what the Service and its
+        namespace's pods are now is written to the slices that much later, in order, so no
+        change reaches them sooner (a pending sync does not pick up a newer state early)."""
+        svc = self.get(km.BY_PATH[("", "v1", "services")], ns, svc_name)
+        pods = [copy.deepcopy(p) for (pns, _), p in sorted(self.objects["pods"].items()) if pns == ns]
+        snapshot = (copy.deepcopy(svc), pods)
+        self.after(self.delays["endpoints"], lambda: self.sync_slices(ns, svc_name, snapshot))
+
+    def sync_slices(self, ns, svc_name, snapshot):
         """The EndpointSlice controller (k/k staging/src/k8s.io/endpointslice/reconciler.go,
         utils.go): the slices of a Service with a selector list its selected pods that have an
         IP, ready = pod Ready and not terminating, serving = pod Ready, terminating = being
@@ -477,7 +486,7 @@ class World:
         keeps one placeholder slice with no ports and no endpoints, which the API serves as
         "endpoints": null (kubernetes/kubernetes#135968, kubernetes-client/python#2423)."""
         sres = km.BY_PATH[("discovery.k8s.io", "v1", "endpointslices")]
-        svc = self.get(km.BY_PATH[("", "v1", "services")], ns, svc_name)
+        svc, pods = snapshot
         existing = sorted([sl for (sns, _), sl in self.objects["endpointslices"].items()
                            if sns == ns and (sl["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL) == svc_name
                            and (sl["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY],
@@ -489,8 +498,8 @@ class World:
             return
         selector = svc["spec"]["selector"]
         groups = {}
-        for (pns, _), pod in sorted(self.objects["pods"].items()):
-            if pns != ns or not all((pod["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items()):
+        for pod in pods:
+            if not all((pod["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items()):
                 continue
             ip = (pod.get("status") or {}).get("podIP")
             if not ip or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
