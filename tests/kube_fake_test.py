@@ -294,6 +294,18 @@ spec:
                       '"system:serviceaccount:ops:intermission" cannot delete resource "services" in API group "" '
                       'in the namespace "web"', err)
 
+    def test_impersonation_checks_a_service_accounts_rights(self):
+        # kubectl --as: the admin may impersonate, the service account's RBAC then applies.
+        as_sa = ("--as", SA_USER)
+        rc, out, _ = self.kubectl("auth", "can-i", "list", "endpointslices.discovery.k8s.io", "-n", "web", *as_sa)
+        self.assertEqual(out.strip(), "yes")
+        rc, out, err = self.kubectl("get", "configmaps", "-n", "web", *as_sa)
+        self.assertEqual(rc, 1)
+        self.assertIn(f'configmaps is forbidden: User "{SA_USER}" cannot list resource "configmaps"', err)
+        rc, out, err = self.kubectl("get", "services", "-n", "web", "--as", "bob", config=self.sa)
+        self.assertIn(f'users "bob" is forbidden: User "{SA_USER}" cannot impersonate resource "users" in API '
+                      'group "" at the cluster scope', err)
+
     def test_client_certificate(self):
         cfg = self.fake.kubeconfig(cert=self.fake.client_cert("alice", ["dev"]), name="alice")
         rc, out, err = self.kubectl("get", "configmaps", "-n", "web", config=cfg)

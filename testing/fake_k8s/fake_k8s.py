@@ -825,6 +825,8 @@ class Handler(BaseHTTPRequestHandler):
                 raw = self._body()
                 raise km.unauthorized()
             self._user, groups = who
+            if self.headers.get("Impersonate-User"):
+                self._user, groups = self._impersonate(self._user, groups)
             if url.path.startswith("/__fake/"):
                 raw = self._body()
                 if "system:masters" not in groups:
@@ -848,6 +850,31 @@ class Handler(BaseHTTPRequestHandler):
             with self.world.lock:
                 self.world.requests.append({"time": time.time(), "method": self.command, "path": self.path,
                                             "user": self._user, "status": self._status})
+
+    def _impersonate(self, user, groups):
+        """Impersonate-User / Impersonate-Group (k/k staging/src/k8s.io/apiserver/pkg/endpoints/
+        filters/impersonation.go): the requester needs the impersonate verb on users (or
+        serviceaccounts, for system:serviceaccount:NS:NAME) and on each group; the request then
+        runs as that user, in system:authenticated, and a service account's groups when no group
+        is given."""
+        target = self.headers["Impersonate-User"]
+        wanted = self.headers.get_all("Impersonate-Group") or []
+        checks = []
+        if target.startswith("system:serviceaccount:") and target.count(":") == 3:
+            _, _, sa_ns, sa_name = target.split(":")
+            checks.append(("serviceaccounts", sa_ns, sa_name))
+        else:
+            checks.append(("users", "", target))
+        checks += [("groups", "", g) for g in wanted]
+        with self.world.lock:
+            for resource, ns, name in checks:
+                if not self.world.authorize(user, groups, "impersonate", "", resource, "", ns, name):
+                    self._body()
+                    raise km.forbidden(user, "impersonate", resource, "", "", ns or None, name)
+        new_groups = list(wanted)
+        if not wanted and target.startswith("system:serviceaccount:"):
+            new_groups = ["system:serviceaccounts", f"system:serviceaccounts:{target.split(':')[2]}"]
+        return target, new_groups + ["system:authenticated"]
 
     def _injected_fault(self, path):
         with self.world.lock:
