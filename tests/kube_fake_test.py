@@ -456,6 +456,10 @@ class PythonClientTest(unittest.TestCase):
     def test_secret_string_data_and_dry_run_create(self):
         sec = self.core.create_namespaced_secret("ops", {"metadata": {"name": "hook"}, "stringData": {"key": "s3cret"}})
         self.assertEqual((sec.data, sec.string_data, sec.type), ({"key": "czNjcmV0"}, None, "Opaque"))
+        with self.assertRaises(ApiException) as e:
+            self.core.create_namespaced_secret("ops", {"metadata": {"name": "raw"}, "data": {"key": "s3cret!"}})
+        self.assertEqual(json.loads(e.exception.body)["message"],
+                         'Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 6')
         dry = self.core.create_namespaced_config_map("ops", {"metadata": {"name": "dry"}}, dry_run="All")
         self.assertEqual(dry.metadata.name, "dry")
         with self.assertRaises(ApiException) as e:

@@ -998,6 +998,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _unknown_fields(self, res, body, query):
         km.decode_micro_times(res, body)
+        km.decode_base64_fields(res, body)
         self._prune(res, body, query)
 
     def _prune(self, res, body, query):
