@@ -138,6 +138,14 @@ class FakeK8s:
     def endpoint_record(self, namespace, service):
         return self.control("GET", f"endpoints?namespace={namespace}&service={service}")["records"]
 
+    def min_ready(self, namespace, service, since, until=None):
+        """The fewest ready endpoints the Service had between two time.time() instants (the
+        count in effect at `since` included): 0 means there was a moment with nothing to serve."""
+        records = self.endpoint_record(namespace, service)
+        before = [r["ready"] for r in records if r["time"] <= since]
+        during = [r["ready"] for r in records if since < r["time"] <= (until or float("inf"))]
+        return min(before[-1:] + during) if before or during else 0
+
     def inject_conflicts(self, path, count=1):
         return self.control("POST", "conflicts", {"path": path, "count": count})
 

@@ -182,6 +182,10 @@ class KubectlTest(unittest.TestCase):
         self.assertIn("httproute.gateway.networking.k8s.io/app unchanged", out)
         svc = self.get("/api/v1/namespaces/web/services/app")
         self.assertIn("kubectl.kubernetes.io/last-applied-configuration", svc["metadata"]["annotations"])
+        # The Deployment controller's status is what kubectl's rollout check (a watch) reads.
+        rc, out, err = self.kubectl("rollout", "status", "deployment/app", "-n", "web", "--timeout=20s")
+        self.assertEqual(rc, 0, err)
+        self.assertIn('deployment "app" successfully rolled out', out)
 
     def test_apply_changes_through_strategic_merge_patch(self):
         dep = """apiVersion: apps/v1
@@ -423,12 +427,16 @@ class PythonClientTest(unittest.TestCase):
         self.service("sw", {"app": "sw"})
         wait_for(lambda: self.fake.endpoint_record("web", "sw")[-1]["ready"] == 1)
         # Make before break: both ready, the slice is rewritten in one write, never empty.
+        t0 = time.time()
         self.core.patch_namespaced_service("sw", "web", {"spec": {"selector": {"app": "sw-page"}}})
         wait_for(lambda: len(self.fake.endpoint_record("web", "sw")) == 3)
         self.assertEqual([r["ready"] for r in self.fake.endpoint_record("web", "sw")], [0, 1, 1])
+        self.assertEqual(self.fake.min_ready("web", "sw", since=t0), 1)
         # To pods that are not ready: the record shows the gap a test must catch.
+        t1 = time.time()
         self.core.patch_namespaced_service("sw", "web", {"spec": {"selector": {"app": "sw-cold"}}})
         wait_for(lambda: self.fake.endpoint_record("web", "sw")[-1]["ready"] == 0)
+        self.assertEqual(self.fake.min_ready("web", "sw", since=t1), 0)
 
     def test_empty_service_slice_has_null_endpoints(self):
         # As on a real cluster: a Service with no pods keeps a slice with "endpoints": null,
