@@ -567,6 +567,19 @@ class PythonClientTest(unittest.TestCase):
         route = co.get_namespaced_custom_object(*args, "r")
         self.assertEqual(route["spec"]["rules"], [{"backendRefs": [{"name": "page", "port": 8080}]}])
         self.assertEqual(route["spec"]["parentRefs"], [{"name": "gw"}])
+        # A Gateway controller reports the route: ResolvedRefs is False while "page" is missing.
+        co.create_namespaced_custom_object("gateway.networking.k8s.io", "v1", "web", "gateways", {
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "gw"},
+            "spec": {"gatewayClassName": "fake", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}})
+
+        def resolved():
+            parents = (co.get_namespaced_custom_object(*args, "r").get("status") or {}).get("parents") or []
+            conds = {c["type"]: c for p in parents for c in p["conditions"]}
+            return conds.get("ResolvedRefs")
+        cond = wait_for(resolved)
+        self.assertEqual((cond["status"], cond["reason"], cond["observedGeneration"]), ("False", "BackendNotFound", 3))
+        self.service("page", {"app": "page"})
+        wait_for(lambda: resolved()["status"] == "True")
         # Strategic merge patch has no meaning for a custom resource: 415, as for a CRD.
         status, body = self.fake.request("PATCH", "/apis/gateway.networking.k8s.io/v1/namespaces/web/httproutes/r",
                                          {"spec": {}}, content_type="application/strategic-merge-patch+json")

@@ -426,6 +426,55 @@ class World:
             svc = (((new or old).get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL)
             if svc:
                 self._record_endpoints(ns, svc)
+        elif res.plural == "httproutes" and new is not None and (old is None or old.get("spec") != new.get("spec")):
+            name = new["metadata"]["name"]
+            self.after(self.delays["endpoints"], lambda: self.sync_route(ns, name))
+        if res.plural in ("services", "gateways") and (old is None or new is None):
+            # A backend or a parent appearing or going changes the routes' conditions.
+            for (rns, rname) in list(self.objects["httproutes"]):
+                self.after(self.delays["endpoints"], lambda n=rname, m=rns: self.sync_route(m, n))
+
+    def sync_route(self, ns, name):
+        """A Gateway controller's status for an HTTPRoute (Gateway API apis/v1/httproute_types.go,
+        shared_types.go RouteParentStatus): for each parentRef to a Gateway the fake holds, an
+        entry with controllerName and the conditions Accepted (True) and ResolvedRefs (False with
+        reason BackendNotFound while a backendRef names a Service that does not exist), each
+        with the route's observedGeneration. Parents that do not exist get no entry: no
+        controller owns them. Written `endpoints` seconds after the change."""
+        rres = km.BY_PATH[("gateway.networking.k8s.io", "v1", "httproutes")]
+        route = self.get(rres, ns, name)
+        if route is None:
+            return
+        spec = route.get("spec") or {}
+        gen = route["metadata"].get("generation", 1)
+        missing = [b.get("name") for rule in spec.get("rules") or [] for b in rule.get("backendRefs") or []
+                   if b.get("kind", "Service") == "Service" and b.get("group", "") == ""
+                   and self.get(km.BY_PATH[("", "v1", "services")], b.get("namespace", ns), b.get("name")) is None]
+        now = now_rfc3339()
+        parents = []
+        for ref in spec.get("parentRefs") or []:
+            if ref.get("kind", "Gateway") != "Gateway" or self.get(
+                    km.BY_PATH[("gateway.networking.k8s.io", "v1", "gateways")], ref.get("namespace", ns),
+                    ref.get("name")) is None:
+                continue
+            resolved = {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs",
+                        "message": "Resolved all the Object references for the Route",
+                        "observedGeneration": gen, "lastTransitionTime": now}
+            if missing:
+                resolved.update(status="False", reason="BackendNotFound",
+                                message=f'Service "{missing[0]}" not found')
+            parents.append({"parentRef": ref, "controllerName": "fake-k8s.intermission/gateway-controller",
+                            "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+                                            "message": "Route is accepted", "observedGeneration": gen,
+                                            "lastTransitionTime": now}, resolved]})
+        status = {"parents": parents}
+        old_parents = (route.get("status") or {}).get("parents")
+        strip = lambda ps: [{**p, "conditions": [{k: v for k, v in c.items() if k != "lastTransitionTime"}  # noqa: E731
+                                                 for c in p["conditions"]]} for p in ps or []]
+        if strip(old_parents) != strip(parents):
+            new = copy.deepcopy(route)
+            new["status"] = status
+            self._store_update(rres, ns, route, new)
 
     def _schedule_ready(self, ns, pod):
         ann = pod["metadata"].get("annotations") or {}
