@@ -161,7 +161,9 @@ class KubectlTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def kubectl(self, *args, config=None, stdin=None):
-        r = subprocess.run(["kubectl", "--kubeconfig", config or self.admin, *args], input=stdin,
+        # Discovery is cached per server under --cache-dir: ours, not the user's ~/.kube.
+        r = subprocess.run(["kubectl", "--kubeconfig", config or self.admin, "--cache-dir",
+                            os.path.join(self.tmp.name, "cache"), *args], input=stdin,
                            capture_output=True, text=True, timeout=60)
         return r.returncode, r.stdout, r.stderr
 
