@@ -669,6 +669,24 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual([r["status"] for r in log if r["method"] == "GET"][-3:], [429, 200, 500])
         self.assertEqual({r["user"] for r in log}, {fake_k8s.ADMIN_USER})
 
+    def test_pods_need_their_service_account(self):
+        apps = kc.AppsV1Api(self.api)
+        apps.create_namespaced_deployment("web", {"metadata": {"name": "nosa"}, "spec": {
+            "replicas": 1, "selector": {"matchLabels": {"app": "nosa"}}, "template": {
+                "metadata": {"labels": {"app": "nosa"}},
+                "spec": {"serviceAccountName": "page", "containers": [{"name": "c", "image": "x"}]}}}})
+
+        def failure():
+            conds = apps.read_namespaced_deployment("nosa", "web").status.conditions or []
+            return next((c for c in conds if c.type == "ReplicaFailure"), None)
+        cond = wait_for(failure)
+        self.assertEqual(cond.reason, "FailedCreate")
+        self.assertIn('error looking up service account web/page: serviceaccount "page" not found', cond.message)
+        self.assertEqual(self.core.list_namespaced_pod("web", label_selector="app=nosa").items, [])
+        self.core.create_namespaced_service_account("web", {"metadata": {"name": "page"}})
+        wait_for(lambda: apps.read_namespaced_deployment("nosa", "web").status.ready_replicas == 1)
+        self.assertIsNone(failure())
+
     def test_deployment_makes_ready_pods_and_rolls_without_a_gap(self):
         self.service("dep", {"app": "dep"})
         apps = kc.AppsV1Api(self.api)

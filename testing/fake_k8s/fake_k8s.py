@@ -186,6 +186,8 @@ class World:
         km.validate(res, obj, ns)
         self._fold_string_data(res, obj)
         self._check_namespace(res, ns, meta["name"])
+        if res.plural == "pods":
+            self._admit_pod(ns, obj)
         if self.get(res, ns, meta["name"]) is not None:
             raise km.already_exists(res, meta["name"])
         self._defaults_on_create(res, ns, obj)
@@ -301,6 +303,17 @@ class World:
         self._store_delete(res, ns, name)
         return obj, False
 
+    def _admit_pod(self, ns, pod):
+        """The ServiceAccount admission plugin (k/k plugin/pkg/admission/serviceaccount/
+        admission.go): a pod's service account (default "default") must exist."""
+        sa = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        pod.setdefault("spec", {})["serviceAccountName"] = sa
+        if self.get(km.BY_PATH[("", "v1", "serviceaccounts")], ns, sa) is None:
+            name = (pod.get("metadata") or {}).get("name", "")
+            raise ApiError(403, "Forbidden", f'pods "{name}" is forbidden: error looking up service account '
+                                             f'{ns}/{sa}: serviceaccount "{sa}" not found',
+                           {"name": name, "kind": "pods"})
+
     def _foreign_write(self, res, ns, name):
         """An injected conflict: another writer changes the object just before this write."""
         key = (res.plural, ns, name)
@@ -400,6 +413,15 @@ class World:
     # --- controllers (lock held) -------------------------------------------------------------
 
     def _after_change(self, res, ns, old, new):
+        if res.plural == "namespaces" and old is None:
+            # The ServiceAccount controller gives every namespace a "default" account (k/k
+            # pkg/controller/serviceaccount/serviceaccounts_controller.go).
+            self._store_new(km.BY_PATH[("", "v1", "serviceaccounts")], new["metadata"]["name"],
+                            {"metadata": {"name": "default"}})
+        if res.plural == "serviceaccounts" and old is None:
+            for (dns, dname) in list(self.objects["deployments"]):
+                if dns == ns:  # a ReplicaSet that failed to create pods tries again
+                    self.after(self.delays["deployment"], lambda n=dname: self.sync_deployment(ns, n))
         if res.plural == "services":
             name = (new or old)["metadata"]["name"]
             if old is None:
@@ -617,6 +639,7 @@ class World:
         new = [p for p in live if (p["metadata"].get("labels") or {}).get("pod-template-hash") == h]
         old = [p for p in live if p not in new]
         replicas = (dep.get("spec") or {}).get("replicas", 1)
+        failure = None
         for _ in range(replicas - len(new)):
             pod = copy.deepcopy(template)
             meta = pod.setdefault("metadata", {})
@@ -625,12 +648,17 @@ class World:
             meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
                                         "uid": dep["metadata"]["uid"], "controller": True,
                                         "blockOwnerDeletion": True}]
+            try:
+                self._admit_pod(ns, pod)
+            except ApiError as e:
+                failure = e.message  # the ReplicaSet's FailedCreate; retried on the next change
+                break
             self._new_pod_status(pod)
             new.append(self._store_new(pres, ns, pod))
         for p in new[replicas:]:
             self.delete(pres, ns, p["metadata"]["name"], False)
         new = new[:replicas]
-        if all(pod_ready(p) for p in new):
+        if len(new) == replicas and all(pod_ready(p) for p in new):
             for p in old:
                 self.delete(pres, ns, p["metadata"]["name"], False)
             old = []
@@ -641,6 +669,9 @@ class World:
                                   "reason": "MinimumReplicasAvailable" if ready >= replicas else "MinimumReplicasUnavailable"}]}
         if ready < replicas:
             status["unavailableReplicas"] = replicas - ready
+        if failure:
+            status["conditions"].append({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                                         "message": failure})
         if not ready:
             del status["readyReplicas"], status["availableReplicas"]  # omitempty, as the real one
         if dep.get("status") != status:
