@@ -318,6 +318,15 @@ spec:
         self.assertEqual(rc, 1)
         self.assertIn('configmaps is forbidden: User "alice" cannot list resource "configmaps" in API group "" '
                       'in the namespace "web"', err)
+        # Bound to the bootstrap cluster-admin role through her group: allowed.
+        status, _ = self.fake.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+            "metadata": {"name": "dev-admin"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                                          "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "dev"}]})
+        self.assertEqual(status, 201)
+        rc, out, err = self.kubectl("get", "configmaps", "-n", "web", "-o", "name", config=cfg)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("configmap/settings", out)
 
 
 def wait_for(predicate, timeout=10.0, step=0.05):

@@ -86,6 +86,16 @@ class World:
                 self._store_new(km.BY_PATH[("", "v1", "namespaces")], "", {
                     "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns},
                     "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+            # The bootstrap superuser role and its binding to system:masters (k/k plugin/pkg/auth/
+            # authorizer/rbac/bootstrappolicy/policy.go), for bindings that reference it.
+            self._store_new(km.BY_PATH[("rbac.authorization.k8s.io", "v1", "clusterroles")], "", {
+                "metadata": {"name": "cluster-admin", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+                "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+                          {"nonResourceURLs": ["*"], "verbs": ["*"]}]})
+            self._store_new(km.BY_PATH[("rbac.authorization.k8s.io", "v1", "clusterrolebindings")], "", {
+                "metadata": {"name": "cluster-admin", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}]})
         threading.Thread(target=self._timer_loop, daemon=True).start()
 
     # --- scheduler ---------------------------------------------------------------------------
