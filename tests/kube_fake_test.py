@@ -294,6 +294,10 @@ spec:
         self.assertEqual(out.strip(), "yes")
         rc, out, _ = self.kubectl("auth", "can-i", "patch", "services/other", "-n", "web", config=self.sa)
         self.assertEqual(out.strip(), "no")
+        rc, out, err = self.kubectl("auth", "can-i", "--list", "-n", "web", config=self.sa)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"endpointslices\.discovery\.k8s\.io\s+\[\]\s+\[\]\s+\[list\]")
+        self.assertRegex(out, r"services\s+\[\]\s+\[app\]\s+\[get patch update\]")
         rc, out, err = self.kubectl("delete", "service", "app", "-n", "web", config=self.sa)
         self.assertEqual(rc, 1)
         self.assertIn('Error from server (Forbidden): services "app" is forbidden: User '

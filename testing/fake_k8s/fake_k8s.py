@@ -1043,6 +1043,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._watch(res, ns, query)
         if plural == "selfsubjectaccessreviews":
             return self._access_review(raw, groups)
+        if plural == "selfsubjectrulesreviews":
+            return self._rules_review(raw, groups)
         ns_key = ns if res.namespaced else ""
         with w.lock:
             if verb == "get":
@@ -1174,6 +1176,32 @@ class Handler(BaseHTTPRequestHandler):
         # The foreign write (if any) came before the patch was applied: a patch that carries no
         # resourceVersion lands on the newer object, as the server retries it internally.
         return self._send(200, w.update(res, ns, name, new, sub, dry_run, foreign=False))
+
+    def _rules_review(self, raw, groups):
+        """SelfSubjectRulesReview (`kubectl auth can-i --list`; k/k pkg/registry/authorization/
+        selfsubjectrulesreview/rest.go): the caller's rules in a namespace, from the RBAC
+        bindings (system:masters: everything)."""
+        body = self._json_body(raw) or {}
+        ns = (body.get("spec") or {}).get("namespace", "")
+        resource_rules, non_resource = [], [{"verbs": ["get"], "nonResourceURLs": [
+            "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz",
+            "/version", "/version/"]}]
+        resource_rules.append({"verbs": ["create"], "apiGroups": ["authorization.k8s.io"],
+                               "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]})
+        with self.world.lock:
+            if "system:masters" in groups:
+                resource_rules.append({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})
+            for _, rules in self.world._applicable_rules(self._user, groups, ns):
+                for r in rules:
+                    if r.get("nonResourceURLs"):
+                        non_resource.append({"verbs": r.get("verbs", []), "nonResourceURLs": r["nonResourceURLs"]})
+                    else:
+                        resource_rules.append({k: v for k, v in r.items() if k in (
+                            "verbs", "apiGroups", "resources", "resourceNames")})
+        body.update(apiVersion="authorization.k8s.io/v1", kind="SelfSubjectRulesReview")
+        body.setdefault("metadata", {})["creationTimestamp"] = None
+        body["status"] = {"resourceRules": resource_rules, "nonResourceRules": non_resource, "incomplete": False}
+        self._send(201, body)
 
     def _access_review(self, raw, groups):
         """SelfSubjectAccessReview (k/k pkg/registry/authorization/selfsubjectaccessreview/rest.go):

@@ -72,6 +72,8 @@ RESOURCES = [
     # kubectl auth can-i creates one (k/k staging/src/k8s.io/kubectl/pkg/cmd/auth/cani.go).
     Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
              namespaced=False, verbs=["create"]),
+    Resource("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview",
+             namespaced=False, verbs=["create"]),
 ]
 
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
@@ -323,7 +325,7 @@ TOP_FIELDS = {
     "poddisruptionbudgets": {"spec", "status"},
     "roles": {"rules"}, "clusterroles": {"rules", "aggregationRule"},
     "rolebindings": {"subjects", "roleRef"}, "clusterrolebindings": {"subjects", "roleRef"},
-    "selfsubjectaccessreviews": {"spec", "status"},
+    "selfsubjectaccessreviews": {"spec", "status"}, "selfsubjectrulesreviews": {"spec", "status"},
 }
 META_FIELDS = {"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
                "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
