@@ -18,7 +18,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fake_k8s  # noqa: E402
 
 try:
-    import kubernetes  # noqa: F401
     from kubernetes import client as kc
     from kubernetes.client.rest import ApiException
 except ImportError:  # python3-kubernetes missing: scripts/install-deps.sh installs it

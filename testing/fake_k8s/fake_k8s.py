@@ -1143,8 +1143,8 @@ class Handler(BaseHTTPRequestHandler):
         if ctype not in ("application/merge-patch+json", "application/json-patch+json",
                          "application/strategic-merge-patch+json"):
             raise ApiError(415, "UnsupportedMediaType",
-                           f"the body of the request was in an unknown format - accepted media types include: "
-                           f"application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+                           "the body of the request was in an unknown format - accepted media types include: "
+                           "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
                            + (", application/strategic-merge-patch+json" if not res.custom else ""), None)
         if ctype == "application/strategic-merge-patch+json" and res.custom:
             # Custom resources have no Go struct to take merge keys from (k/k staging/src/k8s.io/
@@ -1223,7 +1223,6 @@ class Handler(BaseHTTPRequestHandler):
         self._send(201, body)
 
     def _discovery(self, path):
-        w = self.world
         if path == "/version":
             # A 1.30 server (whose messages the fake uses).
             return self._send(200, {"major": "1", "minor": "30", "gitVersion": "v1.30.0-fake",

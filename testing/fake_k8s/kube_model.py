@@ -234,7 +234,7 @@ def bad_request(message):
 
 def method_not_allowed(method):
     # errors.go NewMethodNotSupported.
-    return ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource", None)
+    return ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", None)
 
 
 def too_many_requests(retry_after):
@@ -289,7 +289,7 @@ def _name_errors(res, name):
     if not name:
         return [FieldError("FieldValueRequired", "metadata.name", "", "name or generateName is required")]
     if res.plural == "services":
-        ok, rx, msg, limit = DNS1035_LABEL.match(name), None, DNS1035_MSG, 63
+        ok, msg, limit = DNS1035_LABEL.match(name), DNS1035_MSG, 63
     elif res.plural == "namespaces":
         ok, msg, limit = DNS1123_LABEL.match(name), LABEL_MSG, 63
     elif res.group == "rbac.authorization.k8s.io":
