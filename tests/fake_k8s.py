@@ -96,6 +96,21 @@ class FakeK8s:
             json.dump(cfg, f)
         return path
 
+    def service_account_dir(self, token, namespace="default", name="serviceaccount"):
+        """A directory laid out as a pod's /var/run/secrets/kubernetes.io/serviceaccount (token,
+        ca.crt, namespace), for in-cluster configuration; rewrite its token file to rotate."""
+        d = os.path.join(self.dir, name)
+        os.makedirs(d, exist_ok=True)
+        shutil.copy(self.ca, os.path.join(d, "ca.crt"))
+        for fname, text in (("token", token), ("namespace", namespace)):
+            with open(os.path.join(d, fname), "w") as f:
+                f.write(text)
+        return d
+
+    def in_cluster_env(self):
+        """KUBERNETES_SERVICE_HOST/PORT as the kubelet sets them in a pod."""
+        return {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(self.port)}
+
     def stop(self):
         self.proc.terminate()
         try:

@@ -634,6 +634,19 @@ class PythonClientTest(unittest.TestCase):
         log = self.fake.requests()[-1]
         self.assertEqual((log["path"], log["user"]), ("/api/v1/namespaces/web", "ops-admin"))
 
+    def test_in_cluster_configuration(self):
+        from kubernetes import config
+        d = self.fake.service_account_dir(SA_TOKEN, "ops")
+        loader = config.incluster_config.InClusterConfigLoader(
+            token_filename=os.path.join(d, "token"), cert_filename=os.path.join(d, "ca.crt"),
+            environ=self.fake.in_cluster_env())
+        cfg = kc.Configuration()
+        loader.load_and_set(cfg)
+        with self.assertRaises(ApiException) as e:  # the account has no rights in "ops"
+            kc.CoreV1Api(kc.ApiClient(cfg)).list_namespaced_config_map("ops")
+        self.assertEqual(e.exception.status, 403)
+        self.assertEqual(self.fake.requests()[-1]["user"], SA_USER)
+
     def test_control_api_is_admin_only_and_tokens_rotate(self):
         status, body = self.fake.request("GET", "/__fake/requests", token=SA_TOKEN)
         self.assertEqual((status, body["reason"]), (403, "Forbidden"))

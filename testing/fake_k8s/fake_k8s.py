@@ -784,9 +784,12 @@ class Auth:
     def user(self, headers, peercert):
         """(user, groups) or None (anonymous or a bad credential: 401, anonymous auth off)."""
         auth = headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
+        parts = auth.split(" ")
+        if len(parts) >= 2 and parts[0].lower() == "bearer":
+            # The scheme is case-insensitive (k/k staging/src/k8s.io/apiserver/pkg/authentication/
+            # request/bearertoken/bearertoken.go); the Python client's in-cluster loader sends "bearer".
             self._reload()
-            found = self.tokens.get(auth[7:].strip())
+            found = self.tokens.get(parts[1].strip())
             if not found:
                 return None
             user, groups = found
