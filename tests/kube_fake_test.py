@@ -349,7 +349,7 @@ class PythonClientTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         warnings.simplefilter("ignore", ResourceWarning)  # the client's pooled sockets
-        cls.fake = fake_k8s.FakeK8s(tokens={SA_TOKEN: (SA_USER, [])}, endpoints=1.0, podReady=0.3,
+        cls.fake = fake_k8s.FakeK8s(tokens={SA_TOKEN: (SA_USER, [])}, endpoints=0.6, podReady=0.3,
                                     deployment=0.1, termination=0.3)
         cls.api = cls.client(fake_k8s.ADMIN_TOKEN)
         cls.core = kc.CoreV1Api(cls.api)
@@ -426,11 +426,11 @@ class PythonClientTest(unittest.TestCase):
         slices = disc.list_namespaced_endpoint_slice("web", label_selector="kubernetes.io/service-name=svc3")
         self.assertEqual(slices.items[0].ports[0].port, 8080)  # the named port, resolved from the pod
         self.assertEqual(slices.items[0].address_type, "IPv4")
-        self.fake.set_ready("web", "p3", False)
         t0 = time.monotonic()
+        self.fake.set_ready("web", "p3", False)
         self.assertEqual(ready_addresses(), addrs)  # not yet: the controller lags
         wait_for(lambda: not ready_addresses())
-        self.assertGreaterEqual(time.monotonic() - t0, 0.9)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.55)  # the endpoint delay, 0.6 s
         record = self.fake.endpoint_record("web", "svc3")
         self.assertEqual([r["ready"] for r in record], [0, 1, 0])
 
@@ -712,6 +712,16 @@ class PythonClientTest(unittest.TestCase):
         wait_for(lambda: apps.read_namespaced_deployment("nosa", "web").status.ready_replicas == 1)
         self.assertIsNone(failure())
 
+    def settled(self, app, image, replicas):
+        """The Deployment's pods all run `image`, are Ready, and the endpoints show exactly them."""
+        pods = [p for p in self.core.list_namespaced_pod("web", label_selector=f"app={app}").items
+                if p.metadata.deletion_timestamp is None and p.metadata.owner_references]
+        if len(pods) != replicas or any(p.spec.containers[0].image != image for p in pods):
+            return False
+        if not all(any(c.type == "Ready" and c.status == "True" for c in p.status.conditions) for p in pods):
+            return False
+        return self.fake.endpoint_record("web", app)[-1]["addresses"] == sorted(p.status.pod_ip for p in pods)
+
     def test_deployment_makes_ready_pods_and_rolls_without_a_gap(self):
         self.service("dep", {"app": "dep"})
         apps = kc.AppsV1Api(self.api)
@@ -720,23 +730,43 @@ class PythonClientTest(unittest.TestCase):
         apps.create_namespaced_deployment("web", {"metadata": {"name": "dep"}, "spec": {
             "replicas": 2, "selector": {"matchLabels": {"app": "dep"}}, "template": template}})
         wait_for(lambda: apps.read_namespaced_deployment("dep", "web").status.ready_replicas == 2)
-        wait_for(lambda: (self.fake.endpoint_record("web", "dep") or [{}])[-1].get("ready") == 2)
+        wait_for(lambda: self.settled("dep", "one", 2))
         apps.patch_namespaced_deployment("dep", "web", {"spec": {"template": {"spec": {"containers": [
             {"name": "c", "image": "two"}]}}}})
-        wait_for(lambda: {p.spec.containers[0].image for p in self.core.list_namespaced_pod(
-            "web", label_selector="app=dep").items if p.metadata.deletion_timestamp is None} == {"two"})
-        wait_for(lambda: len((self.fake.endpoint_record("web", "dep") or [{}])[-1].get("addresses", [])) == 2)
+        wait_for(lambda: self.settled("dep", "two", 2))
         counts = [r["ready"] for r in self.fake.endpoint_record("web", "dep")]
         self.assertEqual(counts[0], 0)
         self.assertNotIn(0, counts[counts.index(2):])
-        # A template whose pods never become Ready: the rollout stalls, the old pods stay.
+        # A template whose pods never become Ready: one surge pod, then the rollout stalls
+        # (maxSurge 25% of 2 rounds up to 1, maxUnavailable down to 0), the old pods stay.
         apps.patch_namespaced_deployment("dep", "web", {"spec": {"template": {"metadata": {"annotations": {
             "fake-k8s.intermission/hold-ready": "true"}}}}})
-        wait_for(lambda: apps.read_namespaced_deployment("dep", "web").status.updated_replicas == 2)
-        time.sleep(0.5)
+        wait_for(lambda: apps.read_namespaced_deployment("dep", "web").status.updated_replicas == 1)
+        time.sleep(1.2)  # longer than the endpoint delay
         status = apps.read_namespaced_deployment("dep", "web").status
-        self.assertEqual((status.replicas, status.ready_replicas), (4, 2))
+        self.assertEqual((status.replicas, status.updated_replicas, status.ready_replicas), (3, 1, 2))
         self.assertEqual(self.fake.endpoint_record("web", "dep")[-1]["ready"], 2)
+
+    def test_rolling_update_of_four_loses_one_and_recreate_loses_all(self):
+        self.fake.add_pod("web", "seed4", {"app": "four", "seed": "1"}, ready=False)  # no placeholder slice
+        self.service("four", {"app": "four"})
+        apps = kc.AppsV1Api(self.api)
+        template = {"metadata": {"labels": {"app": "four"}}, "spec": {"containers": [
+            {"name": "c", "image": "one", "ports": [{"name": "http", "containerPort": 8080}]}]}}
+        apps.create_namespaced_deployment("web", {"metadata": {"name": "four"}, "spec": {
+            "replicas": 4, "selector": {"matchLabels": {"app": "four"}}, "template": template}})
+        wait_for(lambda: self.settled("four", "one", 4))
+        t0 = time.time()
+        apps.patch_namespaced_deployment("four", "web", {"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "image": "two"}]}}}})
+        wait_for(lambda: self.settled("four", "two", 4), timeout=20)
+        self.assertEqual(self.fake.min_ready("web", "four", since=t0), 3)  # maxUnavailable 25% of 4
+        t1 = time.time()
+        apps.patch_namespaced_deployment("four", "web", {"spec": {"strategy": {"type": "Recreate",
+                                                                               "rollingUpdate": None},
+            "template": {"spec": {"containers": [{"name": "c", "image": "three"}]}}}})
+        wait_for(lambda: self.settled("four", "three", 4), timeout=20)
+        self.assertEqual(self.fake.min_ready("web", "four", since=t1), 0)
 
 
 if __name__ == "__main__":

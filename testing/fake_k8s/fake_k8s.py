@@ -20,6 +20,7 @@ import csv
 import hashlib
 import heapq
 import json
+import math
 import os
 import random
 import re
@@ -632,25 +633,41 @@ class World:
         self._record_endpoints(ns, svc_name)
 
     def sync_deployment(self, ns, name):
-        """The Deployment controller, simplified (k/k pkg/controller/deployment/): pods of the
-        current template (label pod-template-hash) are created up to spec.replicas; pods of an
-        older template are deleted only once all new ones are Ready (a surge of 100%, never
-        below the old count: gentler than maxUnavailable 25%). Status counts as the real one."""
+        """The Deployment controller (k/k pkg/controller/deployment/), without ReplicaSets: pods
+        of the current template carry its pod-template-hash. RollingUpdate (rolling.go): new pods
+        are created while all pods <= replicas + maxSurge; old pods are deleted while the ready
+        pods stay >= replicas - maxUnavailable, unready old pods first (maxSurge rounded up,
+        maxUnavailable down, both 0 -> 1: util/deployment_util.go ResolveFenceposts). Recreate:
+        every old pod goes, then the new ones come. Ready counts as available (no minReadySeconds)."""
         dres, pres = km.BY_PATH[("apps", "v1", "deployments")], km.BY_PATH[("", "v1", "pods")]
         dep = self.get(dres, ns, name)
         owned = [p for (pns, _), p in sorted(self.objects["pods"].items()) if pns == ns and any(
             r.get("uid") == (dep or {}).get("metadata", {}).get("uid") for r in p["metadata"].get("ownerReferences") or [])]
         if dep is None:
             return
-        template = (dep.get("spec") or {}).get("template") or {}
+        spec = dep.get("spec") or {}
+        template = spec.get("template") or {}
         h = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
         h = "".join("bcdfghjklmnpqrstvwxz2456789"[int(c, 16)] for c in h)
         live = [p for p in owned if not p["metadata"].get("deletionTimestamp")]
         new = [p for p in live if (p["metadata"].get("labels") or {}).get("pod-template-hash") == h]
         old = [p for p in live if p not in new]
-        replicas = (dep.get("spec") or {}).get("replicas", 1)
+        replicas = spec.get("replicas", 1)
+        surge, unavailable = self._fenceposts(spec, replicas)
+        recreate = (spec.get("strategy") or {}).get("type") == "Recreate"
+
+        def remove(pods):
+            for p in pods:
+                self.delete(pres, ns, p["metadata"]["name"], False)
+
+        if recreate:
+            remove(old)
+            old = []
+            room = 0 if len(owned) > len(new) else replicas - len(new)  # old ones still terminating
+        else:
+            room = max(0, min(replicas - len(new), replicas + surge - len(old) - len(new)))
         failure = None
-        for _ in range(replicas - len(new)):
+        for _ in range(room):
             pod = copy.deepcopy(template)
             meta = pod.setdefault("metadata", {})
             meta["name"] = f"{name}-{h}-{random_suffix()}"
@@ -665,13 +682,21 @@ class World:
                 break
             self._new_pod_status(pod)
             new.append(self._store_new(pres, ns, pod))
-        for p in new[replicas:]:
-            self.delete(pres, ns, p["metadata"]["name"], False)
+        remove(new[replicas:])
         new = new[:replicas]
-        if len(new) == replicas and all(pod_ready(p) for p in new):
-            for p in old:
-                self.delete(pres, ns, p["metadata"]["name"], False)
-            old = []
+        if old:
+            min_available = replicas - unavailable
+            new_unavailable = sum(1 for p in new if not pod_ready(p))
+            max_down = len(old) + len(new) - min_available - new_unavailable
+            if max_down > 0:
+                unhealthy = [p for p in old if not pod_ready(p)][:max_down]
+                remove(unhealthy)
+                old = [p for p in old if p not in unhealthy]
+                available = sum(1 for p in old + new if pod_ready(p))
+                if available > min_available:
+                    down = old[:available - min_available]
+                    remove(down)
+                    old = old[len(down):]
         ready = sum(1 for p in new + old if pod_ready(p))
         status = {"observedGeneration": dep["metadata"].get("generation", 1), "replicas": len(new) + len(old),
                   "updatedReplicas": len(new), "readyReplicas": ready, "availableReplicas": ready,
@@ -688,6 +713,19 @@ class World:
             newdep = copy.deepcopy(dep)
             newdep["status"] = status
             self._store_update(dres, ns, dep, newdep)
+
+    @staticmethod
+    def _fenceposts(spec, replicas):
+        ru = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+
+        def resolve(value, round_up):
+            value = "25%" if value is None else value
+            if isinstance(value, str) and value.endswith("%"):
+                x = int(value[:-1]) * replicas / 100
+                return math.ceil(x) if round_up else math.floor(x)
+            return int(value)
+        surge, unavailable = resolve(ru.get("maxSurge"), True), resolve(ru.get("maxUnavailable"), False)
+        return surge, (1 if surge == 0 and unavailable == 0 else unavailable)
 
     # --- authorisation -----------------------------------------------------------------------
 
