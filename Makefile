@@ -68,6 +68,7 @@ bench: build
 	  (sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; $$sudo apt-get install -y --no-install-recommends nginx-light wrk)
 	/usr/bin/python3 bench/page_bench.py --bin $(BUILD)/src/app/intermission
 	/usr/bin/python3 bench/lambda_coldstart.py --zip $(BUILD)/intermission-lambda.zip
+	/usr/bin/python3 bench/nginx_switch_bench.py --bin $(BUILD)/src/app/intermission
 	$(MAKE) conformance
 
 # The page server beside nginx and HAProxy on the same raw requests (a few seconds; not part

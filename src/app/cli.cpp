@@ -22,9 +22,11 @@
 #include "adapters/store/factory.h"
 #include "app/args.h"
 #include "app/lambda_command.h"
+#include "app/nginx_page.h"
 #include "app/page_command.h"
 #include "app/serve_command.h"
 #include "app/status.h"
+#include "page/assets.h"
 #include "core/controller.h"
 #include "core/event_parser.h"
 
@@ -227,10 +229,13 @@ server, and bypass rules by source address and by a secret cookie or header.
 Prints, with comments, the lines to add to nginx.conf for ENV (whose backend is nginx): for
 the http {} block, bypass by source address and by a secret cookie or header; for the server
 {} block, the maintenance decision (the state file, tested on every request: no reload per
-switch), the health path and exempt paths passed to the application, the page proxied to
-`intermission page` with a fallback page of nginx's own, and the local probe location.
+switch), the health path and exempt paths passed to the application, the page with a fallback
+page of nginx's own, and the local probe location. The page is proxied to `intermission page`,
+or, when the backend has `page_dir`, served by nginx from the files intermission writes there
+at every switch on (page.html, page.json, assets/: no page server to run).
 
-  --page-server ADDR    where `intermission page` listens (default 127.0.0.1:8081)
+  --page-server ADDR    where `intermission page` listens (default 127.0.0.1:8081; not
+                        with page_dir)
   --bypass-cidr LIST    comma-separated sources that always see the app (10.0.0.0/8,...)
   --bypass-secret S     the cookie/header value that bypasses (default: a random one)
   --no-secret           no cookie/header bypass
@@ -323,7 +328,10 @@ std::optional<int> make_runtime(const Args& global, CliIo& io, core::LogLevel de
     }
     rt.lookup = std::make_unique<adapters::aws::CodeDeployLookup>(**client);
   }
-  rt.backends = std::make_unique<adapters::DefaultBackendFactory>(rt.clock, rt.aws.get());
+  rt.backends = std::make_unique<adapters::DefaultBackendFactory>(
+      rt.clock, rt.aws.get(), [&c = rt.clock](const auto& source, const auto& step) {
+        return build_nginx_page(source, step, c.now());
+      });
   return std::nullopt;
 }
 
@@ -673,10 +681,26 @@ int cmd_nginx_config(const Args& global, const Args& a, CliIo& io) {
     return usage_error(io, "nginx-config",
                        "environment '" + env->name + "' does not use the nginx backend");
   }
-  const core::ConfigNode* state = env->backend.settings.find("state_file");
+  auto backend_setting = [&](const std::string& name) {
+    const core::ConfigNode* n = env->backend.settings.find(name);
+    return n != nullptr ? n->scalar : std::string();
+  };
   adapters::nginx::SnippetOptions o;
   o.environment = env->name;
-  o.state_file = state != nullptr ? state->scalar : "";
+  o.state_file = backend_setting("state_file");
+  o.page_dir = backend_setting("page_dir");
+  if (!backend_setting("assets_prefix").empty()) {
+    o.assets_prefix = backend_setting("assets_prefix");
+  }
+  if (auto r = core::parse_duration(backend_setting("retry_after"))) {
+    o.retry_after_seconds = static_cast<int>(std::chrono::ceil<std::chrono::seconds>(*r).count());
+  }
+  for (const auto& [ext, type] : page::known_content_types()) o.asset_types.emplace_back(ext, type);
+  if (!o.page_dir.empty() && a.option("--page-server")) {
+    return usage_error(io, "nginx-config",
+                       "environment '" + env->name + "' has page_dir: nginx serves the page from "
+                       "files there, and --page-server does not apply");
+  }
   if (auto p = a.option("--page-server")) o.page_server = *p;
   if (auto c = a.option("--bypass-cidr")) o.bypass_cidrs = split_commas(*c);
   if (auto e = a.option("--exempt")) o.exempt = split_commas(*e);

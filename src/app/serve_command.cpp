@@ -18,6 +18,7 @@
 #include "adapters/log/json_logger.h"
 #include "adapters/sns/verifier.h"
 #include "adapters/store/factory.h"
+#include "app/nginx_page.h"
 #include "app/serve_api.h"
 #include "app/serve_secrets.h"
 #include "page/server.h"
@@ -55,7 +56,10 @@ core::Result<Engine> make_engine(const core::Config& config, CliIo& io, const co
     if (!client) return client.error();
     e.lookup = std::make_unique<adapters::aws::CodeDeployLookup>(**client);
   }
-  e.backends = std::make_unique<adapters::DefaultBackendFactory>(clock, e.aws.get());
+  e.backends = std::make_unique<adapters::DefaultBackendFactory>(
+      clock, e.aws.get(), [&c = clock](const auto& source, const auto& step) {
+        return build_nginx_page(source, step, c.now());
+      });
   e.controller = std::make_unique<core::Controller>(
       config, core::Controller::Deps{*e.store, *e.backends, clock, log, e.lookup.get(),
                                      adapters::lease_holder_id(), e.sleeper.get(), e.random.get()});

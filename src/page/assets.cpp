@@ -11,7 +11,7 @@ namespace intermission::page {
 
 namespace fs = std::filesystem;
 
-std::string content_type_for(const std::string& name) {
+const std::map<std::string, std::string>& known_content_types() {
   static const std::map<std::string, std::string> kTypes = {
       {".css", "text/css; charset=utf-8"},  {".js", "text/javascript; charset=utf-8"},
       {".html", "text/html; charset=utf-8"}, {".txt", "text/plain; charset=utf-8"},
@@ -22,6 +22,11 @@ std::string content_type_for(const std::string& name) {
       {".ico", "image/x-icon"},             {".woff", "font/woff"},
       {".woff2", "font/woff2"},             {".ttf", "font/ttf"},
       {".otf", "font/otf"}};
+  return kTypes;
+}
+
+std::string content_type_for(const std::string& name) {
+  const auto& kTypes = known_content_types();
   std::string ext = fs::path(name).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

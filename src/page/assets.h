@@ -19,6 +19,10 @@ core::Result<std::map<std::string, Asset>> load_assets(const std::string& dir);
 // The Content-Type for a file name, by extension; application/octet-stream when unknown.
 std::string content_type_for(const std::string& name);
 
+// Every extension content_type_for() knows (".css"), with its Content-Type; for servers that
+// serve the same assets from files and need the same types (nginx's `types {}`).
+const std::map<std::string, std::string>& known_content_types();
+
 // Reads a whole file (the page template).
 core::Result<std::string> read_file(const std::string& path);
 

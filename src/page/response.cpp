@@ -162,17 +162,13 @@ ResponseSet::Variants ResponseSet::build(int status, std::string_view reason_phr
   return out;
 }
 
-ResponseSet::ResponseSet(const PageOptions& o, core::Time now)
-    : assets_prefix_(o.assets_prefix), health_path_(o.health_path) {
-  const std::string date = core::format_http_date(now);
-  std::string retry_after;
+PageBodies page_bodies(const PageOptions& o, core::Time now) {
+  PageBodies out;
   std::int64_t retry_seconds = 0;
   std::string until_sentence;
   std::string until_iso;
-  if (o.until && *o.until > now) {
-    // An absolute date needs no rebuild as time passes; the seconds are for the JSON body.
-    retry_after = core::format_http_date(*o.until);
-    retry_seconds = std::chrono::ceil<std::chrono::seconds>(*o.until - now).count();
+  const bool until_known = o.until && *o.until > now;
+  if (until_known) {
     until_iso = core::format_iso8601(*o.until);
     // "18:30 UTC" when it is within the day; with the date when it is further away.
     std::string when = until_iso.substr(11, 5) + " UTC";
@@ -181,9 +177,14 @@ ResponseSet::ResponseSet(const PageOptions& o, core::Time now)
       when = http.substr(5, 11) + ", " + when;
     }
     until_sentence = "We expect to be back by " + when + ".";
+  }
+  if (until_known && !o.fixed_retry_after) {
+    // An absolute date needs no rebuild as time passes; the seconds are for the JSON body.
+    out.retry_after = core::format_http_date(*o.until);
+    retry_seconds = std::chrono::ceil<std::chrono::seconds>(*o.until - now).count();
   } else {
     retry_seconds = std::chrono::ceil<std::chrono::seconds>(o.default_retry_after).count();
-    retry_after = std::to_string(retry_seconds);
+    out.retry_after = std::to_string(retry_seconds);
   }
   const std::string reason =
       o.reason.empty() ? "We are updating the site right now. It will be back in a few minutes."
@@ -192,14 +193,23 @@ ResponseSet::ResponseSet(const PageOptions& o, core::Time now)
   html = replace_all(std::move(html), "{{reason}}", html_escape(reason));
   html = replace_all(std::move(html), "{{until}}", html_escape(until_sentence));
   html = replace_all(std::move(html), "{{until_iso}}", html_escape(until_iso));
-  html = replace_all(std::move(html), "{{retry_after}}", std::to_string(retry_seconds));
-  html_body_ = html;
+  out.html = replace_all(std::move(html), "{{retry_after}}", std::to_string(retry_seconds));
 
   boost::json::object j{{"status", "maintenance"},
                         {"message", reason},
                         {"retry_after", retry_seconds}};
   j["until"] = until_iso.empty() ? boost::json::value(nullptr) : boost::json::value(until_iso);
-  const std::string json = boost::json::serialize(j) + "\n";
+  out.json = boost::json::serialize(j) + "\n";
+  return out;
+}
+
+ResponseSet::ResponseSet(const PageOptions& o, core::Time now)
+    : assets_prefix_(o.assets_prefix), health_path_(o.health_path) {
+  const std::string date = core::format_http_date(now);
+  PageBodies bodies = page_bodies(o, now);
+  html_body_ = std::move(bodies.html);
+  const std::string& json = bodies.json;
+  const std::string& retry_after = bodies.retry_after;
 
   const std::string page_headers = "Retry-After: " + retry_after +
                                    "\r\nCache-Control: no-store\r\n"

@@ -29,7 +29,20 @@ struct PageOptions {
   std::string reason;                             // an operator's words, or empty
   std::optional<core::Time> until;                // the expected end, if known
   core::Duration default_retry_after = std::chrono::minutes(2);
+  // Retry-After (and the JSON's retry_after) is always default_retry_after, even when
+  // `until` is known: for bodies written once and served later (nginx serving files), where
+  // a date or a countdown computed now would go stale. The page still shows `until`.
+  bool fixed_retry_after = false;
 };
+
+// The page's bodies and its Retry-After value, exactly as the page server sends them; built
+// once for files another server serves (the nginx backend's page files).
+struct PageBodies {
+  std::string html;
+  std::string json;
+  std::string retry_after;  // the header value: seconds, or an HTTP date when `until` is known
+};
+PageBodies page_bodies(const PageOptions& options, core::Time now);
 
 // What the response choice needs from a request. Views into the parser's buffers.
 struct RequestView {

@@ -163,5 +163,33 @@ TEST(Response, CustomTemplate) {
   EXPECT_EQ(s.html_body(), "<p>r||120</p>");
 }
 
+TEST(Response, PageBodiesAreTheBytesThePageServerSends) {
+  PageOptions o = options();
+  o.reason = "database <upgrade>";
+  o.until = kNow + std::chrono::minutes(30);
+  const ResponseSet s(o, kNow);
+  const PageBodies b = page_bodies(o, kNow);
+  EXPECT_EQ(b.html, s.html_body());
+  EXPECT_EQ(b.json, body_of(respond(s, "GET", "/", "application/json")));
+  EXPECT_EQ(b.retry_after, "Fri, 27 Nov 2026 10:30:00 GMT");
+}
+
+TEST(Response, FixedRetryAfterKeepsTheUntilButNoCountdown) {
+  // Bodies written once and served later (nginx's files): a countdown would go stale, so the
+  // retry hint is the fixed default while the page still says when it ends.
+  PageOptions o = options();
+  o.reason = "database upgrade";
+  o.until = kNow + std::chrono::minutes(30);
+  o.default_retry_after = std::chrono::seconds(90);
+  o.fixed_retry_after = true;
+  const PageBodies b = page_bodies(o, kNow);
+  EXPECT_EQ(b.retry_after, "90");
+  EXPECT_NE(b.html.find("We expect to be back by 10:30 UTC."), std::string::npos) << b.html;
+  EXPECT_NE(b.json.find(R"("retry_after":90)"), std::string::npos) << b.json;
+  EXPECT_NE(b.json.find(R"("until":"2026-11-27T10:30:00.000Z")"), std::string::npos) << b.json;
+  const ResponseSet s(o, kNow);
+  EXPECT_NE(respond(s, "GET", "/").find("\r\nRetry-After: 90\r\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace intermission::page

@@ -32,6 +32,15 @@ std::string nginx_path(const std::string& v) {
              : "'" + v + "' must be an absolute path without spaces, quotes, ';', '{', '}', '$' "
                "or '#' (nginx reads it unquoted)";
 }
+std::string assets_prefix(const std::string& v) {
+  return nginx::safe_token(v) && v.size() >= 2 && v.front() == '/' && v.back() == '/'
+             ? ""
+             : "'" + v + "' must start and end with '/', without spaces, quotes or ';'";
+}
+std::string seconds_value(const std::string& v) {
+  const auto d = core::parse_duration(v);
+  return d && *d >= std::chrono::seconds(1) ? "" : "'" + v + "' is not a duration of 1s or more";
+}
 std::string http_url(const std::string& v) {
   return v.rfind("http://", 0) == 0 || v.rfind("https://", 0) == 0
              ? ""
@@ -105,7 +114,12 @@ const std::map<std::string, std::vector<Setting>>& schema() {
       {"nginx",
        {{"state_file", true, nginx_path},
         {"probe", false, http_url},
-        {"probe_timeout", false, duration_value}}},
+        {"probe_timeout", false, duration_value},
+        {"page_dir", false, nginx_path},
+        {"page_file", false},
+        {"assets", false},
+        {"assets_prefix", false, assets_prefix},
+        {"retry_after", false, seconds_value}}},
       {"elb-classic",
        {{"load_balancer", true},
         {"auto_scaling_group", true},
@@ -313,6 +327,26 @@ core::Result<std::unique_ptr<core::Backend>> DefaultBackendFactory::make(
     s.probe = setting(b, "probe");
     if (auto t = core::parse_duration(setting(b, "probe_timeout"))) {
       s.probe_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*t);
+    }
+    s.page_dir = setting(b, "page_dir");
+    if (!s.page_dir.empty()) {
+      if (!nginx_pages_) {
+        return core::Error::config("environment " + env.name +
+                                   ": this command cannot write nginx page files (page_dir)");
+      }
+      nginx::PageSource src;
+      if (!setting(b, "page_file").empty()) {
+        src.page_file = resolve_path(b.where.file, setting(b, "page_file"));
+      }
+      if (!setting(b, "assets").empty()) {
+        src.assets_dir = resolve_path(b.where.file, setting(b, "assets"));
+      }
+      if (auto t = core::parse_duration(setting(b, "retry_after"))) {
+        src.retry_after = std::chrono::duration_cast<std::chrono::seconds>(*t);
+      }
+      s.render_page = [build = nginx_pages_, src](const core::SetSwitch& step) {
+        return build(src, step);
+      };
     }
     return std::unique_ptr<core::Backend>(std::make_unique<nginx::NginxBackend>(s));
   }

@@ -3,12 +3,14 @@
 // with their line, not at the first deployment).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "adapters/aws/aws_context.h"
 #include "adapters/config/config_error.h"
+#include "adapters/nginx/nginx_backend.h"
 #include "core/backend.h"
 #include "core/config.h"
 #include "core/time.h"
@@ -23,17 +25,25 @@ const std::vector<std::string>& backend_types();
 std::vector<ConfigError> check_backend_config(const core::BackendConfig& backend,
                                               const std::string& field, const std::string& file);
 
+// Builds the nginx backend's page files (file mode) the way the page server builds its
+// responses; given by the front end (app/nginx_page.h), since adapters do not use page/.
+using NginxPageBuilder =
+    std::function<core::Result<nginx::PageFiles>(const nginx::PageSource&, const core::SetSwitch&)>;
+
 class DefaultBackendFactory final : public core::BackendFactory {
  public:
   // `clock` and `aws` (may be null when no environment uses AWS) must outlive the factory
-  // and the backends it makes.
-  DefaultBackendFactory(const core::Clock& clock, aws::AwsContext* aws)
-      : clock_(clock), aws_(aws) {}
+  // and the backends it makes. Without `nginx_pages`, an nginx backend with `page_dir` is a
+  // config error.
+  DefaultBackendFactory(const core::Clock& clock, aws::AwsContext* aws,
+                        NginxPageBuilder nginx_pages = nullptr)
+      : clock_(clock), aws_(aws), nginx_pages_(std::move(nginx_pages)) {}
   core::Result<std::unique_ptr<core::Backend>> make(const core::EnvironmentConfig& env) override;
 
  private:
   const core::Clock& clock_;
   aws::AwsContext* aws_;
+  NginxPageBuilder nginx_pages_;
 };
 
 // True when some environment needs AWS (its backend type talks to AWS).

@@ -31,6 +31,10 @@ std::string variable_prefix(const std::string& environment) {
   return out;
 }
 
+std::string page_uri(const std::string& environment, const std::string& file) {
+  return "/.intermission/" + environment + "/" + file;
+}
+
 std::string probe_path(const std::string& environment) {
   return "/.intermission/" + environment + "/state";
 }
@@ -67,6 +71,13 @@ std::string nginx_http_part(const SnippetOptions& o) {
   }
   out += "    map \"$" + v + "_bypass_ip$" + v + "_bypass_cookie$" + v + "_bypass_header\" $" + v +
          "_bypass {\n        default 1;\n        \"000\" 0;\n    }\n";
+  if (!o.page_dir.empty()) {
+    out +=
+        "    # The page file for a request: JSON for clients that ask for application/json and\n";
+    out += "    # not text/html (API clients, fetch), else HTML.\n";
+    out += "    map $http_accept $" + v + "_page {\n        default page.html;\n";
+    out += "        \"~*^(?!.*text/html).*application/json\" page.json;\n    }\n";
+  }
   return out;
 }
 
@@ -79,35 +90,86 @@ std::string nginx_server_part(const SnippetOptions& o) {
   out += "    set $" + v + " 0;\n";
   out += "    if (-f " + o.state_file + ") {\n        set $" + v + " 1;\n    }\n";
   out += "    if ($" + v + "_bypass) {\n        set $" + v + " 0;\n    }\n";
+  const bool files = !o.page_dir.empty();
   std::vector<std::string> passed{probe};
+  if (files) {
+    // error_page's internal redirect runs this server's rewrite phase again for the page's
+    // URI: it must pass, or it would be answered 503 once more.
+    passed.push_back(page_uri(o.environment, "page.html"));
+    passed.push_back(page_uri(o.environment, "page.json"));
+  }
   if (!o.health_path.empty()) passed.push_back(o.health_path);
   for (const auto& p : passed) {
     out += "    if ($uri = " + p + ") {\n        set $" + v + " 0;\n    }\n";
   }
-  if (!o.exempt.empty()) {
-    out += "    # Paths that always reach the application (webhooks, ACME challenges).\n";
+  std::vector<std::string> exempt = o.exempt;
+  if (files) exempt.insert(exempt.begin(), o.assets_prefix);
+  if (!exempt.empty()) {
+    out += files
+               ? "    # The page's assets, and paths that always reach the application (webhooks,\n"
+                 "    # ACME challenges).\n"
+               : "    # Paths that always reach the application (webhooks, ACME challenges).\n";
     std::string re;
-    for (const auto& p : o.exempt) re += (re.empty() ? "" : "|") + literal_regex(p);
+    for (const auto& p : exempt) re += (re.empty() ? "" : "|") + literal_regex(p);
     out += "    if ($uri ~ \"" + re + "\") {\n        set $" + v + " 0;\n    }\n";
   }
   out += "    if ($" + v + ") {\n        return 503;\n    }\n";
-  out += "    error_page 503 @" + v + ";\n";
-  out += "    # Lets the page's location fall back to nginx's own page when the page server is\n";
-  out += "    # down (the first error_page decides whether a second one may follow).\n";
+  if (files) {
+    out += "    # The page from the files intermission writes into " + o.page_dir + "\n";
+    out += "    # at every switch on (nginx reads them per request: a new page needs no reload).\n";
+    out += "    # The internal redirect keeps the 503 and makes every method a GET.\n";
+    out += "    error_page 503 " + page_uri(o.environment, "$" + v + "_page") + ";\n";
+  } else {
+    out += "    error_page 503 @" + v + ";\n";
+  }
+  out += "    # Lets the page's location fall back to nginx's own page when the page " +
+         std::string(files ? "files are" : "server is") + "\n";
+  out += "    # missing (the first error_page decides whether a second one may follow).\n";
   out += "    recursive_error_pages on;\n\n";
-  out += "    # The page: `intermission page --listen " + o.page_server + " --environment " +
-         o.environment + "`\n";
-  out +=
-      "    # answers 503 with Retry-After, no-store, the reason, JSON for API clients and "
-      "assets.\n";
-  out += "    location @" + v + " {\n";
-  out += "        proxy_pass http://" + o.page_server + ";\n";
-  out += "        proxy_set_header Host $host;\n";
-  out += "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n";
-  out += "        proxy_connect_timeout 2s;\n";
-  out += "        error_page 502 504 =503 @" + v + "_fallback;\n";
-  out += "    }\n";
-  out += "    # If the page server is down too, nginx answers with a short page of its own.\n";
+  if (files) {
+    const std::string retry = std::to_string(o.retry_after_seconds);
+    for (const auto& [file, type] : std::vector<std::pair<std::string, std::string>>{
+             {"page.html", "text/html"}, {"page.json", "application/json"}}) {
+      out += "    location = " + page_uri(o.environment, file) + " {\n";
+      out += "        internal;\n";
+      out += "        alias " + o.page_dir + "/" + file + ";\n";
+      out += "        types { }\n        default_type " + type + ";\n";
+      if (file == "page.html") out += "        charset utf-8;\n";
+      out += "        etag off;\n";
+      out += "        add_header Retry-After " + retry + " always;\n";
+      out += "        add_header Cache-Control \"no-store\" always;\n";
+      out += "        add_header Vary Accept always;\n";
+      out += "        add_header X-Content-Type-Options nosniff always;\n";
+      out += "        error_page 403 404 =503 @" + v + "_fallback;\n";
+      out += "    }\n";
+    }
+    out += "    # The page's assets (CSS, images, fonts), written beside it.\n";
+    out += "    location ^~ " + o.assets_prefix + " {\n";
+    out += "        alias " + o.page_dir + "/assets/;\n";
+    out += "        types {\n";
+    for (const auto& [ext, type] : o.asset_types) {
+      out += "            \"" + type + "\" " + (ext.front() == '.' ? ext.substr(1) : ext) + ";\n";
+    }
+    out += "        }\n";
+    out += "        default_type application/octet-stream;\n";
+    out += "        add_header Cache-Control \"public, max-age=300\";\n";
+    out += "        add_header X-Content-Type-Options nosniff;\n";
+    out += "    }\n";
+  } else {
+    out += "    # The page: `intermission page --listen " + o.page_server + " --environment " +
+           o.environment + "`\n";
+    out +=
+        "    # answers 503 with Retry-After, no-store, the reason, JSON for API clients and "
+        "assets.\n";
+    out += "    location @" + v + " {\n";
+    out += "        proxy_pass http://" + o.page_server + ";\n";
+    out += "        proxy_set_header Host $host;\n";
+    out += "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n";
+    out += "        proxy_connect_timeout 2s;\n";
+    out += "        error_page 502 504 =503 @" + v + "_fallback;\n";
+    out += "    }\n";
+  }
+  out += "    # If the page is missing too, nginx answers with a short page of its own.\n";
   out += "    location @" + v + "_fallback {\n";
   out += "        default_type text/html;\n";
   out += "        add_header Retry-After " + std::to_string(o.retry_after_seconds) + " always;\n";

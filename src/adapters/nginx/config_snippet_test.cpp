@@ -60,5 +60,44 @@ TEST(NginxSnippet, HttpPartBypassesBySourceCookieAndHeader) {
   EXPECT_EQ(nginx_http_part(no_secret).find("$cookie_intermission_bypass"), std::string::npos);
 }
 
+TEST(NginxSnippet, FileModeServesThePageFromTheDirectoryWithoutAPageServer) {
+  SnippetOptions o = options();
+  o.page_dir = "/var/lib/intermission/nginx/prod-eu-page";
+  o.asset_types = {{".css", "text/css; charset=utf-8"}, {".svg", "image/svg+xml"}};
+  o.retry_after_seconds = 90;
+  const std::string s = nginx_server_part(o);
+  EXPECT_EQ(s.find("proxy_pass"), std::string::npos) << "no page server in this mode";
+  // The page by Accept, through an internal redirect (which makes every method a GET).
+  EXPECT_NE(s.find("error_page 503 /.intermission/prod-eu/$intermission_prod_eu_page;"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("location = /.intermission/prod-eu/page.html {\n        internal;\n"
+                   "        alias /var/lib/intermission/nginx/prod-eu-page/page.html;"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("alias /var/lib/intermission/nginx/prod-eu-page/page.json;"), std::string::npos);
+  EXPECT_NE(s.find("add_header Retry-After 90 always;"), std::string::npos);
+  EXPECT_NE(s.find("add_header Cache-Control \"no-store\" always;"), std::string::npos);
+  // The internal redirect runs the server's rewrite phase again: the page's own URIs pass.
+  EXPECT_NE(s.find("if ($uri = /.intermission/prod-eu/page.html) {"), std::string::npos);
+  EXPECT_NE(s.find("if ($uri = /.intermission/prod-eu/page.json) {"), std::string::npos);
+  // Assets: served by nginx under the prefix, with the page server's types.
+  EXPECT_NE(s.find("location ^~ /_intermission/ {"), std::string::npos);
+  EXPECT_NE(s.find("alias /var/lib/intermission/nginx/prod-eu-page/assets/;"), std::string::npos);
+  EXPECT_NE(s.find("\"text/css; charset=utf-8\" css;"), std::string::npos) << s;
+  EXPECT_NE(s.find(R"(if ($uri ~ "^\/_intermission\/|^\/webhooks\/|)"), std::string::npos) << s;
+  // A missing page file falls back to nginx's own page.
+  EXPECT_NE(s.find("error_page 403 404 =503 @intermission_prod_eu_fallback;"), std::string::npos);
+  const std::string h = nginx_http_part(o);
+  EXPECT_NE(h.find("map $http_accept $intermission_prod_eu_page {"), std::string::npos) << h;
+  EXPECT_NE(h.find("page.json;"), std::string::npos);
+}
+
+TEST(NginxSnippet, ProxyModeHasNoPageFilesOrAcceptMap) {
+  const SnippetOptions o = options();
+  EXPECT_EQ(nginx_server_part(o).find("page.html"), std::string::npos);
+  EXPECT_EQ(nginx_http_part(o).find("$http_accept"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace intermission::adapters::nginx
