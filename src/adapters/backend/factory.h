@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,18 @@ const std::vector<std::string>& backend_types();
 // dotted path of the backend block, for messages.
 std::vector<ConfigError> check_backend_config(const core::BackendConfig& backend,
                                               const std::string& field, const std::string& file);
+
+// The longest one step of a backend can wait: a health wait (elb-classic; alb in
+// target-group mode), the nginx probe, a HAProxy runtime command, the log backend's delay.
+struct BackendWait {
+  core::Duration wait{0};
+  std::string setting;                     // "health_timeout"
+  const core::ConfigNode* node = nullptr;  // where it is set; null: the type's default
+};
+
+// The wait of `backend`, or nullopt when its steps do not wait (or its settings are already
+// reported as mistakes by check_backend_config). The result points into `backend`.
+std::optional<BackendWait> longest_wait(const core::BackendConfig& backend);
 
 class DefaultBackendFactory final : public core::BackendFactory {
  public:
