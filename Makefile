@@ -46,19 +46,13 @@ fuzz: deps
 	scratch=$$(mktemp -d) && ./build-fuzz/page_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=5 \
 	  -rss_limit_mb=2048 $$scratch fuzz/corpus/page && rm -rf $$scratch
 
-# Open defects the sanitizer build shows and the normal build does not (see the README's
-# limitations): Beast's debug assertion `n >= 5` in parse_chunk_header when a
-# Transfer-Encoding that does not end in chunked is refused, and UBSan's vptr check in the two
-# tests that lower RLIMIT_NOFILE inside the test process. They run in the normal build.
-ASAN_KNOWN_FAILURES ?= ^Conformance.TransferEncodingNotEndingInChunkedIs400AndClose$$|OutOfDescriptorsPausesAcceptingInsteadOfSpinning$$
 # The integration tests mostly wait (health checks, sleeps, other processes): twice as many at
 # once as there are cores keeps the run short without starving them.
 TEST_JOBS ?= $(shell echo $$(( $(JOBS) * 2 )))
 test: build build-asan tests/tools/node_modules/.installed
 	ctest --test-dir $(BUILD) --output-on-failure -j $(TEST_JOBS) --timeout 600
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L unit --timeout 600 \
-	  -E '$(ASAN_KNOWN_FAILURES)'
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L unit --timeout 600
 	$(MAKE) fuzz MODEL_CASES=10000
 
 DEMO_PORT ?= 8080

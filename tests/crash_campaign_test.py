@@ -35,7 +35,9 @@ from harness import BIN, codedeploy  # noqa: E402
 
 SEED = int(os.environ.get("INTERMISSION_CRASH_SEED", "14"))
 RANDOM_KILLS = int(os.environ.get("INTERMISSION_CRASH_RANDOM", "2"))  # per direction, backend
-LEASE = 2  # store.lease (seconds) in every config here: a dead holder blocks this long
+LEASE = 3  # store.lease (seconds) in every config here: a dead holder blocks this long
+# Each backend wait must be shorter than the lease (a config with a longer one is refused):
+WAIT = "2500ms"  # the ELB health_timeout and the HAProxy command timeout here
 ORDER = ["haproxy", "elb-classic", "alb", "log", "log + sqlite", "log + dynamodb"]
 
 # (backend, point) -> {"runs", "converged", "killed"}
@@ -347,7 +349,7 @@ environments:
       auto_scaling_group: web-asg
       page_instances: [i-page1]
       min_healthy: 2
-      health_timeout: 5s
+      health_timeout: {WAIT}
       poll_interval: 50ms
 """)
 
@@ -514,7 +516,7 @@ routes:
     environment: "{{1}}"
 environments:
   prod:
-    backend: {{type: haproxy, socket: {self.proxy.path}, map: {self.stack.map}}}
+    backend: {{type: haproxy, socket: {self.proxy.path}, map: {self.stack.map}, timeout: {WAIT}}}
 """)
 
     def steps(self):

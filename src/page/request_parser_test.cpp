@@ -117,6 +117,38 @@ TEST(Exchange, ChunkHeaderInPiecesIsCountedOnce) {
   EXPECT_TRUE(respond_all(set(), wire, 8192, 65536).empty());
 }
 
+// Beast 1.81 resumes a last chunk ("0\r\n") asserting that at least 5 bytes wait (its
+// parse_chunk_header: `BOOST_ASSERT(n >= 5)`), true only after a chunk with data; an empty
+// chunked body whose end comes in pieces ("0\r\n", "\r", "\n") tripped it (boostorg/beast
+// PR 2861, fixed after 1.81). A debug build aborts here if the parser is handed 4 bytes.
+TEST(Exchange, AnEmptyChunkedBodyEndingInPiecesIsAnswered) {
+  Exchange exchange(8192, 65536);
+  std::vector<const std::string*> out;
+  std::string kept;
+  for (const char* piece : {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                            "0\r\n", "\r", "\n", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"}) {
+    kept += piece;
+    const auto fed = exchange.feed(set(), kept, false, out);
+    kept.erase(0, fed.used);
+    ASSERT_FALSE(fed.close);
+  }
+  EXPECT_TRUE(kept.empty());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0]->rfind("HTTP/1.1 503", 0) == 0);
+  EXPECT_TRUE(out[1]->rfind("HTTP/1.1 200", 0) == 0);
+  for (const std::string trailer : {"0\r\nX: y\r\n\r\n", "00\r\n\r\n"}) {
+    Exchange e(8192, 65536);
+    std::vector<const std::string*> o;
+    std::string k = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (const char c : trailer) {
+      k += c;
+      k.erase(0, e.feed(set(), k, false, o).used);
+    }
+    EXPECT_EQ(o.size(), 1u) << trailer;
+    EXPECT_TRUE(k.empty()) << trailer;
+  }
+}
+
 // A chunk-size line that never ends would otherwise be kept, growing, until the idle timeout.
 TEST(Exchange, AnEndlessChunkHeaderIsRefused) {
   Exchange exchange(1024, 65536);

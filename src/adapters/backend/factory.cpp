@@ -293,6 +293,39 @@ std::vector<ConfigError> check_backend_config(const core::BackendConfig& backend
   return errors;
 }
 
+std::optional<BackendWait> longest_wait(const core::BackendConfig& backend) {
+  // The defaults are the settings structs' own, so the two cannot drift apart.
+  core::Duration wait{0};
+  std::string name;
+  if (backend.type == "elb-classic") {
+    wait = aws::ElbSettings{}.health_timeout;
+    name = "health_timeout";
+  } else if (backend.type == "alb") {
+    // Only a target-group switch waits (for the maintenance group's health).
+    if (setting(backend, "mode") != "target-group") return std::nullopt;
+    wait = aws::AlbSettings{}.health_timeout;
+    name = "health_timeout";
+  } else if (backend.type == "nginx") {
+    wait = nginx::NginxSettings{}.probe_timeout;
+    name = "probe_timeout";
+  } else if (backend.type == "haproxy") {
+    wait = haproxy::HaproxySettings{}.timeout;
+    name = "timeout";
+  } else if (backend.type == "log") {
+    name = "delay";
+  } else {
+    return std::nullopt;
+  }
+  const core::ConfigNode* n = backend.settings.find(name);
+  if (n != nullptr) {
+    const auto set = core::parse_duration(n->scalar);
+    if (n->kind != core::ConfigNode::Kind::kScalar || !set) return std::nullopt;  // reported
+    wait = *set;
+  }
+  if (wait.count() == 0) return std::nullopt;
+  return BackendWait{wait, name, n};
+}
+
 core::Result<std::unique_ptr<core::Backend>> DefaultBackendFactory::make(
     const core::EnvironmentConfig& env) {
   const core::BackendConfig& b = env.backend;

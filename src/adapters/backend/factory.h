@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,18 @@ std::vector<ConfigError> check_backend_config(const core::BackendConfig& backend
 // responses; given by the front end (app/nginx_page.h), since adapters do not use page/.
 using NginxPageBuilder =
     std::function<core::Result<nginx::PageFiles>(const nginx::PageSource&, const core::SetSwitch&)>;
+
+// The longest one step of a backend can wait: a health wait (elb-classic; alb in
+// target-group mode), the nginx probe, a HAProxy runtime command, the log backend's delay.
+struct BackendWait {
+  core::Duration wait{0};
+  std::string setting;                     // "health_timeout"
+  const core::ConfigNode* node = nullptr;  // where it is set; null: the type's default
+};
+
+// The wait of `backend`, or nullopt when its steps do not wait (or its settings are already
+// reported as mistakes by check_backend_config). The result points into `backend`.
+std::optional<BackendWait> longest_wait(const core::BackendConfig& backend);
 
 class DefaultBackendFactory final : public core::BackendFactory {
  public:

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -102,6 +104,32 @@ class Walker {
  private:
   std::string file_;
 };
+
+// The switching lease is renewed before every backend step, not during one (docs/
+// architecture.md, Concurrency): it must be longer than the longest wait of one step, or it
+// could run out while its holder waits and a second process would switch the same backend.
+void check_lease(Walker& w, core::Duration lease, const std::optional<SourceLocation>& lease_at,
+                 const std::map<std::string, core::EnvironmentConfig>& environments) {
+  for (const auto& [name, env] : environments) {
+    const auto wait = longest_wait(env.backend);
+    if (!wait || lease > wait->wait) continue;
+    const std::string field = "environments." + name + ".backend." + wait->setting;
+    const std::string where = wait->node != nullptr ? wait->node->where.file + " line " +
+                                                          std::to_string(wait->node->where.line)
+                                                    : "the default of " + env.backend.type;
+    const SourceLocation at = lease_at     ? *lease_at
+                              : wait->node ? wait->node->where
+                                           : env.backend.where;
+    w.errors.push_back(
+        {at, "store.lease",
+         core::format_duration(lease) + (lease_at ? "" : " (the default)") +
+             " is not longer than " + field + " (" + core::format_duration(wait->wait) + ", " +
+             where + "): the lease is renewed only between backend steps, and one step may "
+             "wait that long, so another process could take the environment over and switch "
+             "the same backend meanwhile. Make store.lease longer than every backend's wait, "
+             "or the wait shorter"});
+  }
+}
 
 const std::set<std::string> kPolicyKeys = {"max_duration", "failure_policy", "failure_grace",
                                            "skip_creators", "unknown_creator"};
@@ -294,6 +322,8 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
 
   // store
   core::StoreConfig& store = out.config.store;
+  std::optional<SourceLocation> lease_at;  // where store.lease is set, if it is
+  bool lease_read = true;                  // false: its value is a mistake already reported
   if (const YAML::Node s = root["store"]; s && w.is_map(s, "store")) {
     w.only_keys(s, "store", {"type", "path", "table", "region", "audit_ttl", "lease", "connection"});
     store.where = w.at(s);
@@ -311,7 +341,12 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
     }
     if (const YAML::Node r = s["region"]) store.region = w.scalar(r, "store.region").value_or("");
     w.duration(s, "audit_ttl", "store", store.audit_ttl);
-    w.duration(s, "lease", "store", store.lease);
+    if (const YAML::Node l = s["lease"]) {
+      const std::size_t before = w.errors.size();
+      w.duration(s, "lease", "store", store.lease);
+      lease_at = w.errors.size() == before ? std::optional(w.at(l)) : std::nullopt;
+      lease_read = lease_at.has_value();
+    }
     if (store.type == "dynamodb" && store.table.empty()) {
       w.error(s, "store.table", "missing: the dynamodb store needs its table name");
     }
@@ -362,6 +397,7 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
       out.config.environments[name] = std::move(env);
     }
   }
+  if (lease_read) check_lease(w, store.lease, lease_at, out.config.environments);
 
   // routes
   const YAML::Node routes = root["routes"];

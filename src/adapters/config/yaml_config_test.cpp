@@ -54,6 +54,73 @@ environments:
   EXPECT_NE(text.find("store.lease: '99999999d' is longer than"), std::string::npos) << text;
 }
 
+// The switching lease is renewed before each backend step, not during one: a lease no longer
+// than a step's longest wait (a health wait, a probe, a HAProxy command) could run out while
+// its holder still waits, and another process would switch the same backend at the same time.
+TEST(YamlConfig, ALeaseNotLongerThanABackendWaitIsRefused) {
+  const LoadedConfig c = parse_config(R"(store:
+  lease: 5m
+environments:
+  prod:
+    backend:
+      type: elb-classic
+      load_balancer: lb
+      auto_scaling_group: asg
+      page_instances: [i-1]
+  staging:
+    backend: {type: haproxy, socket: /run/h.sock, map: m, timeout: 5m}
+  qa:
+    backend: {type: alb, listeners: ["arn:aws:x:listener/a"], mode: target-group,
+              target_group: tg, health_timeout: 4m}
+  dev:
+    backend: {type: nginx, state_file: /x, probe: "http://a/", probe_timeout: 3s}
+  fixed:
+    backend: {type: alb, listeners: ["arn:aws:x:listener/a"], health_timeout: 1h}
+  log:
+    backend: {type: log, path: steps.log, delay: 4m59s}
+)",
+                                      "l.yaml");
+  const std::string text = all_errors(c);
+  EXPECT_NE(text.find("l.yaml:2:10: store.lease: 5m is not longer than "
+                      "environments.prod.backend.health_timeout (10m, the default of "
+                      "elb-classic): the lease is renewed only between backend steps"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("l.yaml:2:10: store.lease: 5m is not longer than "
+                      "environments.staging.backend.timeout (5m, l.yaml line 11)"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(c.errors.size(), 2u) << "a 4m health wait, a 3s probe, a 4m59s delay fit; an ALB in "
+                                    "fixed-response mode waits for no health"
+                                 << text;
+
+  // The default lease (15m): the error is at the wait's line.
+  const LoadedConfig d = parse_config(R"(environments:
+  prod:
+    backend:
+      type: alb
+      listeners: ["arn:aws:x:listener/a"]
+      mode: target-group
+      target_group: tg
+      health_timeout: 15m
+)",
+                                      "d.yaml");
+  const std::string dtext = all_errors(d);
+  EXPECT_NE(dtext.find("d.yaml:8:23: store.lease: 15m (the default) is not longer than "
+                       "environments.prod.backend.health_timeout (15m, d.yaml line 8)"),
+            std::string::npos)
+      << dtext;
+  EXPECT_EQ(d.errors.size(), 1u) << dtext;
+  EXPECT_TRUE(parse_config(R"(store: {lease: 16m}
+environments:
+  prod:
+    backend: {type: alb, listeners: ["arn:aws:x:listener/a"], mode: target-group,
+              target_group: tg, health_timeout: 15m}
+)",
+                           "e.yaml")
+                  .errors.empty());
+}
+
 TEST(YamlConfig, ValidFileBecomesTheModel) {
   const auto c = parse_config(kValid, "/etc/intermission/config.yaml");
   ASSERT_TRUE(c.errors.empty()) << all_errors(c);
