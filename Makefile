@@ -7,6 +7,11 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
+# Unity builds (CMake batches of 8 files compiled as one) for the trees make builds: measured
+# on a fresh clone, the sanitizer tree took 718 CPU-seconds file by file and about 500
+# batched, the normal tree 444 batched; make test builds both on a clean machine.
+# UNITY=OFF builds file by file (faster when one file changes).
+UNITY      ?= ON
 
 .PHONY: all deps build build-asan test unit-test asan-test demo bench conformance fuzz format tidy clean
 
@@ -16,13 +21,13 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=$(UNITY) $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Unit tests only, with AddressSanitizer and UndefinedBehaviorSanitizer.
 build-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DINTERMISSION_SANITIZE=ON \
-	  -DINTERMISSION_UNIT_ONLY=ON $(CMAKE_ARGS)
+	  -DINTERMISSION_UNIT_ONLY=ON -DCMAKE_UNITY_BUILD=$(UNITY) $(CMAKE_ARGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 # Test tools from the npm registry (the DynamoDB emulator), pinned by the lockfile.
@@ -37,7 +42,7 @@ tests/tools/node_modules/.installed: tests/tools/package-lock.json
 FUZZ_SECONDS ?= 20
 MODEL_CASES ?= 30000
 fuzz: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=$(UNITY) $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j $(JOBS) --target intermission_core_unit_tests
 	INTERMISSION_MODEL_CASES=$(MODEL_CASES) INTERMISSION_MODEL_FIRST_SEED=$$(date +%s) \
 	  ./$(BUILD)/src/core/intermission_core_unit_tests --gtest_filter='LedgerModel.*'
