@@ -1,0 +1,276 @@
+"""deploy/kubernetes: the manifests render with `kubectl kustomize`, meet the "restricted" Pod
+Security Standard and the wiring the daemon needs (config, secrets, probes, named ports), their
+config passes `check-config`, and the Containerfile installs exactly the libraries the binary
+links. Fast: no cluster, no container engine (neither exists here)."""
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KUBE = os.path.join(ROOT, "deploy", "kubernetes")
+BIN = os.environ.get("INTERMISSION_BIN", os.path.join(ROOT, "build", "src", "app", "intermission"))
+KUBECTL = os.environ.get("KUBECTL", "kubectl")
+# The base and every overlay: each must render and hold on its own.
+KUSTOMIZATIONS = ["", "overlays/example"]
+# The volume types the "restricted" Pod Security Standard allows.
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                      "persistentVolumeClaim", "projected", "secret"}
+
+
+def render(kustomization):
+    """The objects `kubectl kustomize` makes of deploy/kubernetes/<kustomization>."""
+    out = subprocess.run([KUBECTL, "kustomize", os.path.join(KUBE, kustomization)],
+                         capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise AssertionError(f"kubectl kustomize {kustomization}: {out.stderr}")
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def of_kind(objects, kind):
+    return [o for o in objects if o["kind"] == kind]
+
+
+def named(objects, kind, name, namespace=None):
+    found = [o for o in of_kind(objects, kind) if o["metadata"]["name"] == name
+             and (namespace is None or o["metadata"].get("namespace") == namespace)]
+    assert len(found) == 1, (kind, name, namespace, len(found))
+    return found[0]
+
+
+def selects(selector, labels):
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def containerfile_stages():
+    """The Containerfile's stages: a list of (FROM line, [instructions, continuation lines
+    joined])."""
+    with open(os.path.join(KUBE, "Containerfile")) as f:
+        text = re.sub(r"\\\n", " ", f.read())
+    stages = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("FROM "):
+            stages.append((line, []))
+        else:
+            stages[-1][1].append(line)
+    return stages
+
+
+def apt_packages(instructions):
+    """The packages of the `apt-get install` in a stage's RUN instructions."""
+    packages = []
+    for line in instructions:
+        if not line.startswith("RUN "):
+            continue
+        for command in line[4:].split("&&"):
+            words = shlex.split(command)
+            if words[:2] == ["apt-get", "install"]:
+                packages += [w for w in words[2:] if not w.startswith("-")]
+    return packages
+
+
+class Manifests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.rendered = {k: render(k) for k in KUSTOMIZATIONS}
+
+    def test_renders_the_expected_objects(self):
+        for kustomization, objects in self.rendered.items():
+            with self.subTest(kustomization=kustomization or "base"):
+                kinds = sorted(o["kind"] for o in objects)
+                self.assertEqual(kinds, sorted(
+                    ["Namespace", "ServiceAccount", "ServiceAccount", "ConfigMap", "Deployment",
+                     "Deployment", "Service", "Service", "PodDisruptionBudget", "Role", "Role",
+                     "RoleBinding", "RoleBinding"]))
+                for o in objects:
+                    if o["kind"] != "Namespace":
+                        self.assertTrue(o["metadata"].get("namespace"), o["metadata"]["name"])
+
+    def test_pods_meet_the_restricted_pod_security_standard(self):
+        uid = self.image_uid()
+        for kustomization, objects in self.rendered.items():
+            with self.subTest(kustomization=kustomization or "base"):
+                for d in of_kind(objects, "Deployment"):
+                    spec = d["spec"]["template"]["spec"]
+                    pod = spec.get("securityContext", {})
+                    where = d["metadata"]["name"]
+                    self.assertIs(pod.get("runAsNonRoot"), True, where)
+                    self.assertEqual(pod.get("runAsUser"), uid, where)
+                    self.assertEqual(pod.get("runAsGroup"), uid, where)
+                    self.assertEqual(pod.get("seccompProfile"), {"type": "RuntimeDefault"}, where)
+                    for key in ["hostNetwork", "hostPID", "hostIPC"]:
+                        self.assertFalse(spec.get(key, False), where)
+                    for v in spec.get("volumes", []):
+                        self.assertTrue(set(v) - {"name"} <= RESTRICTED_VOLUMES, v)
+                    for c in spec["containers"] + spec.get("initContainers", []):
+                        sc = c.get("securityContext", {})
+                        self.assertIs(sc.get("allowPrivilegeEscalation"), False, where)
+                        self.assertIs(sc.get("readOnlyRootFilesystem"), True, where)
+                        self.assertEqual(sc.get("capabilities"), {"drop": ["ALL"]}, where)
+                        self.assertNotIn("privileged", sc)
+                        for key in ["runAsUser", "runAsNonRoot", "seccompProfile"]:
+                            self.assertNotIn(key, sc, "set once, for the pod")
+                        for kind in ["requests", "limits"]:
+                            self.assertEqual(set(c.get("resources", {}).get(kind, {})), {"cpu", "memory"},
+                                             f"{where}: {kind}")
+
+    def test_probes_ask_the_health_path_on_a_named_port(self):
+        for kustomization, objects in self.rendered.items():
+            with self.subTest(kustomization=kustomization or "base"):
+                for d in of_kind(objects, "Deployment"):
+                    for c in d["spec"]["template"]["spec"]["containers"]:
+                        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+                        for probe in ["livenessProbe", "readinessProbe"]:
+                            get = c[probe]["httpGet"]
+                            self.assertEqual(get["path"], "/healthz")
+                            self.assertIn(get["port"], ports)
+
+    def test_services_select_their_pods_on_named_ports(self):
+        for kustomization, objects in self.rendered.items():
+            with self.subTest(kustomization=kustomization or "base"):
+                for s in of_kind(objects, "Service"):
+                    ns = s["metadata"]["namespace"]
+                    pods = [d for d in of_kind(objects, "Deployment") if d["metadata"]["namespace"] == ns
+                            and selects(s["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])]
+                    self.assertEqual(len(pods), 1, s["metadata"]["name"])
+                    self.assertTrue(selects(pods[0]["spec"]["selector"]["matchLabels"],
+                                            pods[0]["spec"]["template"]["metadata"]["labels"]))
+                    names = {p["name"] for c in pods[0]["spec"]["template"]["spec"]["containers"]
+                             for p in c["ports"]}
+                    for port in s["spec"]["ports"]:
+                        self.assertIn("name", port)
+                        self.assertIn(port["targetPort"], names, "a named target port")
+
+    def test_the_page_has_a_disruption_budget_and_no_token(self):
+        for kustomization, objects in self.rendered.items():
+            with self.subTest(kustomization=kustomization or "base"):
+                pdbs = of_kind(objects, "PodDisruptionBudget")
+                self.assertEqual(len(pdbs), 1)
+                page = named(objects, "Deployment", "intermission-page")
+                self.assertEqual(pdbs[0]["metadata"]["namespace"], page["metadata"]["namespace"])
+                self.assertTrue(selects(pdbs[0]["spec"]["selector"]["matchLabels"],
+                                        page["spec"]["template"]["metadata"]["labels"]))
+                self.assertLess(pdbs[0]["spec"]["minAvailable"], page["spec"]["replicas"])
+                spec = page["spec"]["template"]["spec"]
+                self.assertIs(spec["automountServiceAccountToken"], False)
+                self.assertEqual(spec["containers"][0]["args"][0], "page")
+
+    def test_the_daemon_reads_its_config_and_secrets_from_mounted_files(self):
+        for kustomization, objects in self.rendered.items():
+            with self.subTest(kustomization=kustomization or "base"):
+                daemon = named(objects, "Deployment", "intermission")
+                spec = daemon["spec"]["template"]["spec"]
+                self.assertEqual(spec["serviceAccountName"], "intermission")
+                container = spec["containers"][0]
+                args = container["args"]
+                self.assertEqual(args[-1], "serve")
+                config_path = args[args.index("--config") + 1]
+                mounts = {m["name"]: m for m in container["volumeMounts"]}
+                volumes = {v["name"]: v for v in spec["volumes"]}
+                for m in mounts.values():
+                    self.assertIs(m.get("readOnly"), True, m)
+                config_mount = mounts["config"]["mountPath"]
+                self.assertEqual(os.path.dirname(config_path), config_mount)
+                cm = named(objects, "ConfigMap", volumes["config"]["configMap"]["name"],
+                           daemon["metadata"]["namespace"])
+                config = yaml.safe_load(cm["data"][os.path.basename(config_path)])
+                secret = volumes["secrets"]["secret"]
+                self.assertEqual(secret["defaultMode"], 0o440, "readable by fsGroup only")
+                self.assertEqual(spec["securityContext"]["fsGroup"], spec["securityContext"]["runAsGroup"])
+                for key in ["operator_token_file", "webhook_secret_file"]:
+                    self.assertEqual(os.path.dirname(config["serve"][key]), mounts["secrets"]["mountPath"])
+                # The store's namespace is the daemon's, where its Role is.
+                self.assertEqual(config["store"], {"type": "kubernetes",
+                                                   "namespace": daemon["metadata"]["namespace"]})
+                # Listeners reachable from other pods, on the ports the container declares.
+                ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+                self.assertEqual(config["serve"]["listen"], f"0.0.0.0:{ports['http']}")
+                self.assertEqual(config["serve"]["admin_listen"], f"0.0.0.0:{ports['admin']}")
+
+    def test_the_config_passes_check_config(self):
+        for kustomization, objects in self.rendered.items():
+            with self.subTest(kustomization=kustomization or "base"):
+                cm = named(objects, "ConfigMap", "intermission-config")
+                with tempfile.TemporaryDirectory(prefix="intermission-kube-") as tmp:
+                    path = os.path.join(tmp, "config.yaml")
+                    with open(path, "w") as f:
+                        f.write(cm["data"]["config.yaml"])
+                    out = subprocess.run([BIN, "--config", path, "check-config"], capture_output=True,
+                                         text=True, timeout=30)
+                    self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+                    self.assertIn("valid", out.stdout)
+
+    def image_uid(self):
+        user = [line for _, stage in containerfile_stages()[-1:] for line in stage
+                if line.startswith("USER ")]
+        self.assertEqual(len(user), 1)
+        uid, gid = user[0].split()[1].split(":")
+        self.assertEqual(uid, gid)
+        return int(uid)
+
+
+class Containerfile(unittest.TestCase):
+    def test_two_stages_from_debian_12(self):
+        stages = containerfile_stages()
+        self.assertEqual([s[0] for s in stages],
+                         ["FROM docker.io/library/debian:bookworm AS build",
+                          "FROM docker.io/library/debian:bookworm-slim"])
+        useradd = " ".join(line for line in stages[1][1] if "useradd" in line)
+        self.assertIn("--uid 10001", useradd)
+        self.assertIn("USER 10001:10001", stages[1][1])
+
+    def test_runtime_packages_are_those_of_the_binary_libraries(self):
+        needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]",
+                            subprocess.run(["readelf", "-d", BIN], capture_output=True, text=True,
+                                           check=True).stdout)
+        self.assertTrue(needed)
+        owners = set()
+        for lib in needed:
+            out = subprocess.run(["dpkg", "-S", f"*/{lib}"], capture_output=True, text=True,
+                                 check=True).stdout
+            owners.add(out.split(":")[0])
+        runtime = apt_packages(containerfile_stages()[1][1])
+        self.assertEqual(len(runtime), len(set(runtime)), "listed once")
+        self.assertEqual(set(runtime) - {"ca-certificates"}, owners)
+
+    def test_build_packages_are_the_projects_own(self):
+        with open(os.path.join(ROOT, "scripts", "install-deps.sh")) as f:
+            text = f.read()
+        project = set(re.search(r"packages=\((.*?)\n\)", text, re.S).group(1).split())
+        build = apt_packages(containerfile_stages()[0][1])
+        self.assertTrue(build)
+        self.assertEqual(set(build) - project, set())
+
+    def test_the_copied_files_are_enough_for_cmake(self):
+        copies = [line.split()[1:] for line in containerfile_stages()[0][1]
+                  if line.startswith("COPY ")]
+        run = " ".join(line for line in containerfile_stages()[0][1] if "cmake -S" in line)
+        flags = [w for w in shlex.split(run) if w.startswith("-D")]
+        with tempfile.TemporaryDirectory(prefix="intermission-image-") as tmp:
+            src = os.path.join(tmp, "src")
+            os.makedirs(src)
+            for source, dest in copies:
+                target = os.path.join(src, dest)
+                if os.path.isdir(os.path.join(ROOT, source)):
+                    shutil.copytree(os.path.join(ROOT, source), target)
+                else:
+                    shutil.copy(os.path.join(ROOT, source), target)
+            out = subprocess.run(["cmake", "-S", src, "-B", os.path.join(tmp, "build")] + flags,
+                                 capture_output=True, text=True, timeout=120)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            targets = subprocess.run(["cmake", "--build", os.path.join(tmp, "build"), "--target",
+                                      "help"], capture_output=True, text=True, timeout=60).stdout
+            self.assertIn("intermission", targets.split())
+
+
+if __name__ == "__main__":
+    unittest.main()
