@@ -13,6 +13,7 @@ packages=(
   python3-botocore awscli python3-yaml
   patchelf zip unzip prometheus systemd
   clang-14 libclang-rt-14-dev
+  strace
 )
 
 # Node.js and npm run the DynamoDB emulator in tests; Debian's if none is installed.

@@ -7,9 +7,14 @@ import os
 import re
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
+import time
 import unittest
+import urllib.error
+import urllib.request
 
 import yaml
 
@@ -216,6 +221,65 @@ class Manifests(unittest.TestCase):
         uid, gid = user[0].split()[1].split(":")
         self.assertEqual(uid, gid)
         return int(uid)
+
+
+# System calls that write to the file system (or would need a writable one).
+WRITES = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TMPFILE|^\S+ (creat|mkdir|mkdirat|unlink|unlinkat|"
+                    r"rename|renameat|renameat2|link|linkat|symlink|symlinkat)\(")
+
+
+def traced_writes(trace_file):
+    """The traced calls that write to the file system, leaving out the standard streams."""
+    with open(trace_file) as f:
+        return [line.strip() for line in f if WRITES.search(line) and "/dev/null" not in line]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ReadOnlyRoot(unittest.TestCase):
+    """The pods mount the root file system read-only and give the page no volume at all: the
+    page server must open nothing for writing while it serves and stops."""
+
+    def test_the_page_server_writes_no_file(self):
+        port = free_port()
+        with tempfile.TemporaryDirectory(prefix="intermission-ro-") as tmp:
+            trace = os.path.join(tmp, "trace")
+            args = next(d for d in render("")
+                        if d["kind"] == "Deployment" and d["metadata"]["name"] == "intermission-page"
+                        )["spec"]["template"]["spec"]["containers"][0]["args"]
+            args = [a.replace("0.0.0.0:8080", f"127.0.0.1:{port}") for a in args]
+            proc = subprocess.Popen(
+                ["strace", "-f", "-qq", "-o", trace, "-e",
+                 "trace=open,openat,openat2,creat,mkdir,mkdirat,unlink,unlinkat,rename,renameat,"
+                 "renameat2,link,linkat,symlink,symlinkat", BIN] + args,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                answers = []
+                deadline = time.monotonic() + 20
+                for path in ["/healthz", "/", "/some/page?x=1"]:
+                    while True:
+                        try:
+                            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                                answers.append(r.status)
+                        except urllib.error.HTTPError as e:
+                            answers.append(e.code)
+                        except OSError:
+                            self.assertLess(time.monotonic(), deadline, "the page server did not start")
+                            time.sleep(0.1)
+                            continue
+                        break
+                self.assertEqual(answers, [200, 503, 503])
+            finally:
+                # The page server itself, strace's child: strace would only detach from it.
+                with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                    for child in f.read().split():
+                        os.kill(int(child), signal.SIGTERM)
+                proc.wait(timeout=20)
+            self.assertEqual(traced_writes(trace), [])
 
 
 class Containerfile(unittest.TestCase):
