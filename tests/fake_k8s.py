@@ -1,0 +1,157 @@
+"""Starts and drives testing/fake_k8s/fake_k8s.py for a test: makes a CA, a server certificate
+and client certificates with the openssl command, a token file, and kubeconfigs for kubectl,
+the Python client and intermission."""
+
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKE = os.path.join(HERE, "..", "testing", "fake_k8s", "fake_k8s.py")
+ADMIN_TOKEN = "admin-token-0123456789"
+ADMIN_USER = "kubernetes-admin"
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+class FakeK8s:
+    """One fake API server. tokens: {token: (user, [groups])} besides the admin token (user
+    kubernetes-admin, group system:masters). delays: endpoints, podReady, deployment,
+    termination in seconds (the fake's defaults are 1, 1, 0.5, 1)."""
+
+    def __init__(self, tokens=None, **delays):
+        self._tmp = tempfile.TemporaryDirectory(prefix="intermission-fake-k8s-")
+        d = self.dir = self._tmp.name
+        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                 "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=fake-k8s-ca", cwd=d)
+        self._cert("server", "/CN=kube-apiserver",
+                   "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n"
+                   "extendedKeyUsage=serverAuth\n")
+        self.ca = os.path.join(d, "ca.crt")
+        self.tokens = {ADMIN_TOKEN: (ADMIN_USER, ["system:masters"])}
+        self.tokens.update(tokens or {})
+        self.token_file = os.path.join(d, "tokens.csv")
+        self.write_tokens()
+        port_file = os.path.join(d, "port")
+        args = ["/usr/bin/python3", "-B", FAKE, "--cert", os.path.join(d, "server.crt"),
+                "--key", os.path.join(d, "server.key"), "--client-ca", self.ca,
+                "--token-file", self.token_file, "--port-file", port_file]
+        for key, flag in (("endpoints", "--endpoints-delay"), ("podReady", "--pod-ready-delay"),
+                          ("deployment", "--deployment-delay"), ("termination", "--termination-delay")):
+            if key in delays:
+                args += [flag, str(delays[key])]
+        self.stderr = open(os.path.join(d, "stderr"), "w+")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.stderr)
+        deadline = time.monotonic() + 15
+        while not os.path.exists(port_file):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stderr.seek(0)
+                raise RuntimeError("fake Kubernetes did not start: " + self.stderr.read())
+            time.sleep(0.05)
+        with open(port_file) as f:
+            self.port = int(f.read())
+        self.url = f"https://127.0.0.1:{self.port}"
+        self._ssl = ssl.create_default_context(cafile=self.ca)
+
+    def _cert(self, name, subject, ext):
+        d = self.dir
+        with open(os.path.join(d, name + ".ext"), "w") as f:
+            f.write(ext)
+        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                 "-keyout", name + ".key", "-out", name + ".csr", "-subj", subject, cwd=d)
+        _openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-out", name + ".crt", "-days", "2", "-extfile", name + ".ext", cwd=d)
+        return os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
+
+    def client_cert(self, user, groups=()):
+        """A client certificate for `user` (CN) in `groups` (O): (cert path, key path)."""
+        subject = "/" + "/".join([f"O={g}" for g in groups] + [f"CN={user}"])
+        name = "client-" + user.replace(":", "_")
+        return self._cert(name, subject, "extendedKeyUsage=clientAuth\n")
+
+    def write_tokens(self):
+        """Writes the token file (the fake re-reads it when it changes, as a rotated token)."""
+        with open(self.token_file + ".tmp", "w") as f:
+            for i, (token, (user, groups)) in enumerate(self.tokens.items()):
+                f.write(f'{token},{user},uid-{i},"{",".join(groups)}"\n')
+        os.replace(self.token_file + ".tmp", self.token_file)
+
+    def kubeconfig(self, token=ADMIN_TOKEN, cert=None, name="config"):
+        """Writes a kubeconfig (JSON, which is YAML) for a token or a (cert, key) pair."""
+        user = {"client-certificate": cert[0], "client-key": cert[1]} if cert else {"token": token}
+        cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "fake",
+               "clusters": [{"name": "fake", "cluster": {"server": self.url, "certificate-authority": self.ca}}],
+               "users": [{"name": "u", "user": user}],
+               "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u", "namespace": "default"}}]}
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        return path
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.stderr.close()
+        self._tmp.cleanup()
+
+    def request(self, method, path, body=None, token=ADMIN_TOKEN, content_type="application/json"):
+        """One API request: (status, parsed JSON body)."""
+        data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30, context=self._ssl) as r:
+                raw, status = r.read(), r.status
+        except urllib.error.HTTPError as e:
+            raw, status = e.read(), e.code
+        return status, (json.loads(raw) if raw and raw[:1] in (b"{", b"[") else raw.decode())
+
+    def control(self, method, path, body=None):
+        status, out = self.request(method, "/__fake/" + path, body)
+        if status >= 300:
+            raise RuntimeError(f"/__fake/{path}: {status} {out}")
+        return out
+
+    # Conveniences over the control API (README.md describes it).
+    def set_ready(self, namespace, name=None, ready=True, selector=None):
+        return self.control("POST", "pod-ready", {"namespace": namespace, "name": name, "selector": selector,
+                                                  "ready": ready})
+
+    def add_pod(self, namespace, name, labels, ready=None, ports=()):
+        return self.control("POST", "pods", {"namespace": namespace, "name": name, "labels": labels,
+                                             "ready": ready, "ports": list(ports)})
+
+    def endpoint_record(self, namespace, service):
+        return self.control("GET", f"endpoints?namespace={namespace}&service={service}")["records"]
+
+    def inject_conflicts(self, path, count=1):
+        return self.control("POST", "conflicts", {"path": path, "count": count})
+
+    def inject_fault(self, path, status, count=1, method=None, **extra):
+        return self.control("POST", "faults", {"path": path, "status": status, "count": count,
+                                               "method": method, **extra})
+
+    def requests(self):
+        return self.control("GET", "requests")["requests"]
+
+    def configure(self, **values):
+        return self.control("POST", "config", values)
+
+
+def kubectl():
+    """The kubectl on PATH (Debian's kubernetes-client or another), or None."""
+    return shutil.which("kubectl")
