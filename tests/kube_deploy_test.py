@@ -3,11 +3,13 @@ Security Standard and the wiring the daemon needs (config, secrets, probes, name
 config passes `check-config`, and the Containerfile installs exactly the libraries the binary
 links. Fast: no cluster, no container engine (neither exists here)."""
 
+import json
 import os
 import re
 import shlex
 import shutil
 import signal
+import sys
 import socket
 import subprocess
 import tempfile
@@ -17,6 +19,9 @@ import urllib.error
 import urllib.request
 
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_k8s import ADMIN_TOKEN, FakeK8s  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KUBE = os.path.join(ROOT, "deploy", "kubernetes")
@@ -99,6 +104,14 @@ class Manifests(unittest.TestCase):
                 for o in objects:
                     if o["kind"] != "Namespace":
                         self.assertTrue(o["metadata"].get("namespace"), o["metadata"]["name"])
+
+    def test_every_field_is_in_the_kubernetes_schema(self):
+        for kustomization, objects in self.rendered.items():
+            with self.subTest(kustomization=kustomization or "base"):
+                for o in objects:
+                    self.assertEqual(o["apiVersion"].split("/")[-1], "v1")
+                    where = f"{o['kind']}/{o['metadata']['name']}"
+                    self.assertEqual(schema_errors(o, "V1" + o["kind"], where), [])
 
     def test_pods_meet_the_restricted_pod_security_standard(self):
         uid = self.image_uid()
@@ -221,6 +234,143 @@ class Manifests(unittest.TestCase):
         uid, gid = user[0].split()[1].split(":")
         self.assertEqual(uid, gid)
         return int(uid)
+
+
+def schema_errors(value, type_name, where):
+    """Where `value` breaks the schema of `type_name` as the official Python client
+    (python3-kubernetes) models it: unknown fields (a misspelt key that a real API server would
+    drop or refuse), wrong scalar types, and required fields left out. The fake API server has
+    no OpenAPI document, so this stands in for kubectl's schema validation."""
+    import kubernetes.client as models
+    if value is None:
+        return []
+    if type_name.startswith("list["):
+        if not isinstance(value, list):
+            return [f"{where}: not a list"]
+        return [e for i, v in enumerate(value) for e in schema_errors(v, type_name[5:-1], f"{where}[{i}]")]
+    if type_name.startswith("dict("):
+        inner = type_name[5:-1].split(", ", 1)[1]
+        if not isinstance(value, dict):
+            return [f"{where}: not a mapping"]
+        return [e for k, v in value.items() for e in schema_errors(v, inner, f"{where}.{k}")]
+    scalars = {"str": str, "int": int, "bool": bool, "float": (int, float), "datetime": str}
+    if type_name in scalars:
+        ok = isinstance(value, scalars[type_name]) and not (type_name == "int" and isinstance(value, bool))
+        return [] if ok else [f"{where}: {value!r} is not {type_name}"]
+    if type_name == "object":  # IntOrString, raw JSON
+        return []
+    model = getattr(models, type_name)
+    if not isinstance(value, dict):
+        return [f"{where}: not a {type_name}"]
+    fields = {json_key: model.openapi_types[attr] for attr, json_key in model.attribute_map.items()}
+    errors = [f"{where}.{k}: unknown field of {type_name}" for k in value if k not in fields]
+    for k, v in value.items():
+        if k in fields:
+            errors += schema_errors(v, fields[k], f"{where}.{k}")
+    # The model's constructor refuses a required field left out.
+    try:
+        model(**{attr: value.get(json_key, None) if json_key in value else None
+                 for attr, json_key in model.attribute_map.items()})
+    except ValueError as e:
+        errors.append(f"{where}: {e}")
+    return errors
+
+
+# The daemon's ServiceAccount as the fake API server knows it (a token file entry).
+SA_TOKEN = "intermission-sa-token-0123456789"
+SA_USER = "system:serviceaccount:intermission:intermission"
+SA_GROUPS = ["system:serviceaccounts", "system:serviceaccounts:intermission", "system:authenticated"]
+
+
+class OnTheFakeApiServer(unittest.TestCase):
+    """The example overlay applied with kubectl to the fake API server (testing/fake_k8s/), as
+    README's steps do it: the application's namespace exists, the daemon's is applied first,
+    the Secret is made by hand, then everything is dry-run and applied."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fake = FakeK8s(tokens={SA_TOKEN: (SA_USER, SA_GROUPS)})
+        cls.admin = cls.fake.kubeconfig()
+        cls.tmp = tempfile.TemporaryDirectory(prefix="intermission-kube-")
+        cls.objects = render("overlays/example")
+        cls.manifest = os.path.join(cls.tmp.name, "example.yaml")
+        with open(cls.manifest, "w") as f:
+            yaml.safe_dump_all(cls.objects, f)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fake.stop()
+        cls.tmp.cleanup()
+
+    def kubectl(self, *args, check=True):
+        out = subprocess.run([KUBECTL, "--kubeconfig", self.admin] + list(args), capture_output=True,
+                             text=True, timeout=60)
+        if check:
+            self.assertEqual(out.returncode, 0, f"kubectl {' '.join(args)}: {out.stdout}{out.stderr}")
+        return out
+
+    def versions(self):
+        """Each applied object's generation (changes of spec only: controllers write the status
+        of Deployments all the time) or, without one, its resourceVersion."""
+        out = self.kubectl("get", "-f", self.manifest, "-o", "json")
+        items = json.loads(out.stdout).get("items") or [json.loads(out.stdout)]
+        return {(o["kind"], o["metadata"]["name"]):
+                o["metadata"].get("generation", o["metadata"]["resourceVersion"]) for o in items}
+
+    def get(self, path):
+        status, body = self.fake.request("GET", path)
+        return status, body
+
+    def test_applies_with_kubectl(self):
+        app_ns = named(self.objects, "Deployment", "intermission-page")["metadata"]["namespace"]
+        self.kubectl("create", "namespace", app_ns)  # the application's, made before us
+        self.kubectl("apply", "--validate=false", "-f", os.path.join(KUBE, "daemon", "namespace.yaml"))
+        self.kubectl("-n", "intermission", "create", "secret", "generic", "intermission-secrets",
+                     "--from-literal=operator-token=" + "o" * 64, "--from-literal=webhook-secret=" + "w" * 64)
+        # --validate=false: kubectl validates against the server's OpenAPI document, which the fake
+        # does not serve (test_every_field_is_in_the_kubernetes_schema checks the fields instead).
+        dry = self.kubectl("apply", "--validate=false", "--dry-run=server", "-f", self.manifest, check=False)
+        if "failed to download openapi" in dry.stderr:
+            # kubectl before 1.22 (Debian 12's is 1.20) asks the OpenAPI document whether each
+            # kind supports dry-run: send the same dry-run requests (dryRun=All) directly.
+            for o in self.objects:
+                res = f"/api/v1" if "/" not in o["apiVersion"] else f"/apis/{o['apiVersion']}"
+                plural = {"PodDisruptionBudget": "poddisruptionbudgets"}.get(
+                    o["kind"], o["kind"].lower() + "s")
+                ns = o["metadata"].get("namespace")
+                path = f"{res}/namespaces/{ns}/{plural}" if ns else f"{res}/{plural}"
+                status, body = self.fake.request("POST", path + "?dryRun=All", o)
+                already = o["kind"] == "Namespace" and status == 409
+                self.assertTrue(status == 201 or already, f"{path}: {status} {body}")
+        else:
+            self.assertEqual(dry.returncode, 0, dry.stdout + dry.stderr)
+            self.assertIn("(server dry run)", dry.stdout)
+        # A dry run stores nothing.
+        self.assertEqual(self.get(f"/apis/apps/v1/namespaces/{app_ns}/deployments")[1]["items"], [])
+
+        out = self.kubectl("apply", "--validate=false", "-f", self.manifest)
+        for o in self.objects:
+            self.assertIn(f"/{o['metadata']['name']} ", out.stdout.replace(" created", " ").replace(
+                " unchanged", " ") + " ")
+        # Applying again changes nothing (kubectl may still send a patch: a PodDisruptionBudget's
+        # selector has patch strategy "replace", so it is always in the patch).
+        before = self.versions()
+        again = self.kubectl("apply", "--validate=false", "-f", self.manifest)
+        self.assertNotIn("created", again.stdout)
+        self.assertEqual(self.versions(), before)
+        # The fake's controllers run the page pods; its Service gets ready endpoints on port http.
+        deadline = time.monotonic() + 20
+        while True:
+            _, slices = self.get(f"/apis/discovery.k8s.io/v1/namespaces/{app_ns}/endpointslices"
+                                 "?labelSelector=kubernetes.io%2Fservice-name%3Dintermission-page")
+            ready = [e for s in slices["items"] for e in s.get("endpoints") or []
+                     if (e.get("conditions") or {}).get("ready")]
+            if len(ready) == 2:
+                break
+            self.assertLess(time.monotonic(), deadline, slices)
+            time.sleep(0.2)
+        self.assertEqual({(p["name"], p["port"]) for s in slices["items"] for p in s["ports"]},
+                         {("http", 8080)})
 
 
 # System calls that write to the file system (or would need a writable one).
