@@ -373,6 +373,146 @@ class OnTheFakeApiServer(unittest.TestCase):
                          {("http", 8080)})
 
 
+# Verbs Kubernetes can limit to named objects (the name is in the request's path).
+NAMEABLE_VERBS = {"get", "update", "patch", "delete"}
+API_PATH = re.compile(r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)(?:/namespaces/(?P<ns>[^/]+))?"
+                      r"/(?P<resource>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[^/]+))?$")
+
+
+def api_call(method, raw_path):
+    """(namespace, group, resource, verb, name) of one API request, as RBAC sees it; None for
+    discovery and other non-resource paths."""
+    path, _, query = raw_path.partition("?")
+    m = API_PATH.match(path)
+    if not m or path in ("/api/v1", "/apis"):
+        return None
+    name, resource = m.group("name"), m.group("resource")
+    if m.group("sub"):
+        resource += "/" + m.group("sub")
+    verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method)
+    if method == "GET":
+        verb = "watch" if re.search(r"(^|&)watch=(1|true)", query) else ("get" if name else "list")
+    if method == "DELETE":
+        verb = "delete" if name else "deletecollection"
+    return (m.group("ns"), m.group("group") or "", resource, verb, name)
+
+
+def grants(objects):
+    """Every (namespace, group, resource, verb, name or None) the Roles bound to the daemon's
+    ServiceAccount allow."""
+    bound = {(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in of_kind(objects, "RoleBinding")
+             if any(s["kind"] == "ServiceAccount" and s["name"] == "intermission"
+                    and s["namespace"] == "intermission" for s in b["subjects"])}
+    out = set()
+    for role in of_kind(objects, "Role"):
+        ns = role["metadata"]["namespace"]
+        if (ns, role["metadata"]["name"]) not in bound:
+            continue
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        for name in rule.get("resourceNames") or [None]:
+                            out.add((ns, group, resource, verb, name))
+    return out
+
+
+def rbac_mismatches(granted, calls):
+    """What is wrong between the rules and the calls made: a call not granted, a rule no call
+    used, a rule that could name its objects and does not."""
+    problems = []
+    for c in sorted(calls, key=str):
+        if not any(g[:4] == c[:4] and g[4] in (None, c[4]) for g in granted):
+            problems.append(f"missing: {c[3]} {c[2]} ({c[1] or 'core'}) {c[4] or ''} in {c[0]}")
+    for g in sorted(granted, key=str):
+        if not any(g[:4] == c[:4] and g[4] in (None, c[4]) for c in calls):
+            problems.append(f"unused: {g[3]} {g[2]} ({g[1] or 'core'}) {g[4] or ''} in {g[0]}")
+        elif g[4] is None and g[3] in NAMEABLE_VERBS:
+            names = sorted({c[4] for c in calls if c[:4] == g[:4]})
+            problems.append(f"unnamed: {g[3]} {g[2]} could name {names} in {g[0]}")
+    return problems
+
+
+class RbacMatchesTheCalls(unittest.TestCase):
+    """The Roles of the example overlay, applied to the fake API server, against the calls the
+    daemon's ServiceAccount makes there when the CLI (the same store and backend code as the
+    daemon) switches the environment on and off and ticks: every call allowed, every rule
+    used, every rule that Kubernetes lets name its objects naming them."""
+
+    def test_pure_comparison(self):
+        granted = {("a", "", "configmaps", "create", None), ("a", "", "configmaps", "get", "x")}
+        self.assertEqual(rbac_mismatches(granted, {("a", "", "configmaps", "create", None),
+                                                   ("a", "", "configmaps", "get", "x")}), [])
+        self.assertEqual(rbac_mismatches(granted, {("a", "", "configmaps", "get", "x")}),
+                         ["unused: create configmaps (core)  in a"])
+        self.assertEqual(len(rbac_mismatches(granted, {("a", "", "configmaps", "create", None),
+                                                       ("a", "", "configmaps", "get", "x"),
+                                                       ("a", "", "configmaps", "get", "y")})), 1)
+        self.assertEqual(rbac_mismatches({("a", "", "services", "get", None)},
+                                         {("a", "", "services", "get", "web")}),
+                         ["unnamed: get services could name ['web'] in a"])
+        self.assertEqual(api_call("PUT", "/api/v1/namespaces/a/configmaps/x"),
+                         ("a", "", "configmaps", "update", "x"))
+        self.assertEqual(api_call("GET", "/apis/discovery.k8s.io/v1/namespaces/a/endpointslices?"
+                                         "labelSelector=x"), ("a", "discovery.k8s.io", "endpointslices",
+                                                              "list", None))
+        self.assertIsNone(api_call("GET", "/apis"))
+
+    def test_the_roles_allow_exactly_the_calls_made(self):
+        objects = render("overlays/example")
+        cm = named(objects, "ConfigMap", "intermission-config")
+        config = yaml.safe_load(cm["data"]["config.yaml"])
+        app_ns = named(objects, "Deployment", "intermission-page")["metadata"]["namespace"]
+        fake = FakeK8s(tokens={SA_TOKEN: (SA_USER, SA_GROUPS)})
+        try:
+            with tempfile.TemporaryDirectory(prefix="intermission-rbac-") as tmp:
+                manifest = os.path.join(tmp, "example.yaml")
+                with open(manifest, "w") as f:
+                    yaml.safe_dump_all(objects + self.application(app_ns), f)
+                admin = fake.kubeconfig()
+                for args in (["create", "namespace", app_ns],
+                             ["apply", "--validate=false", "-f", manifest]):
+                    out = subprocess.run([KUBECTL, "--kubeconfig", admin] + args, capture_output=True,
+                                         text=True, timeout=60)
+                    self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+                config_path = os.path.join(tmp, "config.yaml")
+                with open(config_path, "w") as f:
+                    f.write(cm["data"]["config.yaml"])
+                env = dict(os.environ, KUBECONFIG=fake.kubeconfig(token=SA_TOKEN, name="sa"))
+                env.pop("KUBERNETES_SERVICE_HOST", None)
+                fake.control("DELETE", "requests")
+                for environment in config["environments"]:
+                    for command in (["on", environment, "--reason", "rbac test"], ["status", environment],
+                                    ["off", environment], ["tick", environment]):
+                        out = subprocess.run([BIN, "--config", config_path] + command, env=env,
+                                             capture_output=True, text=True, timeout=120)
+                        self.assertEqual(out.returncode, 0, f"{command}: {out.stdout}{out.stderr}")
+                requests = [r for r in fake.requests() if r["user"] == SA_USER]
+        finally:
+            fake.stop()
+        refused = [r for r in requests if r["status"] in (401, 403)]
+        self.assertEqual(refused, [])
+        calls = {c for c in (api_call(r["method"], r["path"]) for r in requests) if c}
+        self.assertTrue(calls)
+        self.assertEqual(rbac_mismatches(grants(objects), calls), [])
+
+    @staticmethod
+    def application(namespace):
+        """The application the example config switches: a Service on the named port http."""
+        labels = {"app": "web"}
+        return [
+            {"apiVersion": "apps/v1", "kind": "Deployment",
+             "metadata": {"name": "web", "namespace": namespace},
+             "spec": {"replicas": 2, "selector": {"matchLabels": labels},
+                      "template": {"metadata": {"labels": labels},
+                                   "spec": {"containers": [{"name": "web", "image": "web:1",
+                                                            "ports": [{"name": "http",
+                                                                       "containerPort": 3000}]}]}}}},
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": namespace},
+             "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}},
+        ]
+
+
 # System calls that write to the file system (or would need a writable one).
 WRITES = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TMPFILE|^\S+ (creat|mkdir|mkdirat|unlink|unlinkat|"
                     r"rename|renameat|renameat2|link|linkat|symlink|symlinkat)\(")
