@@ -104,6 +104,13 @@ class Manifests(unittest.TestCase):
                 for o in objects:
                     if o["kind"] != "Namespace":
                         self.assertTrue(o["metadata"].get("namespace"), o["metadata"]["name"])
+                # Every binding is for the daemon's account in its own namespace, wherever the
+                # binding is (an overlay's namespace must not move the subject).
+                for b in of_kind(objects, "RoleBinding"):
+                    self.assertEqual(b["subjects"], [{"kind": "ServiceAccount", "name": "intermission",
+                                                      "namespace": "intermission"}])
+                    self.assertEqual(b["roleRef"]["kind"], "Role")
+                    named(objects, "Role", b["roleRef"]["name"], b["metadata"]["namespace"])
 
     def test_every_field_is_in_the_kubernetes_schema(self):
         for kustomization, objects in self.rendered.items():
@@ -151,6 +158,10 @@ class Manifests(unittest.TestCase):
                             get = c[probe]["httpGet"]
                             self.assertEqual(get["path"], "/healthz")
                             self.assertIn(get["port"], ports)
+                        # Readiness gives up first; a restart comes only after a longer failure.
+                        patience = {p: c[p]["periodSeconds"] * c[p]["failureThreshold"]
+                                    for p in ["livenessProbe", "readinessProbe"]}
+                        self.assertGreater(patience["livenessProbe"], patience["readinessProbe"])
 
     def test_services_select_their_pods_on_named_ports(self):
         for kustomization, objects in self.rendered.items():
