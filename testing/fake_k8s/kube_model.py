@@ -60,9 +60,6 @@ RESOURCES = [
     Resource("gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass", namespaced=False,
              short=["gc"], status=True, generation=True),
     Resource("apps", "v1", "deployments", "Deployment", short=["deploy"], status=True, generation=True),
-    # deploy/kubernetes protects the page pods with one (tests/kube_deploy_test.py applies it).
-    Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short=["pdb"], status=True,
-             generation=True),
     Resource("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
