@@ -16,6 +16,12 @@ packages=(
   strace
 )
 
+# Kubernetes tests drive the fake API server with kubectl and the official Python client.
+# Debian's kubectl (kubernetes-client) conflicts on /usr/bin/kubectl with Google's package
+# "kubectl": install it only when no kubectl is present; the tests use whichever is there.
+packages+=(python3-kubernetes)
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
+
 # Node.js and npm run the DynamoDB emulator in tests; Debian's if none is installed.
 command -v npm >/dev/null || packages+=(nodejs npm)
 

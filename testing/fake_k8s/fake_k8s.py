@@ -23,6 +23,7 @@ import json
 import os
 import random
 import re
+import select
 import ssl
 import sys
 import threading
@@ -157,7 +158,7 @@ class World:
 
     # --- the API verbs (lock held by the caller through api()) --------------------------------
 
-    def _check_namespace(self, res, ns):
+    def _check_namespace(self, res, ns, name):
         # NamespaceLifecycle admission (k/k staging/src/k8s.io/apiserver/pkg/admission/plugin/
         # namespace/lifecycle/admission.go): no creates in a missing or terminating namespace.
         if not res.namespaced:
@@ -168,9 +169,9 @@ class World:
             raise km.not_found(nsres, ns)
         if (nsobj.get("status") or {}).get("phase") == "Terminating":
             raise ApiError(403, "Forbidden",
-                           f'{res.qualified} "{nsobj["metadata"]["name"]}" is forbidden: unable to create new '
+                           f'{res.qualified} "{name}" is forbidden: unable to create new '
                            f'content in namespace {ns} because it is being terminated',
-                           {"name": ns, "kind": res.plural})
+                           {"name": name, "kind": res.plural})
 
     def create(self, res, ns, body, dry_run):
         obj = copy.deepcopy(body)
@@ -183,7 +184,8 @@ class World:
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             meta.pop(key, None)
         km.validate(res, obj, ns)
-        self._check_namespace(res, ns)
+        self._fold_string_data(res, obj)
+        self._check_namespace(res, ns, meta["name"])
         if self.get(res, ns, meta["name"]) is not None:
             raise km.already_exists(res, meta["name"])
         self._defaults_on_create(res, ns, obj)
@@ -196,7 +198,7 @@ class World:
             return out
         return copy.deepcopy(self._store_new(res, ns, obj))
 
-    def update(self, res, ns, name, body, subresource, dry_run, check_rv=True):
+    def update(self, res, ns, name, body, subresource, dry_run, foreign=True):
         """PUT semantics (k/k staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go
         Update): a missing object is 404 (AllowCreateOnUpdate is false for our kinds), a
         metadata.resourceVersion that is not the stored one is 409 Conflict, none at all is an
@@ -204,7 +206,8 @@ class World:
         old = self.get(res, ns, name)
         if old is None:
             raise km.not_found(res, name)
-        self._foreign_write(res, ns, name)
+        if foreign:
+            self._foreign_write(res, ns, name)
         old = self.get(res, ns, name)
         obj = copy.deepcopy(body)
         if not isinstance(obj, dict):
@@ -216,7 +219,7 @@ class World:
             raise km.bad_request("the namespace of the provided object does not match the namespace sent on the request")
         meta["name"] = name
         rv = meta.get("resourceVersion")
-        if check_rv and rv and rv != old["metadata"]["resourceVersion"]:
+        if rv and rv != old["metadata"]["resourceVersion"]:
             raise km.conflict(res, name)
         # The server owns these: uid, creationTimestamp, generation, deletionTimestamp.
         for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
@@ -238,6 +241,7 @@ class World:
         if res.namespaced:
             meta["namespace"] = ns
         km.validate(res, obj, ns)
+        self._fold_string_data(res, obj)
         self._check_immutable(res, old, obj)
         if res.generation:
             gen = old["metadata"].get("generation", 1)
@@ -300,13 +304,25 @@ class World:
     def _foreign_write(self, res, ns, name):
         """An injected conflict: another writer changes the object just before this write."""
         key = (res.plural, ns, name)
-        if self.conflicts.get(key, 0) > 0:
+        if self.conflicts.get(key, 0) > 0 and self.get(res, ns, name) is not None:
             self.conflicts[key] -= 1
             old = self.get(res, ns, name)
             new = copy.deepcopy(old)
             ann = new["metadata"].setdefault("annotations", {})
             ann["fake-k8s.intermission/foreign-writes"] = str(int(ann.get("fake-k8s.intermission/foreign-writes", "0")) + 1)
             self._store_update(res, ns, old, new)
+
+    @staticmethod
+    def _fold_string_data(res, obj):
+        """A Secret's stringData is write-only: merged into data, base64-encoded, never stored
+        (k/k pkg/apis/core/v1/conversion.go Convert_v1_Secret_To_core_Secret)."""
+        if res.plural == "secrets" and obj.get("stringData"):
+            data = obj.setdefault("data", {}) or {}
+            for k, v in obj.pop("stringData").items():
+                data[k] = base64.b64encode(str(v).encode()).decode()
+            obj["data"] = data
+        elif res.plural == "secrets":
+            obj.pop("stringData", None)
 
     def _check_immutable(self, res, old, new):
         if res.plural == "services":
@@ -316,6 +332,7 @@ class World:
             for key in ("clusterIP", "clusterIPs"):
                 if key in o and not n.get(key):
                     n[key] = copy.deepcopy(o[key])
+            self._default_service(n)  # defaulting runs on every decode, not only on create
             if n.get("clusterIP") != o.get("clusterIP"):
                 raise km.invalid(res, new["metadata"]["name"], [km.FieldError(
                     "FieldValueInvalid", "spec.clusterIPs[0]", n.get("clusterIP"),
@@ -326,22 +343,28 @@ class World:
                     "FieldValueInvalid", "spec.selector", str((new.get("spec") or {}).get("selector")),
                     "field is immutable")])
 
+    @staticmethod
+    def _default_service(spec):
+        """Service defaults (k/k pkg/apis/core/v1/defaults.go SetDefaults_Service)."""
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+        for p in spec.get("ports") or []:
+            p.setdefault("protocol", "TCP")
+            p.setdefault("targetPort", p.get("port"))
+
     def _defaults_on_create(self, res, ns, obj):
-        spec = obj.get("spec")
+        if res.plural == "secrets":
+            obj.setdefault("type", "Opaque")
         if res.plural == "services":
             spec = obj.setdefault("spec", {})
-            spec.setdefault("type", "ClusterIP")
-            spec.setdefault("sessionAffinity", "None")
             if spec.get("clusterIP") != "None":
                 ip = f"10.96.{self.next_cluster_ip // 250}.{self.next_cluster_ip % 250 + 1}"
                 self.next_cluster_ip += 1
                 spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
-            spec.setdefault("ipFamilies", ["IPv4"])
-            spec.setdefault("ipFamilyPolicy", "SingleStack")
-            spec.setdefault("internalTrafficPolicy", "Cluster")
-            for p in spec.get("ports") or []:
-                p.setdefault("protocol", "TCP")
-                p.setdefault("targetPort", p.get("port"))
+            self._default_service(spec)
             obj["status"] = {"loadBalancer": {}}
         elif res.plural == "pods":
             self._new_pod_status(obj)
@@ -379,6 +402,8 @@ class World:
     def _after_change(self, res, ns, old, new):
         if res.plural == "services":
             name = (new or old)["metadata"]["name"]
+            if old is None:
+                self._record_endpoints(ns, name)  # a new Service has no ready endpoint yet
             self.after(self.delays["endpoints"], lambda: self.sync_slices(ns, name))
         elif res.plural == "pods":
             labels = [((o or {}).get("metadata") or {}).get("labels") or {} for o in (old, new)]
@@ -481,10 +506,12 @@ class World:
                     target = found[0]
                 ports.append((sp.get("name", ""), int(target), sp.get("protocol", "TCP")))
             terminating = bool(pod["metadata"].get("deletionTimestamp"))
-            ready = pod_ready(pod)
+            serving = pod_ready(pod)
+            # utils.go: ready is never true for a terminating pod unless publishNotReadyAddresses.
+            ready = bool(svc["spec"].get("publishNotReadyAddresses")) or (serving and not terminating)
             groups.setdefault(tuple(ports), []).append({
                 "addresses": [ip],
-                "conditions": {"ready": ready and not terminating, "serving": ready, "terminating": terminating},
+                "conditions": {"ready": ready, "serving": serving, "terminating": terminating},
                 "nodeName": (pod.get("spec") or {}).get("nodeName"),
                 "targetRef": {"kind": "Pod", "namespace": ns, "name": pod["metadata"]["name"],
                               "uid": pod["metadata"]["uid"]}})
@@ -575,6 +602,9 @@ class World:
         list, watch, deletecollection)."""
         if "system:masters" in groups:
             return True
+        if group == "authorization.k8s.io" and resource in ("selfsubjectaccessreviews", "selfsubjectrulesreviews") \
+                and verb == "create" and "system:authenticated" in groups:
+            return True  # bootstrap ClusterRole system:basic-user, bound to system:authenticated
         full = resource + ("/" + subresource if subresource else "")
 
         def rule_ok(rule):
@@ -737,6 +767,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        for warning in getattr(self, "_warnings", []):
+            self.send_header("Warning", warning)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -771,9 +803,9 @@ class Handler(BaseHTTPRequestHandler):
             raise km.bad_request(f"the body of the request was in an unknown format: {e}")
 
     def _serve(self):
-        self._status, self._user = 0, ""
+        self._status, self._user, self._warnings = 0, "", []
         url = urllib.parse.urlsplit(self.path)
-        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        query = self._query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         try:
             try:
                 peer = self.connection.getpeercert()
@@ -797,6 +829,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(e.code, e.status(), e.headers)
         except (BrokenPipeError, ConnectionResetError):
             self._status = -1
+        except Exception as e:  # a bug in the fake, or a control request it cannot read
+            err = km.internal_error(f"fake_k8s: {e!r}")
+            try:
+                self._send(err.code, err.status())
+            except OSError:
+                self._status = -1
         finally:
             with self.world.lock:
                 self.world.requests.append({"time": time.time(), "method": self.command, "path": self.path,
@@ -858,7 +896,8 @@ class Handler(BaseHTTPRequestHandler):
             raise km.not_found_path()
         method = self.command
         if method == "GET":
-            verb = "watch" if query.get("watch") in ("1", "true") else ("get" if name else "list")
+            # The query parameter is a Go bool (strconv.ParseBool): the Python client sends "True".
+            verb = "watch" if query.get("watch") in ("1", "t", "T", "true", "TRUE", "True") else ("get" if name else "list")
         elif method == "DELETE":
             verb = "delete" if name else "deletecollection"
         else:
@@ -896,10 +935,12 @@ class Handler(BaseHTTPRequestHandler):
                 if not isinstance(body, dict):
                     raise km.bad_request("the body of the request was in an unknown format")
                 self._check_kind(res, body)
+                self._unknown_fields(res, body, query)
                 return self._send(201, w.create(res, ns_key, body, dry_run))
             if verb == "update":
                 body = self._json_body(raw)
                 self._check_kind(res, body)
+                self._unknown_fields(res, body, query)
                 return self._send(200, w.update(res, ns_key, name, body, sub, dry_run))
             if verb == "patch":
                 return self._patch(res, ns_key, name, sub, raw, dry_run)
@@ -919,7 +960,24 @@ class Handler(BaseHTTPRequestHandler):
                                         "status": "Success", "details": details})
         raise km.method_not_allowed(method)
 
+    def _unknown_fields(self, res, body, query):
+        km.decode_micro_times(res, body)
+        self._prune(res, body, query)
+
+    def _prune(self, res, body, query):
+        """Unknown fields are dropped; fieldValidation=Strict refuses them, Warn (the default
+        since 1.27) answers each with a Warning header, Ignore says nothing (k/k staging/src/
+        k8s.io/apiserver/pkg/endpoints/handlers/fieldmanager and KEP-2885)."""
+        unknown = km.prune_unknown(res, body)
+        mode = query.get("fieldValidation", "Warn")
+        if unknown and mode == "Strict":
+            raise km.strict_decoding_error(res, unknown)
+        if unknown and mode != "Ignore":
+            self._warnings += [f'299 - "unknown field \\"{f}\\""' for f in unknown]
+
     def _check_kind(self, res, body):
+        if not isinstance(body, dict):
+            raise km.bad_request("the body of the request was in an unknown format")
         kind, api = body.get("kind"), body.get("apiVersion")
         if (kind and kind != res.kind) or (api and api != res.group_version):
             # The decoder refuses an object of another kind (k/k staging/src/k8s.io/apiserver/pkg/
@@ -977,14 +1035,18 @@ class Handler(BaseHTTPRequestHandler):
                 new = km.json_patch(cur, patch)
             else:
                 new = km.strategic_merge_patch(cur, patch)
-        except km.PatchError as e:
-            # patch.go: a JSON patch that does not apply is 422 with the patch library's words.
-            raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {e}", {})
+        except km.PatchError:
+            # patch.go: a JSON patch that does not apply is NewGenericServerResponse(422, ...),
+            # whose Status drops the patch library's words (apimachinery/pkg/api/errors/errors.go).
+            raise ApiError(422, "Invalid", "the server rejected our request due to an error in our request", {})
         if not isinstance(new, dict):
             raise km.bad_request("the body of the request was in an unknown format")
         if sub == "status":
             new = {**cur, "status": new.get("status")}
-        return self._send(200, w.update(res, ns, name, new, sub, dry_run))
+        self._unknown_fields(res, new, self._query)
+        # The foreign write (if any) came before the patch was applied: a patch that carries no
+        # resourceVersion lands on the newer object, as the server retries it internally.
+        return self._send(200, w.update(res, ns, name, new, sub, dry_run, foreign=False))
 
     def _access_review(self, raw, groups):
         """SelfSubjectAccessReview (k/k pkg/registry/authorization/selfsubjectaccessreview/rest.go):
@@ -1025,9 +1087,11 @@ class Handler(BaseHTTPRequestHandler):
                 gv = [{"groupVersion": f"{g}/{v}", "version": v} for v in versions]
                 groups.append({"name": g, "versions": gv, "preferredVersion": gv[0]})
             return self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+        if path == "/openapi/v2":
+            return self._send(200, km.openapi_v2_protobuf("v1.30.0"),
+                              content_type="application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
         if path.startswith("/openapi/"):
-            # No OpenAPI documents: kubectl then skips schema validation and uses the
-            # strategic-merge metadata compiled into it (README.md says what that means).
+            # No OpenAPI v3: kubectl 1.24+ falls back to v2 (README.md).
             raise km.not_found_path()
         parts = path.strip("/").split("/")
         if parts[0] == "api" and len(parts) == 2:
@@ -1090,18 +1154,25 @@ class Handler(BaseHTTPRequestHandler):
                 with w.lock:
                     while True:
                         new = [(r, k, o) for r, p, k, o in w.events if r > since and p == res.plural]
-                        if new or time.monotonic() >= deadline:
+                        if new or time.monotonic() >= deadline or self._peer_gone():
                             break
-                        w.changed.wait(max(0.0, min(1.0, deadline - time.monotonic())))
+                        w.changed.wait(max(0.0, min(0.2, deadline - time.monotonic())))
                     for r, k, o in new:
                         since = max(since, r)
                         if wanted(o):
                             pending.append((k, o))
-                if not pending and time.monotonic() >= deadline:
+                if not pending and (time.monotonic() >= deadline or self._peer_gone()):
                     break
             chunk(b"")
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             self._status = -1
+
+    def _peer_gone(self):
+        """A watching client sends nothing more on its connection: readable means closed."""
+        try:
+            return bool(select.select([self.connection], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
 
     # --- control API -------------------------------------------------------------------------
 

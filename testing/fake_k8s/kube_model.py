@@ -54,7 +54,12 @@ RESOURCES = [
     Resource("", "v1", "serviceaccounts", "ServiceAccount", short=["sa"]),
     Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     Resource("coordination.k8s.io", "v1", "leases", "Lease"),
+    Resource("", "v1", "endpoints", "Endpoints", short=["ep"]),  # stored only: no Endpoints controller
     Resource("networking.k8s.io", "v1", "ingresses", "Ingress", short=["ing"], status=True, generation=True),
+    Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", namespaced=False, generation=True),
+    Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", short=["netpol"], generation=True),
+    Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short=["pdb"], status=True,
+             generation=True),
     Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", status=True, generation=True),
     Resource("gateway.networking.k8s.io", "v1", "gateways", "Gateway", short=["gtw"], status=True, generation=True),
     Resource("gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass", namespaced=False,
@@ -299,6 +304,81 @@ def _name_errors(res, name):
     if not ok:
         errs.append(FieldError("FieldValueInvalid", "metadata.name", name, msg))
     return errs
+
+
+# The top-level fields of each kind's Go type (k/k staging/src/k8s.io/api/*/types.go, the
+# Gateway API's CRD schemas) and ObjectMeta's. The server drops any other field it decodes
+# (pruning), and with fieldValidation=Strict refuses it instead; only these two levels are
+# checked here (README.md, "Approximated").
+COMMON_FIELDS = {"apiVersion", "kind", "metadata"}
+TOP_FIELDS = {
+    "namespaces": {"spec", "status"}, "services": {"spec", "status"}, "pods": {"spec", "status"},
+    "configmaps": {"data", "binaryData", "immutable"},
+    "secrets": {"data", "stringData", "type", "immutable"},
+    "serviceaccounts": {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
+    "endpointslices": {"addressType", "endpoints", "ports"}, "leases": {"spec"},
+    "ingresses": {"spec", "status"}, "httproutes": {"spec", "status"}, "gateways": {"spec", "status"},
+    "gatewayclasses": {"spec", "status"}, "deployments": {"spec", "status"},
+    "endpoints": {"subsets"}, "ingressclasses": {"spec"}, "networkpolicies": {"spec"},
+    "poddisruptionbudgets": {"spec", "status"},
+    "roles": {"rules"}, "clusterroles": {"rules", "aggregationRule"},
+    "rolebindings": {"subjects", "roleRef"}, "clusterrolebindings": {"subjects", "roleRef"},
+    "selfsubjectaccessreviews": {"spec", "status"},
+}
+META_FIELDS = {"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+               "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
+               "annotations", "ownerReferences", "finalizers", "managedFields"}
+
+
+def prune_unknown(res, obj):
+    """Removes the fields the kind does not have; returns their paths ("sepc", "metadata.lables")."""
+    unknown = []
+    for key in list(obj):
+        if key not in COMMON_FIELDS and key not in TOP_FIELDS.get(res.plural, set()):
+            unknown.append(key)
+            del obj[key]
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        for key in list(meta):
+            if key not in META_FIELDS:
+                unknown.append("metadata." + key)
+                del meta[key]
+    return unknown
+
+
+def strict_decoding_error(res, unknown):
+    """The create/update handlers' answer to unknown fields under fieldValidation=Strict
+    (k/k staging/src/k8s.io/apiserver/pkg/endpoints/handlers/rest.go transformDecodeError and
+    apimachinery/pkg/runtime/serializer/json strict errors)."""
+    fields = ", ".join(f'unknown field "{f}"' for f in unknown)
+    return bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
+                       f"strict decoding error: {fields}")
+
+
+MICRO_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})(Z|[+-]\d\d:\d\d)$")
+
+
+def decode_micro_times(res, obj):
+    """A Lease's acquireTime and renewTime are metav1.MicroTime, decoded with Go's time.Parse
+    and layout RFC3339Micro "2006-01-02T15:04:05.000000Z07:00" (k/k staging/src/k8s.io/
+    apimachinery/pkg/apis/meta/v1/micro_time.go UnmarshalJSON): exactly six fraction digits,
+    else the decoder's 400; stored and served in UTC with "Z"."""
+    if res.plural != "leases":
+        return
+    spec = obj.get("spec") or {}
+    for field in ("acquireTime", "renewTime"):
+        value = spec.get(field)
+        if value is None:
+            continue
+        m = MICRO_TIME.match(value) if isinstance(value, str) else None
+        if not m:
+            raise bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
+                              f'parsing time "{value}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse '
+                              f'"{value[19:] if isinstance(value, str) else value}" as ".000000"')
+        if m.group(3) != "Z":
+            import datetime
+            t = datetime.datetime.fromisoformat(value).astimezone(datetime.timezone.utc)
+            spec[field] = t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def validate(res, obj, namespace):
@@ -617,3 +697,54 @@ def _merge_list(current, patch, key):
         else:
             out[idx] = strategic_merge_patch(out[idx], item)
     return out
+
+
+# --- /openapi/v2 ---------------------------------------------------------------------------------
+
+def _varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def _field(number, payload):
+    """A length-delimited protobuf field (wire type 2)."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def openapi_v2_protobuf(version):
+    """The OpenAPI v2 document kubectl downloads (Accept: application/com.github.proto-openapi.
+    spec.v2@v1.0+protobuf; kubectl 1.20 reads nothing else), encoded by hand from gnostic's
+    openapiv2/OpenAPIv2.proto: Document{swagger=1, info=2{title=1, version=2}, paths=8{path=2
+    NamedPathItem{name=1, value=2 PathItem{patch=8 Operation{parameters=8, vendor_extension=13}}}}}.
+
+    It holds, for each object path, a PATCH operation tagged x-kubernetes-group-version-kind with
+    the query parameters the fake honours (dryRun, fieldManager), which is what kubectl's
+    QueryParamVerifier looks for (k/k staging/src/k8s.io/cli-runtime/pkg/resource/
+    query_param_verifier.go supportsQueryParam) before it sends ?dryRun=All. It has no schema
+    definitions: kubectl skips client-side validation of kinds the document does not define
+    (k/k staging/src/k8s.io/kubectl/pkg/util/openapi/validation), and uses the strategic-merge
+    metadata compiled into it for built-in kinds. fieldValidation is deliberately not advertised:
+    the fake does not check field names, so kubectl must not rely on it to."""
+    def query_param(name):
+        sub = _field(2, "query") + _field(4, name) + _field(6, "string")      # QueryParameterSubSchema
+        return _field(8, _field(1, _field(2, _field(3, sub))))                 # ParametersItem.parameter.non_body.query
+
+    paths = b""
+    for r in RESOURCES:
+        prefix = f"/apis/{r.group}/{r.version}" if r.group else f"/api/{r.version}"
+        ns = "/namespaces/{namespace}" if r.namespaced else ""
+        gvk_yaml = f'group: "{r.group}"\nkind: {r.kind}\nversion: {r.version}\n'
+        ext = _field(13, _field(1, "x-kubernetes-group-version-kind") + _field(2, _field(2, gvk_yaml)))
+        op = query_param("dryRun") + query_param("fieldManager") + _field(5, f"patch{r.kind}") + ext
+        item = _field(8, op)
+        paths += _field(2, _field(1, f"{prefix}{ns}/{r.plural}/{{name}}") + _field(2, item))
+    return (_field(1, "2.0") + _field(2, _field(1, "Kubernetes") + _field(2, version))
+            + _field(8, paths))
