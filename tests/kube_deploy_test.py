@@ -225,6 +225,20 @@ class Manifests(unittest.TestCase):
                 self.assertEqual(config["serve"]["listen"], f"0.0.0.0:{ports['http']}")
                 self.assertEqual(config["serve"]["admin_listen"], f"0.0.0.0:{ports['admin']}")
 
+    def test_readme_prints_the_store_object_names(self):
+        with open(os.path.join(ROOT, "README.md")) as f:
+            readme = f.read()
+        snippet = re.search(r"python3 -c '(import re,sys;.*?)' prod\n", readme, re.S).group(1)
+        snippet = snippet.replace("\n   ", "\n")  # the list item's indent, as Markdown renders it
+        for kustomization, objects in self.rendered.items():
+            with self.subTest(kustomization=kustomization or "base"):
+                config = yaml.safe_load(named(objects, "ConfigMap", "intermission-config")["data"]["config.yaml"])
+                store = named(objects, "Role", "intermission-store")
+                named_rules = {n for r in store["rules"] for n in r.get("resourceNames") or []}
+                printed = {subprocess.run(["python3", "-c", snippet, env], capture_output=True, text=True,
+                                          check=True).stdout.strip() for env in config["environments"]}
+                self.assertEqual(named_rules, printed)
+
     def test_the_config_passes_check_config(self):
         for kustomization, objects in self.rendered.items():
             with self.subTest(kustomization=kustomization or "base"):
