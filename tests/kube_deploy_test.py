@@ -3,6 +3,8 @@ Security Standard and the wiring the daemon needs (config, secrets, probes, name
 config passes `check-config`, and the Containerfile installs exactly the libraries the binary
 links. Fast: no cluster, no container engine (neither exists here)."""
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -302,6 +304,27 @@ def schema_errors(value, type_name, where):
     return errors
 
 
+# System calls that write to the file system (or would need a writable one).
+WRITES = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TMPFILE|^\S+ (creat|mkdir|mkdirat|unlink|unlinkat|"
+                    r"rename|renameat|renameat2|link|linkat|symlink|symlinkat)\(")
+
+
+TRACED = ("trace=open,openat,openat2,creat,mkdir,mkdirat,unlink,unlinkat,rename,renameat,"
+          "renameat2,link,linkat,symlink,symlinkat")
+
+
+def traced_writes(trace_file):
+    """The traced calls that write to the file system, leaving out the standard streams."""
+    with open(trace_file) as f:
+        return [line.strip() for line in f if WRITES.search(line) and "/dev/null" not in line]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 # The daemon's ServiceAccount as the fake API server knows it (a token file entry).
 SA_TOKEN = "intermission-sa-token-0123456789"
 SA_USER = "system:serviceaccount:intermission:intermission"
@@ -481,23 +504,15 @@ class RbacMatchesTheCalls(unittest.TestCase):
                 with open(manifest, "w") as f:
                     yaml.safe_dump_all(objects + self.application(app_ns), f)
                 admin = fake.kubeconfig()
-                for args in (["create", "namespace", app_ns],
-                             ["apply", "-f", manifest]):
+                for args in (["create", "namespace", app_ns], ["apply", "-f", manifest]):
                     out = subprocess.run([KUBECTL, "--kubeconfig", admin] + args, capture_output=True,
                                          text=True, timeout=60)
                     self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
-                config_path = os.path.join(tmp, "config.yaml")
-                with open(config_path, "w") as f:
-                    f.write(cm["data"]["config.yaml"])
                 env = dict(os.environ, KUBECONFIG=fake.kubeconfig(token=SA_TOKEN, name="sa"))
                 env.pop("KUBERNETES_SERVICE_HOST", None)
                 fake.control("DELETE", "requests")
                 for environment in config["environments"]:
-                    for command in (["on", environment, "--reason", "rbac test"], ["status", environment],
-                                    ["off", environment], ["tick", environment]):
-                        out = subprocess.run([BIN, "--config", config_path] + command, env=env,
-                                             capture_output=True, text=True, timeout=120)
-                        self.assertEqual(out.returncode, 0, f"{command}: {out.stdout}{out.stderr}")
+                    self.deploy_through_the_webhook(config, environment, env, tmp)
                 requests = [r for r in fake.requests() if r["user"] == SA_USER]
         finally:
             fake.stop()
@@ -506,6 +521,70 @@ class RbacMatchesTheCalls(unittest.TestCase):
         calls = {c for c in (api_call(r["method"], r["path"]) for r in requests) if c}
         self.assertTrue(calls)
         self.assertEqual(rbac_mismatches(grants(objects), calls), [])
+
+    def deploy_through_the_webhook(self, config, environment, env, tmp):
+        """Runs the daemon as the ServiceAccount (under strace: it must write no file, its root
+        being read-only), sends the webhook of a deployment that starts and succeeds, waits for
+        the switch on and back, and asks `status` with the CLI as an operator would in the pod.
+        The config is the ConfigMap's, with loopback ports and the secrets' files moved here."""
+        token, secret = "t" * 64, "s" * 64
+        public, admin = free_port(), free_port()
+        config = dict(config, serve=dict(config["serve"], listen=f"127.0.0.1:{public}",
+                                         admin_listen=f"127.0.0.1:{admin}"))
+        for key, value in (("operator_token_file", token), ("webhook_secret_file", secret)):
+            path = os.path.join(tmp, key)
+            with open(path, "w") as f:
+                f.write(value)
+            config["serve"][key] = path
+        config_path = os.path.join(tmp, "config.yaml")
+        with open(config_path, "w") as f:
+            yaml.safe_dump(config, f)
+        trace = os.path.join(tmp, "serve.trace")
+        daemon = subprocess.Popen(
+            ["strace", "-f", "-qq", "-o", trace, "-e", TRACED, BIN, "--config", config_path, "serve"],
+            env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "serve.log"), "w"))
+        try:
+            def state():
+                req = urllib.request.Request(f"http://127.0.0.1:{admin}/api/environments/{environment}",
+                                             headers={"Authorization": "Bearer " + token})
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return json.loads(r.read())[0]
+
+            def wait_applied(on):
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        s = state()
+                        if s["applied"]["on"] is on and s["switching"] is None:
+                            return s
+                    except OSError:
+                        pass
+                    if daemon.poll() is not None or time.monotonic() > deadline:
+                        with open(os.path.join(tmp, "serve.log")) as f:
+                            self.fail(f"not switched {'on' if on else 'off'}: {f.read()[-3000:]}")
+                    time.sleep(0.2)
+
+            wait_applied(False)
+            for status, on in (("started", True), ("succeeded", False)):
+                body = json.dumps({"environment": environment, "deployment_id": "rbac-1",
+                                   "status": status}).encode()
+                ts = str(int(time.time()))
+                sig = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+                req = urllib.request.Request(f"http://127.0.0.1:{public}/webhook", data=body, headers={
+                    "X-Intermission-Timestamp": ts, "X-Intermission-Signature": "sha256=" + sig,
+                    "Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    self.assertLess(r.status, 300)
+                wait_applied(on)
+            out = subprocess.run([BIN, "--config", config_path, "status", environment], env=env,
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        finally:
+            with open(f"/proc/{daemon.pid}/task/{daemon.pid}/children") as f:
+                for child in f.read().split():
+                    os.kill(int(child), signal.SIGTERM)
+            daemon.wait(timeout=60)
+        self.assertEqual(traced_writes(trace), [])
 
     @staticmethod
     def application(namespace):
@@ -524,23 +603,6 @@ class RbacMatchesTheCalls(unittest.TestCase):
         ]
 
 
-# System calls that write to the file system (or would need a writable one).
-WRITES = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TMPFILE|^\S+ (creat|mkdir|mkdirat|unlink|unlinkat|"
-                    r"rename|renameat|renameat2|link|linkat|symlink|symlinkat)\(")
-
-
-def traced_writes(trace_file):
-    """The traced calls that write to the file system, leaving out the standard streams."""
-    with open(trace_file) as f:
-        return [line.strip() for line in f if WRITES.search(line) and "/dev/null" not in line]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class ReadOnlyRoot(unittest.TestCase):
     """The pods mount the root file system read-only and give the page no volume at all: the
     page server must open nothing for writing while it serves and stops."""
@@ -554,9 +616,7 @@ class ReadOnlyRoot(unittest.TestCase):
                         )["spec"]["template"]["spec"]["containers"][0]["args"]
             args = [a.replace("0.0.0.0:8080", f"127.0.0.1:{port}") for a in args]
             proc = subprocess.Popen(
-                ["strace", "-f", "-qq", "-o", trace, "-e",
-                 "trace=open,openat,openat2,creat,mkdir,mkdirat,unlink,unlinkat,rename,renameat,"
-                 "renameat2,link,linkat,symlink,symlinkat", BIN] + args,
+                ["strace", "-f", "-qq", "-o", trace, "-e", TRACED, BIN] + args,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 answers = []
