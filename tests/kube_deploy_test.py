@@ -386,6 +386,19 @@ class OnTheFakeApiServer(unittest.TestCase):
         status, body = self.fake.request("GET", path)
         return status, body
 
+    def test_the_plain_files_apply_one_by_one(self):
+        """Without Kustomize: each file of daemon/ and app/ as it is (namespaces intermission
+        and shop)."""
+        self.kubectl("create", "namespace", "shop")
+        self.kubectl("apply", "-f", os.path.join(KUBE, "daemon", "namespace.yaml"))
+        files = [os.path.join(KUBE, part, f) for part in ["daemon", "app"]
+                 for f in sorted(os.listdir(os.path.join(KUBE, part)))
+                 if f.endswith(".yaml") and f != "kustomization.yaml"]
+        self.assertEqual(len(files), 8)
+        for path in files:
+            out = self.kubectl("apply", "--dry-run=server", "-f", path)
+            self.assertIn("(server dry run)", out.stdout)
+
     def test_applies_with_kubectl(self):
         app_ns = named(self.objects, "Deployment", "intermission-page")["metadata"]["namespace"]
         self.kubectl("create", "namespace", app_ns)  # the application's, made before us
