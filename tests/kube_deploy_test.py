@@ -368,7 +368,9 @@ class OnTheFakeApiServer(unittest.TestCase):
         cls.tmp.cleanup()
 
     def kubectl(self, *args, check=True):
-        out = subprocess.run([KUBECTL, "--kubeconfig", self.admin] + list(args), capture_output=True,
+        # Discovery is cached per server under --cache-dir: ours, not the user's ~/.kube.
+        out = subprocess.run([KUBECTL, "--kubeconfig", self.admin, "--cache-dir",
+                              os.path.join(self.tmp.name, "cache")] + list(args), capture_output=True,
                              text=True, timeout=60)
         if check:
             self.assertEqual(out.returncode, 0, f"kubectl {' '.join(args)}: {out.stdout}{out.stderr}")
@@ -536,7 +538,8 @@ class RbacMatchesTheCalls(unittest.TestCase):
                     yaml.safe_dump_all(objects + self.application(app_ns), f)
                 admin = fake.kubeconfig()
                 for args in (["create", "namespace", app_ns], ["apply", "-f", manifest]):
-                    out = subprocess.run([KUBECTL, "--kubeconfig", admin] + args, capture_output=True,
+                    out = subprocess.run([KUBECTL, "--kubeconfig", admin, "--cache-dir",
+                                          os.path.join(tmp, "cache")] + args, capture_output=True,
                                          text=True, timeout=60)
                     self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
                 env = dict(os.environ, KUBECONFIG=fake.kubeconfig(token=SA_TOKEN, name="sa"))
