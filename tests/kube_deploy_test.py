@@ -582,7 +582,7 @@ class RbacMatchesTheCalls(unittest.TestCase):
                 req = urllib.request.Request(f"http://127.0.0.1:{admin}/api/environments/{environment}",
                                              headers={"Authorization": "Bearer " + token})
                 with urllib.request.urlopen(req, timeout=10) as r:
-                    return json.loads(r.read())[0]
+                    return json.loads(r.read())["environments"][0]
 
             def wait_applied(on):
                 deadline = time.monotonic() + 60
