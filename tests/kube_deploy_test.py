@@ -574,9 +574,10 @@ class RbacMatchesTheCalls(unittest.TestCase):
         with open(config_path, "w") as f:
             yaml.safe_dump(config, f)
         trace = os.path.join(tmp, "serve.trace")
-        daemon = subprocess.Popen(
-            ["strace", "-f", "-qq", "-o", trace, "-e", TRACED, BIN, "--config", config_path, "serve"],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "serve.log"), "w"))
+        with open(os.path.join(tmp, "serve.log"), "w") as log:
+            daemon = subprocess.Popen(
+                ["strace", "-f", "-qq", "-o", trace, "-e", TRACED, BIN, "--config", config_path, "serve"],
+                env=env, stdout=subprocess.DEVNULL, stderr=log)
         try:
             def state():
                 req = urllib.request.Request(f"http://127.0.0.1:{admin}/api/environments/{environment}",
