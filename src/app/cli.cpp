@@ -11,6 +11,7 @@
 
 #include "adapters/aws/codedeploy_lookup.h"
 #include "adapters/backend/factory.h"
+#include "adapters/kube/minimal_client.h"
 #include "adapters/sns/verifier.h"
 #include "adapters/store/dynamodb_store.h"
 #include "adapters/config/yaml_config.h"
@@ -323,7 +324,8 @@ std::optional<int> make_runtime(const Args& global, CliIo& io, core::LogLevel de
     }
     rt.lookup = std::make_unique<adapters::aws::CodeDeployLookup>(**client);
   }
-  rt.backends = std::make_unique<adapters::DefaultBackendFactory>(rt.clock, rt.aws.get());
+  rt.backends = std::make_unique<adapters::DefaultBackendFactory>(rt.clock, rt.aws.get(),
+                                                                 adapters::kube::open_minimal);
   return std::nullopt;
 }
 

@@ -3,12 +3,14 @@
 // with their line, not at the first deployment).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "adapters/aws/aws_context.h"
 #include "adapters/config/config_error.h"
+#include "adapters/kube/api.h"
 #include "core/backend.h"
 #include "core/config.h"
 #include "core/time.h"
@@ -23,17 +25,23 @@ const std::vector<std::string>& backend_types();
 std::vector<ConfigError> check_backend_config(const core::BackendConfig& backend,
                                               const std::string& field, const std::string& file);
 
+// Opens the Kubernetes API a `kubernetes` backend names (its kubeconfig and context settings,
+// empty = kubectl's order: KUBECONFIG, ~/.kube/config, the pod's service account).
+using KubeConnector = std::function<core::Result<std::unique_ptr<kube::Api>>(
+    const std::string& kubeconfig, const std::string& context)>;
+
 class DefaultBackendFactory final : public core::BackendFactory {
  public:
   // `clock` and `aws` (may be null when no environment uses AWS) must outlive the factory
-  // and the backends it makes.
-  DefaultBackendFactory(const core::Clock& clock, aws::AwsContext* aws)
-      : clock_(clock), aws_(aws) {}
+  // and the backends it makes. `kube` may be empty when no environment uses Kubernetes.
+  DefaultBackendFactory(const core::Clock& clock, aws::AwsContext* aws, KubeConnector kube = {})
+      : clock_(clock), aws_(aws), kube_(std::move(kube)) {}
   core::Result<std::unique_ptr<core::Backend>> make(const core::EnvironmentConfig& env) override;
 
  private:
   const core::Clock& clock_;
   aws::AwsContext* aws_;
+  KubeConnector kube_;
 };
 
 // True when some environment needs AWS (its backend type talks to AWS).
