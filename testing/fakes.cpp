@@ -96,6 +96,10 @@ Status FakeBackend::apply(const Step& step) {
     --s_.fail_next_applies;
     return Error::unavailable("injected failure");
   }
+  if (s_.conflict_next_applies > 0) {
+    --s_.conflict_next_applies;
+    return Error::conflict("injected write race");
+  }
   s_.applied.push_back(step);
   if (const auto* sw = std::get_if<SetSwitch>(&step)) s_.on = sw->on;
   return {};

@@ -65,6 +65,7 @@ struct FakeSwitch {
   std::vector<Step> applied;
   int observations = 0;
   int fail_next_applies = 0;  // make the next N apply() calls fail (kUnavailable)
+  int conflict_next_applies = 0;  // the next N apply() calls lose a write race (kConflict)
 };
 
 class FakeBackend final : public Backend {

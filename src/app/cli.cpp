@@ -11,6 +11,7 @@
 
 #include "adapters/aws/codedeploy_lookup.h"
 #include "adapters/backend/factory.h"
+#include "adapters/kube/minimal_client.h"
 #include "adapters/sns/verifier.h"
 #include "adapters/store/dynamodb_store.h"
 #include "adapters/config/yaml_config.h"
@@ -331,7 +332,8 @@ std::optional<int> make_runtime(const Args& global, CliIo& io, core::LogLevel de
   rt.backends = std::make_unique<adapters::DefaultBackendFactory>(
       rt.clock, rt.aws.get(), [&c = rt.clock](const auto& source, const auto& step) {
         return build_nginx_page(source, step, c.now());
-      });
+      },
+      adapters::kube::open_minimal);
   return std::nullopt;
 }
 

@@ -14,6 +14,7 @@
 #include "adapters/aws/aws_context.h"
 #include "adapters/aws/codedeploy_lookup.h"
 #include "adapters/backend/factory.h"
+#include "adapters/kube/minimal_client.h"
 #include "adapters/config/yaml_config.h"
 #include "adapters/log/json_logger.h"
 #include "adapters/sns/verifier.h"
@@ -59,7 +60,8 @@ core::Result<Engine> make_engine(const core::Config& config, CliIo& io, const co
   e.backends = std::make_unique<adapters::DefaultBackendFactory>(
       clock, e.aws.get(), [&c = clock](const auto& source, const auto& step) {
         return build_nginx_page(source, step, c.now());
-      });
+      },
+      adapters::kube::open_minimal);
   e.controller = std::make_unique<core::Controller>(
       config, core::Controller::Deps{*e.store, *e.backends, clock, log, e.lookup.get(),
                                      adapters::lease_holder_id(), e.sleeper.get(), e.random.get()});

@@ -90,6 +90,29 @@ std::vector<Step> plan_alb(bool desired_on, const AlbObservation& o) {
   return steps;
 }
 
+std::vector<Step> plan_kube(bool desired_on, const KubeObservation& o) {
+  std::vector<Step> steps;
+  if (desired_on) {
+    if (o.switched && o.current) return steps;
+    // Make before break: the object is pointed at the page only once enough page pods are
+    // ready; the wait also refuses when it never can be (the blocker), before any write.
+    if (o.page_ready < o.min_ready || !o.blocker.empty()) {
+      steps.emplace_back(WaitKubePageReady{o.page_service, o.min_ready});
+    }
+    steps.emplace_back(KubePointAtPage{o.object});
+  } else {
+    if (o.switched) {
+      if (o.app_ready >= 0 && o.app_ready < o.min_ready) {
+        steps.emplace_back(WaitKubeAppReady{o.object, o.min_ready});
+      }
+      steps.emplace_back(KubeRestore{o.object});
+    } else if (o.stale_annotation) {
+      steps.emplace_back(KubeRestore{o.object});
+    }
+  }
+  return steps;
+}
+
 }  // namespace
 
 int effective_min_app(const ElbObservation& o) {
@@ -152,6 +175,7 @@ std::string fingerprint(const RuleSpec& spec) {
 
 bool observed_on(const Observation& observed) {
   if (const auto* sw = std::get_if<SwitchObservation>(&observed)) return sw->on;
+  if (const auto* kube = std::get_if<KubeObservation>(&observed)) return kube->switched;
   if (const auto* alb = std::get_if<AlbObservation>(&observed)) {
     for (const auto& l : alb->listeners) {
       for (const auto& r : l.owned) {
@@ -198,8 +222,18 @@ std::string describe(const Step& step) {
         } else if constexpr (std::is_same_v<T, DeleteRule>) {
           return "delete the " + s.role + " rule at priority " + std::to_string(s.priority) +
                  " (" + s.rule_arn + ")";
-        } else {
+        } else if constexpr (std::is_same_v<T, WaitTargetGroupHealthy>) {
           return "wait until target group " + s.target_group + " has a healthy target";
+        } else if constexpr (std::is_same_v<T, WaitKubePageReady>) {
+          return "wait until " + std::to_string(s.min_ready) + " pods of the page Service " +
+                 s.page_service + " are ready";
+        } else if constexpr (std::is_same_v<T, KubePointAtPage>) {
+          return "point " + s.object + " at the page (original kept in an annotation)";
+        } else if constexpr (std::is_same_v<T, WaitKubeAppReady>) {
+          return "wait until " + std::to_string(s.min_ready) + " application pods behind " +
+                 s.object + " are ready";
+        } else {
+          return "restore " + s.object + " exactly as it was";
         }
       },
       step);
@@ -214,8 +248,10 @@ std::vector<Step> plan(bool desired_on, const Observation& observed, const PageC
           return {SetSwitch{desired_on, desired_on ? page.reason : "", page.until}};
         } else if constexpr (std::is_same_v<T, ElbObservation>) {
           return plan_elb(desired_on, o);
-        } else {
+        } else if constexpr (std::is_same_v<T, AlbObservation>) {
           return plan_alb(desired_on, o);
+        } else {
+          return plan_kube(desired_on, o);
         }
       },
       observed);

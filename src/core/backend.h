@@ -126,8 +126,35 @@ struct AlbObservation {
   std::string detail;
 };
 
+// A Kubernetes object that routes users (mode "service": the application's Service and its
+// selector; "httproute": a Gateway API HTTPRoute's backendRefs; "ingress": an Ingress's
+// backends), pointed at the page Service during maintenance, with what it pointed at before
+// kept in an annotation on the object itself for an exact restore.
+struct KubeObservation {
+  std::string mode;    // service | httproute | ingress
+  std::string object;  // "Service web/app", for people
+  std::string page_service;  // "web/maintenance"
+  // The object is in its maintenance form: it points at the page, and the annotation holds
+  // what it pointed at before.
+  bool switched = false;
+  // The maintenance form is the one wanted now (false when the config's bypass changed, or
+  // someone edited the object while it was switched): written again when on.
+  bool current = true;
+  // The annotation is there although the object is not switched (a deployment tool re-applied
+  // the object during maintenance): dropped when off, replaced when on.
+  bool stale_annotation = false;
+  int page_ready = 0;   // ready endpoints of the page Service
+  int app_ready = -1;   // ready application pods / endpoints to go back to; -1: none to wait for
+  int min_ready = 1;    // how many of each the switches wait for
+  // Why the object cannot be pointed at the page at all (the page pods do not serve the port
+  // the application Service targets, a Service without selector...); empty when it can.
+  std::string blocker;
+  std::string detail;
+};
+
 // What a backend sees right now. Each backend kind adds its own alternative.
-using Observation = std::variant<SwitchObservation, ElbObservation, AlbObservation>;
+using Observation =
+    std::variant<SwitchObservation, ElbObservation, AlbObservation, KubeObservation>;
 
 // Steps. Each is idempotent: applying it twice is the same as once.
 struct SetSwitch {
@@ -164,9 +191,27 @@ struct WaitTargetGroupHealthy {  // never switch to an empty maintenance target 
   std::string target_group;
 };
 
+// Kubernetes. The writes re-read the object and carry its resourceVersion: one that lost a
+// race fails with ErrorCode::kConflict, and the controller observes and plans again.
+struct WaitKubePageReady {  // the page Service has `min_ready` ready endpoints (or a blocker)
+  std::string page_service;
+  int min_ready = 1;
+};
+struct KubePointAtPage {  // write the maintenance form, keeping the original in an annotation
+  std::string object;
+};
+struct WaitKubeAppReady {  // the application has `min_ready` ready pods / endpoints again
+  std::string object;
+  int min_ready = 1;
+};
+struct KubeRestore {  // put back what the annotation kept, exactly, and drop the annotation
+  std::string object;
+};
+
 using Step = std::variant<SetSwitch, RegisterInstances, WaitPageInService, DetachGroup,
                           AttachGroup, WaitGroupInService, DeregisterInstances, CreateRule,
-                          DeleteRule, WaitTargetGroupHealthy>;
+                          DeleteRule, WaitTargetGroupHealthy, WaitKubePageReady, KubePointAtPage,
+                          WaitKubeAppReady, KubeRestore>;
 
 // Whether what was observed amounts to maintenance on (for status): the switch is set, or
 // the Auto Scaling group is detached with the page registered.
@@ -193,6 +238,10 @@ struct PageContext {
 // target, then bypass rules on every listener, then maintenance rules on every listener, and
 // only then delete stale rules (maintenance first) — make before break, so a rule change never
 // leaves a moment without a maintenance rule; off = delete maintenance, bypass, warm-up rules.
+// For Kubernetes: on = wait until the page Service has min_ready ready endpoints, then point
+// the object at it; off = wait until the application has min_ready ready pods (endpoints),
+// then restore the object. A stale annotation is dropped (off) or replaced (on) by the same
+// writes.
 std::vector<Step> plan(bool desired_on, const Observation& observed, const PageContext& page);
 
 // One environment's load balancer. Implementations are not required to be thread-safe; a

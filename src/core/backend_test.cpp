@@ -292,5 +292,79 @@ TEST(AlbPlanner, FingerprintIgnoresPriorityButNotContent) {
   EXPECT_EQ(fingerprint(a).size(), 16u);
 }
 
+
+KubeObservation kube_app_serving() {
+  KubeObservation o;
+  o.mode = "service";
+  o.object = "Service web/app";
+  o.page_service = "web/page";
+  o.page_ready = 0;
+  o.app_ready = 3;
+  o.min_ready = 2;
+  return o;
+}
+
+TEST(KubePlanner, OnWaitsForThePagePodsBeforeTheObjectIsPointedAtThem) {
+  const KubeObservation o = kube_app_serving();
+  EXPECT_EQ(described(plan(true, o, {})),
+            (std::vector<std::string>{
+                "wait until 2 pods of the page Service web/page are ready",
+                "point Service web/app at the page (original kept in an annotation)"}));
+  KubeObservation ready = o;
+  ready.page_ready = 2;
+  EXPECT_EQ(described(plan(true, ready, {})),
+            std::vector<std::string>{
+                "point Service web/app at the page (original kept in an annotation)"})
+      << "no wait once enough page endpoints are ready";
+  ready.switched = true;
+  EXPECT_TRUE(plan(true, ready, {}).empty()) << "done: a repeated run does nothing";
+  EXPECT_TRUE(observed_on(ready));
+  EXPECT_FALSE(observed_on(o));
+}
+
+TEST(KubePlanner, ABlockerIsReportedByTheWaitAndNothingIsWritten) {
+  KubeObservation o = kube_app_serving();
+  o.page_ready = 5;
+  o.blocker = "the page pods do not serve port 8080";
+  const auto steps = plan(true, o, {});
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_TRUE(std::holds_alternative<WaitKubePageReady>(steps[0]))
+      << "the wait step refuses, so the write after it never runs";
+}
+
+TEST(KubePlanner, OffWaitsForTheApplicationBeforeRestoring) {
+  KubeObservation on = kube_app_serving();
+  on.switched = true;
+  on.page_ready = 2;
+  on.app_ready = 1;
+  EXPECT_EQ(described(plan(false, on, {})),
+            (std::vector<std::string>{"wait until 2 application pods behind Service web/app are ready",
+                                      "restore Service web/app exactly as it was"}));
+  on.app_ready = 2;
+  EXPECT_EQ(plan(false, on, {}).size(), 1u);
+  on.app_ready = -1;
+  EXPECT_EQ(plan(false, on, {}).size(), 1u) << "-1: nothing to wait for";
+  EXPECT_TRUE(plan(false, kube_app_serving(), {}).empty());
+}
+
+TEST(KubePlanner, ARewrittenObjectIsSwitchedAgainAndAStaleAnnotationDropped) {
+  // A deployment tool (Argo CD self-heal) re-applied the Service during maintenance: the
+  // selector is the application's again, the annotation is left over.
+  KubeObservation reapplied = kube_app_serving();
+  reapplied.page_ready = 2;
+  reapplied.stale_annotation = true;
+  EXPECT_EQ(described(plan(true, reapplied, {})),
+            std::vector<std::string>{
+                "point Service web/app at the page (original kept in an annotation)"});
+  EXPECT_EQ(described(plan(false, reapplied, {})),
+            std::vector<std::string>{"restore Service web/app exactly as it was"})
+      << "no wait: the object already points at the application";
+  KubeObservation edited = kube_app_serving();
+  edited.switched = true;
+  edited.current = false;
+  edited.page_ready = 2;
+  EXPECT_EQ(plan(true, edited, {}).size(), 1u) << "the maintenance form is written again";
+}
+
 }  // namespace
 }  // namespace intermission::core

@@ -13,6 +13,9 @@ namespace {
 constexpr int kMaxSteps = 64;
 // Times a convergence starts over because the ledger changed under it.
 constexpr int kConvergeRounds = 4;
+// Steps in a row that may lose a write race (ErrorCode::kConflict: a Kubernetes object
+// changed between its read and our write) before the convergence gives up until next time.
+constexpr int kStepConflicts = 16;
 
 LogFields env_fields(const std::string& env) { return {{"environment", env}}; }
 
@@ -302,6 +305,7 @@ Result<Outcome> Controller::converge_leased(const EnvironmentConfig& env, EnvSta
     std::vector<Step> applied;
     bool stale = false;
     int steps = 0;
+    int conflicts = 0;
     for (;; ++steps) {
       auto observed = b.observe();
       if (!observed) return observed.error().with_context("observe " + b.describe());
@@ -339,9 +343,17 @@ Result<Outcome> Controller::converge_leased(const EnvironmentConfig& env, EnvSta
       f.emplace_back("backend", b.describe());
       if (auto st = b.apply(todo.front()); !st) {
         f.emplace_back("error", st.error().message);
+        // Lost a write race: nothing was written. Observe again and plan from that, never
+        // write over what the other writer did.
+        if (st.error().code == ErrorCode::kConflict && ++conflicts < kStepConflicts) {
+          deps_.log.warn("backend step lost a write race; observing again", f);
+          back_off(conflicts);
+          continue;
+        }
         deps_.log.error("backend step failed", f);
         return st.error().with_context(describe(todo.front()) + " on " + b.describe());
       }
+      conflicts = 0;
       deps_.log.info("backend step applied", f);
       applied.push_back(std::move(todo.front()));
     }

@@ -99,6 +99,26 @@ TEST_F(ControllerTest, RetriedDeliveryFinishesASwitchThatFailedHalfWay) {
   EXPECT_TRUE(backends_.switches["prod"].on);
 }
 
+TEST_F(ControllerTest, AStepThatLostAWriteRaceIsPlannedAgainFromAFreshObservation) {
+  // A Kubernetes write carries the resourceVersion it read: a 409 means someone else wrote
+  // first. The controller observes again and plans from what is there now.
+  auto c = controller();
+  backends_.switches["prod"].conflict_next_applies = 3;
+  auto o = c.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_TRUE(backends_.switches["prod"].on);
+  EXPECT_EQ(o->applied.size(), 1u);
+  EXPECT_EQ(backends_.switches["prod"].observations, 5) << "one more per lost race";
+  EXPECT_TRUE(log_.contains(LogLevel::kWarn, "lost a write race"));
+
+  // A race lost again and again is an error (retryable: the next tick tries again).
+  backends_.switches["prod"].conflict_next_applies = 1000;
+  auto storm = c.handle(event("d-1", DeploymentStatus::kSucceeded));
+  ASSERT_FALSE(storm.ok());
+  EXPECT_EQ(storm.error().code, ErrorCode::kConflict);
+  EXPECT_TRUE(backends_.switches["prod"].on);
+}
+
 TEST_F(ControllerTest, ManualChangeOnTheLoadBalancerIsRepairedFromObservation) {
   auto c = controller();
   ASSERT_TRUE(c.handle(event("d-1", DeploymentStatus::kCreated)).ok());

@@ -11,6 +11,7 @@
 #include "adapters/backend/log_backend.h"
 #include "adapters/haproxy/haproxy_backend.h"
 #include "adapters/haproxy/protocol.h"
+#include "adapters/kube/kube_backend.h"
 #include "adapters/nginx/config_snippet.h"
 #include "adapters/nginx/nginx_backend.h"
 #include "adapters/config/yaml_config.h"
@@ -76,6 +77,54 @@ std::string status_code(const std::string& v) {
              ? ""
              : "'" + v + "' is not a 2XX, 4XX or 5XX status code";
 }
+// Kubernetes names: a namespace or Service name is an RFC 1123 / 1035 label, other objects a
+// DNS subdomain (apimachinery's validation).
+bool dns_chars(const std::string& v, bool dots) {
+  if (v.empty() || !std::isalnum(static_cast<unsigned char>(v.front())) ||
+      !std::isalnum(static_cast<unsigned char>(v.back()))) {
+    return false;
+  }
+  return std::all_of(v.begin(), v.end(), [&](char c) {
+    return (std::islower(static_cast<unsigned char>(c)) != 0) ||
+           (std::isdigit(static_cast<unsigned char>(c)) != 0) || c == '-' || (dots && c == '.');
+  });
+}
+std::string kube_label(const std::string& v) {
+  return v.size() <= 63 && dns_chars(v, false)
+             ? ""
+             : "'" + v + "' is not a Kubernetes name (at most 63 lower-case letters, digits and "
+               "'-', starting and ending with a letter or digit)";
+}
+std::string kube_subdomain(const std::string& v) {
+  return v.size() <= 253 && dns_chars(v, true)
+             ? ""
+             : "'" + v + "' is not a Kubernetes object name (lower-case letters, digits, '-' and "
+               "'.', starting and ending with a letter or digit)";
+}
+std::string kube_mode(const std::string& v) {
+  return v == "service" || v == "httproute" || v == "ingress"
+             ? ""
+             : "'" + v + "' is not service, httproute or ingress";
+}
+std::string port_number(const std::string& v) {
+  try {
+    std::size_t used = 0;
+    const int n = std::stoi(v, &used);
+    if (used == v.size() && n >= 1 && n <= 65535) return "";
+  } catch (const std::exception&) {
+  }
+  return "'" + v + "' is not a port number (1 to 65535)";
+}
+std::string http_token(const std::string& v) {
+  const bool ok = !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+  });
+  return ok ? "" : "'" + v + "' must be letters, digits, '-' and '_' only";
+}
+std::string ingress_path(const std::string& v) {
+  return !v.empty() && v.front() == '/' ? "" : "'" + v + "' is not a path (it starts with /)";
+}
+
 std::string instance_id(const std::string& v) {
   return v.rfind("i-", 0) == 0 && v.size() > 2 ? "" : "'" + v + "' is not an EC2 instance id (i-...)";
 }
@@ -120,6 +169,22 @@ const std::map<std::string, std::vector<Setting>>& schema() {
         {"assets", false},
         {"assets_prefix", false, assets_prefix},
         {"retry_after", false, seconds_value}}},
+      {"kubernetes",
+       {{"namespace", true, kube_label},
+        {"mode", true, kube_mode},
+        {"service", false, kube_label},
+        {"route", false, kube_subdomain},
+        {"ingress", false, kube_subdomain},
+        {"page_service", true, kube_label},
+        {"page_port", false, port_number},
+        {"paths", false, ingress_path, true},
+        {"bypass_header", false, http_token},
+        {"bypass_secret", false, http_token},
+        {"min_ready", false, positive_int},
+        {"health_timeout", false, duration_value},
+        {"poll_interval", false, duration_value},
+        {"kubeconfig", false},
+        {"context", false}}},
       {"elb-classic",
        {{"load_balancer", true},
         {"auto_scaling_group", true},
@@ -229,6 +294,46 @@ void check_alb(const core::BackendConfig& b, const std::string& field,
   }
 }
 
+// The settings of a kubernetes backend that depend on its mode.
+void check_kube(const core::BackendConfig& b, const std::string& field,
+                std::vector<ConfigError>& errors) {
+  const std::string mode = setting(b, "mode");
+  const std::map<std::string, std::string> object = {
+      {"service", "service"}, {"httproute", "route"}, {"ingress", "ingress"}};
+  for (const auto& [m, key] : object) {
+    const core::ConfigNode* n = b.settings.find(key);
+    if (m == mode && n == nullptr) {
+      errors.push_back({b.where, field + "." + key, "missing (required by mode " + mode +
+                                                        ": the " + key + " to switch)"});
+    } else if (m != mode && n != nullptr) {
+      errors.push_back({n->where, field + "." + key, "only for mode " + m + " (this is mode " +
+                                                         mode + ")"});
+    }
+  }
+  auto only = [&](const std::string& key, const std::string& m, const std::string& why) {
+    if (const core::ConfigNode* n = b.settings.find(key); n != nullptr && mode != m) {
+      errors.push_back({n->where, field + "." + key, "only for mode " + m + ": " + why});
+    }
+  };
+  only("bypass_secret", "httproute",
+       "a Service or an Ingress cannot match a header without controller-specific annotations "
+       "(docs/backends.md, Kubernetes: bypass)");
+  only("bypass_header", "httproute", "the bypass is an HTTPRoute header match");
+  only("paths", "ingress", "the Ingress paths to switch");
+  only("page_port", mode == "service" ? "httproute or ingress" : mode,
+       "in mode service the Service's own ports stay, and the page pods must serve its "
+       "targetPorts");
+  if (const core::ConfigNode* n = b.settings.find("bypass_header");
+      n != nullptr && setting(b, "bypass_secret").empty()) {
+    errors.push_back({n->where, field + ".bypass_header", "needs bypass_secret (its value)"});
+  }
+  if (mode == "service" && setting(b, "service") == setting(b, "page_service")) {
+    const core::ConfigNode* n = b.settings.find("page_service");
+    errors.push_back({n != nullptr ? n->where : b.where, field + ".page_service",
+                      "is the application's Service itself"});
+  }
+}
+
 }  // namespace
 
 const std::vector<std::string>& backend_types() {
@@ -289,6 +394,9 @@ std::vector<ConfigError> check_backend_config(const core::BackendConfig& backend
     }
   }
   if (backend.type == "alb" && errors.empty()) check_alb(backend, field, errors);
+  if (backend.type == "kubernetes" && kube_mode(setting(backend, "mode")).empty()) {
+    check_kube(backend, field, errors);
+  }
   (void)file;
   return errors;
 }
@@ -311,6 +419,9 @@ std::optional<BackendWait> longest_wait(const core::BackendConfig& backend) {
   } else if (backend.type == "haproxy") {
     wait = haproxy::HaproxySettings{}.timeout;
     name = "timeout";
+  } else if (backend.type == "kubernetes") {
+    wait = kube::KubeSettings{}.health_timeout;
+    name = "health_timeout";
   } else if (backend.type == "log") {
     name = "delay";
   } else {
@@ -419,6 +530,36 @@ core::Result<std::unique_ptr<core::Backend>> DefaultBackendFactory::make(
     if (!client) return client.error();
     return std::unique_ptr<core::Backend>(
         std::make_unique<aws::AlbBackend>(s, **client, aws_->sleeper()));
+  }
+  if (b.type == "kubernetes") {
+    if (!kube_) {
+      return core::Error::config("environment " + env.name +
+                                 ": this program was built without a Kubernetes client");
+    }
+    kube::KubeSettings s;
+    s.environment = env.name;
+    s.ns = setting(b, "namespace");
+    s.mode = setting(b, "mode");
+    s.name = setting(b, s.mode == "service" ? "service" : s.mode == "httproute" ? "route"
+                                                                                : "ingress");
+    s.page_service = setting(b, "page_service");
+    if (!setting(b, "page_port").empty()) s.page_port = std::stoi(setting(b, "page_port"));
+    s.paths = list_setting(b, "paths");
+    if (!setting(b, "bypass_header").empty()) s.bypass_header = setting(b, "bypass_header");
+    s.bypass_secret = setting(b, "bypass_secret");
+    if (!setting(b, "min_ready").empty()) s.min_ready = std::stoi(setting(b, "min_ready"));
+    if (auto t = core::parse_duration(setting(b, "health_timeout"))) {
+      s.health_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*t);
+    }
+    if (auto t = core::parse_duration(setting(b, "poll_interval"))) {
+      s.poll_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*t);
+    }
+    std::string kubeconfig = setting(b, "kubeconfig");
+    if (!kubeconfig.empty()) kubeconfig = resolve_path(b.where.file, kubeconfig);
+    auto api = kube_(kubeconfig, setting(b, "context"));
+    if (!api) return api.error().with_context("environment " + env.name + ": kubernetes");
+    return std::unique_ptr<core::Backend>(
+        std::make_unique<kube::KubeBackend>(s, std::move(*api), nullptr));
   }
   if (b.type == "elb-classic") {
     if (aws_ == nullptr) return core::Error::internal("elb-classic backend without AWS context");

@@ -12,6 +12,7 @@
 #include "adapters/aws/aws_context.h"
 #include "adapters/config/config_error.h"
 #include "adapters/nginx/nginx_backend.h"
+#include "adapters/kube/api.h"
 #include "core/backend.h"
 #include "core/config.h"
 #include "core/time.h"
@@ -43,20 +44,26 @@ struct BackendWait {
 // reported as mistakes by check_backend_config). The result points into `backend`.
 std::optional<BackendWait> longest_wait(const core::BackendConfig& backend);
 
+// Opens the Kubernetes API a `kubernetes` backend names (its kubeconfig and context settings,
+// empty = kubectl's order: KUBECONFIG, ~/.kube/config, the pod's service account).
+using KubeConnector = std::function<core::Result<std::unique_ptr<kube::Api>>(
+    const std::string& kubeconfig, const std::string& context)>;
+
 class DefaultBackendFactory final : public core::BackendFactory {
  public:
   // `clock` and `aws` (may be null when no environment uses AWS) must outlive the factory
   // and the backends it makes. Without `nginx_pages`, an nginx backend with `page_dir` is a
-  // config error.
+  // config error; `kube` may be empty when no environment uses Kubernetes.
   DefaultBackendFactory(const core::Clock& clock, aws::AwsContext* aws,
-                        NginxPageBuilder nginx_pages = nullptr)
-      : clock_(clock), aws_(aws), nginx_pages_(std::move(nginx_pages)) {}
+                        NginxPageBuilder nginx_pages = nullptr, KubeConnector kube = {})
+      : clock_(clock), aws_(aws), nginx_pages_(std::move(nginx_pages)), kube_(std::move(kube)) {}
   core::Result<std::unique_ptr<core::Backend>> make(const core::EnvironmentConfig& env) override;
 
  private:
   const core::Clock& clock_;
   aws::AwsContext* aws_;
   NginxPageBuilder nginx_pages_;
+  KubeConnector kube_;
 };
 
 // True when some environment needs AWS (its backend type talks to AWS).

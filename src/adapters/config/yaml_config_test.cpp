@@ -189,6 +189,54 @@ environments:
   EXPECT_EQ(c.errors.size(), 9u) << text;
 }
 
+TEST(YamlConfig, KubernetesBackendMistakesNameFileLineAndField) {
+  const auto c = parse_config(R"(environments:
+  prod:
+    backend:
+      type: kubernetes
+      namespace: Web
+      mode: service
+      route: shop
+      page_service: page
+      min_ready: 0
+      bypass_secret: s3cret
+  staging:
+    backend:
+      type: kubernetes
+      namespace: web
+      mode: gateway
+      page_service: page
+  qa:
+    backend:
+      type: kubernetes
+      namespace: web
+      mode: httproute
+      route: shop
+      page_service: page
+      paths: [/api]
+      health_timeout: 5
+  dev:
+    backend: {type: kubernetes, namespace: web, mode: service, service: app, page_service: page,
+              bypass_secret: x, kubeconfig: kc.yaml, context: dev, poll_interval: 1s}
+)",
+                              "k.yaml");
+  const std::string text = all_errors(c);
+  for (const char* want : {
+           "k.yaml:5:18: environments.prod.backend.namespace: 'Web' is not a Kubernetes name",
+           "k.yaml:9:18: environments.prod.backend.min_ready: '0' is not a whole number",
+           "k.yaml:15:13: environments.staging.backend.mode: 'gateway' is not service, httproute",
+           "k.yaml:24:14: environments.qa.backend.paths: only for mode ingress",
+           "k.yaml:25:23: environments.qa.backend.health_timeout: '5' is not a duration",
+           "k.yaml:28:30: environments.dev.backend.bypass_secret: only for mode httproute",
+           "environments.prod.backend.service: missing (required by mode service",
+           "k.yaml:7:14: environments.prod.backend.route: only for mode httproute",
+           "k.yaml:10:22: environments.prod.backend.bypass_secret: only for mode httproute",
+       }) {
+    EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+  }
+  EXPECT_EQ(c.errors.size(), 9u) << text;
+}
+
 TEST(YamlConfig, SyntaxErrorNamesTheLine) {
   const auto c = parse_config("environments:\n  prod: [unclosed\n", "bad.yaml");
   ASSERT_EQ(c.errors.size(), 1u);
