@@ -272,5 +272,68 @@ environments:
         self.assertEqual([s["on"] for s in self.steps()], [True, False])
 
 
+class Schedule(Workspace):
+    def test_schedule_list_change_cancel(self):
+        p = self.run_cli("schedule", "prod", "--at", "+1h", "--for", "30m", "--reason",
+                         "database upgrade", check=0)
+        self.assertIn("prod: window w1 scheduled", p.stdout)
+        self.assertIn("maintenance off", p.stdout)
+        listing = self.run_cli("schedule", "prod", "--list", check=0).stdout
+        self.assertRegex(listing, r"w1  \S+Z  \S+Z  upcoming  by tester: database upgrade")
+        [w] = json.loads(self.run_cli("schedule", "prod", "--list", "--json", check=0).stdout)[
+            "windows"]
+        self.assertEqual((w["id"], w["active"], w["who"]), ("w1", False, "tester"))
+        st = self.status()["prod"]
+        self.assertFalse(st["on"])
+        self.assertEqual([x["id"] for x in st["windows"]], ["w1"])
+        self.assertIn("window w1 ", self.run_cli("status", "prod", "--no-observe").stdout)
+
+        self.run_cli("schedule", "prod", "--change", "w1", "--until", "2099-01-01T00:00:00Z",
+                     check=0)
+        [w] = json.loads(self.run_cli("schedule", "prod", "--list", "--json").stdout)["windows"]
+        self.assertEqual(w["end"], "2099-01-01T00:00:00.000Z")
+        self.run_cli("schedule", "prod", "--cancel", "w1", check=0)
+        self.assertIn("no windows", self.run_cli("schedule", "prod", "--list").stdout)
+        p = self.run_cli("schedule", "prod", "--cancel", "w1", check=2)
+        self.assertIn("no upcoming or active window 'w1'", p.stderr)
+        kinds = [a["kind"] for a in self.status()["prod"]["recent"]]
+        windows = [k for k in kinds if k.startswith("window-")]
+        self.assertEqual(windows, ["window-scheduled", "window-changed", "window-cancelled"])
+
+    def test_bad_windows_are_refused_clearly(self):
+        cases = [
+            (["--at", "2001-01-01T00:00:00Z", "--for", "1h"], "in the past"),
+            (["--at", "+1h", "--until", "2001-01-01T00:00:00Z"], "after its start"),
+            (["--at", "+40000d", "--for", "1h"], "longer than"),
+            (["--at", "9000-01-01T00:00:00Z", "--for", "1h"], "too far ahead"),
+            (["--at", "99999-01-01T00:00:00Z", "--for", "1h"], "UTC time"),
+            (["--at", "+1h"], "--for or --until is required"),
+            (["--for", "1h"], "--at is required"),
+            (["--at", "+1h", "--for", "1h", "--until", "2999-01-01T00:00:00Z"], "not both"),
+        ]
+        for args, why in cases:
+            with self.subTest(args=args):
+                p = self.run_cli("schedule", "prod", *args, check=2)
+                self.assertIn(why, p.stderr)
+        self.assertEqual(self.status()["prod"]["windows"], [])
+
+    def test_a_window_now_raises_the_page_and_tick_lowers_it_after(self):
+        self.run_cli("schedule", "prod", "--at", "+0s", "--for", "2s", "--reason", "now",
+                     check=0)
+        st = self.status()["prod"]
+        self.assertTrue(st["on"])
+        self.assertEqual(self.steps()[-1]["on"], True)
+        time.sleep(2.1)
+        self.run_cli("tick", check=0)
+        st = self.status()["prod"]
+        self.assertFalse(st["on"])
+        self.assertEqual(st["windows"], [])
+        self.assertEqual([s["on"] for s in self.steps() if s["environment"] == "prod"],
+                         [True, False])
+        kinds = [a["kind"] for a in st["recent"]]
+        self.assertIn("window-started", kinds)
+        self.assertIn("window-ended", kinds)
+
+
 if __name__ == "__main__":
     unittest.main()

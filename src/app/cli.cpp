@@ -30,6 +30,7 @@
 #include "page/assets.h"
 #include "core/controller.h"
 #include "core/event_parser.h"
+#include "core/state_codec.h"
 
 namespace intermission::app {
 namespace {
@@ -47,6 +48,9 @@ Commands:
                           operator hold: maintenance on (until lifted, or for D)
   off ENV [--for D | --until T] [--reason R] [--who W]
                           lift maintenance now; with --for/--until keep it off that long
+  schedule ENV --at T (--for D | --until T) [--reason R] [--who W]
+  schedule ENV --list [--json] | --cancel ID | --change ID [--at T] [--for D | --until T] [--reason R]
+                          scheduled maintenance windows: up at T, down at the end, by themselves
   status [ENV] [--json] [--no-observe]
                           what each environment is, why, since when, active deployments
   handle [FILE|-] [--dry-run] [--json]
@@ -97,6 +101,20 @@ Puts ENV into maintenance now and keeps it there, whatever deployments do, until
 Lifts maintenance on ENV now: ends an operator hold, and the deployments running or failed
 right now stop counting. Deployments that start later raise the page again, unless --for or
 --until is given: then the page stays off until that time whatever happens.
+)"},
+      {"schedule", R"(Usage: intermission schedule ENV --at T (--for D | --until T) [--reason R] [--who W]
+       intermission schedule ENV --list [--json]
+       intermission schedule ENV --cancel ID [--who W]
+       intermission schedule ENV --change ID [--at T] [--for D | --until T] [--reason R] [--who W]
+
+A scheduled maintenance window: the page goes up at T and down at its end by itself (the
+daemon wakes at those moments; with cron, at the next `intermission tick`). T is a UTC time
+(2026-01-31T02:00:00Z) or a delay from now (+2h, +0s); --until is a UTC time, --for a
+duration from the start. --reason is shown on the page. A window in the past, ending before
+it starts, or more than 36500 days ahead is refused (exit 2); at most 50 per environment.
+An operator's hold wins over a window both ways; `intermission off` ends the window in
+progress (not the ones to come). --list shows the upcoming and active windows with their ids;
+--change keeps what it is not given (a window that has started keeps its start).
 )"},
       {"status", R"(Usage: intermission status [ENV] [--json] [--no-observe]
 
@@ -472,6 +490,89 @@ int cmd_operator(const Args& global, const Args& a, CliIo& io, core::OperatorAct
   auto o = controller.handle(c);
   if (!o) return report_failure(io, name, o.error());
   io.out << describe_outcome(*o, false) << "\n";
+  return kExitOk;
+}
+
+int cmd_schedule(const Args& global, const Args& a, CliIo& io) {
+  const std::string env = a.positional[0];
+  const int modes = (a.flag("--list") ? 1 : 0) + (a.option("--cancel") ? 1 : 0) +
+                    (a.option("--change") ? 1 : 0);
+  if (modes > 1) return usage_error(io, "schedule", "give one of --list, --cancel, --change");
+  core::WindowCommand c;
+  c.environment = env;
+  c.who = a.option("--who").value_or(default_who(io));
+  if (auto r = a.option("--reason")) c.reason = *r;
+  if (auto at = a.option("--at")) {
+    if (auto st = core::read_window_start(*at, c); !st) {
+      return usage_error(io, "schedule", "--at: " + st.error().message);
+    }
+  }
+  if (auto f = a.option("--for")) {
+    auto d = core::read_duration(*f);
+    if (!d) return usage_error(io, "schedule", "--for " + d.error().message);
+    c.duration = *d;
+  }
+  if (auto u = a.option("--until")) {
+    if (c.duration) return usage_error(io, "schedule", "give --for or --until, not both");
+    if (auto st = core::read_window_end(*u, c); !st) {
+      return usage_error(io, "schedule", "--until: " + st.error().message);
+    }
+  }
+  if (a.option("--cancel")) {
+    c.action = core::WindowAction::kCancel;
+    c.id = *a.option("--cancel");
+  } else if (a.option("--change")) {
+    c.action = core::WindowAction::kChange;
+    c.id = *a.option("--change");
+  } else if (!a.flag("--list")) {
+    if (!c.start && !c.start_in) return usage_error(io, "schedule", "--at is required");
+    if (!c.end && !c.duration) return usage_error(io, "schedule", "--for or --until is required");
+  }
+  Runtime rt;
+  if (auto code = make_runtime(global, io, core::LogLevel::kWarn, rt)) return *code;
+  const core::EnvironmentConfig* config = rt.loaded.config.environment(env);
+  if (config == nullptr) {
+    return usage_error(io, "schedule", "no environment '" + env + "' in " + rt.loaded.config.file);
+  }
+  if (a.flag("--list")) {
+    auto state = rt.store->load(env);
+    if (!state) return report_failure(io, "schedule", state.error());
+    const core::Time now = rt.clock.now();
+    const auto windows = core::upcoming_windows(*state, now);
+    if (a.flag("--json")) {
+      boost::json::array list;
+      for (const auto& w : windows) {
+        boost::json::value v = core::to_json(w);
+        v.as_object()["active"] = w.start <= now;
+        list.push_back(std::move(v));
+      }
+      io.out << boost::json::serialize(boost::json::object{{"environment", env},
+                                                           {"windows", std::move(list)}})
+             << "\n";
+      return kExitOk;
+    }
+    if (windows.empty()) io.out << env << ": no windows scheduled\n";
+    for (const auto& w : windows) {
+      io.out << w.id << "  " << core::format_iso8601(w.start) << "  " << core::format_iso8601(w.end)
+             << (w.start <= now ? "  active" : "  upcoming") << "  by " << w.who
+             << (w.reason.empty() ? "" : ": " + w.reason) << "\n";
+    }
+    return kExitOk;
+  }
+  auto controller = rt.controller();
+  auto o = controller.handle_window(c);
+  if (!o) {
+    if (o.error().code == core::ErrorCode::kInvalidInput) {
+      io.err << "intermission schedule: refused: " << o.error().message << "\n";
+      return kExitUsage;
+    }
+    return report_failure(io, "schedule", o.error());
+  }
+  const char* done = c.action == core::WindowAction::kSchedule  ? "scheduled"
+                     : c.action == core::WindowAction::kChange ? "changed"
+                                                                 : "cancelled";
+  io.out << env << ": window " << o->note << " " << done << "\n"
+         << describe_outcome(*o, false) << "\n";
   return kExitOk;
 }
 
@@ -906,6 +1007,13 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
           [&](const Args& g, const Args& a) {
             return cmd_operator(g, a, io, core::OperatorAction::kOff);
           }}},
+        {"schedule",
+         {spec_with_globals({{"--at", "--for", "--until", "--reason", "--who", "--cancel",
+                              "--change"},
+                             {"--list", "--json"},
+                             1,
+                             1}),
+          [&](const Args& g, const Args& a) { return cmd_schedule(g, a, io); }}},
         {"status",
          {spec_with_globals({{}, {"--json", "--no-observe"}, 0, 1}),
           [&](const Args& g, const Args& a) { return cmd_status(g, a, io); }}},

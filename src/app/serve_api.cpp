@@ -157,6 +157,8 @@ HttpResponse ServeApi::public_side(const HttpRequest& r) {
     out = sns(r);
   } else if (path == "/webhook" && r.method == "POST") {
     out = webhook(r);
+  } else if (path == "/windows.json" && r.method == "GET") {
+    out = public_windows();
   } else {
     out = error(404, "not found");
   }
@@ -380,6 +382,7 @@ HttpResponse ServeApi::operator_api(const HttpRequest& r) {
     }
     return record(c, "operator");
   }
+  if (parts.size() >= 4 && parts[3] == "windows") return windows_api(r, parts);
   if (parts.size() > 3 || r.method != "GET") return error(405, "use GET, or POST .../on and .../off");
   std::vector<EnvironmentStatus> envs;
   for (const auto& n : names) {
@@ -394,6 +397,111 @@ HttpResponse ServeApi::operator_api(const HttpRequest& r) {
     envs.push_back(std::move(s));
   }
   return json_response(200, json::serialize(status_json(envs, d_.clock.now())));
+}
+
+// /api/environments/ENV/windows: GET lists, POST schedules; .../windows/ID: POST changes,
+// DELETE cancels. The body: {"at": "+2h" or a UTC time, "for": "1h" or "until": a UTC time,
+// "reason", "who"}.
+HttpResponse ServeApi::windows_api(const HttpRequest& r, const std::vector<std::string>& parts) {
+  const std::string& env = parts[2];
+  if (parts.size() > 5) return error(404, "not found");
+  if (parts.size() == 4 && r.method == "GET") {
+    auto state = d_.store.load(env);
+    if (!state) return error(503, state.error().message);
+    const core::Time now = d_.clock.now();
+    json::array list;
+    for (const auto& w : core::upcoming_windows(*state, now)) {
+      json::value v = core::to_json(w);
+      v.as_object()["active"] = w.start <= now;
+      list.push_back(std::move(v));
+    }
+    return json_response(200, json::serialize(json::object{{"environment", env},
+                                                           {"windows", std::move(list)}}));
+  }
+  core::WindowCommand c;
+  c.environment = env;
+  if (parts.size() == 4 && r.method == "POST") {
+    c.action = core::WindowAction::kSchedule;
+  } else if (parts.size() == 5 && r.method == "POST") {
+    c.action = core::WindowAction::kChange;
+    c.id = parts[4];
+  } else if (parts.size() == 5 && r.method == "DELETE") {
+    c.action = core::WindowAction::kCancel;
+    c.id = parts[4];
+  } else {
+    return error(405, "use GET or POST .../windows, POST or DELETE .../windows/ID");
+  }
+  boost::system::error_code ec;
+  const auto v = r.body.empty() ? json::value(json::object{}) : json::parse(r.body, ec);
+  if (ec || !v.is_object()) return error(400, "the body must be a JSON object");
+  const auto& o = v.get_object();
+  for (const auto& kv : o) {
+    if (!kv.value().is_string()) {
+      return error(400, "'" + std::string(kv.key()) + "' must be a string");
+    }
+  }
+  auto field = [&o](const char* k) -> std::optional<std::string> {
+    const auto* x = o.if_contains(k);
+    return x != nullptr ? std::optional(std::string(x->get_string())) : std::nullopt;
+  };
+  c.who = field("who").value_or("operator-api");
+  c.reason = field("reason");
+  if (auto at = field("at")) {
+    if (auto st = core::read_window_start(*at, c); !st) return error(400, "'at': " + st.error().message);
+  }
+  if (auto f = field("for")) {
+    auto d = core::read_duration(*f);
+    if (!d) return error(400, "'for': " + d.error().message);
+    c.duration = *d;
+  }
+  if (auto u = field("until")) {
+    if (c.duration) return error(400, "give 'for' or 'until', not both");
+    if (auto st = core::read_window_end(*u, c); !st) return error(400, "'until': " + st.error().message);
+  }
+  auto out = d_.controller.handle_window(c, false, false);
+  if (!out) {
+    const auto code = out.error().code;
+    if (code == core::ErrorCode::kInvalidInput) return error(400, out.error().message);
+    if (code == core::ErrorCode::kNotFound) return error(404, out.error().message);
+    d_.log.error("window not recorded", {{"environment", env}, {"error", out.error().message}});
+    return error(500, "not recorded: " + out.error().message);
+  }
+  d_.schedule_reconcile(env);
+  json::object body{{"environment", env}, {"id", out->note}, {"on", out->decision.on}};
+  if (c.action != core::WindowAction::kCancel) {
+    if (auto state = d_.store.load(env); state && state->windows.contains(out->note)) {
+      body["window"] = core::to_json(state->windows.at(out->note));
+    }
+  }
+  return json_response(c.action == core::WindowAction::kSchedule ? 201 : 200, json::serialize(body));
+}
+
+// GET /windows.json on the public listener: the upcoming and active windows of every
+// environment, for an application's "maintenance on Sunday 02:00 UTC" banner. Only what the
+// page itself may say (times and reason); cacheable for a little while.
+HttpResponse ServeApi::public_windows() {
+  const core::Time now = d_.clock.now();
+  json::array envs;
+  for (const auto& [name, env] : d_.config.environments) {
+    auto state = d_.store.load(name);
+    if (!state) return error(503, "the ledger cannot be read now");
+    json::array list;
+    for (const auto& w : core::upcoming_windows(*state, now)) {
+      list.push_back(json::object{{"id", w.id},
+                                  {"start", core::format_iso8601(w.start)},
+                                  {"end", core::format_iso8601(w.end)},
+                                  {"reason", w.reason},
+                                  {"active", w.start <= now}});
+    }
+    envs.push_back(json::object{{"environment", name}, {"windows", std::move(list)}});
+  }
+  HttpResponse out =
+      json_response(200, json::serialize(json::object{{"time", core::format_iso8601(now)},
+                                                      {"environments", std::move(envs)}}));
+  out.headers.emplace_back("Cache-Control", "public, max-age=" +
+                                                std::to_string(kWindowsMaxAge.count()));
+  out.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  return out;
 }
 
 HttpResponse ServeApi::status_page() {

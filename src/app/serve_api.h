@@ -29,6 +29,9 @@ inline constexpr std::chrono::seconds kWebhookWindow{300};
 // /sns answers 503 until some expire (SNS retries).
 inline constexpr std::size_t kSnsRememberedMessages = 100000;
 
+// How long a client may cache GET /windows.json (public; a banner need not be fresher).
+inline constexpr std::chrono::seconds kWindowsMaxAge{30};
+
 // Whether the admin listener answers a request with this `Host` header (host[:port]):
 // loopback addresses, `localhost`, and `names` (compared without case and port) are accepted;
 // anything else, an empty Host included, is refused. This is the defence against DNS
@@ -65,6 +68,8 @@ class ServeApi {
   HttpResponse sns(const HttpRequest& r);
   HttpResponse webhook(const HttpRequest& r);
   HttpResponse operator_api(const HttpRequest& r);
+  HttpResponse windows_api(const HttpRequest& r, const std::vector<std::string>& parts);
+  HttpResponse public_windows();
   HttpResponse status_page();
   HttpResponse record(const core::ParsedItem& item, const std::string& source);
   // nullopt when `r` carries the operator token (Bearer, or Basic with it as the password);

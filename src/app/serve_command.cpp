@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -166,17 +167,30 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
                   },
                   operator_token, webhook_secret});
 
-    // The worker: switches after the answers, and the periodic tick.
+    // The worker: switches after the answers, the periodic tick, and a tick at the moment an
+    // environment's state changes by time alone (a window starts or ends, a hold expires:
+    // core::next_wake), so that happens on time rather than up to tick_interval late.
     std::thread worker([&] {
-      auto next_tick = std::chrono::steady_clock::now();
+      using steady = std::chrono::steady_clock;
+      auto next_tick = steady::now();
+      std::map<std::string, steady::time_point> wake_at;
       std::set<std::string> envs;
       for (;;) {
-        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-            next_tick - std::chrono::steady_clock::now());
+        auto deadline = next_tick;
+        for (const auto& [env, at] : wake_at) deadline = std::min(deadline, at);
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
         const bool running = queue.pop(envs, std::max(wait, std::chrono::milliseconds(0)));
-        if (std::chrono::steady_clock::now() >= next_tick) {
+        if (steady::now() >= next_tick) {
           for (const auto& [name, env] : config.environments) envs.insert(name);
-          next_tick = std::chrono::steady_clock::now() + config.serve.tick_interval;
+          next_tick = steady::now() + config.serve.tick_interval;
+        }
+        for (auto it = wake_at.begin(); it != wake_at.end();) {
+          if (it->second <= steady::now()) {
+            envs.insert(it->first);
+            it = wake_at.erase(it);
+          } else {
+            ++it;
+          }
         }
         for (const auto& env : envs) {
           const auto started = std::chrono::steady_clock::now();
@@ -186,6 +200,18 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
             metrics.count("intermission_backend_errors_total", {{"environment", env}});
             log.error("switch failed; the next tick retries", {{"environment", env}, {"error", o.error().message}});
             continue;
+          }
+          if (auto state = worker_engine->store->load(env); state) {
+            const core::Time now = clock.now();
+            if (auto at = core::next_wake(*state, *config.environment(env), now)) {
+              // 1 ms past the moment (a window starts at `start <= now`); at least 1 s ahead if
+              // a tick is already due, so an environment whose store fails cannot spin.
+              auto in = *at - now + std::chrono::milliseconds(1);
+              if (in <= core::Duration(0)) in = std::chrono::seconds(1);
+              if (in < config.serve.tick_interval) {
+                wake_at[env] = steady::now() + std::chrono::duration_cast<steady::duration>(in);
+              }
+            }
           }
           metrics.set("intermission_maintenance", {{"environment", env}}, o->decision.on ? 1 : 0);
           if (o->deferred) metrics.count("intermission_switches_deferred_total", {{"environment", env}});

@@ -74,6 +74,13 @@ json::value status_json(const std::vector<EnvironmentStatus>& envs, core::Time n
         o["observed"] = json::object{{"error", e.observed->error().message}};
       }
     }
+    json::array windows;
+    for (const auto& w : core::upcoming_windows(e.state, now)) {
+      json::value v = core::to_json(w);
+      v.as_object()["active"] = w.start <= now;
+      windows.push_back(std::move(v));
+    }
+    o["windows"] = std::move(windows);
     json::array recent;
     for (const auto& a : e.recent) recent.push_back(core::to_json(a));
     o["recent"] = std::move(recent);
@@ -102,6 +109,11 @@ std::string status_text(const std::vector<EnvironmentStatus>& envs, core::Time n
       out += "  deployment " + id + " " + std::string(core::to_string(r.status)) + " (" +
              r.application + "/" + r.deployment_group + ", creator " +
              r.creator.value_or("unknown") + ", since " + format_iso8601(r.first_seen) + ")\n";
+    }
+    for (const auto& w : core::upcoming_windows(e.state, now)) {
+      out += "  window " + w.id + (w.start <= now ? " (active) " : " ") + format_iso8601(w.start) +
+             " to " + format_iso8601(w.end) + " by " + w.who +
+             (w.reason.empty() ? "" : ": " + w.reason) + "\n";
     }
     if (e.lease && e.lease->until > now) {
       out += "  being switched by " + e.lease->holder + " (lease until " +

@@ -137,6 +137,36 @@ Result<Outcome> Controller::handle_item(const ParsedItem& item, bool dry_run, bo
   return converge(*env, std::move(t->state), std::move(o), dry_run);
 }
 
+Result<Outcome> Controller::handle_window(const WindowCommand& command, bool dry_run,
+                                          bool converge_now) {
+  const EnvironmentConfig* env = config_.environment(command.environment);
+  if (env == nullptr) {
+    return Error::not_found("no environment '" + command.environment + "' in " + config_.file);
+  }
+  std::optional<Error> refused;
+  auto t = update(
+      *env,
+      [&](const EnvState& s, Time now) {
+        refused.reset();  // from an attempt that lost a compare-and-set
+        auto w = apply_window_command(s, command, now);
+        if (w) return std::move(*w);
+        refused = w.error();
+        return Transition{s, {}, false, ""};
+      },
+      dry_run);
+  if (!t) return t.error();
+  if (refused) return *refused;
+  Outcome o;
+  o.environment = env->name;
+  o.recorded = t->changed && !dry_run;
+  o.note = t->note;
+  if (!converge_now) {
+    o.decision = decide(t->state, *env, deps_.clock.now());
+    return o;
+  }
+  return converge(*env, std::move(t->state), std::move(o), dry_run);
+}
+
 Result<Outcome> Controller::handle_deployment(DeploymentEvent event, bool dry_run,
                                               bool converge_now) {
   Outcome o;

@@ -71,6 +71,13 @@ class Controller {
   // about deployments still active, then reconciles.
   Result<Outcome> tick(const std::string& environment, bool dry_run = false);
 
+  // Schedules, changes or cancels a maintenance window and brings the backend to the decided
+  // state (converge_now false: records only, like record()). A refused window is an error
+  // (kInvalidInput, or kNotFound for an unknown id) and changes nothing; Outcome::note is the
+  // window's id.
+  Result<Outcome> handle_window(const WindowCommand& command, bool dry_run = false,
+                                bool converge_now = true);
+
   // Records one input item in the ledger without touching the backend (the daemon answers
   // SNS as soon as the event is safe, then converges with reconcile()). Outcome::environment
   // says which environment to reconcile; empty when the item was ignored.

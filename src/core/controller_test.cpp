@@ -72,6 +72,50 @@ TEST_F(ControllerTest, CreatedSwitchesOnAndSucceededSwitchesOff) {
   EXPECT_EQ(backends_.switches["prod"].applied.size(), 2u);
 }
 
+TEST_F(ControllerTest, AScheduledWindowSwitchesOnAtItsStartAndOffAtItsEnd) {
+  auto c = controller();
+  WindowCommand w;
+  w.environment = "prod";
+  w.start_in = minutes(10);
+  w.duration = minutes(20);
+  w.reason = "database upgrade";
+  auto o = c.handle_window(w);
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_EQ(o->note, "w1");
+  EXPECT_TRUE(o->recorded);
+  EXPECT_FALSE(backends_.switches["prod"].on);
+  clock_.advance(minutes(10));
+  ASSERT_TRUE(c.tick("prod").ok());
+  EXPECT_TRUE(backends_.switches["prod"].on);
+  ASSERT_FALSE(backends_.switches["prod"].applied.empty());
+  EXPECT_EQ(std::get<SetSwitch>(backends_.switches["prod"].applied.back()).reason,
+            "database upgrade")
+      << "the window's reason is the page's message";
+  clock_.advance(minutes(20));
+  ASSERT_TRUE(c.tick("prod").ok());
+  EXPECT_FALSE(backends_.switches["prod"].on);
+}
+
+TEST_F(ControllerTest, ARefusedWindowIsAnErrorAndChangesNothing) {
+  auto c = controller();
+  WindowCommand w;
+  w.environment = "prod";
+  w.start = clock_.now() - minutes(1);
+  w.duration = minutes(20);
+  const int writes = store_.writes;
+  auto o = c.handle_window(w);
+  ASSERT_FALSE(o.ok());
+  EXPECT_EQ(o.error().code, ErrorCode::kInvalidInput);
+  EXPECT_EQ(store_.writes, writes);
+  w.environment = "nowhere";
+  EXPECT_EQ(c.handle_window(w).error().code, ErrorCode::kNotFound);
+  WindowCommand cancel;
+  cancel.environment = "prod";
+  cancel.action = WindowAction::kCancel;
+  cancel.id = "w7";
+  EXPECT_EQ(c.handle_window(cancel).error().code, ErrorCode::kNotFound);
+}
+
 TEST_F(ControllerTest, DuplicateDeliveryWritesNothingAndAppliesNothing) {
   auto c = controller();
   ASSERT_TRUE(c.handle(event("d-1", DeploymentStatus::kCreated)).ok());

@@ -58,4 +58,33 @@ std::string_view to_string(EventSource source) {
   return "unknown";
 }
 
+Status read_window_start(std::string_view text, WindowCommand& command) {
+  if (!text.empty() && text.front() == '+') {
+    auto d = read_duration(text.substr(1));
+    if (!d) return Error::invalid_input("the start " + d.error().message);
+    command.start_in = *d;
+    command.start.reset();
+    return {};
+  }
+  if (auto t = parse_iso8601(text)) {
+    command.start = *t;
+    command.start_in.reset();
+    return {};
+  }
+  return Error::invalid_input("the start '" + std::string(text) +
+                              "' is neither a UTC time like 2026-01-31T02:00:00Z nor a "
+                              "delay like +2h");
+}
+
+Status read_window_end(std::string_view text, WindowCommand& command) {
+  auto t = parse_iso8601(text);
+  if (!t) {
+    return Error::invalid_input("the end '" + std::string(text) +
+                                "' is not a UTC time like 2026-01-31T04:00:00Z (years up to 9999)");
+  }
+  command.end = *t;
+  command.duration.reset();
+  return {};
+}
+
 }  // namespace intermission::core

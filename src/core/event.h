@@ -71,6 +71,29 @@ struct OperatorCommand {
   std::string who;
 };
 
+// An operator's scheduled maintenance window: schedule, change or cancel one. Times are
+// absolute (start/end) or relative to the moment the command is applied (start_in/duration),
+// so "+2h" means two hours after the ledger records it.
+enum class WindowAction { kSchedule, kChange, kCancel };
+struct WindowCommand {
+  std::string environment;
+  WindowAction action = WindowAction::kSchedule;
+  std::string id;                     // change, cancel: the window's id
+  std::optional<Time> start;          // schedule (required, or start_in); change: optional
+  std::optional<Duration> start_in;
+  std::optional<Time> end;            // end or duration (from the start); change: optional
+  std::optional<Duration> duration;
+  std::optional<std::string> reason;  // change: nullopt keeps the old one
+  std::string who;
+};
+
+// Reads when a window starts into `command`: "+2h", "+30m", "+0s" (relative to when the ledger
+// records it: start_in) or a UTC time "2026-01-31T02:00:00Z" (start). kInvalidInput with the
+// accepted shapes otherwise.
+Status read_window_start(std::string_view text, WindowCommand& command);
+// Reads when a window ends: a UTC time (end). kInvalidInput otherwise.
+Status read_window_end(std::string_view text, WindowCommand& command);
+
 // Acknowledged and deliberately not acted on (instance-level messages, test messages, ...).
 struct Ignored {
   std::string reason;

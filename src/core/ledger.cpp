@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 #include <utility>
 
 namespace intermission::core {
@@ -207,6 +208,19 @@ Transition apply_operator_command(const EnvState& state, const OperatorCommand& 
       lifted += (lifted.empty() ? "" : ", ") + id;
     }
   }
+  // A window in progress ends too: "off" during planned maintenance means it is over early.
+  // Windows still to come are kept (cancel them with `schedule --cancel`).
+  for (auto it = s.windows.begin(); it != s.windows.end();) {
+    const Window& w = it->second;
+    if (w.start <= now && now < w.end) {
+      t.audit.push_back(entry(s, now, "window-ended",
+                              "maintenance window " + w.id + " ended early by " + who + " (off)",
+                              "", who));
+      it = s.windows.erase(it);
+    } else {
+      ++it;
+    }
+  }
   if (until) {
     s.hold = Hold{false, command.reason, who, now, until};
   } else {
@@ -214,8 +228,136 @@ Transition apply_operator_command(const EnvState& state, const OperatorCommand& 
   }
   std::string message = "maintenance off by " + who + until_text + reason_text;
   if (!lifted.empty()) message += " (no longer counting " + lifted + ")";
-  t.audit.push_back(entry(s, now, "lifted", message, "", who));
+  t.audit.insert(t.audit.begin(), entry(s, now, "lifted", message, "", who));
   return t;
+}
+
+namespace {
+
+std::string describe(const Window& w) {
+  std::string out = "maintenance window " + w.id + " (" + format_iso8601(w.start) + " to " +
+                    format_iso8601(w.end) + ")";
+  if (!w.reason.empty()) out += ": " + w.reason;
+  return out;
+}
+
+// The refusals shared by a new window and a changed one. `start_moved`: the start is new (a
+// new window, or a new start for one that has not begun), so it must not be in the past.
+Status check_window(const Window& w, bool start_moved, Time now) {
+  if (!within_bounds(w.start) || !within_bounds(w.end)) {
+    return Error::invalid_input("a window must lie within the years 0000-9999");
+  }
+  if (w.end <= w.start) {
+    return Error::invalid_input("a window must end after its start (" + format_iso8601(w.start) +
+                                " to " + format_iso8601(w.end) + ")");
+  }
+  if (start_moved && w.start < now) {
+    return Error::invalid_input("the window would start in the past (" + format_iso8601(w.start) +
+                                "; it is now " + format_iso8601(now) +
+                                "); for maintenance now, use --at +0s or intermission on");
+  }
+  if (w.end <= now) {
+    return Error::invalid_input("the window would end in the past (" + format_iso8601(w.end) +
+                                "); to end it now, cancel it");
+  }
+  if (w.start - now > kLongestDuration) {
+    return Error::invalid_input("the window would start too far ahead (more than " +
+                                format_duration(kLongestDuration) + " from now)");
+  }
+  if (w.end - w.start > kLongestDuration) {
+    return Error::invalid_input("the window would be too long (more than " +
+                                format_duration(kLongestDuration) + ")");
+  }
+  if (w.reason.size() > kMaxWindowText || w.who.size() > kMaxWindowText) {
+    return Error::invalid_input("a window's reason and who are at most " +
+                                std::to_string(kMaxWindowText) + " bytes each");
+  }
+  return {};
+}
+
+// Resolves an absolute or relative time; nullopt when neither is given.
+std::optional<Time> resolve(const std::optional<Time>& at, const std::optional<Duration>& in,
+                            Time base) {
+  if (at) return at;
+  if (in) return add_bounded(base, *in);
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<Transition> apply_window_command(const EnvState& state, const WindowCommand& command,
+                                        Time now) {
+  Transition t{state, {}, true, ""};
+  EnvState& s = t.state;
+  const std::string who = command.who.empty() ? "operator" : command.who;
+  if (command.action == WindowAction::kSchedule) {
+    if (s.windows.size() >= kMaxWindows) {
+      return Error::invalid_input("'" + s.environment + "' has " +
+                                  std::to_string(s.windows.size()) +
+                                  " windows scheduled, at most " + std::to_string(kMaxWindows) +
+                                  " are kept: cancel one first");
+    }
+    Window w;
+    const auto start = resolve(command.start, command.start_in, now);
+    if (!start) return Error::invalid_input("a window needs a start (--at)");
+    w.start = *start;
+    const auto end = resolve(command.end, command.duration, w.start);
+    if (!end) return Error::invalid_input("a window needs an end (--for or --until)");
+    w.end = *end;
+    w.reason = command.reason.value_or("");
+    w.who = who;
+    w.created = now;
+    if (auto st = check_window(w, true, now); !st) return st.error();
+    w.id = "w" + std::to_string(s.last_window_id + 1);
+    s.last_window_id += 1;
+    t.audit.push_back(entry(s, now, "window-scheduled",
+                            describe(w) + ", scheduled by " + who, "", who));
+    if (w.start <= now) {  // "+0s": it starts now, not at the next tick
+      w.started = true;
+      t.audit.push_back(entry(s, now, "window-started", describe(w) + " started", "", w.who));
+    }
+    t.note = w.id;
+    s.windows.emplace(w.id, std::move(w));
+    return t;
+  }
+  auto it = s.windows.find(command.id);
+  if (it == s.windows.end() || it->second.end <= now) {
+    return Error::not_found("'" + s.environment + "' has no upcoming or active window '" +
+                            command.id + "'");
+  }
+  Window& w = it->second;
+  t.note = w.id;
+  if (command.action == WindowAction::kCancel) {
+    t.audit.push_back(entry(s, now, "window-cancelled",
+                            describe(w) + ", cancelled by " + who, "", who));
+    s.windows.erase(it);
+    return t;
+  }
+  Window changed = w;
+  const auto start = resolve(command.start, command.start_in, now);
+  if (start && w.start <= now) {
+    return Error::invalid_input("window " + w.id + " already started at " +
+                                format_iso8601(w.start) + "; its start stays (change its end)");
+  }
+  if (start) changed.start = *start;
+  if (auto end = resolve(command.end, command.duration, changed.start)) changed.end = *end;
+  if (command.reason) changed.reason = *command.reason;
+  if (auto st = check_window(changed, start.has_value(), now); !st) return st.error();
+  t.audit.push_back(entry(s, now, "window-changed",
+                          describe(changed) + ", changed by " + who, "", who));
+  w = std::move(changed);
+  return t;
+}
+
+std::vector<Window> upcoming_windows(const EnvState& state, Time now) {
+  std::vector<Window> out;
+  for (const auto& [id, w] : state.windows) {
+    if (w.end > now) out.push_back(w);
+  }
+  std::sort(out.begin(), out.end(), [](const Window& a, const Window& b) {
+    return std::tie(a.start, a.created, a.id) < std::tie(b.start, b.created, b.id);
+  });
+  return out;
 }
 
 Transition apply_lookup(const EnvState& state, const DeploymentInfo& info, Time now) {
@@ -298,6 +440,21 @@ bool forget(EnvState& s, const EnvironmentConfig& env, Time now) {
 Transition tick(const EnvState& state, const EnvironmentConfig& env, Time now) {
   Transition t{state, {}, false, ""};
   EnvState& s = t.state;
+  for (auto it = s.windows.begin(); it != s.windows.end();) {
+    Window& w = it->second;
+    if (w.end <= now) {
+      t.audit.push_back(entry(s, now, "window-ended", describe(w) + " ended", "", w.who));
+      it = s.windows.erase(it);
+      t.changed = true;
+      continue;
+    }
+    if (w.start <= now && !w.started) {
+      w.started = true;
+      t.audit.push_back(entry(s, now, "window-started", describe(w) + " started", "", w.who));
+      t.changed = true;
+    }
+    ++it;
+  }
   if (s.hold && s.hold->until && *s.hold->until <= now) {
     t.audit.push_back(entry(s, now, "hold-expired",
                             std::string("operator hold (maintenance ") +
@@ -349,6 +506,35 @@ Decision decide(const EnvState& state, const EnvironmentConfig& env, Time now) {
     }
     return d;
   }
+  std::optional<Time> page_from;
+  // Scheduled windows: one in progress keeps the page up until the end of the whole stretch
+  // of windows that overlap or touch it.
+  for (const auto& [id, w] : state.windows) {
+    if (w.start > now) {
+      soonest(w.start);
+      continue;
+    }
+    if (w.end <= now) continue;
+    d.on = true;
+    std::string reason = "maintenance window " + w.id + " by " + w.who;
+    if (!w.reason.empty()) reason += ": " + w.reason;
+    d.reasons.push_back(reason);
+    if (!page_from || w.start < *page_from) {  // the one that began first speaks
+      page_from = w.start;
+      d.page_message = w.reason;
+    }
+    soonest(w.end);
+    if (!d.expected_end || w.end > *d.expected_end) d.expected_end = w.end;
+  }
+  for (bool grew = d.expected_end.has_value(); grew;) {
+    grew = false;
+    for (const auto& [id, w] : state.windows) {
+      if (w.start <= *d.expected_end && w.end > *d.expected_end) {
+        d.expected_end = w.end;
+        grew = true;
+      }
+    }
+  }
   bool active = false;
   for (const auto& [id, r] : state.deployments) {
     if (!counts(state, r, env, now)) continue;
@@ -372,6 +558,19 @@ Decision decide(const EnvState& state, const EnvironmentConfig& env, Time now) {
   // With a deployment still running, nobody knows when the page will go.
   if (active) d.expected_end.reset();
   return d;
+}
+
+std::optional<Time> next_wake(const EnvState& state, const EnvironmentConfig& env, Time now) {
+  std::optional<Time> wake = decide(state, env, now).recheck_at;
+  auto consider = [&](Time t) {
+    if (t > now && (!wake || t < *wake)) wake = t;
+  };
+  if (state.hold && state.hold->until) consider(*state.hold->until);
+  for (const auto& [id, w] : state.windows) {
+    consider(w.start);
+    consider(w.end);
+  }
+  return wake;
 }
 
 }  // namespace intermission::core

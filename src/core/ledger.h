@@ -44,6 +44,18 @@ struct Hold {
   std::optional<Time> until;  // nullopt = until an operator says otherwise
 };
 
+// A scheduled maintenance window: while `start <= now < end` it keeps the page up like an
+// operator hold on (an operator's own hold still wins, both ways). Ended windows are dropped.
+struct Window {
+  std::string id;  // "w1", "w2", ...: unique within the environment
+  Time start{};
+  Time end{};      // > start
+  std::string reason;
+  std::string who;
+  Time created{};
+  bool started = false;  // the "window-started" audit line was written
+};
+
 // What was last applied to the backend successfully (for status; never trusted for planning,
 // which always observes the backend).
 struct Applied {
@@ -59,7 +71,14 @@ struct EnvState {
   std::optional<Hold> hold;
   Applied applied;
   std::deque<std::string> recent_message_ids;  // newest last; bounded by kRecentMessageIds
+  std::map<std::string, Window> windows;       // by id; bounded by kMaxWindows
+  std::int64_t last_window_id = 0;             // ids are never reused within an environment
 };
+
+// Scheduled windows kept at most per environment (upcoming and active); more are refused.
+inline constexpr std::size_t kMaxWindows = 50;
+// Longest text kept for a window's reason or who (the ledger is one stored item).
+inline constexpr std::size_t kMaxWindowText = 500;
 
 inline constexpr std::size_t kRecentMessageIds = 256;
 // Finished deployments are forgotten this long after their last change.
@@ -108,11 +127,24 @@ Transition apply_deployment_event(const EnvState& state, const DeploymentEvent& 
 Transition apply_operator_command(const EnvState& state, const OperatorCommand& command,
                                   Time now);
 
+// Schedules, changes or cancels a window (precondition: command.environment ==
+// state.environment). Refused (kInvalidInput, kNotFound for an unknown id) when the window
+// would end at or before `now`, end at or before its start, start in the past (a new one, or a
+// new start for one that has not started), start or last beyond kLongestDuration, end after
+// kLatestTime, or be one too many; a window that has started keeps its start. The new or
+// changed window's id is in Transition::note.
+Result<Transition> apply_window_command(const EnvState& state, const WindowCommand& command,
+                                        Time now);
+
+// The windows that have not ended by `now`, by start (then id).
+std::vector<Window> upcoming_windows(const EnvState& state, Time now);
+
 // Records what CodeDeploy says about a deployment: its creator and, if final, its status (a
 // lost "finished" notification heals here).
 Transition apply_lookup(const EnvState& state, const DeploymentInfo& info, Time now);
 
-// Applies the passage of time: ends expired holds, expires deployments active for longer
+// Applies the passage of time: starts and ends windows (audit "window-started",
+// "window-ended"; an ended window is dropped), ends expired holds, expires deployments active for longer
 // than max_duration (loudly), forgets records that no longer count after kRetention or beyond
 // kMaxSettledRecords. Forgetting never changes what counts: a failure that a forgotten
 // deployment had taken over is forgotten with it.
@@ -130,6 +162,12 @@ struct Decision {
 
 // The desired state of the backend.
 Decision decide(const EnvState& state, const EnvironmentConfig& env, Time now);
+
+// The next moment after `now` at which time alone changes the state or the decision (a window
+// starts or ends, a hold expires, a deployment's max_duration or a failure's grace runs out);
+// nullopt when nothing is pending; at or before `now` when a tick is due. A daemon wakes then
+// instead of waiting for its next periodic tick.
+std::optional<Time> next_wake(const EnvState& state, const EnvironmentConfig& env, Time now);
 
 // True when the deployment counts towards maintenance right now (for status listings).
 bool counts(const EnvState& state, const DeploymentRecord& record, const EnvironmentConfig& env,

@@ -44,11 +44,17 @@ struct ModelDeployment {
   bool expired = false, dismissed = false;
 };
 
+struct ModelWindow {
+  Time start{}, end{};
+};
+
 struct Model {
   EnvironmentConfig env;
   std::map<std::string, ModelDeployment> deployments;
   std::optional<bool> hold_on;
   std::optional<Time> hold_until;
+  std::map<std::string, ModelWindow> windows;
+  int window_ids = 0;
 
   static bool terminal(DeploymentStatus s) {
     return s == DeploymentStatus::kSucceeded || s == DeploymentStatus::kFailed ||
@@ -66,6 +72,7 @@ struct Model {
   // Time passes: a hold ends at its `until`; an active deployment expires after max_duration.
   void tick(Time now) {
     if (hold_on && hold_until && *hold_until <= now) hold_on.reset(), hold_until.reset();
+    std::erase_if(windows, [now](const auto& w) { return w.second.end <= now; });
     for (auto& [id, d] : deployments) {
       if (!terminal(d.status) && !d.dismissed && d.first_seen + env.max_duration <= now) {
         d.expired = true;
@@ -112,8 +119,50 @@ struct Model {
           d.status == DeploymentStatus::kFailed || d.status == DeploymentStatus::kStopped;
       if (!terminal(d.status) || failed) d.dismissed = true;
     }
+    // Off ends the window in progress; windows to come stay.
+    std::erase_if(windows, [now](const auto& w) {
+      return w.second.start <= now && now < w.second.end;
+    });
     hold_on.reset(), hold_until.reset();
     if (until) hold_on = false, hold_until = until;
+  }
+
+  // A window: refused when it would start in the past (only a new start), end in the past, not
+  // end after its start, start or last more than 36500 days, or be one too many. Returns
+  // whether it was accepted (time passes first either way).
+  bool window(const WindowCommand& c, Time now) {
+    tick(now);
+    auto fits = [now](ModelWindow w, bool new_start) {
+      if (w.end <= w.start || w.end <= now || (new_start && w.start < now)) return false;
+      return w.start - now <= kLongestDuration && w.end - w.start <= kLongestDuration &&
+             w.end <= kLatestTime;
+    };
+    std::optional<Time> start = c.start;
+    if (!start && c.start_in) start = now + *c.start_in;
+    if (c.action == WindowAction::kSchedule) {
+      if (!start || windows.size() >= kMaxWindows) return false;
+      ModelWindow w{*start, *start};
+      if (c.end) w.end = *c.end;
+      else if (c.duration) w.end = *start + *c.duration;
+      else return false;
+      if (!fits(w, true)) return false;
+      windows["w" + std::to_string(++window_ids)] = w;
+      return true;
+    }
+    auto found = windows.find(c.id);
+    if (found == windows.end()) return false;
+    if (c.action == WindowAction::kCancel) {
+      windows.erase(found);
+      return true;
+    }
+    ModelWindow w = found->second;
+    if (start && w.start <= now) return false;  // a started window keeps its start
+    if (start) w.start = *start;
+    if (c.end) w.end = *c.end;
+    else if (c.duration) w.end = w.start + *c.duration;
+    if (!fits(w, start.has_value())) return false;
+    found->second = w;
+    return true;
   }
 
   // `later` began after `failed` ended: by their own times if both are known, else by ours.
@@ -142,6 +191,9 @@ struct Model {
 
   bool on(Time now) const {
     if (hold_on && (!hold_until || *hold_until > now)) return *hold_on;
+    for (const auto& [id, w] : windows) {
+      if (w.start <= now && now < w.end) return true;
+    }
     for (const auto& [id, d] : deployments) {
       if (counts(id, now)) return true;
     }
@@ -182,6 +234,7 @@ struct Case {
   std::string trace;  // what happened, printed when a check fails
   int messages = 0;
   int on_checks = 0, off_checks = 0;
+  int windows_commanded = 0;
 
   explicit Case(std::uint64_t s) : seed(s), random(s) {
     config.file = "model.yaml";
@@ -310,7 +363,53 @@ struct Case {
       auto o = c.handle(cmd);
       return o ? "" : "operator failed: " + o.error().message;
     }
-    if (what < 84) {  // a tick
+    if (what < 82) {  // a maintenance window: new, changed, cancelled; often overlapping
+      WindowCommand cmd;
+      cmd.environment = kEnvironments[pick(kEnvironments.size())];
+      cmd.who = "op";
+      const int kind = static_cast<int>(pick(10));
+      cmd.action = kind < 6 ? WindowAction::kSchedule
+                            : (kind < 8 ? WindowAction::kChange : WindowAction::kCancel);
+      cmd.id = "w" + std::to_string(1 + pick(8));
+      const bool new_start = cmd.action == WindowAction::kSchedule || chance(40);
+      if (new_start) {
+        Duration ahead = minutes(span(90)) - (chance(10) ? minutes(1 + span(10)) : Duration(0));
+        if (chance(3)) ahead = kLongestDuration + hours(1);
+        if (chance(50)) {
+          cmd.start = clock.now() + ahead;
+        } else {
+          cmd.start_in = ahead;
+        }
+      }
+      if (cmd.action == WindowAction::kSchedule || chance(60)) {
+        const Duration length = minutes(span(60)) - (chance(5) ? minutes(span(30)) : Duration(0));
+        if (chance(50)) {
+          cmd.duration = length;
+        } else if (cmd.start) {
+          cmd.end = *cmd.start + length;
+        } else {
+          cmd.end = clock.now() + length;
+        }
+      }
+      const char* names[] = {"schedule", "change", "cancel"};
+      trace += std::string("  window ") + names[static_cast<int>(cmd.action)] + " " +
+               cmd.environment + " " + cmd.id +
+               (cmd.start ? " at " + format_iso8601(*cmd.start) : "") +
+               (cmd.start_in ? " in " + format_duration(*cmd.start_in) : "") +
+               (cmd.end ? " until " + format_iso8601(*cmd.end) : "") +
+               (cmd.duration ? " for " + format_duration(*cmd.duration) : "") + " at " +
+               format_iso8601(clock.now()) + "\n";
+      const bool accepted = models[cmd.environment].window(cmd, clock.now());
+      auto o = c.handle_window(cmd);
+      if (o.ok() != accepted) {
+        return std::string("window command ") + (o.ok() ? "accepted" : "refused (" +
+               o.error().message + ")") + ", the model " + (accepted ? "accepts it" : "refuses it");
+      }
+      if (accepted) touched = cmd.environment;
+      ++windows_commanded;
+      return "";
+    }
+    if (what < 90) {  // a tick
       const std::string name = kEnvironments[pick(kEnvironments.size())];
       trace += "  tick " + name + " at " + format_iso8601(clock.now()) + "\n";
       models[name].tick(clock.now());
@@ -384,7 +483,7 @@ TEST(LedgerModel, RandomInputsDecideAsTheModelDoes) {
   const std::uint64_t only = env_number("INTERMISSION_MODEL_SEED", 0);
   const std::uint64_t cases = only != 0 ? 1 : env_number("INTERMISSION_MODEL_CASES", 2000);
   const std::uint64_t first = env_number("INTERMISSION_MODEL_FIRST_SEED", 1000);
-  long on = 0, off = 0;
+  long on = 0, off = 0, windows = 0;
   for (std::uint64_t i = 0; i < cases; ++i) {
     const std::uint64_t seed = only != 0 ? only : first + i;
     Case c(seed);
@@ -392,9 +491,13 @@ TEST(LedgerModel, RandomInputsDecideAsTheModelDoes) {
     ASSERT_EQ(problem, "") << "replay with INTERMISSION_MODEL_SEED=" << seed;
     on += c.on_checks;
     off += c.off_checks;
+    windows += c.windows_commanded;
   }
-  std::printf("%llu cases, %ld decisions compared: %ld on, %ld off\n",
-              static_cast<unsigned long long>(cases), on + off, on, off);
+  std::printf("%llu cases, %ld decisions compared: %ld on, %ld off; %ld window commands\n",
+              static_cast<unsigned long long>(cases), on + off, on, off, windows);
+  if (cases >= 100) {
+    EXPECT_GT(windows, static_cast<long>(cases)) << "windows are exercised";
+  }
   // A generator that never raised the page (or never lowered it) would prove nothing.
   EXPECT_GT(on, (on + off) / 10);
   EXPECT_GT(off, (on + off) / 10);

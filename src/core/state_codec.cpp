@@ -84,8 +84,8 @@ Status check_state_size(const EnvState& state, std::string_view encoded) {
       " a store writes (a DynamoDB item is at most 400 KB): " +
       std::to_string(state.deployments.size()) + " deployment records, " +
       std::to_string(hold_bytes) + " bytes of operator hold text, " +
-      std::to_string(state.recent_message_ids.size()) +
-      " recent message ids. Shorten the hold's reason, or lift held failures (intermission off)");
+      std::to_string(state.recent_message_ids.size()) + " recent message ids, " +
+      std::to_string(state.windows.size()) + " scheduled windows. Shorten the hold's reason, or lift held failures (intermission off)");
 }
 
 json::value to_json(const DeploymentRecord& r) {
@@ -102,6 +102,16 @@ json::value to_json(const DeploymentRecord& r) {
                       {"finished", opt_time(r.finished)},
                       {"expired", r.expired},
                       {"dismissed", r.dismissed}};
+}
+
+json::value to_json(const Window& w) {
+  return json::object{{"id", w.id},
+                      {"start", format_iso8601(w.start)},
+                      {"end", format_iso8601(w.end)},
+                      {"reason", w.reason},
+                      {"who", w.who},
+                      {"created", format_iso8601(w.created)},
+                      {"started", w.started}};
 }
 
 json::value to_json(const AuditEntry& e) {
@@ -134,6 +144,10 @@ std::string encode_state(const EnvState& s) {
   json::array ids;
   for (const auto& id : s.recent_message_ids) ids.push_back(json::value(id));
   o["recent_message_ids"] = std::move(ids);
+  json::array windows;
+  for (const auto& [id, w] : s.windows) windows.push_back(to_json(w));
+  o["windows"] = std::move(windows);
+  o["last_window_id"] = s.last_window_id;
   return json::serialize(o);
 }
 
@@ -187,6 +201,22 @@ Result<EnvState> decode_state(std::string_view text, std::string environment,
     Reader r{a->get_object(), {}};
     s.applied = Applied{r.boolean("on"), r.opt_time("since"), r.str("reason")};
     if (!r.error.empty()) return Error::invalid_input("stored applied state: " + r.error);
+  }
+  // Absent in states written before windows existed: none.
+  if (const auto* ws = o.if_contains("windows"); ws != nullptr && !ws->is_null()) {
+    if (!ws->is_array()) return Error::invalid_input("stored windows are not a list");
+    for (const auto& item : ws->get_array()) {
+      if (!item.is_object()) return Error::invalid_input("stored window is not an object");
+      Reader r{item.get_object(), {}};
+      Window w{r.str("id"), r.time("start"), r.time("end"), r.str("reason"),
+               r.str("who"), r.time("created"), r.boolean("started")};
+      if (!r.error.empty()) return Error::invalid_input("stored window: " + r.error);
+      s.windows.emplace(w.id, std::move(w));
+    }
+  }
+  if (const auto* n = o.if_contains("last_window_id"); n != nullptr && !n->is_null()) {
+    if (!n->is_int64()) return Error::invalid_input("stored last_window_id is not a number");
+    s.last_window_id = n->get_int64();
   }
   if (const auto* ids = o.if_contains("recent_message_ids"); ids != nullptr && ids->is_array()) {
     for (const auto& id : ids->get_array()) {

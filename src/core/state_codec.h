@@ -27,5 +27,6 @@ Status check_state_size(const EnvState& state, std::string_view encoded);
 
 boost::json::value to_json(const DeploymentRecord& record);
 boost::json::value to_json(const AuditEntry& entry);
+boost::json::value to_json(const Window& window);
 
 }  // namespace intermission::core
