@@ -84,13 +84,15 @@ Result<ParsedItem> parse_flux_event(std::string_view body,
     return ParsedItem{Ignored{"Flux event " + reason + " (" + severity + ") about " + object +
                               " neither starts nor ends a deployment"}};
   }
-  // The revision: "revision", or "<api group>/revision" as the controllers prefix it.
-  std::string revision;
+  // The revision: "revision", or "<api group>/revision" as the controllers prefix it; and
+  // helm-controller's "token" (the digest of the values), since a values change is a release
+  // of the same chart version.
+  std::string revision, token;
   if (const json::object* meta = object_of(o->if_contains("metadata"))) {
     for (const auto& [key, value] : *meta) {
-      if ((key == "revision" || ends_with(key, "/revision")) && value.is_string()) {
-        revision = std::string(value.get_string());
-      }
+      if (!value.is_string()) continue;
+      if (key == "revision" || ends_with(key, "/revision")) revision = std::string(value.get_string());
+      if (key == "token" || ends_with(key, "/token")) token = std::string(value.get_string());
     }
   }
   if (revision.empty()) {
@@ -102,7 +104,7 @@ Result<ParsedItem> parse_flux_event(std::string_view body,
   e.environment = env->second;
   e.application = "flux";
   e.deployment_group = object;
-  e.deployment_id = object + "@" + revision;
+  e.deployment_id = object + "@" + revision + (token.empty() ? "" : "+" + token);
   e.status = status;
   e.creator = text(o, "reportingController").empty() ? "flux" : text(o, "reportingController");
   e.time = *at;
@@ -130,6 +132,10 @@ Result<ParsedItem> parse_github_event(std::string_view event, std::string_view b
   const std::string state = text(status, "state"), repo = text(repository, "full_name");
   std::string environment = text(status, "environment");
   if (environment.empty()) environment = text(deployment, "environment");
+  if (body.substr(0, 8) == "payload=") {
+    return Error::invalid_input(
+        "a form-encoded delivery: set the GitHub webhook's content type to application/json");
+  }
   if (state.empty() || repo.empty() || environment.empty() || id == nullptr ||
       !(id->is_int64() || id->is_uint64())) {
     return Error::invalid_input(

@@ -23,7 +23,8 @@ Result<DeploymentEvent> parse_intermission_webhook(std::string_view body,
 // A Flux Event (github.com/fluxcd/pkg apis/event/v1beta1) as the `generic-hmac` provider posts
 // it. `objects` maps "Kind/namespace/name" of the involved object to one of our environments;
 // an object not named there is Ignored. The deployment is the object at a source revision
-// (metadata "revision", or "<group>/revision"): reason Progressing -> started (kustomize-
+// (metadata "revision", or "<group>/revision", plus helm-controller's
+// "<group>/token", the digest of the values): reason Progressing -> started (kustomize-
 // controller sends it once a change is applied, while health checks run), ReconciliationSucceeded
 // or any "...Succeeded" -> succeeded, severity error or a "...Failed" reason -> failed; anything
 // else, or an event without a revision, is Ignored. The event's `timestamp` is in `time`, for
