@@ -91,7 +91,8 @@ Result<ParsedItem> parse_flux_event(std::string_view body,
   if (const json::object* meta = object_of(o->if_contains("metadata"))) {
     for (const auto& [key, value] : *meta) {
       if (!value.is_string()) continue;
-      if (key == "revision" || ends_with(key, "/revision")) revision = std::string(value.get_string());
+      if (key == "revision" || ends_with(key, "/revision"))
+        revision = std::string(value.get_string());
       if (key == "token" || ends_with(key, "/token")) token = std::string(value.get_string());
     }
   }

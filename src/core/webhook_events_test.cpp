@@ -134,8 +134,9 @@ TEST(FluxEvent, APlainRevisionKeyAndHelmReleaseReasonsAreRead) {
   // helm-controller's metadata: the chart version and the digest of the values (a values
   // change is another release of the same chart version).
   std::string helm = body;
-  helm.replace(helm.find(R"("revision":"6.5.0")"), 18,
-               R"("helm.toolkit.fluxcd.io/revision":"6.5.0","helm.toolkit.fluxcd.io/token":"sha256:1f2e")");
+  helm.replace(
+      helm.find(R"("revision":"6.5.0")"), 18,
+      R"("helm.toolkit.fluxcd.io/revision":"6.5.0","helm.toolkit.fluxcd.io/token":"sha256:1f2e")");
   EXPECT_EQ(event_of(parse_flux_event(helm, objects)).deployment_id,
             "HelmRelease/web/podinfo@6.5.0+sha256:1f2e");
 }
@@ -209,9 +210,11 @@ TEST(GitHubEvent, OtherEventsAreIgnoredAndABrokenDeploymentStatusFails) {
             "<not ignored>");
   EXPECT_FALSE(parse_github_event("deployment_status", R"({"action":"created"})", {}).ok());
   EXPECT_FALSE(parse_github_event("deployment_status", "not json", {}).ok());
-  const auto form = parse_github_event("deployment_status", "payload=%7B%22action%22%3A%22created%22%7D", {});
+  const auto form =
+      parse_github_event("deployment_status", "payload=%7B%22action%22%3A%22created%22%7D", {});
   ASSERT_FALSE(form.ok());
-  EXPECT_NE(form.error().message.find("application/json"), std::string::npos) << form.error().message;
+  EXPECT_NE(form.error().message.find("application/json"), std::string::npos)
+      << form.error().message;
 }
 
 }  // namespace
