@@ -75,6 +75,8 @@ class DebianPackage(unittest.TestCase):
         serve = open(os.path.join(units, "intermission-serve.service")).read()
         self.assertIn("LoadCredential=operator-token:intermission-operator-token", serve)
         self.assertIn("LoadCredential=webhook-secret:intermission-webhook-secret", serve)
+        for name in ["flux-webhook-secret", "argocd-webhook-token", "github-webhook-secret"]:
+            self.assertIn(f"LoadCredential={name}:intermission-{name}", serve)
         self.assertIn("StateDirectory=intermission intermission/haproxy", serve)
         # docs/packaging.md records the scores; none may drift above 2.0.
         for u in UNITS:

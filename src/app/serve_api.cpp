@@ -11,6 +11,7 @@
 #include "core/event_parser.h"
 #include "core/sns.h"
 #include "core/state_codec.h"
+#include "core/webhook_events.h"
 #include "page/response.h"
 #include "page/server.h"
 
@@ -159,6 +160,12 @@ HttpResponse ServeApi::public_side(const HttpRequest& r) {
     out = webhook(r);
   } else if (path == "/windows.json" && r.method == "GET") {
     out = public_windows();
+  } else if (path == "/webhook/flux" && r.method == "POST") {
+    out = flux_webhook(r);
+  } else if (path == "/webhook/argocd" && r.method == "POST") {
+    out = argocd_webhook(r);
+  } else if (path == "/webhook/github" && r.method == "POST") {
+    out = github_webhook(r);
   } else {
     out = error(404, "not found");
   }
@@ -303,40 +310,130 @@ HttpResponse ServeApi::webhook(const HttpRequest& r) {
     return error(401, "timestamp outside the allowed window (replay?)");
   }
   const std::string expected = "sha256=" + adapters::hmac_sha256_hex(d_.webhook_secret, ts + "." + r.body);
-  if (!adapters::constant_time_equal(sig, expected)) return error(401, "bad signature");
+  if (!adapters::constant_time_equal(sig, expected)) {
+    return error(401, "bad signature: X-Intermission-Signature must be sha256=HMAC-SHA256(secret, TIMESTAMP.BODY)");
+  }
   for (auto it = seen_webhooks_.begin(); it != seen_webhooks_.end();) {
     it = it->second < now ? seen_webhooks_.erase(it) : std::next(it);
   }
   if (!seen_webhooks_.emplace(sig, t + kWebhookWindow.count()).second) {
     return error(409, "this request was already received (replay)");
   }
-  boost::system::error_code ec;
-  const auto v = json::parse(r.body, ec);
-  const auto* o = !ec ? v.if_object() : nullptr;
-  auto field = [o](const char* k) -> std::string {
-    const auto* x = o != nullptr ? o->if_contains(k) : nullptr;
-    return x != nullptr && x->is_string() ? std::string(x->get_string()) : std::string();
-  };
-  const std::string env = field("environment"), id = field("deployment_id"), status = field("status");
-  static const std::map<std::string, core::DeploymentStatus> kStatus = {
-      {"started", core::DeploymentStatus::kInProgress},
-      {"succeeded", core::DeploymentStatus::kSucceeded},
-      {"failed", core::DeploymentStatus::kFailed},
-      {"stopped", core::DeploymentStatus::kStopped}};
-  if (env.empty() || id.empty() || !kStatus.contains(status)) {
-    return error(400, R"(body must be {"environment","deployment_id","status": started|succeeded|failed|stopped})");
+  auto e = core::parse_intermission_webhook(r.body, "webhook");
+  if (!e) return error(400, e.error().message);
+  e->message_id = "webhook:" + sig.substr(7, 32);
+  e->time = core::from_epoch_ms(t * 1000);
+  return record(*e, "webhook");
+}
+
+HttpResponse ServeApi::refuse_webhook(const std::string& source, int status, const std::string& why,
+                                      const HttpRequest& r) {
+  d_.metrics.count("intermission_webhook_refused_total", {{"source", source}, {"code", std::to_string(status)}});
+  d_.log.warn("webhook refused", {{"source", source}, {"reason", why}, {"remote", r.remote}});
+  return error(status, why);
+}
+
+HttpResponse ServeApi::record_once(const std::string& source, const std::string& key,
+                                   std::int64_t expiry, const core::ParsedItem& item) {
+  const std::int64_t now = core::to_epoch_ms(d_.clock.now()) / 1000;
+  for (auto it = seen_native_.begin(); it != seen_native_.end();) {
+    it = it->second < now ? seen_native_.erase(it) : std::next(it);
   }
-  core::DeploymentEvent e;
-  e.source = core::EventSource::kWebhook;
-  e.environment = env;
-  e.application = "webhook";
-  e.deployment_group = env;
-  e.deployment_id = id;
-  e.status = kStatus.at(status);
-  e.creator = field("who").empty() ? "webhook" : field("who");
-  e.message_id = "webhook:" + sig.substr(7, 32);
-  e.time = core::from_epoch_ms(t * 1000);
-  return record(e, "webhook");
+  const std::string k = source + ":" + key;
+  if (seen_native_.contains(k)) {
+    d_.log.info("webhook delivery already received", {{"source", source}, {"key", key}});
+    d_.metrics.count("intermission_events_total", {{"source", source}, {"outcome", "duplicate"}});
+    return json_response(200, R"({"outcome":"duplicate"})");
+  }
+  if (seen_native_.size() >= kSnsRememberedMessages) {
+    d_.log.warn("too many webhook deliveries remembered; refusing until some expire");
+    return error(503, "busy; try again later");
+  }
+  HttpResponse out = record(item, source);
+  if (out.status < 500) seen_native_[k] = expiry;  // a failure to record may be retried
+  return out;
+}
+
+HttpResponse ServeApi::flux_webhook(const HttpRequest& r) {
+  if (d_.flux_secret.empty()) return error(404, "the Flux webhook is not configured");
+  // X-Signature: <hash function>=<hex HMAC of the body> (the generic-hmac provider).
+  const std::string header = r.header("x-signature");
+  const auto eq = header.find('=');
+  if (header.empty() || eq == std::string::npos) {
+    return refuse_webhook("flux", 401, "X-Signature (sha256=<hex HMAC of the body>) is required", r);
+  }
+  const std::string algorithm = header.substr(0, eq);
+  const auto expected = adapters::hmac_hex(algorithm, d_.flux_secret, r.body);
+  if (!expected) {
+    return refuse_webhook("flux", 401, "X-Signature: unsupported hash function '" + algorithm +
+                                           "' (sha224, sha256, sha384, sha512)", r);
+  }
+  if (!adapters::constant_time_equal(lower(header.substr(eq + 1)), *expected)) {
+    return refuse_webhook("flux", 401, "X-Signature does not match the body (wrong secret?)", r);
+  }
+  auto item = core::parse_flux_event(r.body, d_.config.serve.flux_objects);
+  if (!item) return error(400, item.error().message);
+  const std::int64_t now = core::to_epoch_ms(d_.clock.now()) / 1000;
+  std::int64_t at = now;
+  if (auto* e = std::get_if<core::DeploymentEvent>(&*item)) {
+    at = core::to_epoch_ms(*e->time) / 1000;
+    if (at < now - kFluxWindow.count() || at > now + kFluxWindow.count()) {
+      return refuse_webhook("flux", 401, "the event's timestamp is more than " +
+                                             std::to_string(kFluxWindow.count() / 60) +
+                                             " minutes from now (a replay, or a clock is wrong)", r);
+    }
+    e->message_id = "flux:" + adapters::hmac_sha256_hex(d_.flux_secret, r.body).substr(0, 32);
+  }
+  // The same bytes again (whatever the hash function named) are the same event.
+  return record_once("flux", adapters::hmac_sha256_hex(d_.flux_secret, r.body),
+                     at + 2 * kFluxWindow.count(), *item);
+}
+
+HttpResponse ServeApi::argocd_webhook(const HttpRequest& r) {
+  if (d_.argocd_token.empty()) return error(404, "the Argo CD webhook is not configured");
+  if (!carries_token(r.header("authorization"), d_.argocd_token)) {
+    return refuse_webhook("argocd", 401,
+                          "Authorization: Bearer <token> (or Basic with the token as the password) is required", r);
+  }
+  auto e = core::parse_intermission_webhook(r.body, "argocd");
+  if (!e) return error(400, e.error().message);
+  e->time = d_.clock.now();
+  // No signature and no timestamp: the same notification (Argo CD retries a failed delivery)
+  // is recognised by what it says.
+  const std::string key = e->environment + "\n" + e->deployment_id + "\n" + std::string(core::to_string(e->status));
+  e->message_id = "argocd:" + adapters::hmac_sha256_hex(d_.argocd_token, key).substr(0, 32);
+  return record_once("argocd", key,
+                     core::to_epoch_ms(d_.clock.now()) / 1000 + kArgoCdDedupe.count(), *e);
+}
+
+HttpResponse ServeApi::github_webhook(const HttpRequest& r) {
+  if (d_.github_secret.empty()) return error(404, "the GitHub webhook is not configured");
+  const std::string expected = "sha256=" + adapters::hmac_sha256_hex(d_.github_secret, r.body);
+  const std::string sig = r.header("x-hub-signature-256");
+  if (sig.empty()) {
+    return refuse_webhook("github", 401, "X-Hub-Signature-256 is required (set the webhook's secret)", r);
+  }
+  if (!adapters::constant_time_equal(lower(sig), expected)) {
+    return refuse_webhook("github", 401, "X-Hub-Signature-256 does not match the body (wrong secret?)", r);
+  }
+  const std::string delivery = r.header("x-github-delivery");
+  if (delivery.empty()) return error(400, "X-GitHub-Delivery is required");
+  auto item = core::parse_github_event(r.header("x-github-event"), r.body, d_.config.serve.github_environments);
+  if (!item) return error(400, item.error().message);
+  const std::int64_t now = core::to_epoch_ms(d_.clock.now()) / 1000;
+  std::int64_t created = now;
+  if (auto* e = std::get_if<core::DeploymentEvent>(&*item)) {
+    if (!e->time) return error(400, "deployment_status.created_at must be an RFC 3339 time");
+    created = core::to_epoch_ms(*e->time) / 1000;
+    if (created < now - kGitHubMaxAge.count()) {
+      return refuse_webhook("github", 401, "the deployment status's created_at is more than " +
+                                               std::to_string(kGitHubMaxAge.count() / 3600) +
+                                               " hours old (a replay?)", r);
+    }
+    e->message_id = "github:" + delivery;
+  }
+  // Each delivery is acted on once, and remembered as long as it would be accepted.
+  return record_once("github", delivery, std::max(created, now) + kGitHubMaxAge.count() + 300, *item);
 }
 
 HttpResponse ServeApi::operator_api(const HttpRequest& r) {

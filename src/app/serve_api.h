@@ -25,6 +25,14 @@ namespace intermission::app {
 // How far a webhook's timestamp may be from now, and how long its signature is remembered.
 inline constexpr std::chrono::seconds kWebhookWindow{300};
 
+// How far a Flux event's timestamp may be from now (it is signed with the body; Flux retries a
+// failed delivery for about a minute), and how long a GitHub delivery is accepted after its
+// deployment status was created (GitHub's manual redelivery sends the same delivery again).
+inline constexpr std::chrono::seconds kFluxWindow{900};
+inline constexpr std::chrono::seconds kGitHubMaxAge{24 * 3600};
+// How long an Argo CD notification (no timestamp, no signature) is remembered for deduplication.
+inline constexpr std::chrono::seconds kArgoCdDedupe{3600};
+
 // SNS message ids remembered at most (each for core::kSnsMaxAge and a little more); beyond,
 // /sns answers 503 until some expire (SNS retries).
 inline constexpr std::size_t kSnsRememberedMessages = 100000;
@@ -57,6 +65,10 @@ class ServeApi {
     std::string operator_token;  // empty: the operator API is disabled (and, with
                                  // serve.status_requires_token, the status page and metrics)
     std::string webhook_secret;  // empty: the webhook is disabled
+    // The native webhooks, each with its own secret (empty: that path answers 404).
+    std::string flux_secret;    // /webhook/flux: X-Signature, HMAC of the body
+    std::string argocd_token;   // /webhook/argocd: a static bearer token (Argo CD cannot sign)
+    std::string github_secret;  // /webhook/github: X-Hub-Signature-256, HMAC of the body
   };
 
   explicit ServeApi(Deps deps);
@@ -67,6 +79,15 @@ class ServeApi {
  private:
   HttpResponse sns(const HttpRequest& r);
   HttpResponse webhook(const HttpRequest& r);
+  HttpResponse flux_webhook(const HttpRequest& r);
+  HttpResponse argocd_webhook(const HttpRequest& r);
+  HttpResponse github_webhook(const HttpRequest& r);
+  // The answer for a native webhook's verified request: a duplicate of `key` (remembered until
+  // `expiry`, epoch s) is acknowledged and not acted on again; else the item is recorded.
+  HttpResponse record_once(const std::string& source, const std::string& key, std::int64_t expiry,
+                           const core::ParsedItem& item);
+  HttpResponse refuse_webhook(const std::string& source, int status, const std::string& why,
+                              const HttpRequest& r);
   HttpResponse operator_api(const HttpRequest& r);
   HttpResponse windows_api(const HttpRequest& r, const std::vector<std::string>& parts);
   HttpResponse public_windows();
@@ -80,6 +101,7 @@ class ServeApi {
   std::vector<std::string> admin_names_;               // Host names the admin listener answers to
   std::map<std::string, std::int64_t> seen_webhooks_;  // signature -> expiry (epoch s)
   std::map<std::string, std::int64_t> seen_sns_;       // SNS MessageId -> expiry (epoch s)
+  std::map<std::string, std::int64_t> seen_native_;    // source:key -> expiry (epoch s)
 };
 
 }  // namespace intermission::app

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "adapters/crypto/hmac.h"
+#include "core/ledger.h"
 #include "testing/fakes.h"
 
 namespace intermission::app {
@@ -45,7 +47,7 @@ class ServeSnsTest : public ::testing::Test {
           confirmed_.push_back(url);
           return {};
         },
-        "", ""});
+        "", "", "", "", ""});
   }
 
   HttpResponse post(const std::string& body) {
@@ -120,7 +122,7 @@ class AdminSideTest : public ::testing::Test {
     api_ = std::make_unique<ServeApi>(
         ServeApi::Deps{config_, *controller_, store_, backends_, certs_, clock_, log_, metrics_,
                        [](const std::string&) {},
-                       [](const std::string&) -> core::Status { return {}; }, token, ""});
+                       [](const std::string&) -> core::Status { return {}; }, token, "", "", "", ""});
     return *api_;
   }
 
@@ -220,6 +222,182 @@ TEST_F(AdminSideTest, RequiredTokenThatIsNotUsableClosesStatusAndMetrics) {
   EXPECT_EQ(a.admin_side(get("/", "localhost")).status, 403);
   EXPECT_EQ(a.admin_side(get("/metrics", "localhost", "Bearer ")).status, 403);
   EXPECT_EQ(a.admin_side(get("/api/environments", "localhost", "Bearer ")).status, 403);
+}
+
+// ---- the native webhooks: Flux, Argo CD, GitHub ----
+
+const std::string kFluxSecret = "flux-secret-0123456789abcdef0123456789";
+const std::string kArgoToken = "argocd-token-0123456789abcdef012345678";
+const std::string kGitHubSecret = "github-secret-0123456789abcdef01234567";
+
+class NativeWebhookTest : public ::testing::Test {
+ protected:
+  NativeWebhookTest() {
+    core::EnvironmentConfig env;
+    env.name = "prod";
+    env.backend.type = "fake";
+    config_.environments["prod"] = env;
+    env.name = "production";
+    config_.environments["production"] = env;
+    config_.serve.flux_objects = {{"Kustomization/apps/webapp", "prod"}};
+    clock_.set(*core::parse_iso8601("2026-12-02T06:10:30Z"));
+  }
+
+  ServeApi& api() {
+    controller_ = std::make_unique<core::Controller>(
+        config_, core::Controller::Deps{store_, backends_, clock_, log_, nullptr, "test"});
+    api_ = std::make_unique<ServeApi>(
+        ServeApi::Deps{config_, *controller_, store_, backends_, certs_, clock_, log_, metrics_,
+                       [](const std::string&) {},
+                       [](const std::string&) -> core::Status { return {}; }, "", "",
+                       kFluxSecret, kArgoToken, kGitHubSecret});
+    return *api_;
+  }
+
+  static HttpRequest post(const std::string& target, const std::string& body,
+                          std::map<std::string, std::string> headers) {
+    HttpRequest r;
+    r.method = "POST";
+    r.target = target;
+    r.body = body;
+    for (auto& [k, v] : headers) r.headers[k] = v;
+    r.remote = "127.0.0.1";
+    return r;
+  }
+  static HttpRequest flux(const std::string& body, const std::string& secret = kFluxSecret) {
+    return post("/webhook/flux", body,
+                {{"x-signature", "sha256=" + adapters::hmac_sha256_hex(secret, body)},
+                 {"gotk-component", "kustomize-controller"}});
+  }
+  static HttpRequest github(const std::string& event, const std::string& delivery,
+                            const std::string& body, const std::string& secret = kGitHubSecret) {
+    return post("/webhook/github", body,
+                {{"x-hub-signature-256", "sha256=" + adapters::hmac_sha256_hex(secret, body)},
+                 {"x-github-event", event},
+                 {"x-github-delivery", delivery}});
+  }
+  bool on(const std::string& env = "prod") {
+    auto s = store_.load(env);
+    return s.ok() && core::decide(*s, *config_.environment(env), clock_.now()).on;
+  }
+  static std::string outcome(const HttpResponse& r) {
+    boost::system::error_code ec;
+    const auto v = boost::json::parse(r.body, ec);
+    const auto* o = !ec ? v.if_object() : nullptr;
+    const auto* x = o != nullptr ? o->if_contains("outcome") : nullptr;
+    return x != nullptr && x->is_string() ? std::string(x->get_string()) : r.body;
+  }
+
+  core::Config config_;
+  MemoryStore store_;
+  FakeBackendFactory backends_;
+  ManualClock clock_;
+  RecordingLogger log_;
+  Metrics metrics_;
+  adapters::sns::DirectoryCertSource certs_{"/nonexistent"};
+  std::unique_ptr<core::Controller> controller_;
+  std::unique_ptr<ServeApi> api_;
+};
+
+TEST_F(NativeWebhookTest, FluxSignedEventsStartAndEndTheDeployment) {
+  auto& a = api();
+  const auto started = a.public_side(flux(read_fixture("flux/event-progressing-changeset.json")));
+  EXPECT_EQ(started.status, 200) << started.body;
+  EXPECT_EQ(outcome(started), "recorded");
+  EXPECT_TRUE(on());
+  clock_.set(*core::parse_iso8601("2026-12-02T06:11:40Z"));
+  const auto ended = a.public_side(flux(read_fixture("flux/event-reconciliation-succeeded.json")));
+  EXPECT_EQ(outcome(ended), "recorded") << ended.body;
+  EXPECT_FALSE(on());
+}
+
+TEST_F(NativeWebhookTest, FluxRefusesBadSignaturesStaleEventsAndActsOnAnEventOnce) {
+  auto& a = api();
+  const std::string body = read_fixture("flux/event-progressing-changeset.json");
+  const auto wrong = a.public_side(flux(body, "another-secret-0123456789abcdef0123"));
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_NE(wrong.body.find("X-Signature"), std::string::npos) << wrong.body;
+  EXPECT_EQ(a.public_side(post("/webhook/flux", body, {})).status, 401) << "no signature";
+  auto sha1 = post("/webhook/flux", body, {{"x-signature", "sha1=00"}});
+  const auto unsupported = a.public_side(sha1);
+  EXPECT_EQ(unsupported.status, 401);
+  EXPECT_NE(unsupported.body.find("sha1"), std::string::npos) << unsupported.body;
+  auto sha512 = post("/webhook/flux", body,
+                     {{"x-signature", "sha512=" + *adapters::hmac_hex("sha512", kFluxSecret, body)}});
+  EXPECT_EQ(outcome(a.public_side(sha512)), "recorded") << "any algorithm Flux documents";
+  EXPECT_EQ(outcome(a.public_side(flux(body))), "duplicate") << "the same event again";
+  clock_.set(*core::parse_iso8601("2026-12-02T07:10:30Z"));
+  const auto stale = a.public_side(flux(read_fixture("flux/event-reconciliation-succeeded.json")));
+  EXPECT_EQ(stale.status, 401);
+  EXPECT_NE(stale.body.find("timestamp"), std::string::npos) << stale.body;
+  EXPECT_EQ(a.public_side(flux("not json")).status, 400);
+}
+
+TEST_F(NativeWebhookTest, FluxEventsAboutOtherObjectsAreAcknowledgedAndIgnored) {
+  config_.serve.flux_objects = {{"Kustomization/apps/other", "prod"}};
+  auto& a = api();
+  const auto r = a.public_side(flux(read_fixture("flux/event-progressing-changeset.json")));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(outcome(r), "ignored");
+  EXPECT_NE(r.body.find("serve.flux.objects"), std::string::npos) << r.body;
+  EXPECT_FALSE(on());
+}
+
+TEST_F(NativeWebhookTest, ArgoCdCarriesItsTokenAndOurBody) {
+  auto& a = api();
+  const std::string body = read_fixture("argocd/rendered-started.json");  // what the README's template renders
+  const auto none = a.public_side(post("/webhook/argocd", body, {}));
+  EXPECT_EQ(none.status, 401);
+  EXPECT_NE(none.body.find("Authorization"), std::string::npos) << none.body;
+  EXPECT_EQ(a.public_side(post("/webhook/argocd", body, {{"authorization", "Bearer " + kFluxSecret}})).status, 401)
+      << "another source's secret";
+  EXPECT_FALSE(on());
+  const auto ok = a.public_side(post("/webhook/argocd", body, {{"authorization", "Bearer " + kArgoToken}}));
+  EXPECT_EQ(outcome(ok), "recorded") << ok.body;
+  EXPECT_TRUE(on());
+  EXPECT_EQ(outcome(a.public_side(post("/webhook/argocd", body, {{"authorization", "Bearer " + kArgoToken}}))),
+            "duplicate");
+  EXPECT_EQ(a.public_side(post("/webhook/argocd", "{}", {{"authorization", "Bearer " + kArgoToken}})).status, 400);
+  // basicAuth in Argo CD's webhook service: any user name, the token as the password.
+  std::string done = body;
+  done.replace(done.find("started"), 7, "succeeded");
+  const std::string encoded = "YXJnb2NkOmFyZ29jZC10b2tlbi0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4";  // argocd:<kArgoToken>
+  EXPECT_EQ(outcome(a.public_side(post("/webhook/argocd", done, {{"authorization", "Basic " + encoded}}))),
+            "recorded");
+  EXPECT_FALSE(on());
+}
+
+TEST_F(NativeWebhookTest, GitHubDeploymentStatusesAreVerifiedAndEachDeliveryActedOnOnce) {
+  clock_.set(*core::parse_iso8601("2019-05-15T15:21:00Z"));
+  auto& a = api();
+  std::string body = read_fixture("github/deployment_status-success.octokit.json");
+  std::string started = body;
+  started.replace(started.find("\"state\": \"success\""), 18, "\"state\": \"in_progress\"");
+  const auto wrong = a.public_side(github("deployment_status", "d-1", started, "another-secret-0123456789abcdef0123"));
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_NE(wrong.body.find("X-Hub-Signature-256"), std::string::npos) << wrong.body;
+  EXPECT_EQ(a.public_side(github("deployment_status", "", started)).status, 400) << "no delivery id";
+  EXPECT_EQ(outcome(a.public_side(github("deployment_status", "d-1", started))), "recorded");
+  EXPECT_TRUE(on("production"));
+  EXPECT_EQ(outcome(a.public_side(github("deployment_status", "d-1", started))), "duplicate");
+  EXPECT_EQ(outcome(a.public_side(github("ping", "d-2", R"({"zen":"Keep it logically awesome."})"))), "ignored");
+  EXPECT_EQ(outcome(a.public_side(github("deployment_status", "d-3", body))), "recorded");
+  EXPECT_FALSE(on("production"));
+  clock_.set(*core::parse_iso8601("2019-05-17T15:21:00Z"));
+  const auto old = a.public_side(github("deployment_status", "d-4", started));
+  EXPECT_EQ(old.status, 401) << "older than the deliveries remembered";
+  EXPECT_NE(old.body.find("created_at"), std::string::npos) << old.body;
+}
+
+TEST_F(NativeWebhookTest, ASourceWithoutASecretIsNotThere) {
+  auto& a = api();
+  ServeApi none(ServeApi::Deps{config_, *controller_, store_, backends_, certs_, clock_, log_, metrics_,
+                               [](const std::string&) {},
+                               [](const std::string&) -> core::Status { return {}; }, "", "", "", "", ""});
+  for (const char* path : {"/webhook/flux", "/webhook/argocd", "/webhook/github"}) {
+    EXPECT_EQ(none.public_side(post(path, "{}", {})).status, 404) << path;
+    EXPECT_NE(a.public_side(post(path, "{}", {})).status, 404) << path;
+  }
 }
 
 }  // namespace

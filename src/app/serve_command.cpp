@@ -134,6 +134,15 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
     const std::string webhook_secret = secret({"webhook secret", config.serve.webhook_secret_file,
                                                "webhook-secret", "INTERMISSION_WEBHOOK_SECRET"},
                                               io, log);
+    const std::string flux_secret = secret({"Flux webhook secret", config.serve.flux_secret_file,
+                                            "flux-webhook-secret", "INTERMISSION_FLUX_SECRET"},
+                                           io, log);
+    const std::string argocd_token = secret({"Argo CD webhook token", config.serve.argocd_token_file,
+                                             "argocd-webhook-token", "INTERMISSION_ARGOCD_TOKEN"},
+                                            io, log);
+    const std::string github_secret = secret({"GitHub webhook secret", config.serve.github_secret_file,
+                                              "github-webhook-secret", "INTERMISSION_GITHUB_SECRET"},
+                                             io, log);
     auto http_engine = make_engine(config, io, clock, log, false);
     auto worker_engine = make_engine(config, io, clock, log, true);
     if (!http_engine || !worker_engine) {
@@ -165,7 +174,7 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
                     if (r->status != 200) return core::Error::unavailable("HTTP " + std::to_string(r->status));
                     return {};
                   },
-                  operator_token, webhook_secret});
+                  operator_token, webhook_secret, flux_secret, argocd_token, github_secret});
 
     // The worker: switches after the answers, the periodic tick, and a tick at the moment an
     // environment's state changes by time alone (a window starts or ends, a hold expires:
@@ -274,7 +283,10 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
     log.info("serving", {{"listen", config.serve.listen}, {"admin_listen", config.serve.admin_listen},
                          {"sns_topics", std::to_string(config.serve.sns_topics.size())},
                          {"operator_api", operator_token.empty() ? "disabled" : "enabled"},
-                         {"webhook", webhook_secret.empty() ? "disabled" : "enabled"}});
+                         {"webhook", webhook_secret.empty() ? "disabled" : "enabled"},
+                         {"flux_webhook", flux_secret.empty() ? "disabled" : "enabled"},
+                         {"argocd_webhook", argocd_token.empty() ? "disabled" : "enabled"},
+                         {"github_webhook", github_secret.empty() ? "disabled" : "enabled"}});
     asio::signal_set signals(ctx, SIGINT, SIGTERM, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int sig) {

@@ -111,6 +111,16 @@ struct ServeConfig {
   // $INTERMISSION_OPERATOR_TOKEN / $INTERMISSION_WEBHOOK_SECRET (app/serve_secrets.h).
   std::string operator_token_file;
   std::string webhook_secret_file;
+  // The native webhooks (app/serve_api.h), each with a secret of its own: this file, else the
+  // systemd credential (flux-webhook-secret, argocd-webhook-token, github-webhook-secret), else
+  // $INTERMISSION_FLUX_SECRET / $INTERMISSION_ARGOCD_TOKEN / $INTERMISSION_GITHUB_SECRET.
+  std::string flux_secret_file;
+  // Flux objects whose reconciliations are deployments: "Kind/namespace/name" -> environment.
+  std::map<std::string, std::string> flux_objects;
+  std::string argocd_token_file;
+  std::string github_secret_file;
+  // GitHub environment names -> ours; a name without an entry is used as is.
+  std::map<std::string, std::string> github_environments;
   // Host names the admin listener answers to, besides localhost and loopback addresses (a
   // request with any other Host is refused: DNS rebinding).
   std::vector<std::string> admin_hosts;

@@ -224,10 +224,12 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
   w.only_keys(root, "", {"store", "aws", "serve", "defaults", "routes", "environments"});
 
   // serve
+  std::vector<std::pair<YAML::Node, std::string>> webhook_environments;  // checked after environments
   if (const YAML::Node sv = root["serve"]; sv && w.is_map(sv, "serve")) {
     w.only_keys(sv, "serve",
                 {"listen", "admin_listen", "admin_hosts", "sns", "operator_token_file",
-                 "webhook_secret_file", "status_requires_token", "tick_interval"});
+                 "webhook_secret_file", "status_requires_token", "tick_interval", "flux",
+                 "argocd", "github"});
     core::ServeConfig& serve = out.config.serve;
     serve.present = true;
     serve.where = w.at(sv);
@@ -261,6 +263,56 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
         serve.status_requires_token = *v == "true";
       } else if (v) {
         w.error(t, "serve.status_requires_token", "'" + *v + "' is not true or false");
+      }
+    }
+    // A map of names to environments (checked against the environments further down).
+    auto name_map = [&](const YAML::Node& n, const std::string& field,
+                        std::map<std::string, std::string>& out_map) {
+      if (!n.IsMap()) {
+        w.error(n, field, "must be a mapping of names to environments");
+        return;
+      }
+      for (const auto& kv : n) {
+        const std::string key = kv.first.Scalar();
+        auto value = w.scalar(kv.second, field + "." + key);
+        if (!value) continue;
+        out_map[key] = *value;
+        webhook_environments.emplace_back(kv.second, field + "." + key);
+      }
+    };
+    if (const YAML::Node fx = sv["flux"]; fx && w.is_map(fx, "serve.flux")) {
+      w.only_keys(fx, "serve.flux", {"secret_file", "objects"});
+      if (const YAML::Node f = fx["secret_file"]) {
+        serve.flux_secret_file = resolve_path(file, w.scalar(f, "serve.flux.secret_file").value_or(""));
+      }
+      if (const YAML::Node o = fx["objects"]) {
+        name_map(o, "serve.flux.objects", serve.flux_objects);
+        if (o.IsMap()) {
+          for (const auto& kv : o) {
+            const std::string key = kv.first.Scalar();
+            const auto a = key.find('/'), b = a == std::string::npos ? a : key.find('/', a + 1);
+            if (a == 0 || b == std::string::npos || b == a + 1 || b + 1 == key.size() ||
+                key.find('/', b + 1) != std::string::npos) {
+              w.error(kv.first, "serve.flux.objects",
+                      "'" + key + "' is not Kind/namespace/name (Kustomization/apps/webapp)");
+            }
+          }
+        }
+      }
+    }
+    if (const YAML::Node ar = sv["argocd"]; ar && w.is_map(ar, "serve.argocd")) {
+      w.only_keys(ar, "serve.argocd", {"token_file"});
+      if (const YAML::Node f = ar["token_file"]) {
+        serve.argocd_token_file = resolve_path(file, w.scalar(f, "serve.argocd.token_file").value_or(""));
+      }
+    }
+    if (const YAML::Node gh = sv["github"]; gh && w.is_map(gh, "serve.github")) {
+      w.only_keys(gh, "serve.github", {"secret_file", "environments"});
+      if (const YAML::Node f = gh["secret_file"]) {
+        serve.github_secret_file = resolve_path(file, w.scalar(f, "serve.github.secret_file").value_or(""));
+      }
+      if (const YAML::Node e = gh["environments"]) {
+        name_map(e, "serve.github.environments", serve.github_environments);
       }
     }
     if (const YAML::Node sns = sv["sns"]; sns && w.is_map(sns, "serve.sns")) {
@@ -433,6 +485,11 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
                 "'" + route.environment + "' is not one of the configured environments");
       }
       out.config.routes.push_back(std::move(route));
+    }
+  }
+  for (const auto& [node, field] : webhook_environments) {
+    if (node.IsScalar() && !out.config.environments.contains(node.Scalar()) && envs && envs.IsMap()) {
+      w.error(node, field, "'" + node.Scalar() + "' is not a configured environment");
     }
   }
   out.errors = std::move(w.errors);

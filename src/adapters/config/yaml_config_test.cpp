@@ -282,5 +282,43 @@ environments:
   EXPECT_NE(errors.find("serve.status_requires_token"), std::string::npos) << errors;
 }
 
+TEST(YamlConfig, ServeNativeWebhooks) {
+  const auto c = parse_config(R"(serve:
+  flux:
+    secret_file: secrets/flux
+    objects: {Kustomization/apps/webapp: prod, HelmRelease/web/podinfo: prod}
+  argocd: {token_file: /run/argocd-token}
+  github:
+    secret_file: gh
+    environments: {production: prod}
+environments:
+  prod: {backend: {type: log, path: steps.log}}
+)",
+                              "/etc/intermission/config.yaml");
+  ASSERT_TRUE(c.errors.empty()) << all_errors(c);
+  const auto& s = c.config.serve;
+  EXPECT_EQ(s.flux_secret_file, "/etc/intermission/secrets/flux");
+  EXPECT_EQ(s.flux_objects, (std::map<std::string, std::string>{
+                                {"Kustomization/apps/webapp", "prod"}, {"HelmRelease/web/podinfo", "prod"}}));
+  EXPECT_EQ(s.argocd_token_file, "/run/argocd-token");
+  EXPECT_EQ(s.github_secret_file, "/etc/intermission/gh");
+  EXPECT_EQ(s.github_environments, (std::map<std::string, std::string>{{"production", "prod"}}));
+
+  const auto bad = parse_config(R"(serve:
+  flux:
+    objects: {webapp: prod, Kustomization/apps/x: nowhere}
+    secret: inline
+  github: {environments: [production]}
+environments:
+  prod: {backend: {type: log, path: steps.log}}
+)",
+                                "c.yaml");
+  const std::string errors = all_errors(bad);
+  EXPECT_NE(errors.find("'webapp' is not Kind/namespace/name"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("'nowhere' is not a configured environment"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("serve.flux"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("serve.github.environments"), std::string::npos) << errors;
+}
+
 }  // namespace
 }  // namespace intermission::adapters
