@@ -103,11 +103,17 @@ void KubeMemoryCluster::set_interceptor(
 
 Response KubeMemoryCluster::handle(const std::string& method, const std::string& full_path,
                                    const std::string& body) {
-  std::lock_guard<std::mutex> l(mutex_);
-  calls_.push_back({method, full_path, body});
-  if (interceptor_) {
-    if (auto r = interceptor_(method, full_path)) return *r;
+  std::function<std::optional<Response>(const std::string&, const std::string&)> intercept;
+  {
+    std::lock_guard<std::mutex> l(mutex_);
+    calls_.push_back({method, full_path, body});
+    intercept = interceptor_;
   }
+  // Called unlocked: an interceptor may use the cluster (or replace itself).
+  if (intercept) {
+    if (auto r = intercept(method, full_path)) return *r;
+  }
+  std::lock_guard<std::mutex> l(mutex_);
   const auto q = full_path.find('?');
   const std::string path = full_path.substr(0, q);
   const std::string query = q == std::string::npos ? "" : full_path.substr(q + 1);

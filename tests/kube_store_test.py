@@ -120,7 +120,7 @@ environments:
         self.assertEqual(json.loads(self.cli("status", "--json").stdout)["environments"][0]["on"], False)
         p = self.cli("on", "prod", check=None)
         self.assertNotEqual(p.returncode, 0)
-        self.assertRegex(p.stderr, r"system:serviceaccount:ops:reader needs verb 'create' on resource "
+        self.assertRegex(p.stderr, r"system:serviceaccount:ops:reader needs verb '(create|update)' on resource "
                                    r"'(leases|configmaps)' in API group .* in namespace ops")
 
     def test_24_processes_racing_lose_nothing_and_switch_once(self):

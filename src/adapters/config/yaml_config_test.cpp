@@ -126,7 +126,7 @@ TEST(YamlConfig, TheKubernetesStoreTakesANamespaceKubeconfigAndContext) {
   const auto c = parse_config(R"(store: {type: kubernetes, namespace: ops, kubeconfig: kube/config, context: prod}
 environments:
   prod:
-    backend: {type: log}
+    backend: {type: log, path: steps.log}
 )",
                               "/etc/intermission/config.yaml");
   ASSERT_TRUE(c.errors.empty()) << all_errors(c);
@@ -137,7 +137,7 @@ environments:
   const auto bad = parse_config(R"(store: {type: kubernetes, namespace: Ops_1}
 environments:
   prod:
-    backend: {type: log}
+    backend: {type: log, path: steps.log}
 )",
                                 "c.yaml");
   EXPECT_NE(all_errors(bad).find("store.namespace: 'Ops_1' is not a Kubernetes namespace name"),
@@ -146,7 +146,7 @@ environments:
   const auto misplaced = parse_config(R"(store: {type: sqlite, namespace: ops}
 environments:
   prod:
-    backend: {type: log}
+    backend: {type: log, path: steps.log}
 )",
                                       "c.yaml");
   EXPECT_NE(all_errors(misplaced).find("namespace, kubeconfig and context are for the kubernetes"),
