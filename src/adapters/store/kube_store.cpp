@@ -221,6 +221,9 @@ core::Result<std::int64_t> KubeStore::compare_and_set(
   }
   for (const auto& a : audit) trail.push_back(audit_json(a));
   std::size_t drop = trail.size() > kMaxKubeAuditEntries ? trail.size() - kMaxKubeAuditEntries : 0;
+  // For size, only entries written before may give way: this write's own lines are kept (or
+  // the write refused), never lost silently.
+  const std::size_t droppable = std::max(drop, trail.size() - audit.size());
   json::object data;
   for (;;) {
     json::array kept(trail.begin() + static_cast<std::ptrdiff_t>(drop), trail.end());
@@ -228,7 +231,7 @@ core::Result<std::int64_t> KubeStore::compare_and_set(
             {"state", encoded},
             {"audit", json::serialize(kept)}};
     if (data_size(data) <= kKubeConfigMapBudget) break;
-    if (drop >= trail.size()) {
+    if (drop >= droppable) {
       return core::Error::invalid_input(
           "the ledger of '" + env + "' would be a ConfigMap of " +
           std::to_string(data_size(data)) + " bytes, over the " +
@@ -236,7 +239,7 @@ core::Result<std::int64_t> KubeStore::compare_and_set(
           " this store writes (Kubernetes keeps a ConfigMap up to 1 MiB)");
     }
     drop = std::max(drop + 1, drop + (trail.size() - drop) / 8);  // the oldest entries go
-    drop = std::min(drop, trail.size());
+    drop = std::min(drop, droppable);
   }
   object["data"] = std::move(data);
   const bool create = expected_version == 0;
