@@ -11,7 +11,7 @@
 
 #include "adapters/aws/codedeploy_lookup.h"
 #include "adapters/backend/factory.h"
-#include "adapters/kube/minimal_client.h"
+#include "adapters/kube/client.h"
 #include "adapters/sns/verifier.h"
 #include "adapters/store/dynamodb_store.h"
 #include "adapters/config/yaml_config.h"
@@ -351,7 +351,9 @@ std::optional<int> make_runtime(const Args& global, CliIo& io, core::LogLevel de
       rt.clock, rt.aws.get(), [&c = rt.clock](const auto& source, const auto& step) {
         return build_nginx_page(source, step, c.now());
       },
-      adapters::kube::open_minimal);
+      [&l = *rt.log](const std::string& kubeconfig, const std::string& context) {
+        return adapters::kube::open_api(kubeconfig, context, l);
+      });
   return std::nullopt;
 }
 

@@ -15,7 +15,7 @@
 #include "adapters/aws/aws_context.h"
 #include "adapters/aws/codedeploy_lookup.h"
 #include "adapters/backend/factory.h"
-#include "adapters/kube/minimal_client.h"
+#include "adapters/kube/client.h"
 #include "adapters/config/yaml_config.h"
 #include "adapters/log/json_logger.h"
 #include "adapters/sns/verifier.h"
@@ -62,7 +62,9 @@ core::Result<Engine> make_engine(const core::Config& config, CliIo& io, const co
       clock, e.aws.get(), [&c = clock](const auto& source, const auto& step) {
         return build_nginx_page(source, step, c.now());
       },
-      adapters::kube::open_minimal);
+      [&l = log](const std::string& kubeconfig, const std::string& context) {
+        return adapters::kube::open_api(kubeconfig, context, l);
+      });
   e.controller = std::make_unique<core::Controller>(
       config, core::Controller::Deps{*e.store, *e.backends, clock, log, e.lookup.get(),
                                      adapters::lease_holder_id(), e.sleeper.get(), e.random.get()});

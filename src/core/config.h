@@ -75,7 +75,7 @@ struct Route {
 };
 
 struct StoreConfig {
-  std::string type = "sqlite";  // or "dynamodb", "postgresql"
+  std::string type = "sqlite";  // or "dynamodb", "postgresql", "kubernetes"
   std::string path;             // sqlite: the database file
   // postgresql: a libpq connection string or URI (host, dbname, user, sslmode, ...); empty =
   // the PG* environment variables, as psql takes them.
@@ -83,6 +83,11 @@ struct StoreConfig {
   std::string table;            // dynamodb: the table
   std::string region;           // dynamodb: overrides aws.region
   Duration audit_ttl = std::chrono::hours(24 * 90);  // dynamodb: audit items expire after
+  // kubernetes: the namespace of the ConfigMaps and Leases (empty: the context's or the pod's),
+  // a kubeconfig file (empty: KUBECONFIG, ~/.kube/config, in-cluster) and its context.
+  std::string namespace_name;
+  std::string kubeconfig;
+  std::string context;
   // How long a process may switch an environment's backend before another may take over;
   // renewed before every backend step, so it must exceed the longest single step (a health
   // wait). A process that dies mid-switch holds the environment up to this long.

@@ -377,12 +377,35 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
   std::optional<SourceLocation> lease_at;  // where store.lease is set, if it is
   bool lease_read = true;                  // false: its value is a mistake already reported
   if (const YAML::Node s = root["store"]; s && w.is_map(s, "store")) {
-    w.only_keys(s, "store", {"type", "path", "table", "region", "audit_ttl", "lease", "connection"});
+    w.only_keys(s, "store", {"type", "path", "table", "region", "audit_ttl", "lease", "connection",
+                             "namespace", "kubeconfig", "context"});
     store.where = w.at(s);
     if (const YAML::Node t = s["type"]) store.type = w.scalar(t, "store.type").value_or("");
-    if (store.type != "sqlite" && store.type != "dynamodb" && store.type != "postgresql") {
+    if (store.type != "sqlite" && store.type != "dynamodb" && store.type != "postgresql" &&
+        store.type != "kubernetes") {
       w.error(s["type"] ? s["type"] : s, "store.type",
-              "'" + store.type + "' is not a known store (known: sqlite, postgresql, dynamodb)");
+              "'" + store.type +
+                  "' is not a known store (known: sqlite, postgresql, dynamodb, kubernetes)");
+    }
+    if (const YAML::Node n = s["namespace"]) {
+      store.namespace_name = w.scalar(n, "store.namespace").value_or("");
+      // A namespace is a DNS-1123 label.
+      const std::string& ns = store.namespace_name;
+      bool ok = !ns.empty() && ns.size() <= 63 && ns.front() != '-' && ns.back() != '-';
+      for (const char c : ns) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+      if (!ok) {
+        w.error(n, "store.namespace",
+                "'" + ns + "' is not a Kubernetes namespace name (lowercase letters, digits and "
+                "'-', at most 63)");
+      }
+    }
+    if (const YAML::Node k = s["kubeconfig"]) {
+      store.kubeconfig = resolve_path(file, w.scalar(k, "store.kubeconfig").value_or(""));
+    }
+    if (const YAML::Node c = s["context"]) store.context = w.scalar(c, "store.context").value_or("");
+    if (store.type != "kubernetes" &&
+        (s["namespace"] || s["kubeconfig"] || s["context"])) {
+      w.error(s, "store", "namespace, kubeconfig and context are for the kubernetes store");
     }
     if (const YAML::Node p = s["path"]) {
       store.path = resolve_path(file, w.scalar(p, "store.path").value_or(""));

@@ -237,6 +237,38 @@ TEST(YamlConfig, KubernetesBackendMistakesNameFileLineAndField) {
   EXPECT_EQ(c.errors.size(), 9u) << text;
 }
 
+TEST(YamlConfig, TheKubernetesStoreTakesANamespaceKubeconfigAndContext) {
+  const auto c = parse_config(R"(store: {type: kubernetes, namespace: ops, kubeconfig: kube/config, context: prod}
+environments:
+  prod:
+    backend: {type: log, path: steps.log}
+)",
+                              "/etc/intermission/config.yaml");
+  ASSERT_TRUE(c.errors.empty()) << all_errors(c);
+  EXPECT_EQ(c.config.store.type, "kubernetes");
+  EXPECT_EQ(c.config.store.namespace_name, "ops");
+  EXPECT_EQ(c.config.store.kubeconfig, "/etc/intermission/kube/config");
+  EXPECT_EQ(c.config.store.context, "prod");
+  const auto bad = parse_config(R"(store: {type: kubernetes, namespace: Ops_1}
+environments:
+  prod:
+    backend: {type: log, path: steps.log}
+)",
+                                "c.yaml");
+  EXPECT_NE(all_errors(bad).find("store.namespace: 'Ops_1' is not a Kubernetes namespace name"),
+            std::string::npos)
+      << all_errors(bad);
+  const auto misplaced = parse_config(R"(store: {type: sqlite, namespace: ops}
+environments:
+  prod:
+    backend: {type: log, path: steps.log}
+)",
+                                      "c.yaml");
+  EXPECT_NE(all_errors(misplaced).find("namespace, kubeconfig and context are for the kubernetes"),
+            std::string::npos)
+      << all_errors(misplaced);
+}
+
 TEST(YamlConfig, SyntaxErrorNamesTheLine) {
   const auto c = parse_config("environments:\n  prod: [unclosed\n", "bad.yaml");
   ASSERT_EQ(c.errors.size(), 1u);

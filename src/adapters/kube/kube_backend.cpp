@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "adapters/kube/client.h"
+
 namespace intermission::adapters::kube {
 namespace json = boost::json;
 
@@ -10,34 +12,6 @@ namespace {
 
 // The Gateway API caps an HTTPRoute at 16 rules (HTTPRouteSpec.rules maxItems).
 constexpr std::size_t kMaxRouteRules = 16;
-
-// A non-2xx answer as our error, naming the RBAC verb and resource a 403 lacks. (Private until
-// the client's kube::status_error() is merged.)
-core::Error answer_error(const Response& r, const std::string& verb, const std::string& resource,
-                         const std::string& ns, const std::string& what) {
-  std::string message = what + ": HTTP " + std::to_string(r.status);
-  if (auto v = json::parse(r.body, json::storage_ptr(), {}); v.is_object()) {
-    if (const auto* m = v.as_object().if_contains("message"); m != nullptr && m->is_string()) {
-      message += ": " + std::string(m->as_string());
-    }
-  }
-  switch (r.status) {
-    case 401:
-      return core::Error::permission(message + " (the credentials were not accepted)");
-    case 403:
-      return core::Error::permission(message + " (RBAC: needs verb '" + verb + "' on '" +
-                                     resource + "' in namespace " + ns + ")");
-    case 404:
-      return core::Error::not_found(message);
-    case 409:
-      return core::Error::conflict(message);
-    case 429:
-      return core::Error::throttled(message);
-    default:
-      return r.status >= 500 ? core::Error::unavailable(message)
-                             : core::Error::invalid_input(message);
-  }
-}
 
 std::string percent_encode(const std::string& s) {
   static const char* kHex = "0123456789ABCDEF";
@@ -335,16 +309,9 @@ std::string KubeBackend::describe() const {
 }
 
 core::Result<json::object> KubeBackend::get(const std::string& path, const std::string& what) {
-  const std::string resource = path.find("/pods") != std::string::npos ? "pods"
-                               : path.find("endpointslices") != std::string::npos
-                                   ? "endpointslices"
-                               : path.find("/services/") != std::string::npos ? "services"
-                               : path.find("httproutes") != std::string::npos ? "httproutes"
-                                                                               : "ingresses";
-  const std::string verb = path.find('?') != std::string::npos ? "list" : "get";
   auto r = api_->request("GET", path);
   if (!r) return r.error().with_context(what);
-  if (r->status < 200 || r->status > 299) return answer_error(*r, verb, resource, s_.ns, what);
+  if (r->status < 200 || r->status > 299) return status_error(*r, "GET", path).with_context(what);
   boost::system::error_code ec;
   json::value v = json::parse(r->body, ec);
   if (ec || !v.is_object()) return core::Error::invalid_input(what + ": the answer is not a JSON object");
@@ -358,11 +325,7 @@ core::Status KubeBackend::put(const std::string& path, const json::object& objec
   if (r->status == 409) {
     return core::Error::conflict(what + ": it changed since it was read (409); read again");
   }
-  if (r->status < 200 || r->status > 299) {
-    const std::string resource =
-        s_.mode == "service" ? "services" : s_.mode == "httproute" ? "httproutes" : "ingresses";
-    return answer_error(*r, "update", resource, s_.ns, what);
-  }
+  if (r->status < 200 || r->status > 299) return status_error(*r, "PUT", path).with_context(what);
   return {};
 }
 

@@ -490,7 +490,7 @@ TEST(KubeBackend, APermissionErrorNamesTheVerbAndResource) {
   auto o = b.observe();
   ASSERT_FALSE(o);
   EXPECT_EQ(o.error().code, core::ErrorCode::kPermission);
-  EXPECT_NE(o.error().message.find("needs verb 'get' on 'services' in namespace web"),
+  EXPECT_NE(o.error().message.find("needs verb 'get' on resource 'services' in API group \"\" (core) in namespace web"),
             std::string::npos)
       << o.error().message;
 }

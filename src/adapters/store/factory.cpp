@@ -10,7 +10,9 @@
 #include <cstdio>
 #include <random>
 
+#include "adapters/kube/client.h"
 #include "adapters/store/dynamodb_store.h"
+#include "adapters/store/kube_store.h"
 #include "adapters/store/postgres_store.h"
 #include "adapters/store/sqlite_store.h"
 
@@ -76,6 +78,18 @@ core::Result<std::unique_ptr<core::Store>> open_store(const core::StoreConfig& c
     auto s = PostgresStore::open(config.connection);
     if (!s) return s.error();
     return std::unique_ptr<core::Store>(std::move(*s));
+  }
+  if (config.type == "kubernetes") {
+    auto client = kube::KubeClient::open({config.kubeconfig, config.context}, log);
+    if (!client) return client.error().with_context("store");
+    std::string ns = config.namespace_name;
+    if (ns.empty()) ns = (*client)->connection().namespace_name;
+    if (ns.empty()) {
+      return core::Error::config("store: the kubernetes store needs a namespace: store.namespace, "
+                                 "or one in the kubeconfig context (" +
+                                 (*client)->connection().source + ")");
+    }
+    return std::unique_ptr<core::Store>(std::make_unique<KubeStore>(std::move(*client), ns, log));
   }
   if (config.type == "sqlite") {
     auto s = SqliteStore::open(config.path.empty() ? kDefaultSqlitePath : config.path);

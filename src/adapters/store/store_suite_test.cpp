@@ -3,7 +3,10 @@
 // (INTERMISSION_TEST_POSTGRES = a libpq connection string; INTERMISSION_TEST_DYNAMODB = an
 // endpoint URL with a table made by `dynamodb-table`, as tests/postgres_store_test.py does with
 // a real PostgreSQL and dynalite). Without a server those instances are not made at all; the
-// integration test checks that all three ran.
+// integration test checks that all three ran. The Kubernetes store runs against an in-memory
+// API always (KubeMemoryStores/...), and against an API server when
+// INTERMISSION_TEST_KUBECONFIG names a kubeconfig (INTERMISSION_TEST_KUBE_NAMESPACE: the
+// namespace, else the context's), as tests/kube_store_test.py does with the fake API server.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,10 +19,13 @@
 
 #include "adapters/aws/aws_context.h"
 #include "adapters/log/json_logger.h"
+#include "adapters/kube/client.h"
 #include "adapters/store/dynamodb_store.h"
+#include "adapters/store/kube_store.h"
 #include "adapters/store/postgres_store.h"
 #include "adapters/store/sqlite_store.h"
 #include "testing/fakes.h"
+#include "testing/kube_memory_api.h"
 
 namespace intermission::adapters {
 namespace {
@@ -110,9 +116,48 @@ class DynamoKind final : public StoreKind {
   std::vector<std::unique_ptr<Connection>> connections_;
 };
 
+// Every open() is a new handle on one in-memory API server.
+class KubeMemoryKind final : public StoreKind {
+ public:
+  std::string unavailable() const override { return ""; }
+  std::unique_ptr<core::Store> open() override {
+    return std::make_unique<KubeStore>(cluster_.api(), "ops", log_);
+  }
+
+ private:
+  testing::KubeMemoryCluster cluster_;
+  testing::RecordingLogger log_;  // nothing is logged without a client
+};
+
+// Every open() is a new client (connection, credentials) to the API server the kubeconfig names.
+class KubeKind final : public StoreKind {
+ public:
+  std::string unavailable() const override {
+    return env("INTERMISSION_TEST_KUBECONFIG") ? "" : "INTERMISSION_TEST_KUBECONFIG is not set";
+  }
+  std::unique_ptr<core::Store> open() override {
+    auto log = std::make_unique<testing::RecordingLogger>();
+    auto client = kube::KubeClient::open({*env("INTERMISSION_TEST_KUBECONFIG"), ""}, *log);
+    EXPECT_TRUE(client.ok()) << (client.ok() ? "" : client.error().message);
+    if (!client.ok()) return nullptr;
+    std::string ns = env("INTERMISSION_TEST_KUBE_NAMESPACE").value_or("");
+    if (ns.empty()) ns = (*client)->connection().namespace_name;
+    auto store = std::make_unique<KubeStore>(std::move(*client), ns, *log);
+    const std::lock_guard<std::mutex> hold(mutex_);
+    logs_.push_back(std::move(log));
+    return store;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<testing::RecordingLogger>> logs_;
+};
+
 std::unique_ptr<StoreKind> make_kind(const std::string& name) {
   if (name == "sqlite") return std::make_unique<SqliteKind>();
   if (name == "postgresql") return std::make_unique<PostgresKind>();
+  if (name == "kubernetes") return std::make_unique<KubeKind>();
+  if (name == "kubernetes_memory") return std::make_unique<KubeMemoryKind>();
   return std::make_unique<DynamoKind>();
 }
 
@@ -298,10 +343,14 @@ std::vector<std::string> available_kinds() {
   std::vector<std::string> out{"sqlite"};
   if (env("INTERMISSION_TEST_POSTGRES")) out.emplace_back("postgresql");
   if (env("INTERMISSION_TEST_DYNAMODB")) out.emplace_back("dynamodb");
+  if (env("INTERMISSION_TEST_KUBECONFIG")) out.emplace_back("kubernetes");
   return out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, StoreSuite, ::testing::ValuesIn(available_kinds()),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+// Apart from Stores/..., whose list of kinds the integration tests check.
+INSTANTIATE_TEST_SUITE_P(KubeMemoryStores, StoreSuite, ::testing::Values("kubernetes_memory"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 }  // namespace
