@@ -7,33 +7,12 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "adapters/curl_io.h"
+
 namespace intermission::adapters::aws {
 namespace {
 
 std::once_flag g_curl_init;
-
-std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-
-std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
-  auto* headers = static_cast<std::map<std::string, std::string>*>(user);
-  std::string line(data, size * n);
-  const std::size_t colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    std::string value = line.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(" \t"));
-    value.erase(value.find_last_not_of(" \t\r\n") + 1);
-    (*headers)[name] = value;
-  } else if (line.rfind("HTTP/", 0) == 0) {
-    headers->clear();  // a new response (after 100 Continue or a redirect)
-  }
-  return size * n;
-}
 
 struct Slist {
   curl_slist* list = nullptr;
@@ -88,9 +67,9 @@ core::Result<HttpResponse> HttpClient::request(
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect.count()));
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(total.count()));
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_append_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, curl_collect_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &response.headers);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   if (!ca_file_.empty()) {

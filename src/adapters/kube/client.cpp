@@ -24,6 +24,8 @@
 #include <sstream>
 #include <thread>
 
+#include "adapters/crypto/base64.h"
+#include "adapters/curl_io.h"
 #include "core/time.h"
 
 extern char** environ;
@@ -52,60 +54,6 @@ std::string trim(std::string s) {
   s.erase(0, s.find_first_not_of(" \t\r\n"));
   s.erase(s.find_last_not_of(" \t\r\n") + 1);
   return s;
-}
-
-// Standard base64 (RFC 4648 §4), whitespace ignored; nullopt on anything else.
-std::optional<std::string> base64_decode(const std::string& in) {
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  std::size_t pad = 0;
-  for (const char c : in) {
-    int v = -1;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+') v = 62;
-    else if (c == '/') v = 63;
-    else if (c == '=') {
-      ++pad;
-      continue;
-    } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-      continue;
-    } else {
-      return std::nullopt;
-    }
-    if (pad > 0) return std::nullopt;  // data after padding
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
-  }
-  if (pad > 2) return std::nullopt;
-  return out;
-}
-
-std::string base64_encode(const std::string& in) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned n = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += {k[(n >> 18) & 63], k[(n >> 12) & 63], k[(n >> 6) & 63], k[n & 63]};
-  }
-  if (i + 1 == in.size()) {
-    const unsigned n = static_cast<unsigned char>(in[i]) << 16;
-    out += {k[(n >> 18) & 63], k[(n >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    const unsigned n = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += {k[(n >> 18) & 63], k[(n >> 12) & 63], k[(n >> 6) & 63], '='};
-  }
-  return out;
 }
 
 // ---- kubeconfig ----------------------------------------------------------------------------
@@ -251,7 +199,7 @@ core::Status decode_data(const YAML::Node& node, const char* key, const std::str
   auto text = str(node, key, file, where);
   if (!text) return text.error();
   if (text->empty()) return {};
-  auto decoded = base64_decode(*text);
+  auto decoded = base64_decode(*text, /*ignore_whitespace=*/true);
   if (!decoded) return field_error(file, where + "." + key, "is not base64");
   if (auto st = check_pem(*decoded, file, where + "." + key); !st) return st;
   out = std::move(*decoded);
@@ -710,26 +658,6 @@ core::Result<ExecCredential> run_exec_plugin(const ExecPlugin& plugin, const Con
 
 namespace {
 
-std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-
-std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
-  auto* headers = static_cast<std::map<std::string, std::string>*>(user);
-  std::string line(data, size * n);
-  const std::size_t colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    (*headers)[name] = trim(line.substr(colon + 1));
-  } else if (line.rfind("HTTP/", 0) == 0) {
-    headers->clear();
-  }
-  return size * n;
-}
-
 struct Slist {
   curl_slist* list = nullptr;
   ~Slist() { curl_slist_free_all(list); }
@@ -905,9 +833,9 @@ core::Result<Response> KubeClient::once(const std::string& method, const std::st
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::max<long long>(1, connect.count())));
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long long>(1, total.count())));
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_append_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, curl_collect_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &headers);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");

@@ -12,6 +12,8 @@
 #include <memory>
 #include <sstream>
 
+#include "adapters/crypto/base64.h"
+
 namespace intermission::adapters::sns {
 namespace {
 
@@ -33,20 +35,6 @@ std::string openssl_error() {
   char buf[256];
   ERR_error_string_n(e, buf, sizeof buf);
   return buf;
-}
-
-std::optional<std::string> base64_decode(const std::string& text) {
-  if (text.empty() || text.size() % 4 != 0) return std::nullopt;
-  std::string out(text.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  std::size_t pad = 0;
-  if (text.back() == '=') ++pad;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') ++pad;
-  out.resize(static_cast<std::size_t>(n) - pad);
-  return out;
 }
 
 core::Result<std::string> read_text(const std::string& path) {
@@ -243,7 +231,7 @@ core::Status verify_sns(const core::SnsMessage& m, CertSource& certs, const Veri
     if (auto st = core::check_sns_timestamp(m, *o.now); !st) return st;
   }
   const auto signature = base64_decode(m.signature);
-  if (!signature) return invalid("Signature is not base64");
+  if (!signature || signature->empty()) return invalid("Signature is not base64");
 
   auto pem = certs.pem(m.signing_cert_url);
   if (!pem) return pem.error();
