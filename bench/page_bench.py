@@ -134,11 +134,17 @@ def check(server, page):
         raise SystemExit(f"{server.name} answers wrongly: {', '.join(problems)}")
 
 
-def wrk(port, connections, seconds, close):
+# A browser's Accept-Language, sent by wrk to every server with --languages.
+ACCEPT_LANGUAGE = "en-US,en;q=0.9,de;q=0.8"
+
+
+def wrk(port, connections, seconds, close, languages=False):
     cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
            f"http://127.0.0.1:{port}/"]
     if close:
         cmd[6:6] = ["-H", "Connection: close"]
+    if languages:
+        cmd[6:6] = ["-H", f"Accept-Language: {ACCEPT_LANGUAGE}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, preexec_fn=raise_nofile).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     requests = int(re.search(r"(\d+) requests in", out).group(1))
@@ -219,6 +225,9 @@ def main():
     ap.add_argument("--idle", type=int, default=9000)
     ap.add_argument("--threads", type=int, default=1, help="intermission page --threads")
     ap.add_argument("--no-scaling", action="store_true", help="skip the --threads 1 vs 2 part")
+    ap.add_argument("--languages", action="store_true",
+                    help="intermission with --page-dir (the same page as default, 4 translations) and "
+                         f"every request with Accept-Language: {ACCEPT_LANGUAGE}")
     args = ap.parse_args()
     raise_nofile()
     work = tempfile.mkdtemp(prefix="intermission-bench-")
@@ -234,6 +243,14 @@ def main():
         p.wait()
         with open(os.path.join(work, "page.html"), "wb") as f:
             f.write(page)
+        page_args = []
+        if args.languages:
+            pages = os.path.join(work, "pages")
+            os.mkdir(pages)
+            for name in ["maintenance.html"] + [f"maintenance.{t}.html" for t in ["de", "fr", "pt-BR", "es"]]:
+                with open(os.path.join(pages, name), "wb") as f:
+                    f.write(page)
+            page_args = ["--page-dir", pages]
 
         ports = {n: free_port() for n in ["nginx", "haproxy", "intermission"]}
         with open(os.path.join(work, "nginx.conf"), "w") as f:
@@ -280,7 +297,7 @@ frontend fe
             Server("haproxy", [shutil.which("haproxy") or "/usr/sbin/haproxy", "-db", "-f",
                                os.path.join(work, "haproxy.cfg")], ports["haproxy"], work),
             Server("intermission", [os.path.abspath(args.bin), "--log-level", "error", "page", "--listen",
-                                    f"127.0.0.1:{ports['intermission']}", "--retry-after", "2m"]
+                                    f"127.0.0.1:{ports['intermission']}", "--retry-after", "2m"] + page_args
                    + (["--threads", str(args.threads)] if args.threads > 1 else []),
                    ports["intermission"], work),
         ]
@@ -300,7 +317,7 @@ frontend fe
                 server.start()
                 for name, conns, close in scenarios:
                     before = cpu_ticks(server.pids())
-                    r = wrk(server.port, conns, args.seconds, close)
+                    r = wrk(server.port, conns, args.seconds, close, args.languages)
                     after = cpu_ticks(server.pids())
                     r["cpu_us"] = (after - before) * 1e6 / HZ / max(r["requests"], 1)
                     results[(name, server.name)].append(r)
@@ -321,7 +338,9 @@ frontend fe
 
         print(f"\n{os.cpu_count()} CPUs ({open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}), "
               f"{args.repetitions} repetitions x {args.seconds}s, servers on CPU 0, wrk on CPU 1; "
-              f"page {len(page)} bytes; intermission threads: {args.threads}\n")
+              f"page {len(page)} bytes; intermission threads: {args.threads}"
+              + (f"; intermission with --page-dir (5 languages), Accept-Language: {ACCEPT_LANGUAGE}" if args.languages else "")
+              + "\n")
         print("| scenario | server | req/s | p50 ms | p99 ms | CPU µs/req | req/s vs nginx | vs HAProxy | CPU/req vs nginx | vs HAProxy | errors |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         for name, _, _ in scenarios:

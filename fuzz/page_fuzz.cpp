@@ -18,6 +18,10 @@ const intermission::page::ResponseSet& responses() {
     intermission::page::PageOptions o;
     o.assets["site.css"] = {"text/css; charset=utf-8", "body{}"};
     o.reason = "fuzzing";
+    // Languages, so Accept-Language is weighed too (page/response.h choose_language).
+    o.language = "en";
+    o.translations.push_back({"de", "<p>de {{reason}}</p>", "Wartung"});
+    o.translations.push_back({"pt-BR", "<p>pt {{reason}}</p>", ""});
     return intermission::page::ResponseSet(o, intermission::core::from_epoch_ms(1'700'000'000'000));
   }();
   return kSet;

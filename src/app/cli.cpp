@@ -64,7 +64,7 @@ Commands:
   dynamodb-table NAME     print the CreateTable input the dynamodb store expects
   sns-verify FILE [--certs DIR] [--offline] [--ca FILE] [--topics ARNS]
                           check an SNS message's signature as the endpoint does
-  page [--listen ADDRS] [--page FILE] [--assets DIR] ...
+  page [--listen ADDRS] [--page FILE | --page-dir DIR] [--assets DIR] ...
                           the maintenance page server (503 + Retry-After on every path)
   haproxy-config ENV [--frontend F] [--page-server ADDR] [--bypass-cidr LIST]
                  [--bypass-secret S | --no-secret]
@@ -214,6 +214,10 @@ this host healthy; clients that prefer application/json get a small JSON body.
   --listen ADDRS        comma-separated, e.g. 0.0.0.0:80,[::]:80 (default 127.0.0.1:8081)
   --page FILE           your own HTML; {{reason}}, {{until}}, {{until_iso}}, {{retry_after}}
                         are replaced (HTML-escaped)
+  --page-dir DIR        pages per language: maintenance.html, maintenance.<lang>.html (de,
+                        pt-BR; chosen by Accept-Language), optional message.txt and
+                        message.<lang>.txt (the words when there is no reason; also JSON)
+  --default-language L  the language of maintenance.html (default en; Content-Language)
   --assets DIR          files served under the assets prefix (loaded at start)
   --assets-prefix P     default /_intermission/
   --health PATH         default /healthz
@@ -227,7 +231,7 @@ this host healthy; clients that prefer application/json get a small JSON body.
   --write-timeout D     close a connection that does not read its response this long (15s)
   --max-connections N   accept at most N at once; more are closed at once (20000)
 
-SIGHUP re-reads --page and --assets (open connections get the new page with their next
+SIGHUP re-reads --page, --page-dir and --assets (open connections get the new page with their next
 request; a file that cannot be read is refused and the old page kept). SIGTERM stops
 accepting, lets requests in progress finish (up to 5 s), and exits.
 )"},

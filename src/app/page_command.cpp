@@ -20,7 +20,7 @@ namespace intermission::app {
 namespace asio = boost::asio;
 
 ArgSpec page_arg_spec() {
-  return {{"--listen", "--page", "--assets", "--assets-prefix", "--health", "--reason", "--until",
+  return {{"--listen", "--page", "--page-dir", "--default-language", "--assets", "--assets-prefix", "--health", "--reason", "--until",
            "--retry-after", "--environment", "--port-file", "--threads", "--idle-timeout",
            "--write-timeout", "--max-connections", "--config", "--log-level"},
           {},
@@ -78,6 +78,25 @@ struct Refresher {
   }
 };
 
+// The page of --page (one file) or --page-dir (a file per language) into `o`; an error message
+// when it cannot be read.
+std::string load_page(const Args& a, page::PageOptions& o) {
+  if (auto p = a.option("--page")) {
+    auto text = page::read_file(*p);
+    if (!text) return text.error().message;
+    o.html_template = std::move(*text);
+  }
+  if (auto dir = a.option("--page-dir")) {
+    auto folder = page::load_page_dir(*dir, a.option("--default-language").value_or("en"));
+    if (!folder) return folder.error().message;
+    o.html_template = std::move(folder->html_template);
+    o.default_reason = std::move(folder->default_reason);
+    o.translations = std::move(folder->translations);
+    o.language = a.option("--default-language").value_or("en");
+  }
+  return {};
+}
+
 }  // namespace
 
 int run_page(const Args& global, const Args& a, CliIo& io) {
@@ -91,10 +110,14 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
   adapters::JsonLogger log(stderr, clock, level);
 
   page::PageOptions options;
-  if (auto p = a.option("--page")) {
-    auto text = page::read_file(*p);
-    if (!text) return fail(io, text.error().message, kExitConfig);
-    options.html_template = std::move(*text);
+  if (a.option("--page") && a.option("--page-dir")) {
+    return fail(io, "--page and --page-dir exclude each other", kExitUsage);
+  }
+  if (a.option("--default-language") && !a.option("--page-dir")) {
+    return fail(io, "--default-language needs --page-dir", kExitUsage);
+  }
+  if (auto problem = load_page(a, options); !problem.empty()) {
+    return fail(io, problem, kExitConfig);
   }
   if (auto prefix = a.option("--assets-prefix")) {
     if (prefix->size() < 2 || prefix->front() != '/' || prefix->back() != '/') {
@@ -240,12 +263,7 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
         if (ec) return;
         if (sig == SIGHUP) {
           page::PageOptions next = refresher.base;
-          std::string problem;
-          if (auto p = a.option("--page")) {
-            auto text = page::read_file(*p);
-            if (text) next.html_template = std::move(*text);
-            else problem = text.error().message;
-          }
+          std::string problem = load_page(a, next);
           if (auto dir = a.option("--assets"); dir && problem.empty()) {
             auto assets = page::load_assets(*dir);
             if (assets) next.assets = std::move(*assets);

@@ -57,6 +57,7 @@ class LeanParser final : public http::basic_parser<true> {
   void on_field_impl(http::field name, beast::string_view, beast::string_view value,
                      beast::error_code&) override {
     if (name == http::field::accept) accept_ = {value.data(), value.size()};
+    if (name == http::field::accept_language) accept_language_ = {value.data(), value.size()};
     if (name == http::field::expect && beast::iequals(value, "100-continue")) expect_ = true;
     if (name == http::field::host) {
       ++hosts_;
@@ -85,7 +86,7 @@ class LeanParser final : public http::basic_parser<true> {
     }
     answer_before_body_ = expect_ && !is_done();
     keeps_alive_ = keep_alive() && !force_close_ && !answer_before_body_;
-    reply_ = &set_.respond(RequestView{method_, target_, accept_, keeps_alive_});
+    reply_ = &set_.respond(RequestView{method_, target_, accept_, keeps_alive_, accept_language_});
   }
   void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
   std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
@@ -111,7 +112,7 @@ class LeanParser final : public http::basic_parser<true> {
   std::uint64_t body_limit_;
   std::uint64_t chunked_ = 0;  // the sizes of the chunks so far
   // Valid only inside the put() call that parses the header (Exchange gives it whole).
-  std::string_view method_, target_, accept_, host_;
+  std::string_view method_, target_, accept_, accept_language_, host_;
   int version_ = 0;
   int hosts_ = 0;
   bool transfer_encoding_ = false;

@@ -25,6 +25,29 @@ TEST(RequestParser, PipelinedRequestsGetTheirAnswersInOrder) {
   EXPECT_NE(replies[3]->find("Connection: close"), std::string::npos);
 }
 
+TEST(RequestParser, AcceptLanguageChoosesThePageOfEachRequest) {
+  PageOptions o;
+  o.language = "en";
+  o.html_template = "english";
+  o.translations.push_back({"de", "deutsch", ""});
+  const ResponseSet s(o, core::from_epoch_ms(0));
+  const auto replies = respond_all(
+      s,
+      "GET / HTTP/1.1\r\nHost: x\r\naccept-language: de-AT;q=0.8, en;q=0.5\r\n\r\n"
+      "GET / HTTP/1.1\r\nHost: x\r\n\r\n"  // the header belongs to the request before only
+      "GET / HTTP/1.1\r\nHost: x\r\nAccept-Language: de;q=0, *\r\n\r\n"
+      "GET / HTTP/1.1\r\nHost: x\r\nAccept-Language: \xfe\xff ;;,,=q\r\n\r\n"
+      "GET / HTTP/1.1\r\nHost: x\r\nAccept-Language:\r\nAccept-Language: DE\r\n\r\n",
+      8192, 65536);
+  ASSERT_EQ(replies.size(), 5u);
+  const char* expected[] = {"deutsch", "english", "english", "english", "deutsch"};
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    const std::string& r = *replies[i];
+    EXPECT_EQ(r.substr(r.find("\r\n\r\n") + 4), expected[i]) << i;
+    EXPECT_NE(r.find("\r\nVary: Accept, Accept-Language\r\n"), std::string::npos) << i;
+  }
+}
+
 TEST(RequestParser, ChunkedBodiesAreDiscardedAndLimitsAnswered) {
   auto r = respond_all(set(),
                        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"

@@ -2,6 +2,9 @@
 
 #include <boost/json.hpp>
 
+#include <array>
+#include <cstdint>
+
 namespace intermission::page {
 namespace {
 
@@ -50,6 +53,38 @@ int parse_qvalue(std::string_view v) {
   return q > 1000 ? 1000 : q;
 }
 
+// The q parameter among an element's parameters ("level=1;q=0.5"), 1000 when absent.
+int quality_of(std::string_view params) {
+  while (!params.empty()) {
+    const std::size_t next = params.find(';');
+    const std::string_view param = trim(params.substr(0, next));
+    params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
+    if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+      return parse_qvalue(param.substr(2));  // what follows q are accept-ext
+    }
+  }
+  return 1000;
+}
+
+// RFC 4647 §3.4 lookup of one language range among the first `n` tags: the range, then the
+// range with its last subtag dropped (and a single-letter subtag left before it), and so
+// on. The index of the tag it reaches, or n.
+std::size_t lookup(std::string_view range, const std::vector<std::string>& tags,
+                   std::size_t n) {
+  while (!range.empty()) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (equals_ci(range, tags[i])) return i;
+    }
+    std::size_t dash = range.rfind('-');
+    if (dash == std::string_view::npos) break;
+    range = range.substr(0, dash);
+    if (dash = range.rfind('-'); dash != std::string_view::npos && range.size() - dash == 2) {
+      range = range.substr(0, dash);
+    }
+  }
+  return n;
+}
+
 // How a client's Accept rates one media type: the quality of the most specific range that
 // matches it (RFC 9110 §12.5.1) and that range's specificity (3 type/subtype, 2 type/*,
 // 1 */*; 0 and quality 0 when no range matches).
@@ -79,18 +114,8 @@ Rating rate(std::string_view accept, std::string_view type, std::string_view sub
       specificity = 3;
     }
     if (specificity == 0 || specificity < best.specificity) continue;
-    int quality = 1000;
-    std::string_view params = semi == std::string_view::npos ? std::string_view()
-                                                             : element.substr(semi + 1);
-    while (!params.empty()) {
-      const std::size_t next = params.find(';');
-      const std::string_view param = trim(params.substr(0, next));
-      params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
-      if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
-        quality = parse_qvalue(param.substr(2));
-        break;  // what follows q are accept-ext, not media type parameters
-      }
-    }
+    const int quality =
+        quality_of(semi == std::string_view::npos ? std::string_view() : element.substr(semi + 1));
     // Of equally specific ranges (a list that names a type twice), the better quality.
     if (specificity > best.specificity || quality > best.quality) best = {specificity, quality};
   }
@@ -137,6 +162,63 @@ bool prefers_json(std::string_view accept) {
   // Equal quality: the type the client named more precisely ("application/json, */*" from
   // axios and friends), else the page.
   return json.quality > 0 && json.specificity > html.specificity;
+}
+
+std::size_t choose_language(std::string_view header, const std::vector<std::string>& tags) {
+  const std::size_t n = std::min(tags.size(), kMaxLanguages);
+  if (n <= 1) return 0;
+  std::array<int, kMaxLanguages> quality{};     // the best quality a range gave each tag
+  std::array<std::size_t, kMaxLanguages> at{};  // the position of that range in the header
+  std::uint64_t excluded = 0;
+  static_assert(kMaxLanguages <= 64);
+  for (std::size_t position = 1; !header.empty(); ++position) {
+    const std::size_t comma = header.find(',');
+    const std::string_view element = header.substr(0, comma);
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    const std::size_t semi = element.find(';');
+    const std::string_view range = trim(element.substr(0, semi));
+    if (range.empty()) continue;
+    const std::size_t i = range == "*" ? 0 : lookup(range, tags, n);
+    if (i == n) continue;
+    const int q =
+        quality_of(semi == std::string_view::npos ? std::string_view() : element.substr(semi + 1));
+    if (q == 0) {
+      // "not this language": only the tag the range names exactly, not one it falls back to.
+      if (range != "*" && equals_ci(range, tags[i])) excluded |= std::uint64_t{1} << i;
+      continue;
+    }
+    if (q > quality[i]) {
+      quality[i] = q;
+      at[i] = position;
+    }
+  }
+  std::size_t best = 0;
+  int best_quality = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if ((excluded >> i & 1U) != 0 || quality[i] == 0) continue;
+    if (quality[i] > best_quality || (quality[i] == best_quality && at[i] < at[best])) {
+      best = i;
+      best_quality = quality[i];
+    }
+  }
+  return best;
+}
+
+bool valid_language_tag(std::string_view tag) {
+  if (tag.empty() || tag.size() > 35) return false;
+  bool first = true;
+  while (true) {
+    const std::size_t dash = tag.find('-');
+    const std::string_view subtag = tag.substr(0, dash);
+    if (subtag.empty() || subtag.size() > 8) return false;
+    for (const char c : subtag) {
+      const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+      if (!letter && (first || c < '0' || c > '9')) return false;
+    }
+    if (dash == std::string_view::npos) return true;
+    tag.remove_prefix(dash + 1);
+    first = false;
+  }
 }
 
 ResponseSet::Variants ResponseSet::build(int status, std::string_view reason_phrase,
@@ -187,8 +269,9 @@ PageBodies page_bodies(const PageOptions& o, core::Time now) {
     out.retry_after = std::to_string(retry_seconds);
   }
   const std::string reason =
-      o.reason.empty() ? "We are updating the site right now. It will be back in a few minutes."
-                       : o.reason;
+      !o.reason.empty()           ? o.reason
+      : !o.default_reason.empty() ? o.default_reason
+                                  : "We are updating the site right now. It will be back in a few minutes.";
   std::string html = o.html_template.empty() ? default_page_template() : o.html_template;
   html = replace_all(std::move(html), "{{reason}}", html_escape(reason));
   html = replace_all(std::move(html), "{{until}}", html_escape(until_sentence));
@@ -206,18 +289,32 @@ PageBodies page_bodies(const PageOptions& o, core::Time now) {
 ResponseSet::ResponseSet(const PageOptions& o, core::Time now)
     : assets_prefix_(o.assets_prefix), health_path_(o.health_path) {
   const std::string date = core::format_http_date(now);
-  PageBodies bodies = page_bodies(o, now);
-  html_body_ = std::move(bodies.html);
-  const std::string& json = bodies.json;
-  const std::string& retry_after = bodies.retry_after;
-
-  const std::string page_headers = "Retry-After: " + retry_after +
-                                   "\r\nCache-Control: no-store\r\n"
-                                   "X-Content-Type-Options: nosniff\r\n";
-  html_ = build(503, "Service Unavailable", "text/html; charset=utf-8", html_body_,
-                page_headers + "Vary: Accept\r\n", date);
-  json_ = build(503, "Service Unavailable", "application/json", json,
-                page_headers + "Vary: Accept\r\n", date);
+  // The default language first, then each translation as its own page (same reason, until
+  // and Retry-After).
+  const bool translated = !o.translations.empty();
+  const std::string vary = translated ? "Vary: Accept, Accept-Language\r\n" : "Vary: Accept\r\n";
+  auto add_language = [&](const std::string& tag, const PageOptions& lo) {
+    PageBodies bodies = page_bodies(lo, now);
+    std::string headers = "Retry-After: " + bodies.retry_after +
+                          "\r\nCache-Control: no-store\r\n"
+                          "X-Content-Type-Options: nosniff\r\n";
+    if (!tag.empty()) headers += "Content-Language: " + tag + "\r\n";
+    headers += vary;
+    if (languages_.empty()) html_body_ = bodies.html;
+    languages_.push_back(Language{
+        tag, build(503, "Service Unavailable", "text/html; charset=utf-8", bodies.html, headers, date),
+        build(503, "Service Unavailable", "application/json", bodies.json, headers, date)});
+  };
+  add_language(o.language, o);
+  for (const auto& t : o.translations) {
+    if (languages_.size() == kMaxLanguages) break;
+    PageOptions lo = o;
+    lo.translations.clear();
+    lo.html_template = t.html_template;
+    if (!t.default_reason.empty()) lo.default_reason = t.default_reason;
+    add_language(t.tag, lo);
+  }
+  for (const auto& l : languages_) tags_.push_back(l.tag);
   health_ = build(200, "OK", "text/plain; charset=utf-8", "ok\n", "Cache-Control: no-store\r\n",
                   date);
   not_found_ = build(404, "Not Found", "text/plain; charset=utf-8", "not found\n",
@@ -251,7 +348,9 @@ const std::string& ResponseSet::respond(const RequestView& r) const {
     if (read && it != assets_.end()) return it->second.pick(r.keep_alive, head);
     if (read) return not_found_.pick(r.keep_alive, head);
   }
-  return prefers_json(r.accept) ? json_.pick(r.keep_alive, head) : html_.pick(r.keep_alive, head);
+  const Language& l = languages_.size() == 1 ? languages_.front()
+                                             : languages_[choose_language(r.accept_language, tags_)];
+  return prefers_json(r.accept) ? l.json.pick(r.keep_alive, head) : l.html.pick(r.keep_alive, head);
 }
 
 const std::string& default_page_template() {

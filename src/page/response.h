@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/time.h"
 
@@ -33,7 +34,22 @@ struct PageOptions {
   // `until` is known: for bodies written once and served later (nginx serving files), where
   // a date or a countdown computed now would go stale. The page still shows `until`.
   bool fixed_retry_after = false;
+  // The page's words when there is no reason: empty = the built-in English sentence. Shown in
+  // {{reason}} and as the JSON's "message".
+  std::string default_reason;
+  // Languages (see page_dir.h): `language` is the tag of html_template/default_reason, sent as
+  // Content-Language when not empty; `translations` are the other languages' pages, chosen by
+  // Accept-Language. The operator's `reason` and `until` apply to every language.
+  std::string language;
+  struct Translation {
+    std::string tag;  // a valid language tag, unique (case-insensitively), not `language`
+    std::string html_template;
+    std::string default_reason;  // empty = the default language's
+  };
+  std::vector<Translation> translations;
 };
+
+inline constexpr std::size_t kMaxLanguages = 32;  // the default and its translations together
 
 // The page's bodies and its Retry-After value, exactly as the page server sends them; built
 // once for files another server serves (the nginx backend's page files).
@@ -50,6 +66,7 @@ struct RequestView {
   std::string_view target;
   std::string_view accept;
   bool keep_alive = true;
+  std::string_view accept_language;
 };
 
 // All responses, serialized (status line, headers, body). Immutable once built, so many
@@ -80,8 +97,14 @@ class ResponseSet {
                         const std::string& body, const std::string& extra_headers,
                         const std::string& date);
 
-  Variants html_;
-  Variants json_;
+  // One per language, the default first: its tag and its page and JSON answers.
+  struct Language {
+    std::string tag;
+    Variants html;
+    Variants json;
+  };
+  std::vector<Language> languages_;
+  std::vector<std::string> tags_;  // languages_[i].tag, for choose_language()
   Variants health_;
   Variants not_found_;
   std::map<std::string, Variants, std::less<>> assets_;
@@ -99,6 +122,21 @@ class ResponseSet {
 // quality; q=0 means "not this"). On equal quality the type named more specifically wins,
 // and HTML when that is equal too (no Accept, "*/*", "application/json, text/html").
 bool prefers_json(std::string_view accept);
+
+// Which of `tags` (tags[0] the default) a client's Accept-Language asks for: RFC 9110
+// §12.5.4 quality values with RFC 4647 §3.4 lookup. Each language range is matched against
+// the tags case-insensitively, dropping its last subtag until one matches ("de-CH-1996" ->
+// "de-CH" -> "de"); the range with the highest quality that matches wins, the earlier one on
+// equal quality. "*" stands for the default; a range with q=0 takes the tag it names exactly
+// out ("de;q=0"). No header, nothing matching, or garbage: 0. Allocates nothing; at most
+// kMaxLanguages tags (more are never chosen).
+std::size_t choose_language(std::string_view accept_language,
+                            const std::vector<std::string>& tags);
+
+// True for a language tag as accepted in page file names: subtags of 1 to 8 letters or
+// digits joined by '-', the first of letters only ("de", "pt-BR", "zh-Hant-TW"), at most 35
+// characters.
+bool valid_language_tag(std::string_view tag);
 
 // The path of a request target in origin form ("/a?b") or absolute form
 // ("http://host/a?b"): no scheme, authority, query or fragment. A view into `target`.

@@ -20,7 +20,7 @@ std::string body_of(const std::string& response) {
 
 std::string respond(const ResponseSet& s, std::string_view method, std::string_view target,
                     std::string_view accept = "", bool keep_alive = true) {
-  return s.respond({method, target, accept, keep_alive});
+  return s.respond({method, target, accept, keep_alive, {}});
 }
 
 TEST(Response, EveryPathAndMethodGetsThe503Page) {
@@ -189,6 +189,111 @@ TEST(Response, FixedRetryAfterKeepsTheUntilButNoCountdown) {
   EXPECT_NE(b.json.find(R"("until":"2026-11-27T10:30:00.000Z")"), std::string::npos) << b.json;
   const ResponseSet s(o, kNow);
   EXPECT_NE(respond(s, "GET", "/").find("\r\nRetry-After: 90\r\n"), std::string::npos);
+}
+
+// Accept-Language (RFC 9110 §12.5.4) with RFC 4647 lookup: tags[0] is the default.
+TEST(Language, ChosenByQualityWithLookupFallback) {
+  const std::vector<std::string> tags = {"en", "de", "pt-BR", "fr"};
+  EXPECT_EQ(choose_language("", tags), 0u);
+  EXPECT_EQ(choose_language("de", tags), 1u);
+  EXPECT_EQ(choose_language("DE", tags), 1u);                      // case-insensitive
+  EXPECT_EQ(choose_language("pt-br", tags), 2u);
+  EXPECT_EQ(choose_language("de-CH", tags), 1u);                   // falls back to de
+  EXPECT_EQ(choose_language("de-Latn-CH-1996", tags), 1u);
+  EXPECT_EQ(choose_language("pt", tags), 0u);                      // lookup never widens
+  EXPECT_EQ(choose_language("pt-BR-x-a", tags), 2u);               // singleton dropped too
+  EXPECT_EQ(choose_language("en-US,en;q=0.9,de;q=0.8", tags), 0u);
+  EXPECT_EQ(choose_language("fr;q=0.5, de;q=0.7", tags), 1u);      // by quality, not order
+  EXPECT_EQ(choose_language("fr, de", tags), 3u);                  // equal: the first
+  EXPECT_EQ(choose_language("it, de;q=0.2", tags), 1u);            // unknown skipped
+  EXPECT_EQ(choose_language("it, es", tags), 0u);                  // nothing: the default
+  EXPECT_EQ(choose_language("de;Q=0.3 , fr ; q=0.4", tags), 3u);   // spaces, Q
+  EXPECT_EQ(choose_language("de;q=0.001, fr;q=0", tags), 1u);
+}
+
+TEST(Language, StarAndZeroQuality) {
+  const std::vector<std::string> tags = {"en", "de", "fr"};
+  EXPECT_EQ(choose_language("*", tags), 0u);
+  EXPECT_EQ(choose_language("de;q=0.5, *", tags), 0u);             // * is the default
+  EXPECT_EQ(choose_language("*;q=0.1, de;q=0.5", tags), 1u);
+  EXPECT_EQ(choose_language("de, de;q=0", tags), 0u);              // q=0 excludes, wherever
+  EXPECT_EQ(choose_language("de;q=0, de-CH", tags), 0u);           // also its fallback
+  EXPECT_EQ(choose_language("de-CH;q=0, de", tags), 1u);           // only the exact tag
+  EXPECT_EQ(choose_language("en;q=0, fr;q=0.1", tags), 2u);
+  EXPECT_EQ(choose_language("en;q=0, de;q=0", tags), 0u);          // nothing left: default
+  EXPECT_EQ(choose_language("*;q=0", tags), 0u);
+}
+
+TEST(Language, GarbageHeadersGetTheDefaultOrWhatIsReadable) {
+  const std::vector<std::string> tags = {"en", "de"};
+  for (auto h : {",,,", ";;;", "-de", ";q=1", "d e", "\xff\xfe", "*/*", "ende", "q=0.9",
+                 "de en", "=de"}) {
+    EXPECT_EQ(choose_language(h, tags), 0u) << h;
+  }
+  EXPECT_EQ(choose_language("de-", tags), 1u);       // lookup drops the empty subtag
+  EXPECT_EQ(choose_language("de;q=", tags), 1u);
+  EXPECT_EQ(choose_language("de;q=abc", tags), 1u);  // a malformed q counts as absent
+  EXPECT_EQ(choose_language(std::string(8000, ','), tags), 0u);
+  EXPECT_EQ(choose_language("de", {"en"}), 0u);  // one language: nothing to choose
+  EXPECT_EQ(choose_language("de", {}), 0u);
+}
+
+TEST(Language, TagsAcceptedInFileNames) {
+  for (auto t : {"de", "pt-BR", "zh-Hant-TW", "de-CH-1996", "x", "en-US"}) {
+    EXPECT_TRUE(valid_language_tag(t)) << t;
+  }
+  for (auto t : {"", "-", "de-", "-de", "de--CH", "pt_BR", "1de", "de.CH", "toolonglang",
+                 "de/../x", "de CH"}) {
+    EXPECT_FALSE(valid_language_tag(t)) << t;
+  }
+  EXPECT_FALSE(valid_language_tag(std::string(36, 'a')));
+}
+
+PageOptions translated() {
+  PageOptions o = options();
+  o.language = "en";
+  o.html_template = "<p>{{reason}}</p>";
+  o.translations.push_back({"de", "<p lang=de>{{reason}}</p>", "Wartungsarbeiten."});
+  o.translations.push_back({"pt-BR", "<p lang=pt>{{reason}}</p>", ""});
+  return o;
+}
+
+TEST(Response, PageAndJsonInTheLanguageAsked) {
+  const ResponseSet s(translated(), kNow);
+  const std::string de = s.respond({"GET", "/", "", true, "de-CH, en;q=0.5"});
+  EXPECT_EQ(body_of(de), "<p lang=de>Wartungsarbeiten.</p>");
+  EXPECT_NE(de.find("\r\nContent-Language: de\r\n"), std::string::npos);
+  EXPECT_NE(de.find("\r\nVary: Accept, Accept-Language\r\n"), std::string::npos);
+  const std::string de_json = s.respond({"GET", "/", "application/json", true, "de"});
+  EXPECT_NE(body_of(de_json).find("\"message\":\"Wartungsarbeiten.\""), std::string::npos);
+  EXPECT_NE(de_json.find("\r\nContent-Language: de\r\n"), std::string::npos);
+  // No message of its own: the default's words in the Portuguese page.
+  const std::string pt = s.respond({"HEAD", "/", "", false, "pt-BR"});
+  EXPECT_NE(pt.find("\r\nContent-Language: pt-BR\r\n"), std::string::npos);
+  EXPECT_NE(pt.find("\r\nConnection: close\r\n"), std::string::npos);
+  const std::string en = s.respond({"GET", "/x", "", true, "fr"});
+  EXPECT_EQ(body_of(en), "<p>We are updating the site right now. It will be back in a few minutes.</p>");
+  EXPECT_NE(en.find("\r\nContent-Language: en\r\n"), std::string::npos);
+  EXPECT_EQ(s.html_body(), body_of(en));
+  // The operator's reason is every language's.
+  PageOptions o = translated();
+  o.reason = "DB migration";
+  const ResponseSet r(o, kNow);
+  EXPECT_EQ(body_of(r.respond({"GET", "/", "", true, "de"})), "<p lang=de>DB migration</p>");
+  // Health and assets are not translated.
+  EXPECT_EQ(s.respond({"GET", "/healthz", "", true, "de"}).find("Content-Language"),
+            std::string::npos);
+}
+
+TEST(Response, NoLanguagesNoLanguageHeaders) {
+  const std::string r = ResponseSet(options(), kNow).respond({"GET", "/", "", true, "de"});
+  EXPECT_EQ(r.find("Content-Language"), std::string::npos);
+  EXPECT_NE(r.find("\r\nVary: Accept\r\n"), std::string::npos);
+  PageOptions one = options();
+  one.language = "en";  // a page folder without translations: a language but nothing varies
+  const std::string e = ResponseSet(one, kNow).respond({"GET", "/", "", true, "de"});
+  EXPECT_NE(e.find("\r\nContent-Language: en\r\n"), std::string::npos);
+  EXPECT_NE(e.find("\r\nVary: Accept\r\n"), std::string::npos);
 }
 
 }  // namespace
