@@ -46,7 +46,7 @@ def user_part(obj):
     return obj
 
 
-class KubeE2E(unittest.TestCase):
+class KubeBase(unittest.TestCase):
     def setUp(self):
         self.fake = fake_k8s.FakeK8s(endpoints=0.2, podReady=0.8, termination=0.5)
         self.addCleanup(self.fake.stop)
@@ -133,7 +133,8 @@ serve:
         with urllib.request.urlopen(req, timeout=10) as r:
             self.assertEqual(r.status, 200)
 
-    # -- the tests ------------------------------------------------------------------------
+
+class KubeE2E(KubeBase):
     def test_service_mode_never_leaves_the_service_without_a_ready_endpoint(self):
         self.page_pods()
         wait_until(lambda: self.fake.endpoint_record(NS, "app")[-1]["ready"] == 2, what="app endpoints")
@@ -247,6 +248,86 @@ serve:
         after = wait_until(lambda: (lambda r: r if ANNOTATION not in r["metadata"].get("annotations", {})
                                     else None)(self.req(INGRESS)), what="the switch off\n" + self.log())
         self.assertEqual(user_part(after), before)
+
+
+class KubeReplicas(KubeBase):
+    """Two daemons sharing the Kubernetes store (a ConfigMap and a Lease) and no database: the
+    one holding the lease is killed while it waits for the page pods; the other takes over once
+    the Lease has run out and finishes the switch, then switches back."""
+
+    LEASE_SECONDS = 3
+
+    def start_replica(self, name):
+        public, admin = free_ports(2)
+        config = os.path.join(self.tmp.name, f"{name}.yaml")
+        with open(config, "w") as f:
+            f.write(f"""store:
+  type: kubernetes
+  namespace: ops
+  kubeconfig: {self.fake.kubeconfig()}
+  lease: {self.LEASE_SECONDS}s
+environments:
+  prod:
+    backend:
+      type: kubernetes
+      namespace: {NS}
+      mode: service
+      service: app
+      page_service: page
+      kubeconfig: {self.fake.kubeconfig()}
+      poll_interval: 100ms
+      health_timeout: 2s
+serve:
+  listen: 127.0.0.1:{public}
+  admin_listen: 127.0.0.1:{admin}
+  tick_interval: 1s
+""")
+        log = open(os.path.join(self.tmp.name, f"{name}.log"), "w+")
+        self.addCleanup(log.close)
+        env = dict(os.environ, INTERMISSION_WEBHOOK_SECRET=SECRET)
+        proc = subprocess.Popen([BIN, "--config", config, "serve"], cwd=self.tmp.name, env=env,
+                                stdout=subprocess.DEVNULL, stderr=log, text=True)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait(timeout=20)))
+        wait_for_port(public)
+        wait_for_port(admin)
+        return proc, public, log
+
+    def lease_holder(self):
+        leases = self.req("/apis/coordination.k8s.io/v1/namespaces/ops/leases")["items"]
+        return leases[0]["spec"].get("holderIdentity") or "" if leases else ""
+
+    def test_a_killed_holder_is_taken_over_by_the_other_replica(self):
+        self.req(SVC.replace(f"namespaces/{NS}/services", "namespaces"), "POST",
+                 {"metadata": {"name": "ops"}})
+        for i in range(2):  # page pods that do not become Ready until the test says so
+            self.fake.add_pod(NS, f"page-{i}", {"app": "intermission-page"}, ready=False,
+                              ports=[{"name": "http", "containerPort": 8080}])
+        before = user_part(self.req(SVC + "/app"))
+        a, a_port, a_log = self.start_replica("a")
+        b, b_port, b_log = self.start_replica("b")
+        self.public = a_port
+        self.webhook("build-9", "started")
+        # A (or B, on its tick) holds the lease and waits for the page pods; kill the holder.
+        holder = wait_until(self.lease_holder, what="a lease holder")
+        victim, survivor = (a, b) if f"/{a.pid}/" in holder else (b, a)
+        self.assertIn(f"/{victim.pid}/", holder, f"the holder is neither replica: {holder}")
+        victim.kill()
+        killed = time.monotonic()
+        victim.wait(timeout=20)
+        self.fake.set_ready(NS, selector={"app": "intermission-page"}, ready=True)
+        on = wait_until(lambda: (lambda s: s if s["spec"]["selector"] == {"app": "intermission-page"}
+                                 else None)(self.req(SVC + "/app")), timeout=30,
+                        what="the survivor switching on")
+        # The survivor waited for the dead holder's Lease to run out: it never overwrote it.
+        self.assertGreaterEqual(time.monotonic() - killed, self.LEASE_SECONDS - 1.5)
+        self.assertIn(ANNOTATION, on["metadata"]["annotations"])
+        self.assertIn(f"/{survivor.pid}/", self.lease_holder() or f"/{survivor.pid}/")
+        self.public = b_port if survivor is b else a_port
+        self.webhook("build-9", "succeeded")
+        after = wait_until(lambda: (lambda s: s if ANNOTATION not in s["metadata"].get("annotations", {})
+                                    else None)(self.req(SVC + "/app")), timeout=30, what="the switch off")
+        self.assertEqual(user_part(after), before)
+        self.assertEqual(survivor.poll(), None, "the survivor is still running")
 
 
 if __name__ == "__main__":
