@@ -19,6 +19,17 @@ std::size_t header_end(std::string_view bytes) {
 // "0\r\n\r\n": the last chunk with no extension and no trailer.
 constexpr std::size_t kShortestChunkedEnd = 5;
 
+// Fewer than kShortestChunkedEnd bytes that may yet become the end of a chunked body (the
+// last chunk, after a data chunk's CRLF or not). Only these are held back: other bytes go to
+// the parser at once, so a malformed chunk is refused as soon as it arrives, whatever the
+// pieces it comes in.
+bool could_end_chunked_body(std::string_view waiting) {
+  if (waiting.size() >= kShortestChunkedEnd) return false;
+  constexpr std::string_view kEnd = "0\r\n\r\n";
+  constexpr std::string_view kAfterData = "\r\n0\r\n\r\n";
+  return kEnd.substr(0, waiting.size()) == waiting || kAfterData.substr(0, waiting.size()) == waiting;
+}
+
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
@@ -98,7 +109,8 @@ Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, boo
     // last chunk of a body with no data chunk, it asserts that 5 bytes wait (its
     // parse_chunk_header, `BOOST_ASSERT(n >= 5)`); an empty body ending in pieces ("0\r\n",
     // "\r", "\n") would hand it 4. Holding back at most 4 bytes delays no answer.
-    if (parser != nullptr && parser->chunked() && bytes.size() - r.used < kShortestChunkedEnd) {
+    if (parser != nullptr && parser->chunked() &&
+        could_end_chunked_body(bytes.substr(r.used))) {
       return r;
     }
     if (parser == nullptr) {
