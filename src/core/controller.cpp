@@ -230,6 +230,7 @@ Result<Outcome> Controller::tick(const std::string& environment, bool dry_run) {
     for (const auto& [id, r] : loaded->deployments) {
       const bool active = !is_terminal(r.status) && !r.expired && !r.dismissed;
       if (!active && r.creator) continue;
+      if (!r.codedeploy) continue;  // a pipeline's deployment: CodeDeploy does not know it
       auto info = deps_.lookup->get_deployment(id);
       if (info) {
         infos.push_back(std::move(*info));

@@ -225,6 +225,29 @@ TEST_F(ControllerTest, LookupDownUsesTheUnknownCreatorPolicyAndTickHeals) {
   EXPECT_FALSE(backends_.switches["prod"].on);
 }
 
+TEST_F(ControllerTest, ADeploymentFromAWebhookIsNeverLookedUpInCodeDeploy) {
+  // Its id is the pipeline's (a GitHub deployment, an Argo CD sync), not CodeDeploy's: asking
+  // CodeDeploy about it on every tick only logs a failure, or, should the id happen to be a
+  // CodeDeploy id, applies another deployment's status to it.
+  FakeLookup lookup;
+  lookup.known["d-1"] =
+      DeploymentInfo{"d-1", DeploymentStatus::kSucceeded, "someone", std::nullopt};
+  auto c = controller(&lookup);
+  auto e = event("d-1", DeploymentStatus::kInProgress);
+  e.source = EventSource::kWebhook;
+  e.environment = "prod";
+  e.creator = "github";
+  ASSERT_TRUE(c.handle(e).ok());
+  EXPECT_TRUE(backends_.switches["prod"].on);
+  ASSERT_TRUE(c.tick("prod").ok());
+  EXPECT_EQ(lookup.calls, 0);
+  EXPECT_TRUE(backends_.switches["prod"].on) << "only the pipeline ends its deployment";
+  // The record keeps where it came from across the store.
+  auto s = store_.load("prod");
+  ASSERT_TRUE(s.ok());
+  EXPECT_FALSE(s->deployments.at("d-1").codedeploy);
+}
+
 TEST_F(ControllerTest, TickExpiresAStuckDeploymentAndLiftsThePage) {
   auto c = controller();
   ASSERT_TRUE(c.handle(event("d-1", DeploymentStatus::kCreated)).ok());

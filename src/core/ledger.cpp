@@ -102,6 +102,7 @@ Transition apply_deployment_event(const EnvState& state, const DeploymentEvent& 
     r.status = event.status;
     r.creator = event.creator;
     r.rollback_of = event.rollback_of;
+    r.codedeploy = event.source != EventSource::kWebhook;
     r.first_seen = now;
     r.last_seen = now;
     if (is_terminal(event.status)) {

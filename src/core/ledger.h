@@ -23,6 +23,9 @@ struct DeploymentRecord {
   DeploymentStatus status = DeploymentStatus::kCreated;
   std::optional<std::string> creator;  // from GetDeployment; nullopt = not known (yet)
   std::optional<std::string> rollback_of;
+  // Its events come from CodeDeploy (SNS, EventBridge), so CodeDeploy can be asked about it on
+  // a tick; false for a pipeline's webhook (its id is the pipeline's, not CodeDeploy's).
+  bool codedeploy = true;
   Time first_seen{};                   // our clock, when the first event for it arrived
   Time last_seen{};                    // our clock, the last event that changed it
   std::optional<Time> ended_at;        // our clock, when it reached a terminal status

@@ -95,6 +95,7 @@ json::value to_json(const DeploymentRecord& r) {
                       {"status", std::string(to_string(r.status))},
                       {"creator", opt_string(r.creator)},
                       {"rollback_of", opt_string(r.rollback_of)},
+                      {"codedeploy", r.codedeploy},
                       {"first_seen", format_iso8601(r.first_seen)},
                       {"last_seen", format_iso8601(r.last_seen)},
                       {"ended_at", opt_time(r.ended_at)},
@@ -178,6 +179,12 @@ Result<EnvState> decode_state(std::string_view text, std::string environment,
       rec.status = status.value_or(DeploymentStatus::kCreated);
       rec.creator = r.opt_str("creator");
       rec.rollback_of = r.opt_str("rollback_of");
+      // Absent in states written before it existed: every record was CodeDeploy's then but
+      // those of the webhook, which a lookup cannot find (the tick logs that, as it did).
+      if (const auto* c = item.get_object().if_contains("codedeploy"); c != nullptr) {
+        if (c->is_bool()) rec.codedeploy = c->get_bool();
+        else r.fail("codedeploy");
+      }
       rec.first_seen = r.time("first_seen");
       rec.last_seen = r.time("last_seen");
       rec.ended_at = r.opt_time("ended_at");

@@ -21,6 +21,10 @@ TEST(StateCodec, RoundTripKeepsEverything) {
   r.expired = false;
   r.dismissed = true;
   s.deployments.emplace(r.id, r);
+  DeploymentRecord hook = r;
+  hook.id = "build-7";
+  hook.codedeploy = false;
+  s.deployments.emplace(hook.id, hook);
   s.hold = Hold{true, "db \"upgrade\"\n", "alice", from_epoch_ms(3000), from_epoch_ms(9000)};
   s.applied = Applied{true, from_epoch_ms(3000), "why"};
   s.recent_message_ids = {"a", "b"};
@@ -30,7 +34,27 @@ TEST(StateCodec, RoundTripKeepsEverything) {
   EXPECT_EQ(back->version, 7);
   EXPECT_EQ(encode_state(*back), text);
   EXPECT_EQ(back->deployments.at("d-1").rollback_of, "d-0");
+  EXPECT_TRUE(back->deployments.at("d-1").codedeploy);
+  EXPECT_FALSE(back->deployments.at("build-7").codedeploy);
   EXPECT_EQ(back->hold->reason, "db \"upgrade\"\n");
+}
+
+TEST(StateCodec, ARecordStoredBeforeItsSourceWasKeptIsCodeDeploys) {
+  EnvState s;
+  s.environment = "prod";
+  DeploymentRecord r;
+  r.id = "d-1";
+  r.first_seen = from_epoch_ms(1000);
+  r.last_seen = from_epoch_ms(1000);
+  s.deployments.emplace(r.id, r);
+  std::string text = encode_state(s);
+  const std::string field = R"("codedeploy":true,)";
+  const auto at = text.find(field);
+  ASSERT_NE(at, std::string::npos) << text;
+  text.erase(at, field.size());
+  auto back = decode_state(text, "prod", 1);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_TRUE(back->deployments.at("d-1").codedeploy);
 }
 
 TEST(StateCodec, RejectsWhatItDidNotWrite) {
