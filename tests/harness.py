@@ -33,6 +33,24 @@ def codedeploy(deployment_id, status, group="prod-web", app="shop", **extra):
     return m
 
 
+def race_handle(test, config, cwd, status, processes, timeout):
+    """`processes` CLI `handle` runs at once, each with its own CodeDeploy event (d-0, d-1, ...)
+    of `status`, sharing one config (and so one store); every one must exit 0."""
+    procs = [subprocess.Popen([BIN, "--config", config, "--log-level", "error", "handle"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, cwd=cwd, text=True)
+             for _ in range(processes)]
+    for i, p in enumerate(procs):
+        p.stdin.write(json.dumps(codedeploy(f"d-{i}", status)))
+    for p in procs:
+        p.stdin.close()
+    for p in procs:
+        p.wait(timeout=timeout)
+        test.assertEqual(p.returncode, 0, p.stderr.read())
+        p.stdout.close()
+        p.stderr.close()
+
+
 class Workspace(unittest.TestCase):
     """A test case with its own directory and config."""
 

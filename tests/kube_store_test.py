@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fake_k8s import FakeK8s  # noqa: E402
-from harness import BIN, codedeploy  # noqa: E402
+from harness import BIN, race_handle  # noqa: E402
 
 SUITE = os.environ.get("INTERMISSION_ADAPTER_TESTS", "build/src/adapters/intermission_adapters_unit_tests")
 PROCESSES = 24
@@ -127,18 +127,7 @@ environments:
         self.write_config("{type: log, path: steps.log, delay: 300ms}")
 
         def race(status):
-            procs = [subprocess.Popen([BIN, "--config", self.config, "--log-level", "error", "handle"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      cwd=self.dir, text=True) for _ in range(PROCESSES)]
-            for i, p in enumerate(procs):
-                p.stdin.write(json.dumps(codedeploy(f"d-{i}", status)))
-            for p in procs:
-                p.stdin.close()
-            for p in procs:
-                p.wait(timeout=240)
-                self.assertEqual(p.returncode, 0, p.stderr.read())
-                p.stdout.close()
-                p.stderr.close()
+            race_handle(self, self.config, self.dir, status, PROCESSES, timeout=240)
 
         race("CREATED")
         st = json.loads(self.cli("status", "--json").stdout)["environments"][0]

@@ -16,7 +16,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from dynalite import Dynalite  # noqa: E402
-from harness import BIN, codedeploy  # noqa: E402
+from harness import BIN, codedeploy, race_handle  # noqa: E402
 from postgres import Postgres  # noqa: E402
 from stack import free_ports, wait_for_port  # noqa: E402
 
@@ -112,19 +112,8 @@ environments:
 
     def test_24_processes_racing_lose_nothing_and_switch_once(self):
         def race(status):
-            procs = [subprocess.Popen([BIN, "--config", self.config, "--log-level", "error", "handle"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, cwd=self.dir, text=True)
-                     for _ in range(PROCESSES)]
-            for i, p in enumerate(procs):
-                p.stdin.write(json.dumps(codedeploy(f"d-{i}", status)))
-            for p in procs:
-                p.stdin.close()
-            for p in procs:
-                p.wait(timeout=120)
-                self.assertEqual(p.returncode, 0, p.stderr.read())
-                p.stdout.close()
-                p.stderr.close()
+            race_handle(self, self.config, self.dir, status, PROCESSES, timeout=120)
+
         race("CREATED")
         st = self.status()
         self.assertTrue(st["on"])
