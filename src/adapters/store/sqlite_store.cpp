@@ -4,6 +4,9 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 #include "core/state_codec.h"
 
 namespace intermission::adapters {
@@ -107,8 +110,21 @@ core::Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& 
   sqlite3_busy_timeout(db, busy_timeout_ms);
   // WAL lets readers (status) run while a writer commits; NORMAL sync is durable in WAL mode
   // against process crashes, which is the failure that matters here.
+  // Processes opening a new database together all switch it to WAL, and SQLite answers
+  // SQLITE_BUSY at once, without its busy handler, to one whose read lock blocks another's
+  // switch (waiting would deadlock both). The statement has let its locks go by then: try
+  // again, for as long as the busy timeout allows.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
   for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;", kSchema}) {
-    if (auto st = store->exec(sql); !st) return st.error();
+    for (;;) {
+      const int code = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+      if (code == SQLITE_OK) break;
+      if ((code & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) {
+        return store->error(code, std::string("exec ") + sql);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
   return store;
 }
