@@ -24,6 +24,7 @@
 #include "app/args.h"
 #include "app/lambda_command.h"
 #include "app/nginx_page.h"
+#include "app/notifications.h"
 #include "app/page_command.h"
 #include "app/serve_command.h"
 #include "app/status.h"
@@ -293,10 +294,62 @@ struct Runtime {
   std::unique_ptr<adapters::DefaultBackendFactory> backends;
   adapters::ThreadSleeper sleeper;
   adapters::SeededRandom random;
+  GetEnv getenv;
+  // Notifications (docs/notifications.md), made by the first controller(): the notifier's
+  // own store connection for the audit lines of its deliveries, and the notifier. Last, so
+  // they go first.
+  std::unique_ptr<core::Store> notify_store;
+  std::unique_ptr<adapters::HttpNotifier> notifier;
+
+  Runtime() = default;
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+  // After the command's switches: their notices get up to notifications.timeout to go out
+  // (the switch is done already; this only delays the exit), what is left is dropped.
+  ~Runtime() {
+    if (notifier && !notifier->wait_idle(loaded.config.notifications.timeout)) {
+      log->warn("exiting with notices undelivered; they are dropped");
+    }
+  }
 
   core::Controller controller() {
+    start_notifier();
     return core::Controller(loaded.config, {*store, *backends, clock, *log, lookup.get(),
-                                            adapters::lease_holder_id(), &sleeper, &random});
+                                            adapters::lease_holder_id(), &sleeper, &random,
+                                            notifier.get()});
+  }
+
+ private:
+  void start_notifier() {
+    if (notifier || loaded.config.notifications.targets.empty()) return;
+    LoadedTargets targets = load_notify_targets(loaded.config.notifications, getenv);
+    for (const auto& p : targets.problems) {
+      log->error("notification target left out", {{"problem", p}});
+    }
+    auto opened = adapters::open_store(loaded.config.store, aws.get(), clock, *log);
+    if (!opened) {
+      log->error("notifications off: the store cannot be opened for their audit lines",
+                 {{"error", opened.error().message}});
+      return;
+    }
+    notify_store = std::move(*opened);
+    notifier = std::make_unique<adapters::HttpNotifier>(
+        std::move(targets.targets), notifier_options(loaded.config.notifications), clock,
+        [this](const adapters::DeliveryReport& r) {
+          const bool ok = r.result == adapters::DeliveryReport::Result::kDelivered;
+          log->log(ok ? core::LogLevel::kInfo : core::LogLevel::kError,
+                   ok ? "notice delivered" : "notice not delivered",
+                   {{"environment", r.notice.environment},
+                    {"notice", std::string(core::to_string(r.notice.kind))},
+                    {"target", r.target}, {"result", std::string(adapters::to_string(r.result))},
+                    {"attempts", std::to_string(r.attempts)}, {"detail", r.detail}});
+          if (auto st = core::append_audit(*notify_store, r.notice.environment,
+                                           {delivery_audit(r, clock.now())});
+              !st) {
+            log->warn("could not write a notice's delivery to the audit trail",
+                      {{"environment", r.notice.environment}, {"error", st.error().message}});
+          }
+        });
   }
 };
 
@@ -330,6 +383,7 @@ std::optional<int> make_runtime(const Args& global, CliIo& io, core::LogLevel de
     level = *parsed;
   }
   rt.log = std::make_unique<adapters::JsonLogger>(stderr, rt.clock, level);
+  rt.getenv = io.getenv;
   const core::AwsConfig& aws = rt.loaded.config.aws;
   if (aws.present || adapters::uses_aws(rt.loaded.config)) {
     adapters::aws::RetryPolicy retry;

@@ -10,6 +10,8 @@ const std::map<std::string, std::string>& metric_help() {
       {"intermission_events_total", "Inputs received, by source and outcome."},
       {"intermission_sns_verification_failures_total", "SNS messages refused, by reason."},
       {"intermission_switches_total", "Backend switches, by environment and direction."},
+      {"intermission_notifications_total",
+       "Notice deliveries ended, by target, notice kind and result (delivered, failed, dropped)."},
       {"intermission_switch_duration_seconds", "Time to converge a backend after a change."},
       {"intermission_backend_errors_total", "Failed backend convergences, by environment."},
       {"intermission_switches_deferred_total",

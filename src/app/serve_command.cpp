@@ -22,6 +22,7 @@
 #include "adapters/store/factory.h"
 #include "app/nginx_page.h"
 #include "app/serve_api.h"
+#include "app/notifications.h"
 #include "app/serve_secrets.h"
 #include "page/server.h"
 
@@ -43,7 +44,8 @@ struct Engine {
 };
 
 core::Result<Engine> make_engine(const core::Config& config, CliIo& io, const core::Clock& clock,
-                                 core::Logger& log, bool with_lookup) {
+                                 core::Logger& log, bool with_lookup,
+                                 core::Notifier* notifier = nullptr) {
   Engine e;
   if (config.aws.present || adapters::uses_aws(config)) {
     adapters::aws::RetryPolicy retry;
@@ -67,7 +69,8 @@ core::Result<Engine> make_engine(const core::Config& config, CliIo& io, const co
       });
   e.controller = std::make_unique<core::Controller>(
       config, core::Controller::Deps{*e.store, *e.backends, clock, log, e.lookup.get(),
-                                     adapters::lease_holder_id(), e.sleeper.get(), e.random.get()});
+                                     adapters::lease_holder_id(), e.sleeper.get(), e.random.get(),
+                                     notifier});
   return e;
 }
 
@@ -145,13 +148,45 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
     const std::string github_secret = secret({"GitHub webhook secret", config.serve.github_secret_file,
                                               "github-webhook-secret", "INTERMISSION_GITHUB_SECRET"},
                                              io, log);
-    auto http_engine = make_engine(config, io, clock, log, false);
-    auto worker_engine = make_engine(config, io, clock, log, true);
+    Metrics metrics;
+    // Notifications: delivered on the notifier's own thread, which alone uses `notify_engine`'s
+    // store to write each delivery's end to the audit trail. Declared before the engines whose
+    // controllers tell it, so it outlives them.
+    std::optional<core::Result<Engine>> notify_engine;
+    std::unique_ptr<adapters::HttpNotifier> notifier;
+    if (!config.notifications.targets.empty()) {
+      LoadedTargets targets = load_notify_targets(config.notifications, io.getenv);
+      for (const auto& p : targets.problems) log.error("notification target left out", {{"problem", p}});
+      notify_engine = make_engine(config, io, clock, log, false);
+      if (!*notify_engine) {
+        io.err << "intermission serve: " << (*notify_engine).error().message << "\n";
+        return kExitFailed;
+      }
+      core::Store* audit_store = (**notify_engine).store.get();
+      notifier = std::make_unique<adapters::HttpNotifier>(
+          std::move(targets.targets), notifier_options(config.notifications), clock,
+          [&, audit_store](const adapters::DeliveryReport& r) {
+            const bool ok = r.result == adapters::DeliveryReport::Result::kDelivered;
+            log.log(ok ? core::LogLevel::kInfo : core::LogLevel::kError,
+                    ok ? "notice delivered" : "notice not delivered",
+                    {{"environment", r.notice.environment}, {"notice", std::string(core::to_string(r.notice.kind))},
+                     {"target", r.target}, {"result", std::string(adapters::to_string(r.result))},
+                     {"attempts", std::to_string(r.attempts)}, {"detail", r.detail}});
+            metrics.count("intermission_notifications_total",
+                          {{"target", r.target}, {"kind", std::string(core::to_string(r.notice.kind))},
+                           {"result", std::string(adapters::to_string(r.result))}});
+            if (auto st = core::append_audit(*audit_store, r.notice.environment, {delivery_audit(r, clock.now())}); !st) {
+              log.warn("could not write a notice's delivery to the audit trail",
+                       {{"environment", r.notice.environment}, {"error", st.error().message}});
+            }
+          });
+    }
+    auto http_engine = make_engine(config, io, clock, log, false, notifier.get());
+    auto worker_engine = make_engine(config, io, clock, log, true, notifier.get());
     if (!http_engine || !worker_engine) {
       io.err << "intermission serve: " << (!http_engine ? http_engine.error() : worker_engine.error()).message << "\n";
       return kExitFailed;
     }
-    Metrics metrics;
     WorkQueue queue;
     const auto sns_endpoint = io.getenv("AWS_ENDPOINT_URL_SNS");
     // Signing certificates are fetched off the I/O thread (rate-limited, failures cached).
@@ -315,6 +350,12 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
     stop_handlers();  // a handler in progress finishes first (its answer goes nowhere)
     queue.stop();
     worker.join();
+    // Notices of the last switches get one timeout's worth of time to go out; what is left is
+    // written to the audit trail as dropped.
+    if (notifier && !notifier->wait_idle(config.notifications.timeout)) {
+      log.warn("stopping with notices undelivered; they are dropped");
+    }
+    notifier.reset();
     if (reloaded) loaded = std::move(*reloaded);
     if (exit == Exit::kStop) return kExitOk;
   }

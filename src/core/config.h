@@ -134,8 +134,37 @@ struct ServeConfig {
   SourceLocation where;
 };
 
+// One place notices are sent (docs/notifications.md). The URL of a Slack webhook is a secret:
+// `url_file` or `url_env` keep it out of the config file.
+struct NotificationTarget {
+  std::string name;  // for logs, metrics and the audit trail; default "<type>-<index>"
+  std::string type;  // "slack" (incoming webhook) or "webhook" (generic JSON, HMAC-signed)
+  std::string url;   // exactly one of url, url_file, url_env
+  std::string url_file;
+  std::string url_env;
+  // webhook: the HMAC key, from a file or an environment variable (one of them)
+  std::string secret_file;
+  std::string secret_env;
+  std::vector<std::string> events;        // notice kinds (core/notice.h); empty = all
+  std::vector<std::string> environments;  // empty = all
+  SourceLocation where;
+};
+
+struct NotificationsConfig {
+  std::vector<NotificationTarget> targets;
+  // Failed convergences in a row for this long make a "switch-stuck" notice.
+  Duration stuck_after = std::chrono::minutes(10);
+  Duration timeout = std::chrono::seconds(5);  // per attempt, connect included
+  int attempts = 5;                            // per delivery, the first included
+  Duration backoff = std::chrono::seconds(1);  // the first retry's ceiling; doubles each time
+  Duration backoff_cap = std::chrono::minutes(1);  // and a Retry-After is honoured up to this
+  int queue = 1000;  // deliveries waiting at most; when full the oldest is dropped
+  SourceLocation where;
+};
+
 struct Config {
   std::string file;
+  NotificationsConfig notifications;
   ServeConfig serve;
   StoreConfig store;
   AwsConfig aws;

@@ -26,7 +26,12 @@ bool same_decision(const Decision& a, const Decision& b) {
 
 }  // namespace
 
-Controller::Controller(const Config& config, Deps deps) : config_(config), deps_(deps) {}
+Controller::Controller(const Config& config, Deps deps)
+    : config_(config), deps_(deps), failures_(config.notifications.stuck_after) {}
+
+void Controller::announce(const Notice& notice) {
+  if (deps_.notifier != nullptr) deps_.notifier->notify(notice);
+}
 
 void Controller::log_audit(const std::vector<AuditEntry>& audit) {
   for (const auto& a : audit) {
@@ -66,6 +71,7 @@ Result<Transition> Controller::update(const EnvironmentConfig& env, Fn&& change,
     if (written) {
       t.state.version = *written;
       log_audit(t.audit);
+      for (const auto& n : audit_notices(t.audit)) announce(n);
       return t;
     }
     if (written.error().code != ErrorCode::kConflict) {
@@ -280,8 +286,26 @@ Result<Lease> Controller::take_lease(const std::string& environment) {
 // lease taken leaves its recorded change to the holder, which looks at the ledger once more
 // after giving the lease up: whatever was recorded before that look is applied by the holder,
 // and whatever comes after finds the lease free.
+// A failed convergence is announced once per run of failures, and once more when the run
+// has lasted notifications.stuck_after (FailureTracker). Losing a race (kConflict: another
+// process holds the lease or kept changing the ledger) is not a failure of the switch.
 Result<Outcome> Controller::converge(const EnvironmentConfig& env, EnvState state, Outcome outcome,
                                      bool dry_run) {
+  const bool wanted_on = decide(state, env, deps_.clock.now()).on;
+  auto done = converge_passes(env, std::move(state), std::move(outcome), dry_run);
+  if (dry_run) return done;
+  if (done) {
+    if (!done->deferred) failures_.succeeded(env.name);
+  } else if (done.error().code != ErrorCode::kConflict) {
+    if (auto n = failures_.failed(env.name, wanted_on, done.error().message, deps_.clock.now())) {
+      announce(*n);
+    }
+  }
+  return done;
+}
+
+Result<Outcome> Controller::converge_passes(const EnvironmentConfig& env, EnvState state,
+                                            Outcome outcome, bool dry_run) {
   if (dry_run) return converge_leased(env, std::move(state), std::move(outcome), true);
   std::optional<Error> failure;
   for (int pass = 0; pass < kConvergeRounds; ++pass) {
@@ -394,9 +418,13 @@ Result<Outcome> Controller::converge_leased(const EnvironmentConfig& env, EnvSta
     // Record what the backend now is, unless the ledger moved on meanwhile: then decide again.
     const bool switched = !applied.empty() || state.applied.on != decision.on ||
                           !state.applied.since;
+    // Announced: a switch this process made, or one found made (a process that died between
+    // its steps and this record); not the first record of a backend that already was so.
+    std::optional<Notice> notice;
     auto t = update(
         env,
         [&](const EnvState& s, Time now) {
+          notice.reset();  // from an attempt that lost a compare-and-set
           Transition r{s, {}, false, ""};
           if (s.version != state.version && decide(s, env, now).on != decision.on) return r;
           if (!switched) return r;
@@ -407,10 +435,14 @@ Result<Outcome> Controller::converge_leased(const EnvironmentConfig& env, EnvSta
                                                 : what + " via " + b.describe();
           if (decision.on) message += ": " + decision.reason_text();
           r.audit.push_back(AuditEntry{now, env.name, "switched", message, "", ""});
+          if (!applied.empty() || (s.applied.since && s.applied.on != decision.on)) {
+            notice = switch_notice(r.state, env, decision, now);
+          }
           return r;
         },
         false);
     if (!t) return t.error();
+    if (notice && t->changed) announce(*notice);
     if (t->state.version == state.version || decide(t->state, env, deps_.clock.now()).on ==
                                                  decision.on) {
       return outcome;

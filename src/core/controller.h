@@ -12,6 +12,7 @@
 #include "core/ledger.h"
 #include "core/log.h"
 #include "core/lookup.h"
+#include "core/notice.h"
 #include "core/random.h"
 #include "core/store.h"
 
@@ -52,6 +53,10 @@ class Controller {
     // Pauses between compare-and-set attempts; either null = no pause (unit tests).
     Sleeper* sleeper = nullptr;
     Random* random = nullptr;
+    // Told about switches, failed or stuck switches and expired deployments; null = none.
+    // Only the process whose write recorded a switch (or an expiry) announces it, so a switch
+    // is announced once however many processes converge. Never waited for.
+    Notifier* notifier = nullptr;
   };
 
   // `config` and everything in `deps` must outlive the controller. Not thread-safe; use one
@@ -91,6 +96,9 @@ class Controller {
   Result<Transition> update(const EnvironmentConfig& env, Fn&& change, bool dry_run);
   Result<Outcome> converge(const EnvironmentConfig& env, EnvState state, Outcome outcome,
                            bool dry_run);
+  Result<Outcome> converge_passes(const EnvironmentConfig& env, EnvState state, Outcome outcome,
+                                  bool dry_run);
+  void announce(const Notice& notice);
   Result<Outcome> converge_leased(const EnvironmentConfig& env, EnvState state, Outcome outcome,
                                   bool dry_run);
   Result<Lease> take_lease(const std::string& environment);
@@ -101,6 +109,7 @@ class Controller {
 
   const Config& config_;
   Deps deps_;
+  FailureTracker failures_;
 };
 
 }  // namespace intermission::core

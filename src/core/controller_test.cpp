@@ -31,8 +31,19 @@ class ControllerTest : public ::testing::Test {
   }
 
   Controller controller(DeploymentLookup* lookup = nullptr, const std::string& holder = "a") {
-    return Controller(config_, {store_, backends_, clock_, log_, lookup, holder});
+    return Controller(config_, {store_, backends_, clock_, log_, lookup, holder, nullptr, nullptr,
+                                &notices_});
   }
+
+  struct RecordingNotifier final : Notifier {
+    void notify(const Notice& n) override { sent.push_back(n); }
+    std::vector<NoticeKind> kinds() const {
+      std::vector<NoticeKind> out;
+      for (const auto& n : sent) out.push_back(n.kind);
+      return out;
+    }
+    std::vector<Notice> sent;
+  };
 
   static DeploymentEvent event(const std::string& id, DeploymentStatus status,
                                const std::string& group = "prod-web",
@@ -51,6 +62,7 @@ class ControllerTest : public ::testing::Test {
   FakeBackendFactory backends_;
   ManualClock clock_;
   RecordingLogger log_;
+  RecordingNotifier notices_;
 };
 
 TEST_F(ControllerTest, CreatedSwitchesOnAndSucceededSwitchesOff) {
@@ -574,6 +586,76 @@ TEST_F(ControllerTest, ConflictsBackOffWithJitter) {
   for (const auto d : sleeper.slept) total += d;
   EXPECT_LE(total, kCasAttempts * kCasBackoffCap) << "bounded";
   for (const auto d : sleeper.slept) EXPECT_LE(d, kCasBackoffCap);
+}
+
+}  // namespace
+}  // namespace intermission::core
+
+namespace intermission::core {
+namespace {
+
+TEST_F(ControllerTest, ASwitchIsAnnouncedOnceHoweverManyProcessesConverge) {
+  auto a = controller(nullptr, "a");
+  auto b = controller(nullptr, "b");
+  ASSERT_TRUE(a.tick("prod").ok());
+  EXPECT_TRUE(notices_.sent.empty()) << "the first record of a backend that already was off";
+  ASSERT_TRUE(a.handle(event("d-1", DeploymentStatus::kCreated)).ok());
+  ASSERT_TRUE(b.reconcile("prod").ok());
+  ASSERT_TRUE(a.tick("prod").ok());
+  ASSERT_EQ(notices_.kinds(), std::vector<NoticeKind>{NoticeKind::kSwitchedOn});
+  EXPECT_EQ(notices_.sent[0].environment, "prod");
+  EXPECT_EQ(notices_.sent[0].deployment_ids, std::vector<std::string>{"d-1"});
+  EXPECT_EQ(notices_.sent[0].time, clock_.now());
+  clock_.advance(minutes(1));
+  ASSERT_TRUE(b.handle(event("d-1", DeploymentStatus::kSucceeded)).ok());
+  ASSERT_TRUE(a.reconcile("prod").ok());
+  EXPECT_EQ(notices_.kinds(),
+            (std::vector<NoticeKind>{NoticeKind::kSwitchedOn, NoticeKind::kSwitchedOff}));
+}
+
+TEST_F(ControllerTest, ADryRunAnnouncesNothing) {
+  auto c = controller();
+  auto o = c.handle(event("d-1", DeploymentStatus::kCreated), true);
+  ASSERT_TRUE(o.ok());
+  EXPECT_FALSE(o->planned.empty());
+  EXPECT_TRUE(notices_.sent.empty());
+}
+
+TEST_F(ControllerTest, AFailingSwitchIsAnnouncedThenStuckAfterTheThreshold) {
+  config_.notifications.stuck_after = minutes(10);
+  auto c = controller();
+  backends_.switches["prod"].fail_next_applies = 1000;
+  EXPECT_FALSE(c.handle(event("d-1", DeploymentStatus::kCreated)).ok());
+  ASSERT_EQ(notices_.kinds(), std::vector<NoticeKind>{NoticeKind::kSwitchFailed});
+  EXPECT_TRUE(notices_.sent[0].wanted_on);
+  EXPECT_FALSE(notices_.sent[0].reason.empty());
+  for (int i = 0; i < 9; ++i) {
+    clock_.advance(minutes(1));
+    EXPECT_FALSE(c.tick("prod").ok());
+  }
+  EXPECT_EQ(notices_.sent.size(), 1u) << "nine minutes of failures: not stuck yet";
+  clock_.advance(minutes(1));
+  EXPECT_FALSE(c.tick("prod").ok());
+  ASSERT_EQ(notices_.kinds(),
+            (std::vector<NoticeKind>{NoticeKind::kSwitchFailed, NoticeKind::kSwitchStuck}));
+  EXPECT_EQ(notices_.sent[1].failing_since, notices_.sent[0].time);
+  clock_.advance(minutes(1));
+  EXPECT_FALSE(c.tick("prod").ok());
+  EXPECT_EQ(notices_.sent.size(), 2u);
+  backends_.switches["prod"].fail_next_applies = 0;
+  ASSERT_TRUE(c.tick("prod").ok());
+  EXPECT_EQ(notices_.kinds().back(), NoticeKind::kSwitchedOn) << "the switch, when it works";
+}
+
+TEST_F(ControllerTest, AnExpiredDeploymentIsAnnounced) {
+  auto c = controller();
+  ASSERT_TRUE(c.handle(event("d-1", DeploymentStatus::kCreated)).ok());
+  clock_.advance(config_.environments["prod"].max_duration);
+  ASSERT_TRUE(c.tick("prod").ok());
+  EXPECT_EQ(notices_.kinds(),
+            (std::vector<NoticeKind>{NoticeKind::kSwitchedOn, NoticeKind::kDeploymentExpired,
+                                     NoticeKind::kSwitchedOff}));
+  EXPECT_EQ(notices_.sent[1].deployment_ids, std::vector<std::string>{"d-1"});
 }
 
 }  // namespace

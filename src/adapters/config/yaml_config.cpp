@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "adapters/backend/factory.h"
+#include "core/notice.h"
 #include "core/routing.h"
 #include "core/sns.h"
 
@@ -174,6 +175,145 @@ void read_policy(Walker& w, const YAML::Node& n, const std::string& field,
   }
 }
 
+// An http or https URL with a host: what a notification target may be sent to.
+bool valid_notify_url(const std::string& url) {
+  std::string_view rest = url;
+  if (rest.starts_with("https://")) {
+    rest.remove_prefix(8);
+  } else if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else {
+    return false;
+  }
+  const auto host_end = rest.find_first_of("/?#");
+  const std::string_view host = rest.substr(0, host_end);
+  if (host.empty() || host.front() == ':' || host.find('@') != std::string_view::npos) return false;
+  for (const char c : url) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return false;
+  }
+  return true;
+}
+
+void read_notifications(Walker& w, const YAML::Node& nt, const std::string& file,
+                        core::NotificationsConfig& out,
+                        const std::map<std::string, core::EnvironmentConfig>* environments) {
+  w.only_keys(nt, "notifications",
+              {"targets", "stuck_after", "timeout", "attempts", "backoff", "backoff_cap", "queue"});
+  out.where = w.at(nt);
+  w.duration(nt, "stuck_after", "notifications", out.stuck_after);
+  w.duration(nt, "timeout", "notifications", out.timeout);
+  w.duration(nt, "backoff", "notifications", out.backoff);
+  w.duration(nt, "backoff_cap", "notifications", out.backoff_cap);
+  auto whole = [&](const char* key, int low, int high, int& value) {
+    const YAML::Node n = nt[key];
+    if (!n) return;
+    const std::string field = std::string("notifications.") + key;
+    const auto v = w.scalar(n, field);
+    int parsed = 0;
+    try {
+      std::size_t used = 0;
+      parsed = v ? std::stoi(*v, &used) : 0;
+      if (v && used != v->size()) parsed = 0;
+    } catch (const std::exception&) {
+      parsed = 0;
+    }
+    if (v && (parsed < low || parsed > high)) {
+      w.error(n, field, "must be a whole number from " + std::to_string(low) + " to " +
+                            std::to_string(high));
+    } else if (v) {
+      value = parsed;
+    }
+  };
+  whole("attempts", 1, 20, out.attempts);
+  whole("queue", 1, 100000, out.queue);
+  const YAML::Node targets = nt["targets"];
+  if (!targets) {
+    w.error(nt, "notifications.targets", "missing: a list of places to send notices to");
+    return;
+  }
+  if (!targets.IsSequence()) {
+    w.error(targets, "notifications.targets", "must be a list of targets");
+    return;
+  }
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const YAML::Node t = targets[i];
+    const std::string field = "notifications.targets[" + std::to_string(i) + "]";
+    if (!w.is_map(t, field)) continue;
+    w.only_keys(t, field, {"type", "name", "url", "url_file", "url_env", "secret_file",
+                           "secret_env", "events", "environments"});
+    core::NotificationTarget target;
+    target.where = w.at(t);
+    auto text = [&](const char* key) -> std::string {
+      const YAML::Node n = t[key];
+      return n ? w.scalar(n, field + "." + key).value_or("") : "";
+    };
+    target.type = text("type");
+    if (!t["type"]) {
+      w.error(t, field + ".type", "missing: slack or webhook");
+    } else if (target.type != "slack" && target.type != "webhook") {
+      w.error(t["type"], field + ".type", "'" + target.type + "' is not slack or webhook");
+    }
+    target.name = t["name"] ? text("name") : target.type + "-" + std::to_string(i);
+    if (!names.insert(target.name).second) {
+      w.error(t["name"] ? t["name"] : t, field + ".name",
+              "'" + target.name +
+                  "' names another target too (names label metrics and audit lines)");
+    }
+    target.url = text("url");
+    target.url_file = t["url_file"] ? resolve_path(file, text("url_file")) : "";
+    target.url_env = text("url_env");
+    const int url_sources = (t["url"] ? 1 : 0) + (t["url_file"] ? 1 : 0) + (t["url_env"] ? 1 : 0);
+    if (url_sources != 1) {
+      w.error(t, field + ".url",
+              "give exactly one of url, url_file, url_env (a Slack webhook URL is a secret: "
+              "url_file or url_env keep it out of this file)");
+    } else if (t["url"] && !valid_notify_url(target.url)) {
+      w.error(t["url"], field + ".url", "'" + target.url + "' is not an http:// or https:// URL");
+    }
+    target.secret_file = t["secret_file"] ? resolve_path(file, text("secret_file")) : "";
+    target.secret_env = text("secret_env");
+    const int secret_sources = (t["secret_file"] ? 1 : 0) + (t["secret_env"] ? 1 : 0);
+    if (target.type == "webhook" && secret_sources != 1) {
+      w.error(t, field + ".secret_file",
+              "a webhook target signs with a secret: give exactly one of secret_file, secret_env");
+    } else if (target.type == "slack" && secret_sources != 0) {
+      w.error(t["secret_file"] ? t["secret_file"] : t["secret_env"], field,
+              "a slack target has no signing secret (its URL is the secret)");
+    }
+    auto names_list = [&](const char* key, std::vector<std::string>& list, auto&& check) {
+      const YAML::Node n = t[key];
+      if (!n) return;
+      if (!n.IsSequence()) {
+        w.error(n, field + "." + key, "must be a list");
+        return;
+      }
+      for (const auto& item : n) {
+        auto v = w.scalar(item, field + "." + key);
+        if (!v) continue;
+        if (const std::string problem = check(*v); !problem.empty()) {
+          w.error(item, field + "." + key, problem);
+        } else {
+          list.push_back(*v);
+        }
+      }
+    };
+    names_list("events", target.events, [](const std::string& v) -> std::string {
+      if (core::parse_notice_kind(v)) return "";
+      std::string known;
+      for (const auto k : core::kNoticeKinds) {
+        known += (known.empty() ? "" : ", ") + std::string(core::to_string(k));
+      }
+      return "'" + v + "' is not a notice (known: " + known + ")";
+    });
+    names_list("environments", target.environments, [&](const std::string& v) -> std::string {
+      if (environments == nullptr || environments->contains(v)) return "";
+      return "'" + v + "' is not a configured environment";
+    });
+    out.targets.push_back(std::move(target));
+  }
+}
+
 bool valid_environment_name(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
   for (const char c : name) {
@@ -185,6 +325,8 @@ bool valid_environment_name(const std::string& name) {
 }
 
 }  // namespace
+
+bool is_notify_url(const std::string& url) { return valid_notify_url(url); }
 
 std::string ConfigError::to_string() const {
   std::string out = where.file;
@@ -221,7 +363,8 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
     out.errors = w.errors;
     return out;
   }
-  w.only_keys(root, "", {"store", "aws", "serve", "defaults", "routes", "environments"});
+  w.only_keys(root, "",
+              {"store", "aws", "serve", "defaults", "routes", "environments", "notifications"});
 
   // serve
   std::vector<std::pair<YAML::Node, std::string>> webhook_environments;  // checked after environments
@@ -509,6 +652,10 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
       }
       out.config.routes.push_back(std::move(route));
     }
+  }
+  if (const YAML::Node nt = root["notifications"]; nt && w.is_map(nt, "notifications")) {
+    read_notifications(w, nt, file, out.config.notifications,
+                       envs && envs.IsMap() ? &out.config.environments : nullptr);
   }
   for (const auto& [node, field] : webhook_environments) {
     if (node.IsScalar() && !out.config.environments.contains(node.Scalar()) && envs && envs.IsMap()) {

@@ -22,6 +22,10 @@ LoadedConfig parse_config(const std::string& text, const std::string& file);
 // Reads and parses the file. A file that cannot be read is one error at line 0.
 LoadedConfig load_config_file(const std::string& path);
 
+// An http:// or https:// URL with a host and no spaces or user info: what a notification
+// target may be sent to (checked at load for `url`, at start for url_file and url_env).
+bool is_notify_url(const std::string& url);
+
 // Resolves `path` against the directory of the config file (absolute paths are kept).
 std::string resolve_path(const std::string& config_file, const std::string& path);
 

@@ -354,3 +354,104 @@ environments:
 
 }  // namespace
 }  // namespace intermission::adapters
+
+namespace intermission::adapters {
+namespace {
+
+constexpr const char* kEnvs = R"(environments:
+  prod:
+    backend: {type: log, path: steps.log}
+  staging:
+    backend: {type: log, path: steps.log}
+)";
+
+TEST(YamlConfig, NotificationsAreReadWithDefaults) {
+  const LoadedConfig c = parse_config(std::string(R"(notifications:
+  stuck_after: 5m
+  timeout: 2s
+  attempts: 3
+  targets:
+    - type: slack
+      url_env: SLACK_URL
+      events: [switched-on, switched-off]
+    - type: webhook
+      name: ops
+      url: https://ops.example.com/hooks/intermission
+      secret_file: secrets/ops
+      environments: [prod]
+)") + kEnvs,
+                                      "/etc/intermission/n.yaml");
+  ASSERT_TRUE(c.errors.empty()) << all_errors(c);
+  const core::NotificationsConfig& n = c.config.notifications;
+  EXPECT_EQ(n.stuck_after, std::chrono::minutes(5));
+  EXPECT_EQ(n.timeout, std::chrono::seconds(2));
+  EXPECT_EQ(n.attempts, 3);
+  EXPECT_EQ(n.backoff, std::chrono::seconds(1)) << "the default";
+  ASSERT_EQ(n.targets.size(), 2u);
+  EXPECT_EQ(n.targets[0].name, "slack-0");
+  EXPECT_EQ(n.targets[0].url_env, "SLACK_URL");
+  EXPECT_EQ(n.targets[0].events, (std::vector<std::string>{"switched-on", "switched-off"}));
+  EXPECT_EQ(n.targets[1].name, "ops");
+  EXPECT_EQ(n.targets[1].url, "https://ops.example.com/hooks/intermission");
+  EXPECT_EQ(n.targets[1].secret_file, "/etc/intermission/secrets/ops");
+  EXPECT_EQ(n.targets[1].environments, std::vector<std::string>{"prod"});
+}
+
+TEST(YamlConfig, NotificationMistakesNameTheLineAndField) {
+  const LoadedConfig c = parse_config(std::string(R"(notifications:
+  attempts: 0
+  targets:
+    - type: slack
+      url: ftp://example.com/x
+    - type: webhook
+      url: http://example.com/x
+    - type: teams
+      url_env: A
+      url_file: b
+    - type: slack
+      url: http://example.com/y
+      events: [switched]
+      environments: [nowhere]
+      secret_env: X
+)") + kEnvs,
+                                      "n.yaml");
+  const std::string text = all_errors(c);
+  EXPECT_NE(text.find("n.yaml:2:13: notifications.attempts: must be a whole number from 1 to 20"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("n.yaml:5:12: notifications.targets[0].url: 'ftp://example.com/x' is not "
+                      "an http:// or https:// URL"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("n.yaml:6:7: notifications.targets[1].secret_file: a webhook target signs"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("n.yaml:8:13: notifications.targets[2].type: 'teams' is not slack or "
+                      "webhook"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("notifications.targets[2].url: give exactly one of url, url_file, url_env"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("n.yaml:13:16: notifications.targets[3].events: 'switched' is not a notice"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("n.yaml:14:22: notifications.targets[3].environments: 'nowhere' is not a "
+                      "configured environment"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("a slack target has no signing secret"), std::string::npos) << text;
+}
+
+TEST(YamlConfig, NotificationUrlsMustHaveAHost) {
+  for (const char* url : {"http://", "https:///path", "http://user@host/", "https://a b/"}) {
+    const LoadedConfig c = parse_config(std::string("notifications:\n  targets:\n    - type: "
+                                                    "slack\n      url: \"") +
+                                            url + "\"\n" + kEnvs,
+                                        "u.yaml");
+    EXPECT_NE(all_errors(c).find("is not an http:// or https:// URL"), std::string::npos) << url;
+  }
+}
+
+}  // namespace
+}  // namespace intermission::adapters
