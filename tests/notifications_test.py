@@ -270,5 +270,30 @@ class CliNotifications(Workspace):
                             for k, m in rows), rows)
 
 
+class StatusWithManyTargets(Workspace):
+    """Each switch writes one delivery line per target: `status` still shows what happened."""
+
+    def setUp(self):
+        super().setUp()
+        self.slack = Receiver()
+        targets = "".join(f"    - type: slack\n      name: team{i}\n      url: {self.slack.url}\n"
+                          for i in range(3))
+        with open(self.config, "a") as f:
+            f.write("notifications:\n  timeout: 2s\n  targets:\n" + targets)
+
+    def tearDown(self):
+        self.slack.close()
+        super().tearDown()
+
+    def test_delivered_lines_do_not_push_the_switches_out_of_status(self):
+        for _ in range(3):
+            self.run_cli("on", "prod", "--reason", "hotfix", check=0)
+            self.run_cli("off", "prod", check=0)
+        self.assertEqual(len(self.slack.bodies()), 18)
+        kinds = [a["kind"] for a in self.status()["prod"]["recent"]]
+        self.assertNotIn("notified", kinds)
+        self.assertGreaterEqual(kinds.count("switched"), 4, kinds)
+
+
 if __name__ == "__main__":
     unittest.main()

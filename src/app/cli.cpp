@@ -705,8 +705,9 @@ int cmd_status(const Args& global, const Args& a, CliIo& io) {
     auto state = rt.store->load(n);
     if (!state) return report_failure(io, "status", state.error());
     s.state = std::move(*state);
-    auto recent = rt.store->audit(n, 10);
-    if (recent) s.recent = std::move(*recent);
+    if (auto recent = rt.store->audit(n, kStatusAuditRead)) {
+      s.recent = status_recent(*recent, kStatusRecent);
+    }
     if (auto lease = rt.store->lease(n)) s.lease = *lease;
     auto backend = rt.backends->make(*s.config);
     if (backend) {

@@ -136,4 +136,13 @@ std::string status_text(const std::vector<EnvironmentStatus>& envs, core::Time n
   return out;
 }
 
+std::vector<core::AuditEntry> status_recent(const std::vector<core::AuditEntry>& audit,
+                                            std::size_t count) {
+  std::vector<core::AuditEntry> kept;
+  for (auto it = audit.rbegin(); it != audit.rend() && kept.size() < count; ++it) {
+    if (it->kind != "notified") kept.push_back(*it);
+  }
+  return {kept.rbegin(), kept.rend()};
+}
+
 }  // namespace intermission::app

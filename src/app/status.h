@@ -27,4 +27,13 @@ struct EnvironmentStatus {
 boost::json::value status_json(const std::vector<EnvironmentStatus>& envs, core::Time now);
 std::string status_text(const std::vector<EnvironmentStatus>& envs, core::Time now);
 
+// The newest `count` lines of `audit` (oldest first) that say what happened to the
+// environment: a delivered notice is left out (one per target and switch, they would push the
+// switches out); one that failed or was dropped stays, since someone was not told.
+std::vector<core::AuditEntry> status_recent(const std::vector<core::AuditEntry>& audit,
+                                            std::size_t count);
+// How many audit lines status reads to find those.
+inline constexpr std::size_t kStatusAuditRead = 200;
+inline constexpr std::size_t kStatusRecent = 10;
+
 }  // namespace intermission::app
