@@ -6,7 +6,8 @@
  * asks and clients such as wrk need to reconnect rather than reuse). No parsing beyond that,
  * no limits, no timeouts: not a server to deploy.
  *
- *   floor_server PORT ANSWER_FILE      (ANSWER_FILE: the whole answer, status line to body)
+ *   floor_server PORT ANSWER_FILE [defer]   (ANSWER_FILE: the whole answer, status line to body;
+ *                                            defer: TCP_DEFER_ACCEPT on the listener, to measure it)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,8 +53,8 @@ static int load(const char *path) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: floor_server PORT ANSWER_FILE\n");
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: floor_server PORT ANSWER_FILE [defer]\n");
     return 2;
   }
   load(argv[2]);
@@ -63,6 +64,8 @@ int main(int argc, char **argv) {
   setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* inherited by accepted sockets */
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[1])),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int defer_seconds = 1;
+  if (argc == 4) setsockopt(lfd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof defer_seconds);
   if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0) die("bind");
   if (listen(lfd, 4096) != 0) die("listen");
   int ep = epoll_create1(0);

@@ -252,6 +252,8 @@ def main():
     ap.add_argument("--no-scaling", action="store_true", help="skip the --threads 1 vs 2 part")
     ap.add_argument("--before", metavar="BIN",
                     help="another intermission binary, measured beside --bin as 'before' (to measure a change)")
+    ap.add_argument("--floor-defer", action="store_true",
+                    help="also the floor with TCP_DEFER_ACCEPT on its listener, as 'floor-defer'")
     ap.add_argument("--only", metavar="NAMES",
                     help="comma-separated servers to measure (nginx,haproxy,intermission,floor,before); "
                          "ratios need nginx, haproxy and floor")
@@ -284,7 +286,7 @@ def main():
                     f.write(page)
             page_args = ["--page-dir", pages]
 
-        ports = {n: free_port() for n in ["nginx", "haproxy", "intermission", "floor", "before"]}
+        ports = {n: free_port() for n in ["nginx", "haproxy", "intermission", "floor", "before", "floor-defer"]}
         # The floor's answer: the page with the headers every server here is checked for.
         with open(os.path.join(work, "floor-answer"), "wb") as f:
             f.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html; charset=utf-8\r\n"
@@ -344,6 +346,9 @@ frontend fe
                                              f"127.0.0.1:{ports['before']}", "--retry-after", "2m"] + page_args
                                   + (["--threads", str(args.threads)] if args.threads > 1 else []),
                                   ports["before"], work))
+        if args.floor_defer:
+            servers.append(Server("floor-defer", [floor_bin, str(ports["floor-defer"]), os.path.join(work, "floor-answer"),
+                                                  "defer"], ports["floor-defer"], work))
         if args.only:
             wanted = args.only.split(",")
             servers = [srv for srv in servers if srv.name in wanted]
