@@ -296,9 +296,15 @@ int run_page_main(const std::vector<std::string>& args, CliIo& io) {
   // The global options of `intermission`, before the command; then `page`, which may be left out.
   std::vector<std::string> global_argv;
   std::size_t i = 0;
-  while (i < args.size() && (args[i] == "--log-level" || args[i] == "--config")) {
+  auto global_option = [](const std::string& a) {
+    return a == "--log-level" || a == "--config" || a.rfind("--log-level=", 0) == 0 ||
+           a.rfind("--config=", 0) == 0;
+  };
+  while (i < args.size() && global_option(args[i])) {
     global_argv.push_back(args[i]);
-    if (i + 1 < args.size()) global_argv.push_back(args[++i]);
+    if (args[i].find('=') == std::string::npos && i + 1 < args.size()) {
+      global_argv.push_back(args[++i]);
+    }
     ++i;
   }
   if (i < args.size() && args[i] == "page") ++i;
@@ -317,7 +323,7 @@ int run_page_main(const std::vector<std::string>& args, CliIo& io) {
     io.err << "intermission-page: " << (!global ? global.error() : parsed.error()).message << "\n";
     return kExitUsage;
   }
-  for (const std::string name : {"--config", "--log-level"}) {
+  for (const char* name : {"--config", "--log-level"}) {
     if (auto v = parsed->option(name)) global->options[name] = *v;
   }
   return run_page(*global, *parsed, io, nullptr);
