@@ -65,7 +65,7 @@ DEMO_PORT ?= 8080
 bench: build
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 	  (sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; $$sudo apt-get install -y --no-install-recommends nginx-light wrk)
-	/usr/bin/python3 bench/page_bench.py --bin $(BUILD)/src/app/intermission
+	/usr/bin/python3 bench/page_bench.py --bin $(BUILD)/src/app/intermission --floor-defer
 	/usr/bin/python3 bench/lambda_coldstart.py --zip $(BUILD)/intermission-lambda.zip
 	/usr/bin/python3 bench/nginx_switch_bench.py --bin $(BUILD)/src/app/intermission
 	$(MAKE) conformance

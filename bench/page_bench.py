@@ -1,16 +1,18 @@
 #!/usr/bin/python3
 """The page server against what a user would otherwise put there: nginx (`return 503` +
 `error_page`) and HAProxy (`http-request return`), serving the same page with the same
-headers, side by side in one run.
+headers, side by side in one run, and against the floor (bench/floor_server.c: the least work
+an HTTP keep-alive server can do on Linux, compiled here with the system's cc).
 
 Servers are pinned to CPU 0 and wrk to CPU 1 (2-core machine). Scenarios: keep-alive with 50
-and 500 connections, `Connection: close` with 50, each for a bounded time, repeated with the
-servers alternating; then 10 000 idle keep-alive connections per server for memory. Every
+and 500 connections, `Connection: close` with 50 and 500, each for a bounded time, repeated
+with the servers alternating; then idle keep-alive connections per server for memory. Every
 server's answer (status, headers, body) is checked before it is measured.
 
 Prints one table (median over repetitions): requests/s, p50/p99 latency, server CPU
-microseconds per request, peak RSS, each also as a ratio to nginx and to HAProxy. Then
-`intermission page --threads 1` against `--threads 2` (SO_REUSEPORT) under the same load.
+microseconds per request, each also as a ratio to nginx, to HAProxy and to the floor; the
+size of each server's answer headers; resident memory at start and with the idle connections.
+Then `intermission page --threads 1` against `--threads 2` (SO_REUSEPORT) under the same load.
 Needs root (raises the open-files limit) and the Debian packages nginx-light, haproxy, wrk."""
 
 import argparse
@@ -115,6 +117,29 @@ def fetch(port, method="GET", path="/"):
     lines = head.decode().split("\r\n")
     headers = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
     return int(lines[0].split()[1]), headers, body
+
+
+def answer_head(port):
+    """The header block (status line to blank line) of the answer to a keep-alive GET /, as a
+    browser sends it."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+
+
+def build_floor(work):
+    """Compiles bench/floor_server.c with the system's C compiler into `work`."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor_server.c")
+    out = os.path.join(work, "floor_server")
+    subprocess.run([os.environ.get("CC", "cc"), "-O2", "-o", out, src], check=True)
+    return out
 
 
 def check(server, page):
@@ -225,6 +250,15 @@ def main():
     ap.add_argument("--idle", type=int, default=9000)
     ap.add_argument("--threads", type=int, default=1, help="intermission page --threads")
     ap.add_argument("--no-scaling", action="store_true", help="skip the --threads 1 vs 2 part")
+    ap.add_argument("--before", metavar="BIN",
+                    help="another intermission binary, measured beside --bin as 'before' (to measure a change)")
+    ap.add_argument("--floor-defer", action="store_true",
+                    help="also the floor with TCP_DEFER_ACCEPT on its listener, as 'floor-defer'")
+    ap.add_argument("--only", metavar="NAMES",
+                    help="comma-separated servers to measure (nginx,haproxy,intermission,floor,before); "
+                         "ratios need nginx, haproxy and floor")
+    ap.add_argument("--scenarios", metavar="INDEXES",
+                    help="comma-separated scenario numbers (0 keep-alive 50, 1 keep-alive 500, 2 close 50, 3 close 500)")
     ap.add_argument("--languages", action="store_true",
                     help="intermission with --page-dir (the same page as default, 4 translations) and "
                          f"every request with Accept-Language: {ACCEPT_LANGUAGE}")
@@ -252,7 +286,12 @@ def main():
                     f.write(page)
             page_args = ["--page-dir", pages]
 
-        ports = {n: free_port() for n in ["nginx", "haproxy", "intermission"]}
+        ports = {n: free_port() for n in ["nginx", "haproxy", "intermission", "floor", "before", "floor-defer"]}
+        # The floor's answer: the page with the headers every server here is checked for.
+        with open(os.path.join(work, "floor-answer"), "wb") as f:
+            f.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html; charset=utf-8\r\n"
+                    b"Content-Length: %d\r\nRetry-After: 120\r\nCache-Control: no-store\r\n\r\n" % len(page) + page)
+        floor_bin = build_floor(work)
         with open(os.path.join(work, "nginx.conf"), "w") as f:
             f.write(f"""worker_processes 1;
 worker_rlimit_nofile 20000;
@@ -300,19 +339,37 @@ frontend fe
                                     f"127.0.0.1:{ports['intermission']}", "--retry-after", "2m"] + page_args
                    + (["--threads", str(args.threads)] if args.threads > 1 else []),
                    ports["intermission"], work),
+            Server("floor", [floor_bin, str(ports["floor"]), os.path.join(work, "floor-answer")], ports["floor"], work),
         ]
+        if args.before:
+            servers.append(Server("before", [os.path.abspath(args.before), "--log-level", "error", "page", "--listen",
+                                             f"127.0.0.1:{ports['before']}", "--retry-after", "2m"] + page_args
+                                  + (["--threads", str(args.threads)] if args.threads > 1 else []),
+                                  ports["before"], work))
+        if args.floor_defer:
+            servers.append(Server("floor-defer", [floor_bin, str(ports["floor-defer"]), os.path.join(work, "floor-answer"),
+                                                  "defer"], ports["floor-defer"], work))
+        if args.only:
+            wanted = args.only.split(",")
+            servers = [srv for srv in servers if srv.name in wanted]
+        names = [srv.name for srv in servers]
         scenarios = [("keep-alive, 50 conns", 50, False), ("keep-alive, 500 conns", 500, False),
-                     ("Connection: close, 50 conns", 50, True)]
+                     ("Connection: close, 50 conns", 50, True), ("Connection: close, 500 conns", 500, True)]
+        if args.scenarios:
+            scenarios = [scenarios[int(i)] for i in args.scenarios.split(",")]
         results = {(s[0], srv.name): [] for s in scenarios for srv in servers}
+        heads = {}
         for server in servers:
             server.start()
             try:
                 check(server, page)
+                heads[server.name] = answer_head(server.port)
             except OSError as e:
                 raise SystemExit(f"{server.name}: {e}")
             server.stop()
         for rep in range(args.repetitions):
-            order = servers[rep % 3:] + servers[:rep % 3]  # alternate who goes first
+            k = rep % len(servers)
+            order = servers[k:] + servers[:k]  # alternate who goes first
             for server in order:
                 server.start()
                 for name, conns, close in scenarios:
@@ -325,7 +382,7 @@ frontend fe
         memory = {}
         for server in servers:
             server.start()
-            base = rss_kb(server.pids())
+            base = rss_kb(server.pids())  # at start: started, listening, 0.3 s later
             socks = idle_connections(server.port, args.idle)
             time.sleep(1)
             memory[server.name] = (base, rss_kb(server.pids()))
@@ -341,21 +398,30 @@ frontend fe
               f"page {len(page)} bytes; intermission threads: {args.threads}"
               + (f"; intermission with --page-dir (5 languages), Accept-Language: {ACCEPT_LANGUAGE}" if args.languages else "")
               + "\n")
-        print("| scenario | server | req/s | p50 ms | p99 ms | CPU µs/req | req/s vs nginx | vs HAProxy | CPU/req vs nginx | vs HAProxy | errors |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        def ratio(value, name, against, key):
+            return f"{value / med(name, against, key):.2f}" if against in names else "–"
+
+        print("| scenario | server | req/s | p50 ms | p99 ms | CPU µs/req | req/s vs nginx | vs HAProxy | vs floor "
+              "| CPU/req vs nginx | vs HAProxy | vs floor | errors |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for name, _, _ in scenarios:
-            for srv in ["nginx", "haproxy", "intermission"]:
+            for srv in names:
                 rps, cpu = med(name, srv, "rps"), med(name, srv, "cpu_us")
                 errs = sum(r["socket_errors"] for r in results[(name, srv)])
                 print(f"| {name} | {srv} | {rps:,.0f} | {med(name, srv, 'p50'):.2f} | {med(name, srv, 'p99'):.2f} | "
-                      f"{cpu:.1f} | {rps / med(name, 'nginx', 'rps'):.2f} | {rps / med(name, 'haproxy', 'rps'):.2f} | "
-                      f"{cpu / med(name, 'nginx', 'cpu_us'):.2f} | {cpu / med(name, 'haproxy', 'cpu_us'):.2f} | {errs} |")
-        print(f"\n| {args.idle} idle keep-alive connections | idle RSS MiB | RSS with them MiB | vs nginx | vs HAProxy |")
-        print("|---|---|---|---|---|")
-        for srv in ["nginx", "haproxy", "intermission"]:
+                      f"{cpu:.1f} | {ratio(rps, name, 'nginx', 'rps')} | {ratio(rps, name, 'haproxy', 'rps')} | "
+                      f"{ratio(rps, name, 'floor', 'rps')} | {ratio(cpu, name, 'nginx', 'cpu_us')} | "
+                      f"{ratio(cpu, name, 'haproxy', 'cpu_us')} | {ratio(cpu, name, 'floor', 'cpu_us')} | {errs} |")
+        print(f"\n| server | answer headers, bytes | RSS at start MiB | with {args.idle} idle keep-alive connections MiB "
+              "| start vs floor | with them vs nginx | vs HAProxy |")
+        print("|---|---|---|---|---|---|---|")
+        for srv in names:
             base, peak = memory[srv]
-            print(f"| {srv} | {base / 1024:.1f} | {peak / 1024:.1f} | {peak / memory['nginx'][1]:.2f} | "
-                  f"{peak / memory['haproxy'][1]:.2f} |")
+            vs = lambda other, i: f"{memory[srv][i] / memory[other][i]:.2f}" if other in memory else "–"
+            print(f"| {srv} | {len(heads[srv])} | {base / 1024:.1f} | {peak / 1024:.1f} | {vs('floor', 0)} | "
+                  f"{vs('nginx', 1)} | {vs('haproxy', 1)} |")
+        for srv in names:
+            print(f"\n{srv}'s answer headers:\n```\n{heads[srv].decode().strip()}\n```")
         if not args.no_scaling:
             scaling(args, work)
     finally:

@@ -93,6 +93,10 @@ class PageRobustness(unittest.TestCase):
 
     def test_connection_limit(self):
         held = [socket.create_connection(("127.0.0.1", self.port)) for _ in range(50)]
+        # Each starts a request: the listener defers accept (TCP_DEFER_ACCEPT) until a
+        # connection has sent something, so silent ones are not the server's yet.
+        for s in held:
+            s.sendall(b"G")
         time.sleep(0.2)
         extra = socket.create_connection(("127.0.0.1", self.port))
         extra.settimeout(2)

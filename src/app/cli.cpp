@@ -26,6 +26,7 @@
 #include "app/nginx_page.h"
 #include "app/notifications.h"
 #include "app/page_command.h"
+#include "app/page_ledger.h"
 #include "app/serve_command.h"
 #include "app/status.h"
 #include "page/assets.h"
@@ -1119,7 +1120,12 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
          {spec_with_globals({{}, {}, 0, 0}),
           [&](const Args& g, const Args& a) { return run_lambda(g, a, io); }}},
         {"page",
-         {page_arg_spec(), [&](const Args& g, const Args& a) { return run_page(g, a, io); }}},
+         {page_arg_spec(), [&](const Args& g, const Args& a) {
+            // Without --environment the page needs none of this binary's libraries: the small
+            // intermission-page serves it, starting at a third of the memory.
+            if (!a.option("--environment") && io.exec_page) io.exec_page(args);
+            return run_page(g, a, io, open_page_ledger);
+          }}},
         {"check-config",
          {spec_with_globals({{}, {}, 0, 0}),
           [&](const Args& g, const Args& a) { return cmd_check_config(g, a, io); }}},

@@ -25,6 +25,9 @@ struct CliIo {
   std::ostream& err;
   // Environment lookup (so tests can control INTERMISSION_CONFIG, USER, ...).
   std::function<std::optional<std::string>(const std::string&)> getenv;
+  // Runs the small page-server binary in this process's place with these arguments (this
+  // binary's, after its name); returns only when it cannot. Empty: `page` runs in-process.
+  std::function<void(const std::vector<std::string>&)> exec_page = {};
 };
 
 // `args` excludes the program name.

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "app/cli.h"
+#include "app/page_command.h"
 
 int main(int argc, char** argv) {
   intermission::app::CliIo io{std::cin, std::cout, std::cerr,
@@ -12,7 +13,8 @@ int main(int argc, char** argv) {
                                 const char* v = std::getenv(name.c_str());
                                 if (v == nullptr) return std::nullopt;
                                 return std::string(v);
-                              }};
+                              },
+                              intermission::app::exec_page_binary};
   std::vector<std::string> args(argv + 1, argv + argc);
   // In the Lambda zip the binary is `bootstrap`, started with no arguments.
   const std::string name = argv[0];

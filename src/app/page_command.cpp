@@ -3,15 +3,19 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <climits>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <thread>
 #include <sstream>
 
-#include "adapters/config/yaml_config.h"
 #include "adapters/log/json_logger.h"
-#include "adapters/store/factory.h"
+#include "core/ledger.h"
 #include "page/assets.h"
 #include "page/server.h"
 
@@ -99,7 +103,7 @@ std::string load_page(const Args& a, page::PageOptions& o) {
 
 }  // namespace
 
-int run_page(const Args& global, const Args& a, CliIo& io) {
+int run_page(const Args& global, const Args& a, CliIo& io, const PageLedgerOpener& open_ledger) {
   adapters::SystemClock clock;
   core::LogLevel level = core::LogLevel::kInfo;
   if (auto l = global.option("--log-level")) {
@@ -148,23 +152,15 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
   if (!endpoints) return fail(io, endpoints.error().message, kExitUsage);
 
   // Optional: follow an environment's ledger for the reason and the expected end.
-  adapters::LoadedConfig loaded;
-  std::unique_ptr<adapters::aws::AwsContext> aws;
-  std::unique_ptr<core::Store> store;
-  const core::EnvironmentConfig* env = nullptr;
+  PageLedger ledger;
   if (auto name = a.option("--environment")) {
-    std::string path = global.option("--config").value_or("");
-    if (path.empty()) path = io.getenv("INTERMISSION_CONFIG").value_or("/etc/intermission/config.yaml");
-    loaded = adapters::load_config_file(path);
-    for (const auto& e : loaded.errors) io.err << e.to_string() << "\n";
-    if (!loaded.errors.empty()) return kExitConfig;
-    env = loaded.config.environment(*name);
-    if (env == nullptr) return fail(io, "no environment '" + *name + "' in " + path, kExitUsage);
-    aws = std::make_unique<adapters::aws::AwsContext>(loaded.config.aws.region, io.getenv, clock,
-                                                      log);
-    auto s = adapters::open_store(loaded.config.store, aws.get(), clock, log);
-    if (!s) return fail(io, s.error().message, kExitFailed);
-    store = std::move(*s);
+    if (!open_ledger) {
+      return fail(io, "--environment needs the store: run `intermission page --environment`",
+                  kExitUsage);
+    }
+    auto opened = open_ledger(global, *name, io, clock, log);
+    if (const int* code = std::get_if<int>(&opened)) return *code;
+    ledger = std::move(std::get<PageLedger>(opened));
   }
 
   int threads = 1;
@@ -182,7 +178,8 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
   for (int i = 0; i < threads; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
   asio::io_context& ctx = *contexts.front();
   std::atomic<std::shared_ptr<const page::ResponseSet>> current;
-  Refresher refresher{asio::steady_timer(ctx), options, current, clock, env, store.get(), log, {}};
+  Refresher refresher{asio::steady_timer(ctx), options, current, clock, ledger.env, ledger.store,
+                      log, {}};
   refresher.refresh();
   page::ServerLimits limits;
   limits.reuse_port = threads > 1;
@@ -293,6 +290,61 @@ int run_page(const Args& global, const Args& a, CliIo& io) {
   ctx.run();
   for (auto& w : workers) w.join();
   return kExitOk;
+}
+
+int run_page_main(const std::vector<std::string>& args, CliIo& io) {
+  // The global options of `intermission`, before the command; then `page`, which may be left out.
+  std::vector<std::string> global_argv;
+  std::size_t i = 0;
+  auto global_option = [](const std::string& a) {
+    return a == "--log-level" || a == "--config" || a.rfind("--log-level=", 0) == 0 ||
+           a.rfind("--config=", 0) == 0;
+  };
+  while (i < args.size() && global_option(args[i])) {
+    global_argv.push_back(args[i]);
+    if (args[i].find('=') == std::string::npos && i + 1 < args.size()) {
+      global_argv.push_back(args[++i]);
+    }
+    ++i;
+  }
+  if (i < args.size() && args[i] == "page") ++i;
+  const std::vector<std::string> rest(args.begin() + static_cast<long>(i), args.end());
+  for (const auto& r : rest) {
+    if (r == "--help" || r == "-h") {
+      io.out << "Usage: intermission-page [--log-level L] [page] [options]\n"
+                "The page server of `intermission page` on its own: the same options but "
+                "--environment\n(see `intermission page --help`).\n";
+      return kExitOk;
+    }
+  }
+  auto global = parse_args(global_argv, {{"--config", "--log-level"}, {}, 0, 0});
+  auto parsed = parse_args(rest, page_arg_spec());
+  if (!global || !parsed) {
+    io.err << "intermission-page: " << (!global ? global.error() : parsed.error()).message << "\n";
+    return kExitUsage;
+  }
+  for (const char* name : {"--config", "--log-level"}) {
+    if (auto v = parsed->option(name)) global->options[name] = *v;
+  }
+  return run_page(*global, *parsed, io, nullptr);
+}
+
+void exec_page_binary(const std::vector<std::string>& args) {
+  std::string self(PATH_MAX, '\0');
+  const ssize_t n = readlink("/proc/self/exe", self.data(), self.size());
+  if (n <= 0 || static_cast<std::size_t>(n) >= self.size()) return;
+  self.resize(static_cast<std::size_t>(n));
+  const std::string path = self.substr(0, self.rfind('/') + 1) + "intermission-page";
+  if (access(path.c_str(), X_OK) != 0) return;
+  std::vector<char*> argv;
+  std::string name = "intermission-page";
+  argv.push_back(name.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::cout.flush();
+  std::cerr.flush();
+  execv(path.c_str(), argv.data());  // returns only on failure
 }
 
 }  // namespace intermission::app

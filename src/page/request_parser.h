@@ -86,7 +86,7 @@ class LeanParser final : public http::basic_parser<true> {
     }
     answer_before_body_ = expect_ && !is_done();
     keeps_alive_ = keep_alive() && !force_close_ && !answer_before_body_;
-    reply_ = &set_.respond(RequestView{method_, target_, accept_, keeps_alive_, accept_language_});
+    reply_ = &set_.respond(RequestView{method_, target_, accept_, keeps_alive_, accept_language_, version_ < 11});
   }
   void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
   std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {

@@ -225,18 +225,21 @@ ResponseSet::Variants ResponseSet::build(int status, std::string_view reason_phr
                                          std::string_view type, const std::string& body,
                                          const std::string& extra_headers,
                                          const std::string& date) {
+  // Only the headers the answer needs (bench/RESULTS.md, "Answer headers"): no Server, and
+  // no Connection header where HTTP/1.1's default (persistent) is what happens.
   Variants out;
-  for (int keep_alive = 0; keep_alive < 2; ++keep_alive) {
+  for (int connection = 0; connection < 3; ++connection) {
     for (int head = 0; head < 2; ++head) {
-      std::string& r = out.v[keep_alive][head];
-      r.reserve(256 + body.size());
+      std::string& r = out.v[connection][head];
+      r.reserve(192 + body.size());
       r += "HTTP/1.1 " + std::to_string(status) + " ";
       r += reason_phrase;
-      r += "\r\nServer: intermission\r\nDate: " + date + "\r\nContent-Type: ";
+      r += "\r\nDate: " + date + "\r\nContent-Type: ";
       r += type;
       r += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
       r += extra_headers;
-      r += keep_alive != 0 ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+      if (connection == 0) r += "Connection: close\r\n";
+      if (connection == 2) r += "Connection: keep-alive\r\n";
       r += "\r\n";
       if (head == 0) r += body;
     }
@@ -295,9 +298,11 @@ ResponseSet::ResponseSet(const PageOptions& o, core::Time now)
   const std::string vary = translated ? "Vary: Accept, Accept-Language\r\n" : "Vary: Accept\r\n";
   auto add_language = [&](const std::string& tag, const PageOptions& lo) {
     PageBodies bodies = page_bodies(lo, now);
+    // No X-Content-Type-Options here: the page and the JSON are ours, always sent with their
+    // exact type, so there is nothing for a browser to sniff (assets, the operator's files
+    // typed by extension, keep it).
     std::string headers = "Retry-After: " + bodies.retry_after +
-                          "\r\nCache-Control: no-store\r\n"
-                          "X-Content-Type-Options: nosniff\r\n";
+                          "\r\nCache-Control: no-store\r\n";
     if (!tag.empty()) headers += "Content-Language: " + tag + "\r\n";
     headers += vary;
     if (languages_.empty()) html_body_ = bodies.html;
@@ -340,17 +345,18 @@ const std::string& ResponseSet::respond(const RequestView& r) const {
   const bool head = equals_ci(r.method, "HEAD");
   const bool read = head || equals_ci(r.method, "GET");
   const std::string_view path = path_of(r.target);
-  if (read && path == health_path_) return health_.pick(r.keep_alive, head);
+  if (read && path == health_path_) return health_.pick(r.keep_alive, head, r.http10);
   if (path.substr(0, assets_prefix_.size()) == assets_prefix_) {
     // Exact lookup in what was loaded at start: no path is ever opened from a request, so
     // "..", encoded dots and symlinks cannot lead anywhere.
     const auto it = assets_.find(path.substr(assets_prefix_.size()));
-    if (read && it != assets_.end()) return it->second.pick(r.keep_alive, head);
-    if (read) return not_found_.pick(r.keep_alive, head);
+    if (read && it != assets_.end()) return it->second.pick(r.keep_alive, head, r.http10);
+    if (read) return not_found_.pick(r.keep_alive, head, r.http10);
   }
   const Language& l = languages_.size() == 1 ? languages_.front()
                                              : languages_[choose_language(r.accept_language, tags_)];
-  return prefers_json(r.accept) ? l.json.pick(r.keep_alive, head) : l.html.pick(r.keep_alive, head);
+  return prefers_json(r.accept) ? l.json.pick(r.keep_alive, head, r.http10)
+                                 : l.html.pick(r.keep_alive, head, r.http10);
 }
 
 const std::string& default_page_template() {

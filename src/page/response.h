@@ -67,6 +67,7 @@ struct RequestView {
   std::string_view accept;
   bool keep_alive = true;
   std::string_view accept_language;
+  bool http10 = false;  // an HTTP/1.0 request: keeping its connection open must be said
 };
 
 // All responses, serialized (status line, headers, body). Immutable once built, so many
@@ -88,10 +89,14 @@ class ResponseSet {
   [[nodiscard]] const std::string& html_body() const { return html_body_; }
 
  private:
-  // [keep_alive][head] variants of one response.
+  // Variants of one response: [connection][head], where connection is 0 for "Connection:
+  // close", 1 for an HTTP/1.1 connection kept open (persistent by default: no header) and 2
+  // for an HTTP/1.0 one ("Connection: keep-alive", or the client would wait for the close).
   struct Variants {
-    std::string v[2][2];
-    const std::string& pick(bool keep_alive, bool head) const { return v[keep_alive][head]; }
+    std::string v[3][2];
+    const std::string& pick(bool keep_alive, bool head, bool http10 = false) const {
+      return v[keep_alive ? (http10 ? 2 : 1) : 0][head];
+    }
   };
   static Variants build(int status, std::string_view reason_phrase, std::string_view type,
                         const std::string& body, const std::string& extra_headers,

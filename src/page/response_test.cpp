@@ -147,12 +147,32 @@ TEST(Response, AssetsByExactPathOnly) {
   EXPECT_EQ(respond(s, "POST", "/_intermission/site.css").rfind("HTTP/1.1 503", 0), 0u);
 }
 
-TEST(Response, ConnectionHeaderFollowsKeepAlive) {
+TEST(Response, ConnectionHeaderOnlyWhereTheDefaultIsNotWhatHappens) {
   const ResponseSet s(options(), kNow);
-  EXPECT_NE(respond(s, "GET", "/", "", true).find("Connection: keep-alive"), std::string::npos);
-  EXPECT_NE(respond(s, "GET", "/", "", false).find("Connection: close"), std::string::npos);
+  // HTTP/1.1 keeps the connection by default: nothing to say.
+  EXPECT_EQ(respond(s, "GET", "/", "", true).find("Connection:"), std::string::npos);
+  EXPECT_NE(respond(s, "GET", "/", "", false).find("\r\nConnection: close\r\n"), std::string::npos);
+  // HTTP/1.0 closes by default: a connection kept open must say so.
+  EXPECT_NE(s.respond({"GET", "/", "", true, {}, true}).find("\r\nConnection: keep-alive\r\n"),
+            std::string::npos);
+  EXPECT_NE(s.respond({"GET", "/", "", false, {}, true}).find("\r\nConnection: close\r\n"),
+            std::string::npos);
   EXPECT_NE(respond(s, "GET", "/").find("Date: Fri, 27 Nov 2026 10:00:00 GMT"),
             std::string::npos);
+}
+
+TEST(Response, ThePageSendsOnlyTheHeadersItNeeds) {
+  const ResponseSet s(options(), kNow);
+  const std::string r = respond(s, "GET", "/");
+  const std::string head = r.substr(0, r.find("\r\n\r\n") + 4);
+  EXPECT_EQ(head,
+            "HTTP/1.1 503 Service Unavailable\r\n"
+            "Date: Fri, 27 Nov 2026 10:00:00 GMT\r\n"
+            "Content-Type: text/html; charset=utf-8\r\n"
+            "Content-Length: " + std::to_string(s.html_body().size()) + "\r\n"
+            "Retry-After: 120\r\n"
+            "Cache-Control: no-store\r\n"
+            "Vary: Accept\r\n\r\n");
 }
 
 TEST(Response, CustomTemplate) {

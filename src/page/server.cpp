@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string_view>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 
 #include "page/request_parser.h"
@@ -453,6 +455,10 @@ core::Status PageServer::listen(const std::vector<tcp::endpoint>& endpoints) {
     boost::system::error_code ec;
     acceptor->non_blocking(true, ec);
     acceptor->set_option(tcp::no_delay(true), ec);  // inherited by every accepted socket
+    if (state_->limits.defer_accept) {
+      acceptor->set_option(asio::detail::socket_option::integer<IPPROTO_TCP, TCP_DEFER_ACCEPT>(1),
+                           ec);
+    }
     state_->listeners.push_back({std::move(*acceptor), asio::steady_timer(state_->io)});
   }
   for (auto& l : state_->listeners) accept_next(state_, l);

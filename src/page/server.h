@@ -63,6 +63,10 @@ struct ServerLimits {
   // a shared ConnectionBudget.
   std::size_t max_connections = 20'000;
   bool reuse_port = false;  // SO_REUSEPORT: several servers (threads) share one port
+  // TCP_DEFER_ACCEPT (1 s): the kernel hands a connection over once its first bytes have come
+  // (or after that long in silence), so accepting, reading and answering take one wakeup, and
+  // a connection that says nothing takes no descriptor meanwhile (bench/RESULTS.md).
+  bool defer_accept = true;
 };
 
 // Parses "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80", ":8080" (all IPv4 and IPv6).

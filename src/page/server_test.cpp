@@ -216,14 +216,19 @@ TEST(ConnectionCap, IsSharedByTheServersOfOneBudget) {
   std::thread thread([&] { io.run(); });
   asio::io_context client;
   std::vector<tcp::socket> held;
+  // Each sends the start of a request: with TCP_DEFER_ACCEPT a connection that has sent
+  // nothing is not handed to the server yet.
   for (int i = 0; i < 3; ++i) {
     held.emplace_back(client).connect((i < 2 ? a : b).endpoints()[0]);
+    asio::write(held.back(), asio::buffer(std::string("G")));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // accepted, in this order
   tcp::socket over_a(client);
   over_a.connect(a.endpoints()[0]);
+  asio::write(over_a, asio::buffer(std::string("G")));
   tcp::socket over_b(client);
   over_b.connect(b.endpoints()[0]);
+  asio::write(over_b, asio::buffer(std::string("G")));
   EXPECT_TRUE(closed_by_server(over_a, std::chrono::milliseconds(1000)));
   EXPECT_TRUE(closed_by_server(over_b, std::chrono::milliseconds(1000)));
   for (auto& s : held) EXPECT_FALSE(closed_by_server(s, std::chrono::milliseconds(0)));
@@ -264,6 +269,8 @@ TEST_F(ServerTest, OutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
   asio::io_context client;
   tcp::socket first(client);
   first.connect(server_->endpoints()[0]);
+  // Its first byte, or TCP_DEFER_ACCEPT keeps it from the server.
+  asio::write(first, asio::buffer(std::string("G")));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // accepted
   std::promise<bool> refusing;
   asio::post(io_,
@@ -276,7 +283,7 @@ TEST_F(ServerTest, OutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
   queued.back().shutdown(tcp::socket::shutdown_send);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   // A connection accepted before is served meanwhile.
-  asio::write(first, asio::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n")));
+  asio::write(first, asio::buffer(std::string("ET / HTTP/1.1\r\nHost: x\r\n\r\n")));
   std::string out(4096, '\0');
   boost::system::error_code ec;
   out.resize(first.read_some(asio::buffer(out), ec));
@@ -311,4 +318,27 @@ TEST(ParseListen, Forms) {
 }
 
 }  // namespace
+
+// TCP_DEFER_ACCEPT: the server gets a connection once it has sent something, not before.
+TEST(DeferAccept, ASilentConnectionIsHandedOverOnlyOnceItSpeaks) {
+  asio::io_context io;
+  auto responses = std::make_shared<const ResponseSet>(PageOptions{}, core::from_epoch_ms(0));
+  PageServer server(io, {}, [&] { return responses; });
+  ASSERT_TRUE(server.listen(*parse_listen("127.0.0.1:0")).ok());
+  std::thread thread([&] { io.run(); });
+  asio::io_context client;
+  tcp::socket s(client);
+  s.connect(server.endpoints()[0]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(server.connections(), 0u) << "connected, silent: still the kernel's";
+  asio::write(s, asio::buffer(std::string("GET / HT")));
+  for (int i = 0; i < 200 && server.connections() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server.connections(), 1u);
+  asio::post(io, [&] { server.stop(); });
+  io.stop();
+  thread.join();
+}
+
 }  // namespace intermission::page
