@@ -18,7 +18,7 @@ using core::Duration;
 using core::Time;
 using page::html_escape;
 
-constexpr double kWidth = 600;   // the SVG's user units; it scales to the page's width
+constexpr double kWidth = 600;  // the SVG's user units; it scales to the page's width
 constexpr double kHeight = 86;
 constexpr std::array<std::string_view, 7> kWeekdays = {"Sun", "Mon", "Tue", "Wed",
                                                        "Thu", "Fri", "Sat"};
@@ -142,8 +142,8 @@ std::vector<Interval> maintenance_intervals(const DashboardEnv& env, Time from, 
                    [](const Point& a, const Point& b) { return a.at < b.at; });
   // The stored state is the truth for the open end (it is written with the last line).
   const auto& applied = env.state.applied;
-  if (applied.since && (points.empty() || (*applied.since >= points.back().at &&
-                                           points.back().on != applied.on))) {
+  if (applied.since &&
+      (points.empty() || (*applied.since >= points.back().at && points.back().on != applied.on))) {
     points.push_back({*applied.since, applied.on, true});
   }
   std::vector<Interval> out;
@@ -224,21 +224,23 @@ std::string timeline_svg(const Timeline& t) {
     if (m.kind == MarkKind::kDeploymentFailed) ++failures;
     if (m.kind == MarkKind::kHoldOn || m.kind == MarkKind::kHoldOff) ++holds;
   }
-  std::string summary = "Maintenance over the last " + t.scale + ": " +
-                        (ups == 0 ? std::string("never up")
-                                  : "up " + std::to_string(ups) + (ups == 1 ? " time" : " times") +
-                                        ", " +
-                                        core::format_duration(
-                                            std::chrono::duration_cast<std::chrono::minutes>(up)) +
-                                        " in all") +
-                        "; " + std::to_string(deployments) + " deployments started, " +
-                        std::to_string(failures) + " failed; " + std::to_string(holds) +
-                        " operator actions; " + std::to_string(t.windows.size()) +
-                        " scheduled windows" + (unknown ? "; no record before the oldest line read" : "");
+  std::string summary =
+      "Maintenance over the last " + t.scale + ": " +
+      (ups == 0 ? std::string("never up")
+                : "up " + std::to_string(ups) + (ups == 1 ? " time" : " times") + ", " +
+                      core::format_duration(std::chrono::duration_cast<std::chrono::minutes>(up)) +
+                      " in all") +
+      "; " + std::to_string(deployments) + " deployments started, " + std::to_string(failures) +
+      " failed; " + std::to_string(holds) + " operator actions; " +
+      std::to_string(t.windows.size()) + " scheduled windows" +
+      (unknown ? "; no record before the oldest line read" : "");
   std::string s = "<svg class=\"timeline\" viewBox=\"0 0 " + fixed(kWidth) + " " + fixed(kHeight) +
                   "\" width=\"100%\" preserveAspectRatio=\"xMidYMid meet\" role=\"img\" "
-                  "aria-label=\"" + html_escape(summary) + "\" xmlns=\"http://www.w3.org/2000/svg\">"
-                  "<title>" + html_escape(summary) + "</title>";
+                  "aria-label=\"" +
+                  html_escape(summary) +
+                  "\" xmlns=\"http://www.w3.org/2000/svg\">"
+                  "<title>" +
+                  html_escape(summary) + "</title>";
   // The lane of the page: grey background, orange where the page was up, hatched grey where
   // nothing is known.
   s += "<rect x=\"0\" y=\"4\" width=\"" + fixed(kWidth) +
@@ -280,9 +282,10 @@ std::string timeline_svg(const Timeline& t) {
              std::string(Palette::kStarted) + "\">" + title + "</circle>";
         break;
       case MarkKind::kDeploymentSucceeded:
-        s += "<circle class=\"succeeded\" cx=\"" + xs + "\" cy=\"55\" r=\"4.5\" fill=\"#ffffff\" "
-             "stroke=\"" + std::string(Palette::kOff) + "\" stroke-width=\"2\">" + title +
-             "</circle>";
+        s += "<circle class=\"succeeded\" cx=\"" + xs +
+             "\" cy=\"55\" r=\"4.5\" fill=\"#ffffff\" "
+             "stroke=\"" +
+             std::string(Palette::kOff) + "\" stroke-width=\"2\">" + title + "</circle>";
         break;
       case MarkKind::kDeploymentFailed:
         s += "<path class=\"failed\" d=\"M" + fixed(cx - 5.5) + " 50h11l-5.5 10z\" fill=\"" +
@@ -308,9 +311,10 @@ std::string timeline_svg(const Timeline& t) {
     s += "<line x1=\"" + fixed(tx) + "\" x2=\"" + fixed(tx) + "\" y1=\"63\" y2=\"69\" stroke=\"" +
          std::string(Palette::kMuted) + "\"/>";
     if (tx < 20 || tx > kWidth - 20) continue;
-    s += "<text x=\"" + fixed(tx) + "\" y=\"82\" text-anchor=\"middle\" font-size=\"13\" "
-         "font-family=\"system-ui, sans-serif\" fill=\"" + std::string(Palette::kText) + "\">" +
-         html_escape(tick_label(tick, days)) + "</text>";
+    s += "<text x=\"" + fixed(tx) +
+         "\" y=\"82\" text-anchor=\"middle\" font-size=\"13\" "
+         "font-family=\"system-ui, sans-serif\" fill=\"" +
+         std::string(Palette::kText) + "\">" + html_escape(tick_label(tick, days)) + "</text>";
   }
   s += "</svg>";
   return s;
@@ -325,12 +329,12 @@ double contrast_ratio(std::string_view a, std::string_view b) {
 std::string environment_status_html(const DashboardEnv& env, Time now) {
   const Summary s = summarize(env, now);
   const core::Decision& d = s.decision;
-  std::string h = "<p class=\"state\"><span class=\"badge " + std::string(d.on ? "on" : "off") +
-                  "\">" + (d.on ? "ON" : "off") + "</span> " +
-                  (d.on ? "maintenance page up" : "serving the application") +
-                  (s.pending ? " <span class=\"pending\">(not applied to the backend yet)</span>"
-                             : "") +
-                  "</p><dl>";
+  std::string h =
+      "<p class=\"state\"><span class=\"badge " + std::string(d.on ? "on" : "off") + "\">" +
+      (d.on ? "ON" : "off") + "</span> " +
+      (d.on ? "maintenance page up" : "serving the application") +
+      (s.pending ? " <span class=\"pending\">(not applied to the backend yet)</span>" : "") +
+      "</p><dl>";
   h += "<dt>Why</dt><dd>" +
        html_escape(d.reasons.empty() ? std::string("nothing keeps the page up") : d.reason_text()) +
        "</dd>";
@@ -350,9 +354,10 @@ std::string environment_status_html(const DashboardEnv& env, Time now) {
   } else {
     h += "<ul>";
     for (const auto* r : s.active) {
-      h += "<li>" + html_escape(r->id + " " + std::string(core::to_string(r->status)) + " (" +
-                                r->application + "/" + r->deployment_group + ", by " +
-                                r->creator.value_or("unknown") + ")") +
+      h += "<li>" +
+           html_escape(r->id + " " + std::string(core::to_string(r->status)) + " (" +
+                       r->application + "/" + r->deployment_group + ", by " +
+                       r->creator.value_or("unknown") + ")") +
            " since " + time_html(r->first_seen) + "</li>";
     }
     h += "</ul>";
@@ -389,43 +394,58 @@ std::string dashboard_html(const std::vector<DashboardEnv>& envs, Time now, bool
       "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
       "content=\"width=device-width,initial-scale=1\"><title>intermission dashboard</title>"
       "<link rel=\"stylesheet\" href=\"/dashboard.css\"><script src=\"/dashboard.js\" defer>"
-      "</script></head><body data-poll=\"" + std::to_string(kDashboardPollSeconds) + "\">"
+      "</script></head><body data-poll=\"" +
+      std::to_string(kDashboardPollSeconds) +
+      "\">"
       "<header><h1>intermission</h1><p>As of <time id=\"asof\" datetime=\"" +
-      core::format_iso8601(now) + "\">" + readable(now) + "</time>. <span id=\"live\">Reload to "
+      core::format_iso8601(now) + "\">" + readable(now) +
+      "</time>. <span id=\"live\">Reload to "
       "update.</span></p></header><main>";
   h += "<p id=\"message\" role=\"status\" aria-live=\"polite\"></p>";
   if (controls) {
-    h += "<section id=\"operator\" aria-labelledby=\"operator-h\"><h2 id=\"operator-h\">Operator"
-         "</h2><p class=\"needs-js\">The controls need JavaScript and the operator token; without "
-         "them use the CLI or the operator API.</p><form id=\"login\" hidden><div class=\"field\">"
-         "<label for=\"token\">Operator token</label><input id=\"token\" name=\"token\" "
-         "type=\"password\" autocomplete=\"current-password\" required></div><div class=\"field\">"
-         "<label for=\"who\">Your name (for the audit trail)</label><input id=\"who\" name=\"who\" "
-         "autocomplete=\"username\" maxlength=\"100\"></div><button type=\"submit\">Sign in</button>"
-         "</form><p id=\"signed-in\" hidden>Signed in as <span id=\"signed-as\"></span>. <button "
-         "type=\"button\" id=\"logout\">Sign out</button></p></section>";
+    h +=
+        "<section id=\"operator\" aria-labelledby=\"operator-h\"><h2 id=\"operator-h\">Operator"
+        "</h2><p class=\"needs-js\">The controls need JavaScript and the operator token; without "
+        "them use the CLI or the operator API.</p><form id=\"login\" hidden><div class=\"field\">"
+        "<label for=\"token\">Operator token</label><input id=\"token\" name=\"token\" "
+        "type=\"password\" autocomplete=\"current-password\" required></div><div class=\"field\">"
+        "<label for=\"who\">Your name (for the audit trail)</label><input id=\"who\" name=\"who\" "
+        "autocomplete=\"username\" maxlength=\"100\"></div><button type=\"submit\">Sign in</button>"
+        "</form><p id=\"signed-in\" hidden>Signed in as <span id=\"signed-as\"></span>. <button "
+        "type=\"button\" id=\"logout\">Sign out</button></p></section>";
   }
   h += "<ul class=\"legend\" aria-label=\"Timeline legend\">"
        "<li><svg viewBox=\"0 0 16 12\" width=\"16\" height=\"12\" aria-hidden=\"true\"><rect "
-       "width=\"16\" height=\"12\" fill=\"" + std::string(Palette::kOn) + "\"/></svg> page up</li>"
+       "width=\"16\" height=\"12\" fill=\"" +
+       std::string(Palette::kOn) +
+       "\"/></svg> page up</li>"
        "<li><svg viewBox=\"0 0 16 12\" width=\"16\" height=\"12\" aria-hidden=\"true\"><rect "
        "width=\"16\" height=\"12\" fill=\"#c3c8d2\"/></svg> no record</li>"
-       "<li><svg viewBox=\"0 0 16 12\" width=\"16\" height=\"12\" aria-hidden=\"true\"><rect x=\"1\" "
-       "y=\"2\" width=\"14\" height=\"8\" fill=\"#e4dcf0\" stroke=\"" + std::string(Palette::kHold) +
+       "<li><svg viewBox=\"0 0 16 12\" width=\"16\" height=\"12\" aria-hidden=\"true\"><rect "
+       "x=\"1\" "
+       "y=\"2\" width=\"14\" height=\"8\" fill=\"#e4dcf0\" stroke=\"" +
+       std::string(Palette::kHold) +
        "\"/></svg> scheduled window</li>"
        "<li><svg viewBox=\"0 0 12 12\" width=\"12\" height=\"12\" aria-hidden=\"true\"><circle "
-       "cx=\"6\" cy=\"6\" r=\"4.5\" fill=\"" + std::string(Palette::kStarted) + "\"/></svg> "
+       "cx=\"6\" cy=\"6\" r=\"4.5\" fill=\"" +
+       std::string(Palette::kStarted) +
+       "\"/></svg> "
        "deployment started</li>"
        "<li><svg viewBox=\"0 0 12 12\" width=\"12\" height=\"12\" aria-hidden=\"true\"><circle "
-       "cx=\"6\" cy=\"6\" r=\"4\" fill=\"#fff\" stroke=\"" + std::string(Palette::kOff) +
+       "cx=\"6\" cy=\"6\" r=\"4\" fill=\"#fff\" stroke=\"" +
+       std::string(Palette::kOff) +
        "\" stroke-width=\"2\"/></svg> succeeded</li>"
        "<li><svg viewBox=\"0 0 12 12\" width=\"12\" height=\"12\" aria-hidden=\"true\"><path "
-       "d=\"M0.5 1h11l-5.5 10z\" fill=\"" + std::string(Palette::kFailed) + "\"/></svg> failed</li>"
+       "d=\"M0.5 1h11l-5.5 10z\" fill=\"" +
+       std::string(Palette::kFailed) +
+       "\"/></svg> failed</li>"
        "<li><svg viewBox=\"0 0 14 14\" width=\"14\" height=\"14\" aria-hidden=\"true\"><path "
-       "d=\"M7 1l6 6l-6 6l-6 -6z\" fill=\"" + std::string(Palette::kHold) + "\"/></svg> operator on"
+       "d=\"M7 1l6 6l-6 6l-6 -6z\" fill=\"" +
+       std::string(Palette::kHold) +
+       "\"/></svg> operator on"
        "</li><li><svg viewBox=\"0 0 14 14\" width=\"14\" height=\"14\" aria-hidden=\"true\"><path "
-       "d=\"M7 1l6 6l-6 6l-6 -6z\" fill=\"#fff\" stroke=\"" + std::string(Palette::kHold) +
-       "\" stroke-width=\"1.5\"/></svg> operator off</li></ul>";
+       "d=\"M7 1l6 6l-6 6l-6 -6z\" fill=\"#fff\" stroke=\"" +
+       std::string(Palette::kHold) + "\" stroke-width=\"1.5\"/></svg> operator off</li></ul>";
   std::size_t i = 0;
   for (const auto& e : envs) {
     const std::string n = std::to_string(i++);
@@ -436,18 +456,23 @@ std::string dashboard_html(const std::vector<DashboardEnv>& envs, Time now, bool
     if (controls) {
       h += "<fieldset class=\"controls\" disabled><legend>Change " + name +
            " (sign in first)</legend><form class=\"switch\" data-env=\"" + name +
-           "\"><div class=\"field\"><label for=\"reason-" + n + "\">Reason</label><input id=\"reason-" +
-           n + "\" name=\"reason\" maxlength=\"500\"></div><div class=\"field\"><label for=\"for-" +
-           n + "\">For (30m, 2h; empty: until changed)</label><input id=\"for-" + n +
+           "\"><div class=\"field\"><label for=\"reason-" + n +
+           "\">Reason</label><input id=\"reason-" + n +
+           "\" name=\"reason\" maxlength=\"500\"></div><div class=\"field\"><label for=\"for-" + n +
+           "\">For (30m, 2h; empty: until changed)</label><input id=\"for-" + n +
            "\" name=\"for\" maxlength=\"20\"></div><div class=\"buttons\"><button type=\"button\" "
            "data-action=\"on\" class=\"btn-on\">On</button><button type=\"button\" "
            "data-action=\"off\" class=\"btn-off\">Off</button></div></form>"
-           "<form class=\"schedule\" data-env=\"" + name + "\"><div class=\"field\"><label "
-           "for=\"at-" + n + "\">Window starts (+2h, or a UTC time)</label><input id=\"at-" + n +
+           "<form class=\"schedule\" data-env=\"" +
+           name +
+           "\"><div class=\"field\"><label "
+           "for=\"at-" +
+           n + "\">Window starts (+2h, or a UTC time)</label><input id=\"at-" + n +
            "\" name=\"at\" required maxlength=\"40\"></div><div class=\"field\"><label for=\"len-" +
            n + "\">Lasting (1h)</label><input id=\"len-" + n +
            "\" name=\"for\" required maxlength=\"20\"></div><div class=\"field\"><label "
-           "for=\"wreason-" + n + "\">Reason shown on the page</label><input id=\"wreason-" + n +
+           "for=\"wreason-" +
+           n + "\">Reason shown on the page</label><input id=\"wreason-" + n +
            "\" name=\"reason\" maxlength=\"500\"></div><div class=\"buttons\"><button "
            "type=\"submit\">Schedule</button></div></form></fieldset>";
     }
@@ -463,12 +488,13 @@ json::value dashboard_json(const std::vector<DashboardEnv>& envs, Time now) {
     const Summary s = summarize(e, now);
     json::array active;
     for (const auto* r : s.active) {
-      active.push_back(json::object{{"id", r->id},
-                                    {"status", core::to_string(r->status)},
-                                    {"application", r->application},
-                                    {"deployment_group", r->deployment_group},
-                                    {"creator", r->creator ? json::value(*r->creator) : json::value(nullptr)},
-                                    {"since", core::format_iso8601(r->first_seen)}});
+      active.push_back(
+          json::object{{"id", r->id},
+                       {"status", core::to_string(r->status)},
+                       {"application", r->application},
+                       {"deployment_group", r->deployment_group},
+                       {"creator", r->creator ? json::value(*r->creator) : json::value(nullptr)},
+                       {"since", core::format_iso8601(r->first_seen)}});
     }
     json::array windows;
     for (const auto& w : s.windows) {
@@ -506,22 +532,33 @@ std::string dashboard_css() {
   const std::string muted(Palette::kMuted);
   const std::string focus(Palette::kFocus);
   return "*{box-sizing:border-box}"
-         "body{font:16px/1.5 system-ui,sans-serif;margin:0;padding:16px;color:" + text +
+         "body{font:16px/1.5 system-ui,sans-serif;margin:0;padding:16px;color:" +
+         text +
          ";background:#fff;max-width:1100px;margin:0 auto}"
          "h1{font-size:1.6em;margin:0}h2{font-size:1.25em;margin:0 0 8px;overflow-wrap:anywhere}"
-         "header p{margin:4px 0 12px;color:" + muted + "}"
+         "header p{margin:4px 0 12px;color:" +
+         muted +
+         "}"
          "section{border:1px solid #c3c8d2;border-radius:8px;padding:12px 16px;margin:0 0 16px}"
          ".badge{display:inline-block;min-width:3.2em;text-align:center;padding:2px 10px;"
          "border-radius:4px;font-weight:700;color:#fff}"
-         ".badge.on{background:" + std::string(Palette::kOn) + "}"
-         ".badge.off{background:" + std::string(Palette::kOff) + "}"
-         ".pending{color:" + muted + "}"
+         ".badge.on{background:" +
+         std::string(Palette::kOn) +
+         "}"
+         ".badge.off{background:" +
+         std::string(Palette::kOff) +
+         "}"
+         ".pending{color:" +
+         muted +
+         "}"
          "dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:8px 0}"
          "dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere;min-width:0}"
          "ul{margin:0;padding-left:18px}"
          ".countdown{font-weight:600}"
          ".timelines{display:grid;grid-template-columns:1fr 1fr;gap:16px}"
-         "figure{margin:0;min-width:0}figcaption{font-size:.9em;color:" + muted + "}"
+         "figure{margin:0;min-width:0}figcaption{font-size:.9em;color:" +
+         muted +
+         "}"
          "svg.timeline{display:block;width:100%;height:auto}"
          ".legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:4px 16px;"
          "margin:0 0 12px;font-size:.9em}.legend svg{vertical-align:middle}"
@@ -531,20 +568,31 @@ std::string dashboard_css() {
          "form{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-end;min-width:0}"
          ".field{display:flex;flex-direction:column;min-width:0;flex:1 1 10em}"
          "label{font-size:.9em}"
-         "input{font:inherit;padding:6px 8px;border:1px solid " + muted + ";border-radius:4px;"
-         "width:100%;min-width:0;color:" + text + ";background:#fff}"
-         "button{font:inherit;font-weight:600;padding:6px 16px;border-radius:4px;border:2px solid " +
-         text + ";background:#fff;color:" + text + ";cursor:pointer;min-height:44px}"
+         "input{font:inherit;padding:6px 8px;border:1px solid " +
+         muted +
+         ";border-radius:4px;"
+         "width:100%;min-width:0;color:" +
+         text +
+         ";background:#fff}"
+         "button{font:inherit;font-weight:600;padding:6px 16px;border-radius:4px;border:2px "
+         "solid " +
+         text + ";background:#fff;color:" + text +
+         ";cursor:pointer;min-height:44px}"
          ".buttons{display:flex;gap:8px}"
-         ".btn-on{background:" + std::string(Palette::kOn) + ";border-color:" +
-         std::string(Palette::kOn) + ";color:#fff}"
-         ".btn-off{background:" + std::string(Palette::kOff) + ";border-color:" +
-         std::string(Palette::kOff) + ";color:#fff}"
+         ".btn-on{background:" +
+         std::string(Palette::kOn) + ";border-color:" + std::string(Palette::kOn) +
+         ";color:#fff}"
+         ".btn-off{background:" +
+         std::string(Palette::kOff) + ";border-color:" + std::string(Palette::kOff) +
+         ";color:#fff}"
          "button:disabled{cursor:not-allowed}"
-         ":focus-visible{outline:3px solid " + focus + ";outline-offset:2px}"
+         ":focus-visible{outline:3px solid " +
+         focus +
+         ";outline-offset:2px}"
          "#message:empty{display:none}#message{padding:8px 12px;border-radius:4px;"
-         "border:2px solid " + text + "}#message.bad{border-color:" +
-         std::string(Palette::kFailed) + "}"
+         "border:2px solid " +
+         text + "}#message.bad{border-color:" + std::string(Palette::kFailed) +
+         "}"
          "#operator form{max-width:640px}"
          "@media (max-width:700px){.timelines,fieldset{grid-template-columns:1fr}"
          "body{padding:10px}section{padding:10px}dl{grid-template-columns:1fr}dt{margin-top:4px}}";

@@ -62,9 +62,9 @@ struct Timeline {
   core::Time from{};
   core::Time now{};
   core::Time to{};
-  std::string scale;                // "24 h", "7 d"
-  std::vector<Interval> intervals;  // ordered, clipped to [from, now], covering it
-  std::vector<Mark> marks;          // within [from, now], by time
+  std::string scale;                  // "24 h", "7 d"
+  std::vector<Interval> intervals;    // ordered, clipped to [from, now], covering it
+  std::vector<Mark> marks;            // within [from, now], by time
   std::vector<core::Window> windows;  // scheduled (active or upcoming) overlapping [from, to]
 };
 

@@ -23,9 +23,9 @@ class DashboardTest : public ::testing::Test {
   }
 
   void switched(Time t, bool on) {
-    env_.audit.push_back(AuditEntry{t, "prod", "switched",
-                                    std::string("maintenance ") + (on ? "on via log: x" : "off via log"),
-                                    "", ""});
+    env_.audit.push_back(
+        AuditEntry{t, "prod", "switched",
+                   std::string("maintenance ") + (on ? "on via log: x" : "off via log"), "", ""});
     env_.state.applied = core::Applied{on, t, ""};
   }
 
@@ -37,7 +37,8 @@ class DashboardTest : public ::testing::Test {
 TEST_F(DashboardTest, IntervalsFollowTheSwitchedLinesAndTheLastOneStaysOpen) {
   switched(now_ - hours(5), true);
   switched(now_ - hours(4), false);
-  env_.audit.push_back(AuditEntry{now_ - hours(3), "prod", "deployment", "maintenance on? no", "", "d-1"});
+  env_.audit.push_back(
+      AuditEntry{now_ - hours(3), "prod", "deployment", "maintenance on? no", "", "d-1"});
   switched(now_ - minutes(30), true);
   const auto iv = maintenance_intervals(env_, now_ - hours(24), now_);
   ASSERT_EQ(iv.size(), 4u);
@@ -105,18 +106,22 @@ TEST_F(DashboardTest, MarksForDeploymentsFailuresAndHoldsAndUpcomingWindowsDrawn
   old.first_seen = now_ - hours(40);
   old.ended_at = now_ - hours(39);
   env_.state.deployments = {{ok.id, ok}, {bad.id, bad}, {old.id, old}};
-  env_.audit.push_back(AuditEntry{now_ - hours(1), "prod", "hold", "maintenance on by alice", "alice", ""});
-  env_.audit.push_back(AuditEntry{now_ - minutes(10), "prod", "lifted", "maintenance off by bob", "bob", ""});
-  core::Window w{"w1", now_ + hours(1), now_ + hours(2), "disk swap", "carol", now_ - hours(1), false};
+  env_.audit.push_back(
+      AuditEntry{now_ - hours(1), "prod", "hold", "maintenance on by alice", "alice", ""});
+  env_.audit.push_back(
+      AuditEntry{now_ - minutes(10), "prod", "lifted", "maintenance off by bob", "bob", ""});
+  core::Window w{"w1", now_ + hours(1), now_ + hours(2), "disk swap", "carol", now_ - hours(1),
+                 false};
   core::Window far{"w2", now_ + hours(20), now_ + hours(21), "", "carol", now_ - hours(1), false};
   env_.state.windows = {{"w1", w}, {"w2", far}};
 
   const Timeline t = build_timeline(env_, hours(24), "24 h", now_);
   std::vector<MarkKind> kinds;
   for (const auto& m : t.marks) kinds.push_back(m.kind);
-  EXPECT_EQ(kinds, (std::vector<MarkKind>{MarkKind::kDeploymentStarted, MarkKind::kDeploymentSucceeded,
-                                          MarkKind::kDeploymentStarted, MarkKind::kDeploymentFailed,
-                                          MarkKind::kHoldOn, MarkKind::kHoldOff}))
+  EXPECT_EQ(kinds,
+            (std::vector<MarkKind>{MarkKind::kDeploymentStarted, MarkKind::kDeploymentSucceeded,
+                                   MarkKind::kDeploymentStarted, MarkKind::kDeploymentFailed,
+                                   MarkKind::kHoldOn, MarkKind::kHoldOff}))
       << "d-old is outside the 24 h scale";
   ASSERT_EQ(t.windows.size(), 1u) << "w2 starts beyond the 3 h shown to come";
   EXPECT_EQ(t.windows[0].id, "w1");
@@ -149,9 +154,10 @@ TEST_F(DashboardTest, TheAxisIsLabelledInUtcOnBothScales) {
 TEST_F(DashboardTest, HostileTextIsEscapedEverywhere) {
   const std::string evil = "<script>alert(1)</script>\"'&";
   env_.state.hold = core::Hold{true, evil, evil, now_ - hours(1), std::nullopt};
-  env_.audit.push_back(AuditEntry{now_ - hours(1), "prod", "hold", "maintenance on by " + evil, evil, ""});
-  env_.state.windows["w1"] = core::Window{"w1", now_ + hours(1), now_ + hours(2), evil, evil,
-                                          now_ - hours(1), false};
+  env_.audit.push_back(
+      AuditEntry{now_ - hours(1), "prod", "hold", "maintenance on by " + evil, evil, ""});
+  env_.state.windows["w1"] =
+      core::Window{"w1", now_ + hours(1), now_ + hours(2), evil, evil, now_ - hours(1), false};
   switched(now_ - hours(1), true);
   config_.name = evil;
   const std::string html = dashboard_html({env_}, now_, true);
@@ -187,7 +193,8 @@ TEST_F(DashboardTest, ThePageShowsStateReasonWhoSinceAndACountdown) {
 
 TEST_F(DashboardTest, ALiveLeaseNamesItsHolderAnExpiredOneDoesNot) {
   env_.lease = core::Lease{"replica-a", now_ + minutes(1)};
-  EXPECT_NE(environment_status_html(env_, now_).find("replica-a holds the lease"), std::string::npos);
+  EXPECT_NE(environment_status_html(env_, now_).find("replica-a holds the lease"),
+            std::string::npos);
   env_.lease = core::Lease{"replica-a", now_ - minutes(1)};
   EXPECT_EQ(environment_status_html(env_, now_).find("replica-a"), std::string::npos);
 }
@@ -205,7 +212,8 @@ TEST(DashboardPalette, TextAndBadgesMeetWcagAaContrast) {
 
 TEST(DashboardAssets, TheCssHoldsThePaletteAndTheScriptPollsTheJson) {
   const std::string css = dashboard_css();
-  EXPECT_NE(css.find(std::string(".badge.on{background:") + std::string(Palette::kOn)), std::string::npos);
+  EXPECT_NE(css.find(std::string(".badge.on{background:") + std::string(Palette::kOn)),
+            std::string::npos);
   EXPECT_NE(css.find(":focus-visible"), std::string::npos);
   const std::string_view js = dashboard_script();
   EXPECT_NE(js.find("/dashboard.json"), std::string_view::npos);
