@@ -564,7 +564,7 @@ std::string dashboard_css() {
          "margin:0 0 12px;font-size:.9em}.legend svg{vertical-align:middle}"
          "fieldset{border:1px solid #c3c8d2;border-radius:6px;margin:12px 0 0;padding:8px 12px;"
          "display:grid;grid-template-columns:1fr 1fr;gap:12px;min-width:0}"
-         "fieldset[disabled]{opacity:.75}legend{font-weight:600;padding:0 4px}"
+         "legend{font-weight:600;padding:0 4px}"
          "form{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-end;min-width:0}"
          ".field{display:flex;flex-direction:column;min-width:0;flex:1 1 10em}"
          "label{font-size:.9em}"
@@ -585,7 +585,7 @@ std::string dashboard_css() {
          ".btn-off{background:" +
          std::string(Palette::kOff) + ";border-color:" + std::string(Palette::kOff) +
          ";color:#fff}"
-         "button:disabled{cursor:not-allowed}"
+         "button:disabled{cursor:not-allowed;opacity:.55}input:disabled{background:#eef0f4}"
          ":focus-visible{outline:3px solid " +
          focus +
          ";outline-offset:2px}"
