@@ -5,7 +5,8 @@ kept in the build tree and checked by their pixels (the ON and off badges drawn,
 up bar, text, nothing past the right edge on a phone); the page is keyboard-reachable; then an
 operator signs in with the token and a real mouse click on prod's "Off" lifts maintenance, as
 the API, the backend's log and the audit trail (with the operator's name) show, and the page
-updates itself. A cross-site form post is refused."""
+updates itself; a window scheduled from the page is recorded. A cross-site form post is
+refused."""
 
 import base64
 import json
@@ -54,22 +55,22 @@ environments:
   staging:
     backend: {{type: log, path: staging.log}}
 """)
+        cls.addClassCleanup(cls._tmp.cleanup)
         env = dict(os.environ, INTERMISSION_OPERATOR_TOKEN=TOKEN)
         cls.serve = subprocess.Popen([BIN, "--config", cls.config, "serve"], cwd=cls.dir, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.addClassCleanup(cls.stop_serve)
         wait_for_port(cls.public)
         wait_for_port(cls.admin)
         cls.base = f"http://127.0.0.1:{cls.admin}"
         os.makedirs(SCREENSHOTS, exist_ok=True)
         cls.browser = DevTools()
+        cls.addClassCleanup(cls.browser.close)
 
     @classmethod
-    def tearDownClass(cls):
-        cls.browser.close()
+    def stop_serve(cls):
         cls.serve.terminate()
         cls.serve.wait(timeout=20)
-        cls.serve.stderr.close()
-        cls._tmp.cleanup()
 
     def request(self, method, path, body=None, headers=None):
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
@@ -189,6 +190,20 @@ environments:
         self.assertIn("off", b.evaluate("document.getElementById('message').textContent"))
         self.assertTrue(b.evaluate("!!document.querySelector('section[data-env=prod] path.hold-off')"),
                         "the lift is on prod's timeline")
+
+        # Schedule: a window on staging, from the keyboard-and-mouse form.
+        for field, text in (("at", "+2h"), ("for", "30m"), ("reason", "Kernel update")):
+            b.click(f"section[data-env=staging] form.schedule input[name={field}]")
+            b.type(text)
+        b.click("section[data-env=staging] form.schedule button[type=submit]")
+
+        def scheduled():
+            return [w for w in self.request("GET", "/api/environments/staging/windows")[1]["windows"]
+                    if w["reason"] == "Kernel update"]
+        self.assertTrue(self.wait(scheduled), b.evaluate("document.getElementById('message').textContent"))
+        self.assertEqual(scheduled()[0]["who"], "ops-tester")
+        self.assertTrue(b.wait_for("document.querySelector('section[data-env=staging] .status')"
+                                   ".textContent.includes('Kernel update')"))
 
     def test_3_a_cross_site_form_post_is_refused(self):
         before = self.prod()

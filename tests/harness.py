@@ -2,6 +2,7 @@
 run the real `intermission` binary in it."""
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -157,8 +158,11 @@ class DevTools:
         self._from_chrome, from_chrome_w = os.pipe()
 
         def fds():
-            os.dup2(to_chrome_r, 3)
-            os.dup2(from_chrome_w, 4)
+            # Out of the way first, so that neither end is overwritten if it already is 3 or 4.
+            reader = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10)
+            writer = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
+            os.dup2(reader, 3)
+            os.dup2(writer, 4)
 
         self.process = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

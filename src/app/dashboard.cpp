@@ -310,7 +310,7 @@ std::string timeline_svg(const Timeline& t) {
     const double tx = x(tick);
     s += "<line x1=\"" + fixed(tx) + "\" x2=\"" + fixed(tx) + "\" y1=\"63\" y2=\"69\" stroke=\"" +
          std::string(Palette::kMuted) + "\"/>";
-    if (tx < 20 || tx > kWidth - 20) continue;
+    if (tx < 32 || tx > kWidth - 32) continue;  // a label must fit whole
     s += "<text x=\"" + fixed(tx) +
          "\" y=\"82\" text-anchor=\"middle\" font-size=\"13\" "
          "font-family=\"system-ui, sans-serif\" fill=\"" +
@@ -595,7 +595,9 @@ std::string dashboard_css() {
          "}"
          "#operator form{max-width:640px}"
          "@media (max-width:700px){.timelines,fieldset{grid-template-columns:1fr}"
-         "body{padding:10px}section{padding:10px}dl{grid-template-columns:1fr}dt{margin-top:4px}}";
+         "body{padding:10px}section{padding:10px}dl{grid-template-columns:1fr}dt{margin-top:4px}"
+         // The timeline scales down with the width: its labels grow to stay readable.
+         "svg.timeline text{font-size:17px}}";
 }
 
 std::string_view dashboard_script() {
