@@ -291,7 +291,7 @@ class Serve(unittest.TestCase):
         self.assertTrue(wait_until(lambda: not self.maintenance(), 2.0))
         status, page = self.get(self.admin, "/")
         self.assertEqual(status, 200)
-        self.assertIn("<td>prod</td>", page)
+        self.assertIn("<section class=\"env\" data-env=\"prod\"", page)
 
     def webhook(self, body, timestamp=None, secret=SECRET):
         ts = str(int(time.time()) if timestamp is None else timestamp)
@@ -422,7 +422,7 @@ environments:
         self.assertEqual(statuses, [200, 200])
         # While the (2 s) switch runs, the status page and API say who is doing it.
         admin = self.daemons[0][1]
-        self.assertTrue(wait_until(lambda: "being switched by " in self.admin_get(admin, "/"), 1.0))
+        self.assertTrue(wait_until(lambda: " holds the lease until " in self.admin_get(admin, "/"), 1.0))
         self.assertTrue(json.loads(self.admin_get(admin, "/api/environments/prod"))
                         ["environments"][0]["switching"]["holder"])
         self.assertTrue(wait_until(lambda: self.logged() == [True], 10), self.logged())

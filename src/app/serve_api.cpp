@@ -7,6 +7,7 @@
 #include <cctype>
 
 #include "adapters/crypto/hmac.h"
+#include "app/dashboard.h"
 #include "app/status.h"
 #include "core/event_parser.h"
 #include "core/sns.h"
@@ -97,7 +98,40 @@ bool carries_token(const std::string& authorization, const std::string& token) {
   return false;
 }
 
+// The authority (host[:port]) of an Origin header ("https://host:port"), lower-cased; empty
+// when it has none ("null", an opaque origin).
+std::string origin_authority(const std::string& origin) {
+  const auto scheme = origin.find("://");
+  if (scheme == std::string::npos) return "";
+  std::string rest = origin.substr(scheme + 3);
+  if (const auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
+  return lower(rest);
+}
+
+// Headers every dashboard answer carries: nothing inline runs, nothing frames it, nothing is
+// kept by a cache on the way.
+void dashboard_headers(HttpResponse& out) {
+  out.headers.emplace_back("Content-Security-Policy", std::string(kDashboardCsp));
+  out.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  out.headers.emplace_back("X-Frame-Options", "DENY");
+  out.headers.emplace_back("Referrer-Policy", "no-referrer");
+  out.headers.emplace_back("Cache-Control", "no-store");
+}
+
 }  // namespace
+
+std::optional<std::string> cross_site_refusal(const HttpRequest& r) {
+  if (r.method == "GET" || r.method == "HEAD" || r.method == "OPTIONS") return std::nullopt;
+  const std::string site = lower(r.header("sec-fetch-site"));
+  if (!site.empty() && site != "same-origin" && site != "none") {
+    return "Sec-Fetch-Site: " + site;
+  }
+  const std::string origin = r.header("origin");
+  if (!origin.empty() && origin_authority(origin) != lower(r.header("host"))) {
+    return "Origin " + origin + " is not this listener";
+  }
+  return std::nullopt;
+}
 
 HttpResponse health_response() { return json_response(200, R"({"status":"ok"})"); }
 
@@ -190,9 +224,19 @@ HttpResponse ServeApi::admin_side(const HttpRequest& r) {
     out = refused ? *refused
                   : HttpResponse{
                         200, "text/plain; version=0.0.4; charset=utf-8", d_.metrics.render(), {}};
-  } else if (path == "/" && r.method == "GET") {
-    auto refused = guarded ? refuse_without_token(r, true) : std::nullopt;
-    out = refused ? *refused : status_page();
+  } else if (auto why = cross_site_refusal(r)) {
+    d_.log.warn("admin request refused: cross-site (CSRF?)",
+                {{"why", *why}, {"path", path}, {"remote", r.remote}});
+    out = error(403, "cross-site requests are refused (" + *why + ")");
+  } else if ((path == "/" || path == "/dashboard.json") && r.method == "GET") {
+    auto refused = guarded ? refuse_without_token(r, path == "/") : std::nullopt;
+    out = refused ? *refused : dashboard(path == "/");
+  } else if (path == "/dashboard.js" && r.method == "GET") {
+    out = HttpResponse{200, "text/javascript; charset=utf-8", std::string(dashboard_script()), {}};
+    dashboard_headers(out);
+  } else if (path == "/dashboard.css" && r.method == "GET") {
+    out = HttpResponse{200, "text/css; charset=utf-8", dashboard_css(), {}};
+    dashboard_headers(out);
   } else if (path.rfind("/api/", 0) == 0) {
     out = operator_api(r);
   } else {
@@ -210,6 +254,7 @@ HttpResponse ServeApi::record(const core::ParsedItem& item, const std::string& s
     d_.log.error("event not recorded", {{"source", source}, {"error", o.error().message}});
     return error(500, "not recorded: " + o.error().message);  // SNS retries a 5xx
   }
+  if (o->recorded) dashboard_audit_.erase(o->environment);  // the dashboard shows it at once
   const std::string outcome = o->ignored ? "ignored" : o->recorded ? "recorded" : "unchanged";
   d_.metrics.count("intermission_events_total", {{"source", source}, {"outcome", outcome}});
   if (!o->environment.empty()) d_.schedule_reconcile(o->environment);
@@ -564,6 +609,7 @@ HttpResponse ServeApi::windows_api(const HttpRequest& r, const std::vector<std::
     return error(500, "not recorded: " + out.error().message);
   }
   d_.schedule_reconcile(env);
+  dashboard_audit_.erase(env);
   json::object body{{"environment", env}, {"id", out->note}, {"on", out->decision.on}};
   if (c.action != core::WindowAction::kCancel) {
     if (auto state = d_.store.load(env); state && state->windows.contains(out->note)) {
@@ -601,50 +647,38 @@ HttpResponse ServeApi::public_windows() {
   return out;
 }
 
-HttpResponse ServeApi::status_page() {
+// The dashboard: the page (`page`) or the JSON its script polls. Every environment's state and
+// lease are read on each request; its audit lines (kDashboardAuditLimit at most) are kept for
+// kDashboardAuditRefresh, since a poll every few seconds must not read the whole trail again.
+HttpResponse ServeApi::dashboard(bool page) {
   const core::Time now = d_.clock.now();
-  std::string rows;
+  std::vector<DashboardEnv> envs;
   for (const auto& [name, env] : d_.config.environments) {
+    DashboardEnv e;
+    e.config = &env;
     auto state = d_.store.load(name);
     if (!state) return error(503, state.error().message);
-    const core::Decision d = core::decide(*state, env, now);
-    d_.metrics.set("intermission_maintenance", {{"environment", name}}, d.on ? 1 : 0);
-    std::string active;
-    for (const auto& [id, r] : state->deployments) {
-      if (core::counts(*state, r, env, now)) {
-        active += "<li>" + page::html_escape(id) + " " + page::html_escape(core::to_string(r.status)) + " (" +
-                  page::html_escape(r.application + "/" + r.deployment_group) + ")</li>";
-      }
+    e.state = std::move(*state);
+    d_.metrics.set("intermission_maintenance", {{"environment", name}},
+                   core::decide(e.state, env, now).on ? 1 : 0);
+    auto cached = dashboard_audit_.find(name);
+    if (cached == dashboard_audit_.end() || now - cached->second.read >= kDashboardAuditRefresh ||
+        now < cached->second.read) {
+      auto audit = d_.store.audit(name, kDashboardAuditLimit);
+      if (!audit) return error(503, audit.error().message);
+      cached = dashboard_audit_.insert_or_assign(name, CachedAudit{now, std::move(*audit)}).first;
     }
-    std::string switches;
-    if (auto audit = d_.store.audit(name, 50)) {
-      int shown = 0;
-      for (auto it = audit->rbegin(); it != audit->rend() && shown < 5; ++it) {
-        if (it->kind != "switched") continue;
-        switches += "<li>" + page::html_escape(core::format_iso8601(it->time)) + " " + page::html_escape(it->message) + "</li>";
-        ++shown;
-      }
-    }
-    std::string since = state->applied.since && state->applied.on == d.on
-                            ? core::format_iso8601(*state->applied.since)
-                            : "not applied yet";
-    if (auto lease = d_.store.lease(name); lease && *lease && (*lease)->until > now) {
-      since += "; being switched by " + (*lease)->holder;
-    }
-    rows += "<tr><td>" + page::html_escape(name) + "</td><td class=\"" + (d.on ? "on\">ON" : "off\">off") +
-            "</td><td>" + page::html_escape(d.reason_text()) + "</td><td>" + page::html_escape(since) + "</td><td><ul>" + active +
-            "</ul></td><td><ul>" + switches + "</ul></td></tr>";
+    e.audit = cached->second.entries;
+    e.audit_complete = e.audit.size() < kDashboardAuditLimit;
+    if (auto lease = d_.store.lease(name)) e.lease = *lease;
+    envs.push_back(std::move(e));
   }
-  const std::string page =
-      "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport "
-      "content=\"width=device-width,initial-scale=1\"><title>intermission status</title><style>"
-      "body{font:15px/1.5 system-ui,sans-serif;margin:24px;color:#1d2330}table{border-collapse:"
-      "collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:8px;text-align:left;"
-      "vertical-align:top}.on{color:#b3471d;font-weight:700}.off{color:#2b7a3d}ul{margin:0;"
-      "padding-left:18px}</style><h1>intermission</h1><p>As of " + page::html_escape(core::format_iso8601(now)) +
-      ". Refresh to update.</p><table><tr><th>environment</th><th>maintenance</th><th>why</th>"
-      "<th>since</th><th>active deployments</th><th>last switches</th></tr>" + rows + "</table>";
-  return HttpResponse{200, "text/html; charset=utf-8", page, {}};
+  HttpResponse out =
+      page ? HttpResponse{200, "text/html; charset=utf-8",
+                          dashboard_html(envs, now, !d_.operator_token.empty()), {}}
+           : json_response(200, json::serialize(dashboard_json(envs, now)));
+  dashboard_headers(out);
+  return out;
 }
 
 }  // namespace intermission::app

@@ -1,5 +1,5 @@
 // What the `serve` daemon answers, listener by listener, as request -> response functions:
-// the SNS endpoint and the webhook (public side), the operator API, status page and metrics
+// the SNS endpoint and the webhook (public side), the operator API, the dashboard and metrics
 // (admin side). Events are recorded in the ledger before the answer; the backend switch runs
 // after it, on the worker (schedule_reconcile), so a slow load balancer never makes SNS retry.
 #pragma once
@@ -46,6 +46,16 @@ inline constexpr std::chrono::seconds kWindowsMaxAge{30};
 // rebinding: a page on attacker.example that resolves to 127.0.0.1 sends Host: attacker.example.
 bool admin_host_allowed(const std::string& host, const std::vector<std::string>& names);
 
+// Why a state-changing request (not GET, HEAD or OPTIONS) on the admin listener comes from
+// another site and is refused, or nullopt. Browsers say so in Sec-Fetch-Site and Origin; a
+// client that sends neither (curl, the CLI) is not a browser and is judged by its token alone.
+// This stops a page elsewhere from using credentials the browser attaches by itself (Basic).
+std::optional<std::string> cross_site_refusal(const HttpRequest& r);
+
+// How long the dashboard keeps an environment's audit lines before reading them again (an
+// operator action through this API forgets them at once).
+inline constexpr std::chrono::seconds kDashboardAuditRefresh{15};
+
 // The answer to /healthz on either listener (it says nothing; safe on any thread).
 HttpResponse health_response();
 
@@ -91,7 +101,7 @@ class ServeApi {
   HttpResponse operator_api(const HttpRequest& r);
   HttpResponse windows_api(const HttpRequest& r, const std::vector<std::string>& parts);
   HttpResponse public_windows();
-  HttpResponse status_page();
+  HttpResponse dashboard(bool page);
   HttpResponse record(const core::ParsedItem& item, const std::string& source);
   // nullopt when `r` carries the operator token (Bearer, or Basic with it as the password);
   // else the refusal to send.
@@ -102,6 +112,11 @@ class ServeApi {
   std::map<std::string, std::int64_t> seen_webhooks_;  // signature -> expiry (epoch s)
   std::map<std::string, std::int64_t> seen_sns_;       // SNS MessageId -> expiry (epoch s)
   std::map<std::string, std::int64_t> seen_native_;    // source:key -> expiry (epoch s)
+  struct CachedAudit {
+    core::Time read;
+    std::vector<core::AuditEntry> entries;
+  };
+  std::map<std::string, CachedAudit> dashboard_audit_;  // environment -> its lines, when read
 };
 
 }  // namespace intermission::app

@@ -224,6 +224,139 @@ TEST_F(AdminSideTest, RequiredTokenThatIsNotUsableClosesStatusAndMetrics) {
   EXPECT_EQ(a.admin_side(get("/api/environments", "localhost", "Bearer ")).status, 403);
 }
 
+// ---- the dashboard ----
+
+HttpRequest admin_post(const std::string& target, const std::string& body,
+                       std::map<std::string, std::string> headers) {
+  HttpRequest r;
+  r.method = "POST";
+  r.target = target;
+  r.body = body;
+  r.headers = std::move(headers);
+  r.remote = "127.0.0.1";
+  return r;
+}
+
+std::string header_of(const HttpResponse& r, const std::string& name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+TEST_F(AdminSideTest, TheDashboardIsServerRenderedUnderAStrictPolicy) {
+  auto& a = api();
+  const auto page = a.admin_side(get("/", "localhost:9301"));
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("data-env=\"prod\""), std::string::npos);
+  EXPECT_NE(page.body.find("<span class=\"badge off\">off</span>"), std::string::npos);
+  EXPECT_NE(page.body.find("<svg class=\"timeline\""), std::string::npos);
+  EXPECT_NE(page.body.find("id=\"login\""), std::string::npos) << "a token is configured";
+  const std::string csp = header_of(page, "Content-Security-Policy");
+  EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << csp;
+  EXPECT_EQ(header_of(page, "X-Frame-Options"), "DENY");
+  for (const std::string asset : {"/dashboard.js", "/dashboard.css"}) {
+    const auto out = a.admin_side(get(asset, "localhost"));
+    EXPECT_EQ(out.status, 200) << asset;
+    EXPECT_FALSE(out.body.empty()) << asset;
+    EXPECT_EQ(header_of(out, "X-Content-Type-Options"), "nosniff");
+  }
+  // Without a token the page has no controls.
+  EXPECT_EQ(api("").admin_side(get("/", "localhost")).body.find("id=\"login\""), std::string::npos);
+}
+
+TEST_F(AdminSideTest, TheDashboardJsonSaysWhatThePageShows) {
+  auto& a = api();
+  ASSERT_EQ(a.admin_side(get("/dashboard.json", "localhost")).status, 200);  // reads the trail
+  ASSERT_EQ(a.admin_side(admin_post("/api/environments/prod/on", R"({"reason":"db move","who":"alice","for":"1h"})",
+                              {{"host", "localhost"}, {"authorization", "Bearer " + kToken}}))
+                .status,
+            200);
+  const auto out = a.admin_side(get("/dashboard.json", "localhost"));
+  ASSERT_EQ(out.status, 200);
+  const auto doc = boost::json::parse(out.body).as_object();
+  EXPECT_EQ(doc.at("poll_seconds").as_int64(), 5);
+  const auto& e = doc.at("environments").as_array().at(0).as_object();
+  EXPECT_EQ(e.at("environment").as_string(), "prod");
+  EXPECT_TRUE(e.at("on").as_bool());
+  EXPECT_EQ(e.at("who").as_string(), "alice");
+  EXPECT_TRUE(e.at("pending").as_bool()) << "nothing switched the backend in this test";
+  EXPECT_EQ(e.at("expected_end").as_string(), core::format_iso8601(clock_.now() + std::chrono::hours(1)));
+  const std::string html(e.at("html").as_string());
+  EXPECT_NE(html.find("class=\"hold-on\""), std::string::npos)
+      << "the operator's action is on the timeline at once (the audit cache is forgotten)";
+  EXPECT_NE(html.find("db move"), std::string::npos);
+}
+
+TEST_F(AdminSideTest, TheDashboardJsonNeedsTheTokenWhenTheStatusPageDoes) {
+  config_.serve.status_requires_token = true;
+  auto& a = api();
+  EXPECT_EQ(a.admin_side(get("/dashboard.json", "localhost")).status, 401);
+  EXPECT_EQ(a.admin_side(get("/dashboard.json", "localhost", "Bearer " + kToken)).status, 200);
+  EXPECT_EQ(a.admin_side(get("/dashboard.js", "localhost")).status, 200) << "no secret in it";
+  EXPECT_EQ(a.admin_side(get("/dashboard.json", "attacker.example")).status, 421);
+}
+
+TEST_F(AdminSideTest, CrossSiteStateChangesAreRefusedWhateverTheyCarry) {
+  auto& a = api();
+  const std::string basic = "Basic b3A6MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";  // op:token
+  // A form on another site posting to us: form-encoded, the browser's cached Basic credentials,
+  // a foreign Origin.
+  auto forged = a.admin_side(admin_post("/api/environments/prod/off", "reason=x",
+                                  {{"host", "localhost:9301"},
+                                   {"origin", "https://attacker.example"},
+                                   {"content-type", "application/x-www-form-urlencoded"},
+                                   {"authorization", basic}}));
+  EXPECT_EQ(forged.status, 403);
+  EXPECT_NE(forged.body.find("cross-site"), std::string::npos);
+  EXPECT_EQ(a.admin_side(admin_post("/api/environments/prod/on", "",
+                              {{"host", "localhost:9301"}, {"sec-fetch-site", "cross-site"},
+                               {"authorization", "Bearer " + kToken}}))
+                .status,
+            403);
+  EXPECT_EQ(a.admin_side(admin_post("/api/environments/prod/on", "",
+                              {{"host", "localhost:9301"}, {"sec-fetch-site", "same-site"},
+                               {"origin", "http://localhost:3000"},
+                               {"authorization", "Bearer " + kToken}}))
+                .status,
+            403)
+      << "another port of the same host is another origin";
+  // A form with no token from a page of no origin at all ("null").
+  EXPECT_EQ(a.admin_side(admin_post("/api/environments/prod/on", "", {{"host", "localhost:9301"}, {"origin", "null"}}))
+                .status,
+            403);
+  EXPECT_TRUE(log_.contains(core::LogLevel::kWarn, "cross-site"));
+  auto state = store_.load("prod");
+  ASSERT_TRUE(state);
+  EXPECT_FALSE(state->hold) << "nothing was recorded";
+  // The dashboard's own fetch: same origin, the token as a Bearer header.
+  EXPECT_EQ(a.admin_side(admin_post("/api/environments/prod/on", "{}",
+                              {{"host", "localhost:9301"}, {"origin", "http://localhost:9301"},
+                               {"sec-fetch-site", "same-origin"},
+                               {"authorization", "Bearer " + kToken}}))
+                .status,
+            200);
+  // curl and the CLI send neither header: judged by the token alone.
+  EXPECT_EQ(a.admin_side(admin_post("/api/environments/prod/off", "{}", {{"host", "localhost"}})).status, 401);
+  EXPECT_EQ(a.admin_side(admin_post("/api/environments/prod/off", "{}",
+                              {{"host", "localhost"}, {"authorization", "Bearer " + kToken}}))
+                .status,
+            200);
+}
+
+TEST(CrossSite, OnlyStateChangingRequestsAreJudged) {
+  HttpRequest r;
+  r.method = "GET";
+  r.headers = {{"host", "localhost"}, {"origin", "https://attacker.example"}, {"sec-fetch-site", "cross-site"}};
+  EXPECT_FALSE(cross_site_refusal(r));
+  r.method = "DELETE";
+  EXPECT_TRUE(cross_site_refusal(r));
+  r.headers = {{"host", "LOCALHOST:9301"}, {"origin", "http://localhost:9301"}, {"sec-fetch-site", "none"}};
+  EXPECT_FALSE(cross_site_refusal(r));
+}
+
 // ---- the native webhooks: Flux, Argo CD, GitHub ----
 
 const std::string kFluxSecret = "flux-secret-0123456789abcdef0123456789";
