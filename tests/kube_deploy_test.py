@@ -693,11 +693,19 @@ class Containerfile(unittest.TestCase):
                             subprocess.run(["readelf", "-d", BIN], capture_output=True, text=True,
                                            check=True).stdout)
         self.assertTrue(needed)
+        # Where the loader finds each one: a name alone can belong to several packages
+        # (libc.so.6 to libc6 and, for 32-bit programs, libc6-i386).
+        resolved = dict(re.findall(r"^\s*(\S+) => (\S+)", subprocess.run(
+            ["ldd", BIN], capture_output=True, text=True, check=True).stdout, re.M))
         owners = set()
         for lib in needed:
-            out = subprocess.run(["dpkg", "-S", f"*/{lib}"], capture_output=True, text=True,
-                                 check=True).stdout
-            owners.add(out.split(":")[0])
+            self.assertIn(lib, resolved)
+            multiarch = os.path.basename(os.path.dirname(resolved[lib]))
+            out = subprocess.run(["dpkg", "-S", f"*/{multiarch}/{lib}"], capture_output=True,
+                                 text=True, check=True).stdout
+            packages = {line.split(":")[0] for line in out.splitlines()}
+            self.assertEqual(len(packages), 1, out)
+            owners |= packages
         runtime = apt_packages(containerfile_stages()[1][1])
         self.assertEqual(len(runtime), len(set(runtime)), "listed once")
         self.assertEqual(set(runtime) - {"ca-certificates"}, owners)
