@@ -33,6 +33,17 @@ environments:
 """
 
 
+def wait_until(predicate, timeout=5.0):
+    """Polls `predicate` until it is true or `timeout` seconds have passed; returns whether it
+    became true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def codedeploy(deployment_id, status, group="prod-web", app="shop", **extra):
     """A bare CodeDeploy trigger message as CodeDeploy sends it today."""
     m = {"region": "eu-west-1", "accountId": "111122223333", "eventTriggerName": "t",

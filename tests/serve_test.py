@@ -20,21 +20,13 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import codedeploy  # noqa: E402
+from harness import codedeploy, wait_until  # noqa: E402
 from sns_signing import REGION, TOPIC, WRONG_SUBJECT, Signer, now_iso  # noqa: E402
 from stack import BIN, Stack, Traffic, free_port, free_ports, wait_for_port  # noqa: E402
 
 TOKEN = "operator-token-0123456789abcdef0123"  # at least 32 characters
 SECRET = "webhook-secret-abcdef0123456789abcd"  # at least 32 characters
 
-
-def wait_until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 class ConfirmRecorder(http.server.BaseHTTPRequestHandler):

@@ -20,6 +20,7 @@ import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
+from harness import wait_until  # noqa: E402
 from stack import BIN, free_ports, wait_for_port  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testing", "fixtures")
@@ -39,14 +40,6 @@ def fixture(path):
 def now_rfc3339(shift=0):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + shift))
 
-
-def wait_until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 class NativeWebhooks(unittest.TestCase):
