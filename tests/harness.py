@@ -7,6 +7,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -42,6 +43,16 @@ def wait_until(predicate, timeout=5.0):
             return True
         time.sleep(0.05)
     return False
+
+
+def stop_process(proc, timeout=10):
+    """SIGTERM, then SIGKILL if `proc` has not exited within `timeout` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def codedeploy(deployment_id, status, group="prod-web", app="shop", **extra):

@@ -10,7 +10,6 @@ import hmac
 import http.server
 import json
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -22,7 +21,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BIN, Workspace, wait_until  # noqa: E402
+from harness import BIN, Workspace, stop_process, wait_until  # noqa: E402
 from stack import free_ports, wait_for_port  # noqa: E402
 
 TOKEN = "operator-token-0123456789abcdef0123"
@@ -110,12 +109,9 @@ class Notifications(Workspace):
         wait_for_port(self.admin)
 
     def tearDown(self):
-        self.daemon.send_signal(signal.SIGTERM)
         try:
-            self.daemon.wait(timeout=10)
+            stop_process(self.daemon)
         finally:
-            if self.daemon.poll() is None:
-                self.daemon.kill()
             self.stderr = self.daemon.stderr.read()
             self.daemon.stderr.close()
         for r in (self.slack, self.webhook, self.hang):

@@ -4,7 +4,6 @@ not at its hourly tick), and `status` and the public /windows.json show it meanw
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BIN, Workspace, wait_until  # noqa: E402
+from harness import BIN, Workspace, stop_process, wait_until  # noqa: E402
 from stack import free_ports, wait_for_port  # noqa: E402
 
 TOKEN = "operator-token-0123456789abcdef0123"
@@ -40,12 +39,9 @@ class ScheduledWindow(Workspace):
                                    5))
 
     def tearDown(self):
-        self.daemon.send_signal(signal.SIGTERM)
         try:
-            self.daemon.wait(timeout=10)
+            stop_process(self.daemon)
         finally:
-            if self.daemon.poll() is None:
-                self.daemon.kill()
             self.daemon.stderr.close()
         super().tearDown()
 

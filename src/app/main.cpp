@@ -1,5 +1,4 @@
 // The `intermission` binary: only wiring.
-#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -9,11 +8,7 @@
 
 int main(int argc, char** argv) {
   intermission::app::CliIo io{std::cin, std::cout, std::cerr,
-                              [](const std::string& name) -> std::optional<std::string> {
-                                const char* v = std::getenv(name.c_str());
-                                if (v == nullptr) return std::nullopt;
-                                return std::string(v);
-                              },
+                              intermission::app::process_env,
                               intermission::app::exec_page_binary};
   std::vector<std::string> args(argv + 1, argv + argc);
   // In the Lambda zip the binary is `bootstrap`, started with no arguments.

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <climits>
 #include <fstream>
 #include <functional>
@@ -345,6 +346,12 @@ void exec_page_binary(const std::vector<std::string>& args) {
   std::cout.flush();
   std::cerr.flush();
   execv(path.c_str(), argv.data());  // returns only on failure
+}
+
+std::optional<std::string> process_env(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  if (v == nullptr) return std::nullopt;
+  return std::string(v);
 }
 
 }  // namespace intermission::app

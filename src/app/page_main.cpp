@@ -1,5 +1,4 @@
 // The `intermission-page` binary: the page server alone (see app/page_command.h). Only wiring.
-#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -8,11 +7,7 @@
 
 int main(int argc, char** argv) {
   intermission::app::CliIo io{std::cin, std::cout, std::cerr,
-                              [](const std::string& name) -> std::optional<std::string> {
-                                const char* v = std::getenv(name.c_str());
-                                if (v == nullptr) return std::nullopt;
-                                return std::string(v);
-                              },
+                              intermission::app::process_env,
                               {}};  // this is the page binary: nothing to exec
   return intermission::app::run_page_main(std::vector<std::string>(argv + 1, argv + argc), io);
 }
