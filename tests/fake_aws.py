@@ -62,6 +62,10 @@ class FakeAws:
         """Scales an Auto Scaling group in or out to exactly `instances`."""
         return self._call("POST", "/__fake/group", {"name": name, "instances": instances, "zone": zone})
 
+    def advance(self, seconds):
+        """Moves the fake's clock on: timed behaviour is checked without racing real time."""
+        return self._call("POST", "/__fake/clock", {"advance": seconds})
+
     def calls(self):
         return self._call("GET", "/__fake/calls")
 

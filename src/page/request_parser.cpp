@@ -19,15 +19,14 @@ std::size_t header_end(std::string_view bytes) {
 // "0\r\n\r\n": the last chunk with no extension and no trailer.
 constexpr std::size_t kShortestChunkedEnd = 5;
 
-// Fewer than kShortestChunkedEnd bytes that may yet become the end of a chunked body (the
-// last chunk, after a data chunk's CRLF or not). Only these are held back: other bytes go to
-// the parser at once, so a malformed chunk is refused as soon as it arrives, whatever the
-// pieces it comes in.
-bool could_end_chunked_body(std::string_view waiting) {
+// Fewer than kShortestChunkedEnd bytes that may yet become the end of a chunked body: the
+// last chunk, preceded by the closing CRLF of a chunk with data when one came before it (RFC
+// 9112 §7.1). Only these are held back: other bytes go to the parser at once, so a malformed
+// chunk is refused as soon as it arrives, whatever the pieces it comes in.
+bool could_end_chunked_body(std::string_view waiting, bool after_data) {
   if (waiting.size() >= kShortestChunkedEnd) return false;
-  constexpr std::string_view kEnd = "0\r\n\r\n";
-  constexpr std::string_view kAfterData = "\r\n0\r\n\r\n";
-  return kEnd.substr(0, waiting.size()) == waiting || kAfterData.substr(0, waiting.size()) == waiting;
+  const std::string_view end = after_data ? "\r\n0\r\n\r\n" : "0\r\n\r\n";
+  return end.substr(0, waiting.size()) == waiting;
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -108,9 +107,10 @@ Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, boo
     // cannot finish the request: they wait for more. Beast 1.81 relies on it: resuming the
     // last chunk of a body with no data chunk, it asserts that 5 bytes wait (its
     // parse_chunk_header, `BOOST_ASSERT(n >= 5)`); an empty body ending in pieces ("0\r\n",
-    // "\r", "\n") would hand it 4. Holding back at most 4 bytes delays no answer.
-    if (parser != nullptr && parser->chunked() &&
-        could_end_chunked_body(bytes.substr(r.used))) {
+    // "\r", "\n") would hand it 4. Holding back at most 4 bytes delays no answer; only bytes
+    // that can still begin that end are held, so whole and in pieces get the same answer.
+    if (parser != nullptr && parser->chunked() && !parser->in_chunk_data() &&
+        could_end_chunked_body(bytes.substr(r.used), parser->after_chunk_data())) {
       return r;
     }
     if (parser == nullptr) {

@@ -45,6 +45,10 @@ class LeanParser final : public http::basic_parser<true> {
   // The client waits for "100 Continue" before sending its body: it gets the final answer at
   // once instead (and the connection closes, so the body is never needed).
   [[nodiscard]] bool answers_before_body() const { return answer_before_body_; }
+  // Where a chunked body stands: a chunk's data is still being read, or a chunk with data has
+  // been read whole, so what comes next starts with that chunk's closing CRLF.
+  [[nodiscard]] bool in_chunk_data() const { return chunk_left_ > 0; }
+  [[nodiscard]] bool after_chunk_data() const { return chunked_ > 0 && chunk_left_ == 0; }
 
  private:
   void on_request_impl(http::verb, beast::string_view method, beast::string_view target,
@@ -99,10 +103,12 @@ class LeanParser final : public http::basic_parser<true> {
   void on_chunk_header_impl(std::uint64_t size, beast::string_view,
                             beast::error_code& ec) override {
     chunked_ += size;
+    chunk_left_ = size;
     if (size > body_limit_ || chunked_ > body_limit_) ec = http::error::body_limit;
   }
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+  std::size_t on_chunk_body_impl(std::uint64_t remain, beast::string_view body,
                                  beast::error_code&) override {
+    chunk_left_ = remain - body.size();  // `remain` counts this piece too
     return body.size();
   }
   void on_finish_impl(beast::error_code&) override {}
@@ -110,7 +116,8 @@ class LeanParser final : public http::basic_parser<true> {
   const ResponseSet& set_;
   bool force_close_;
   std::uint64_t body_limit_;
-  std::uint64_t chunked_ = 0;  // the sizes of the chunks so far
+  std::uint64_t chunked_ = 0;     // the sizes of the chunks so far
+  std::uint64_t chunk_left_ = 0;  // bytes of the current chunk's data not read yet
   // Valid only inside the put() call that parses the header (Exchange gives it whole).
   std::string_view method_, target_, accept_, accept_language_, host_;
   int version_ = 0;

@@ -1009,6 +1009,12 @@ class Handler(BaseHTTPRequestHandler):
                 if entry is not None and entry["draining_until"] is not None:
                     entry["draining_until"] = WORLD.now()
                 WORLD.advance()
+            elif path == "/__fake/clock":  # the test moves time on, so awscli's speed cannot matter
+                if not 0 <= float(req["advance"]) <= 86400:
+                    return self.reply(400, "advance: 0 to 86400 seconds\n", "text/plain")
+                with WORLD.lock:
+                    WORLD.t0 -= float(req["advance"])
+                WORLD.advance()
             elif path == "/__fake/instance":
                 (WORLD.unhealthy.discard if req.get("healthy", True) else WORLD.unhealthy.add)(req["id"])
             elif path == "/__fake/deployment":
