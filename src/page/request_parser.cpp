@@ -140,6 +140,7 @@ Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, boo
       parser->header_limit(static_cast<std::uint32_t>(header_limit_));
     }
     beast::error_code ec;
+    parser->parsing(bytes.substr(r.used));
     const std::size_t n =
         parser->put(boost::asio::buffer(bytes.data() + r.used, bytes.size() - r.used), ec);
     r.used += n;

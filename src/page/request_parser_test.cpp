@@ -304,6 +304,25 @@ TEST(Conformance, HostValueGrammar) {
   }
 }
 
+// RFC 9112 §5.2: a server that receives obs-fold in a request "MUST either reject the message
+// by sending a 400 (Bad Request) ... or replace each received obs-fold with one or more SP
+// octets". Beast unfolds such a value into a buffer of its own that is gone once the field's
+// callback returns; the answer is chosen from views into the request, so it refuses them
+// (found by the fuzzer: fuzz/corpus/page/obs-fold-accept-language, read after the buffer's
+// end under ASan).
+TEST(Conformance, ObsoleteLineFoldingIs400) {
+  for (const char* field : {"Accept-Language: de,\r\n en", "Host: x\r\n\ty",
+                            "Accept: text/html,\r\n application/json", "X-Other: a\r\n b"}) {
+    const std::string host = std::string_view(field).starts_with("Host") ? "" : "Host: x\r\n";
+    const Outcome o = exchange_all("GET / HTTP/1.1\r\n" + host + field + "\r\n\r\n");
+    ASSERT_EQ(o.replies.size(), 1u) << field;
+    EXPECT_EQ(o.replies[0], &set().bad_request()) << field;
+    EXPECT_TRUE(o.closed) << field;
+  }
+  EXPECT_TRUE(is_page(exchange_all("GET / HTTP/1.1\r\nHost: x\r\nX: a \t b\r\n\r\n").replies.at(0)))
+      << "spaces inside a value are not a fold";
+}
+
 // RFC 9112 §6.3: "If a Transfer-Encoding header field is present in a request and the chunked
 // transfer coding is not the final encoding, the message body length cannot be determined
 // reliably; the server MUST respond with the 400 (Bad Request) status code and then close the
