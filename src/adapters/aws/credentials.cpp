@@ -1,13 +1,13 @@
 #include "adapters/aws/credentials.h"
 
-#include <sys/wait.h>
-
 #include <array>
 #include <boost/json.hpp>
 #include <cstdio>
 #include <fstream>
 #include <pugixml.hpp>
 #include <sstream>
+
+#include "adapters/process.h"
 
 namespace intermission::adapters::aws {
 namespace {
@@ -420,24 +420,28 @@ core::Result<Credentials> CredentialsProvider::assume_role_with_web_identity(
 core::Result<Credentials> CredentialsProvider::from_process(const std::string& command,
                                                             const std::string& where,
                                                             const std::string& profile) {
-  // Through the shell, so quoting in the setting works as a user expects. Its stderr passes
-  // through to ours.
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return core::Error::unavailable(where + ": cannot start '" + command + "'");
-  std::string output;
-  std::array<char, 4096> buffer{};
-  std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return core::Error::unavailable(where + ": '" + command + "' failed (" +
-                                    (status != -1 && WIFEXITED(status)
-                                         ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                         : std::string("killed or not run")) +
-                                    ")");
+  // Through the shell, so quoting in the setting works as a user expects. It reads our stdin
+  // (a helper may ask for an MFA code on the terminal); what it prints on stderr goes to the
+  // log, and the end of it into the error when it fails, as the CLI reports it. The CLI waits
+  // for ever: a daemon cannot, so it is killed at process_timeout_.
+  ProcessRequest run;
+  run.argv = {"/bin/sh", "-c", command};
+  run.inherit_stdin = true;
+  run.timeout = process_timeout_;
+  run.output_limit = 1024 * 1024;
+  const ProcessOutcome got = run_process(run);
+  if (log_ != nullptr) {
+    std::istringstream lines(got.err);
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty()) log_->warn("credential_process stderr", {{"where", where}, {"line", line}});
+    }
   }
-  return parse_process_output(output, where, "profile " + profile + " credential_process");
+  if (!got.succeeded()) {
+    const std::string last = got.stderr_tail();
+    return core::Error::unavailable(where + ": '" + command + "' " + got.describe(run) +
+                                    (last.empty() ? "" : ": " + last));
+  }
+  return parse_process_output(got.out, where, "profile " + profile + " credential_process");
 }
 
 core::Result<Credentials> CredentialsProvider::from_container() {

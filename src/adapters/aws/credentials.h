@@ -60,6 +60,9 @@ class CredentialsProvider {
   // Current credentials, fetching or refreshing them if needed. Not thread-safe.
   core::Result<Credentials> get();
 
+  // How long a credential_process may run before it is killed (60 s unless set).
+  void process_timeout(std::chrono::milliseconds t) { process_timeout_ = t; }
+
  private:
   core::Result<Credentials> fetch();
   // nullopt: this source is not configured, try the next one.
@@ -84,6 +87,7 @@ class CredentialsProvider {
   const core::Clock& clock_;
   core::Logger* log_;
   std::string region_;
+  std::chrono::milliseconds process_timeout_{60000};
   std::optional<Credentials> cached_;
   std::optional<core::Time> retry_after_;  // no new refresh attempt before (after a failure)
   HttpClient http_{HttpTimeouts{std::chrono::milliseconds(1000), std::chrono::milliseconds(3000)}};

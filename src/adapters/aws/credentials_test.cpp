@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 
 #include "testing/fakes.h"
 
@@ -144,13 +146,52 @@ TEST(Credentials, ValidCachedCredentialsSurviveAFailedRefreshExpiredOnesDoNot) {
   ASSERT_FALSE(c.ok()) << "expired credentials are never used";
   EXPECT_NE(c.error().message.find("expired at 2023-11-14T22:17:20.000Z"), std::string::npos)
       << c.error().message;
-  EXPECT_NE(c.error().message.find("exit status 3"), std::string::npos) << c.error().message;
+  EXPECT_NE(c.error().message.find("exited with status 3"), std::string::npos) << c.error().message;
   EXPECT_NE(c.error().message.find(config + ":2"), std::string::npos) << c.error().message;
   // The source works again: new credentials at once.
   write_config(R"(printf '{"Version":1,"AccessKeyId":"ASIA2","SecretAccessKey":"s"}')");
   c = p.get();
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->access_key, "ASIA2");
+  std::filesystem::remove_all(dir);
+}
+
+// The CLI waits for a credential_process for ever; a daemon that did would stop switching. A
+// helper that hangs is killed at the timeout, and one that fails says why in the error.
+TEST(Credentials, AHangingCredentialProcessIsKilledAndAFailingOneSaysWhy) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("intermission-hang-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto config = (dir / "config").string();
+  std::map<std::string, std::string> env{{"AWS_CONFIG_FILE", config},
+                                         {"AWS_SHARED_CREDENTIALS_FILE", "/dev/null"},
+                                         {"AWS_EC2_METADATA_DISABLED", "true"}};
+  testing::ManualClock clock;
+  testing::RecordingLogger log;
+  auto provider = [&] {
+    auto p = std::make_unique<CredentialsProvider>(
+        [&env](const std::string& k) -> std::optional<std::string> {
+          auto it = env.find(k);
+          if (it == env.end()) return std::nullopt;
+          return it->second;
+        },
+        clock, &log);
+    p->process_timeout(std::chrono::milliseconds(300));
+    return p;
+  };
+  std::ofstream(config) << "[default]\ncredential_process = sleep 30\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  auto c = provider()->get();
+  ASSERT_FALSE(c.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  EXPECT_NE(c.error().message.find("'sleep 30' did not finish within 300 ms"), std::string::npos)
+      << c.error().message;
+  std::ofstream(config) << "[default]\ncredential_process = echo 'SSO session expired' >&2; exit 1\n";
+  c = provider()->get();
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("exited with status 1: SSO session expired"), std::string::npos)
+      << c.error().message;
+  EXPECT_TRUE(log.contains(core::LogLevel::kWarn, "credential_process stderr"));
   std::filesystem::remove_all(dir);
 }
 

@@ -1,12 +1,7 @@
 #include "adapters/kube/client.h"
 
 #include <curl/curl.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -26,6 +21,7 @@
 
 #include "adapters/crypto/base64.h"
 #include "adapters/curl_io.h"
+#include "adapters/process.h"
 #include "core/time.h"
 
 extern char** environ;
@@ -543,113 +539,39 @@ void log_stderr(core::Logger& log, const std::string& command, const std::string
 core::Result<ExecCredential> run_exec_plugin(const ExecPlugin& plugin, const Connection& c,
                                              core::Logger& log,
                                              std::chrono::milliseconds timeout) {
-  std::vector<std::string> env_strings;
+  ProcessRequest run;
+  run.argv.push_back(plugin.command);
+  run.argv.insert(run.argv.end(), plugin.args.begin(), plugin.args.end());
+  run.env.emplace();
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     const std::string entry(*e);
     const std::string name = entry.substr(0, entry.find('='));
     bool replaced = name == "KUBERNETES_EXEC_INFO";
     for (const auto& [n, v] : plugin.env) replaced = replaced || n == name;
-    if (!replaced) env_strings.push_back(entry);
+    if (!replaced) run.env->push_back(entry);
   }
-  for (const auto& [n, v] : plugin.env) env_strings.push_back(n + "=" + v);
-  env_strings.push_back("KUBERNETES_EXEC_INFO=" + exec_info(plugin, c));
-  std::vector<char*> envp;
-  for (auto& e : env_strings) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> arg_strings{plugin.command};
-  arg_strings.insert(arg_strings.end(), plugin.args.begin(), plugin.args.end());
-  std::vector<char*> argv;
-  for (auto& a : arg_strings) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) {
-    return core::Error::internal("pipe: " + std::string(std::strerror(errno)));
-  }
-  if (::pipe2(err, O_CLOEXEC) != 0) {
-    ::close(out[0]);
-    ::close(out[1]);
-    return core::Error::internal("pipe: " + std::string(std::strerror(errno)));
-  }
-  // posix_spawnp, not fork: safe in a threaded process, and it reports a command that cannot
-  // be run (ENOENT, EACCES) as its result.
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  pid_t pid = 0;
-  const int spawn_errno =
-      ::posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out[1]);
-  ::close(err[1]);
-  const bool exec_failed = spawn_errno != 0;
-  const int exec_errno = spawn_errno;
-  if (exec_failed) {
-    ::close(out[0]);
-    ::close(err[0]);
-  }
-  std::string stdout_text, stderr_text;
-  bool timed_out = false;
-  const auto deadline = SteadyClock::now() + timeout;
-  pollfd fds[2] = {{exec_failed ? -1 : out[0], POLLIN, 0}, {exec_failed ? -1 : err[0], POLLIN, 0}};
-  int open_fds = exec_failed ? 0 : 2;
-  while (open_fds > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - SteadyClock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    const int n = ::poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 1000)));
-    if (n < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-      char buf[4096];
-      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-      if (got > 0) {
-        (i == 0 ? stdout_text : stderr_text).append(buf, static_cast<std::size_t>(got));
-        if (stdout_text.size() + stderr_text.size() > 4 * 1024 * 1024) timed_out = true;
-      } else if (got == 0 || errno != EINTR) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-    if (timed_out) break;
-  }
-  if (timed_out && !exec_failed) ::kill(pid, SIGKILL);
-  for (auto& f : fds) {
-    if (f.fd >= 0) ::close(f.fd);
-  }
-  int wstatus = 0;
-  while (!exec_failed && ::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
+  for (const auto& [n, v] : plugin.env) run.env->push_back(n + "=" + v);
+  run.env->push_back("KUBERNETES_EXEC_INFO=" + exec_info(plugin, c));
+  run.timeout = timeout;
+  const ProcessOutcome got = run_process(run);
   const std::string what = "kubernetes exec plugin '" + plugin.command + "'";
-  if (exec_failed) {
-    std::string m = what + ": " + std::strerror(exec_errno);
-    if (exec_errno == ENOENT) {
-      m = what + " was not found" +
-          (plugin.command.find('/') == std::string::npos ? " on PATH" : "") +
-          (plugin.install_hint.empty() ? "" : ": " + trim(plugin.install_hint));
+  if (got.how == ProcessOutcome::How::kNotStarted) {
+    std::string m = what + " " + got.describe(run);
+    if (got.code == ENOENT) {
+      m += (plugin.command.find('/') == std::string::npos ? " on PATH" : "") +
+           (plugin.install_hint.empty() ? "" : ": " + trim(plugin.install_hint));
     }
     return core::Error::config(m);
   }
-  log_stderr(log, plugin.command, stderr_text);
-  if (timed_out) {
-    return core::Error::timeout(what + " did not finish within " +
-                                std::to_string(timeout.count()) + " ms (or printed too much)");
+  log_stderr(log, plugin.command, got.err);
+  if (got.how == ProcessOutcome::How::kTimedOut || got.how == ProcessOutcome::How::kTooMuchOutput) {
+    return core::Error::timeout(what + " " + got.describe(run));
   }
-  if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
-    const std::string how = WIFEXITED(wstatus)
-                                ? "exited with status " + std::to_string(WEXITSTATUS(wstatus))
-                                : "was killed by signal " + std::to_string(WTERMSIG(wstatus));
-    std::string last = trim(stderr_text);
-    if (last.size() > 300) last = "..." + last.substr(last.size() - 300);
-    return core::Error::permission(what + " " + how + (last.empty() ? "" : ": " + last));
+  if (!got.succeeded()) {
+    const std::string last = got.stderr_tail();
+    return core::Error::permission(what + " " + got.describe(run) + (last.empty() ? "" : ": " + last));
   }
-  auto cred = parse_exec_credential(stdout_text, plugin.api_version);
+  auto cred = parse_exec_credential(got.out, plugin.api_version);
   if (!cred) return cred.error().with_context(what);
   return cred;
 }
