@@ -230,9 +230,10 @@ DeliveryVerdict classify_delivery(std::optional<long> status) {
   return DeliveryVerdict::kGiveUp;
 }
 
-std::optional<Duration> parse_retry_after(std::string_view value) {
+std::optional<Duration> parse_retry_after(std::string_view value, Time now) {
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (const auto date = parse_http_date(value, now)) return std::max(*date - now, Duration(0));
   if (value.empty() || value.size() > 9) return std::nullopt;  // at most 999999999 s
   std::int64_t seconds = 0;
   for (const char c : value) {

@@ -110,9 +110,9 @@ enum class DeliveryVerdict { kDelivered, kRetry, kGiveUp };
 // `status` nullopt: the request failed in transport (refused, reset, timed out): retried.
 // 2xx delivered; 408, 429 and 5xx retried; any other status given up at once.
 DeliveryVerdict classify_delivery(std::optional<long> status);
-// A Retry-After value in delay-seconds ("120"); nullopt for anything else (an HTTP-date is
-// not honoured: the backoff applies).
-std::optional<Duration> parse_retry_after(std::string_view value);
+// A Retry-After value (RFC 9110 §10.2.3): delay-seconds ("120"), or an HTTP-date, as the
+// time from `now` until then (zero once past); nullopt for anything else (the backoff applies).
+std::optional<Duration> parse_retry_after(std::string_view value, Time now);
 // The pause before retry number `attempt` (1 = after the first failure): a random duration
 // ("full jitter") up to min(cap, base * 2^(attempt-1)), from `random`; a Retry-After wins when
 // given, up to `cap`.

@@ -232,15 +232,20 @@ TEST(ClassifyDelivery, SuccessRetryAndGiveUp) {
   EXPECT_EQ(classify_delivery(301), DeliveryVerdict::kGiveUp);
 }
 
-TEST(RetryAfter, DelaySecondsOnly) {
-  EXPECT_EQ(parse_retry_after("2"), Duration(seconds(2)));
-  EXPECT_EQ(parse_retry_after(" 120 "), Duration(seconds(120)));
-  EXPECT_EQ(parse_retry_after("0"), Duration(0));
-  EXPECT_FALSE(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"));
-  EXPECT_FALSE(parse_retry_after("-1"));
-  EXPECT_FALSE(parse_retry_after("1.5"));
-  EXPECT_FALSE(parse_retry_after(""));
-  EXPECT_FALSE(parse_retry_after("99999999999999999999"));
+// RFC 9110 §10.2.3: delay-seconds or an HTTP-date, the delay then being from now (a date
+// already past means at once).
+TEST(RetryAfter, DelaySecondsOrHttpDate) {
+  const Time now = *parse_iso8601("2015-10-21T07:27:00Z");
+  EXPECT_EQ(parse_retry_after("2", now), Duration(seconds(2)));
+  EXPECT_EQ(parse_retry_after(" 120 ", now), Duration(seconds(120)));
+  EXPECT_EQ(parse_retry_after("0", now), Duration(0));
+  EXPECT_EQ(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Duration(seconds(60)));
+  EXPECT_EQ(parse_retry_after("Wed, 21 Oct 2015 07:26:00 GMT", now), Duration(0)) << "past";
+  EXPECT_FALSE(parse_retry_after("-1", now));
+  EXPECT_FALSE(parse_retry_after("1.5", now));
+  EXPECT_FALSE(parse_retry_after("", now));
+  EXPECT_FALSE(parse_retry_after("99999999999999999999", now));
+  EXPECT_FALSE(parse_retry_after("Wed, 21 Oct 2015", now));
 }
 
 TEST(RetryDelay, FullJitterUnderADoublingCeilingAndRetryAfterUpToTheCap) {

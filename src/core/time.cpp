@@ -112,6 +112,64 @@ std::optional<Time> parse_java_date(std::string_view s) {
   return t;
 }
 
+namespace {
+
+constexpr std::array<std::string_view, 7> kLongWeekdays = {
+    "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
+
+int month_number(std::string_view name) {
+  for (std::size_t i = 0; i < kMonths.size(); ++i) {
+    if (name == kMonths[i]) return static_cast<int>(i) + 1;
+  }
+  return 0;
+}
+
+// "08:49:37" at `pos`, then the date checked against the day name.
+std::optional<Time> http_time(std::string_view s, std::size_t pos, int y, int mo,
+                              std::optional<int> d, std::string_view weekday,
+                              const std::array<std::string_view, 7>& names) {
+  if (pos + 8 > s.size() || s[pos + 2] != ':' || s[pos + 5] != ':') return std::nullopt;
+  const auto h = digits(s, pos, 2), mi = digits(s, pos + 3, 2), se = digits(s, pos + 6, 2);
+  if (mo == 0 || !d || !h || !mi || !se) return std::nullopt;
+  const auto t = make_time(y, mo, *d, *h, *mi, *se, 0);
+  if (!t || names[civil(*t).weekday] != weekday) return std::nullopt;
+  return t;
+}
+
+}  // namespace
+
+std::optional<Time> parse_http_date(std::string_view s, Time now) {
+  if (s.size() == 29 && s.substr(3, 2) == ", " && s.substr(25) == " GMT" && s[7] == ' ' &&
+      s[11] == ' ' && s[16] == ' ' && s[19] != ' ') {
+    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+    const auto y = digits(s, 12, 4);
+    if (!y) return std::nullopt;
+    return http_time(s, 17, *y, month_number(s.substr(8, 3)), digits(s, 5, 2), s.substr(0, 3),
+                     kWeekdays);
+  }
+  if (s.size() == 24 && s[3] == ' ' && s[7] == ' ' && s[10] == ' ' && s[19] == ' ') {
+    // asctime-date: "Sun Nov  6 08:49:37 1994" (the day as 2DIGIT or SP 1DIGIT)
+    const auto y = digits(s, 20, 4);
+    const auto d = s[8] == ' ' ? digits(s, 9, 1) : digits(s, 8, 2);
+    if (!y) return std::nullopt;
+    return http_time(s, 11, *y, month_number(s.substr(4, 3)), d, s.substr(0, 3), kWeekdays);
+  }
+  // rfc850-date: "Sunday, 06-Nov-94 08:49:37 GMT"
+  const std::size_t comma = s.find(", ");
+  if (comma == std::string_view::npos || s.size() != comma + 24) return std::nullopt;
+  const std::string_view rest = s.substr(comma + 2);
+  if (rest[2] != '-' || rest[6] != '-' || rest[9] != ' ' || rest.substr(18) != " GMT") {
+    return std::nullopt;
+  }
+  const auto yy = digits(rest, 7, 2);
+  if (!yy) return std::nullopt;
+  const int this_year = civil(now).y;
+  int y = this_year - this_year % 100 + *yy;
+  if (y > this_year + 50) y -= 100;
+  return http_time(rest, 10, y, month_number(rest.substr(3, 3)), digits(rest, 0, 2),
+                   s.substr(0, comma), kLongWeekdays);
+}
+
 std::optional<Time> parse_epoch_seconds(std::string_view s) {
   const std::size_t dot = s.find('.');
   const std::string_view whole = s.substr(0, dot);

@@ -43,6 +43,11 @@ std::optional<Time> parse_java_date(std::string_view text);
 std::optional<Time> parse_epoch_seconds(std::string_view text);
 // Any of the three shapes above.
 std::optional<Time> parse_any_time(std::string_view text);
+// An HTTP-date in any of RFC 9110 §5.6.7's three forms: "Sun, 06 Nov 1994 08:49:37 GMT"
+// (IMF-fixdate), "Sunday, 06-Nov-94 08:49:37 GMT" (rfc850-date: its two-digit year is the
+// latest that is not more than 50 years after `now`) and "Sun Nov  6 08:49:37 1994" (asctime).
+// The day name must agree with the date.
+std::optional<Time> parse_http_date(std::string_view text, Time now);
 
 // "2022-10-13T15:50:46.039Z" (milliseconds always present). A time outside the bounds is
 // written as the bound it passed, so parse_iso8601 accepts everything this writes.

@@ -41,6 +41,30 @@ TEST(Time, HttpDate) {
             "Thu, 13 Oct 2022 15:50:46 GMT");
 }
 
+// RFC 9110 §5.6.7: recipients accept all three forms (its examples), the two-digit year of
+// rfc850-date read as the latest past year with those digits when it would be more than 50
+// years ahead.
+TEST(Time, ParseHttpDateAllThreeForms) {
+  const Time now = *parse_iso8601("2026-12-02T12:00:00Z");
+  const Time expected = *parse_iso8601("1994-11-06T08:49:37Z");
+  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", now), expected);
+  EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT", now), expected);
+  EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994", now), expected);
+  EXPECT_EQ(parse_http_date("Tuesday, 06-Nov-29 08:49:37 GMT", now),
+            *parse_iso8601("2029-11-06T08:49:37Z")) << "within 50 years ahead: this century";
+  EXPECT_EQ(parse_http_date("Friday, 06-Nov-98 08:49:37 GMT", now),
+            *parse_iso8601("1998-11-06T08:49:37Z"));
+  const Time t = *parse_iso8601("2022-10-13T15:50:46Z");
+  EXPECT_EQ(parse_http_date(format_http_date(t), now), t) << "reads what we write";
+  for (const char* bad : {"", "Sun, 06 Nov 1994 08:49:37 UTC", "Mon, 06 Nov 1994 08:49:37 GMT",
+                          "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT",
+                          "Sun, 31 Nov 1994 08:49:37 GMT", "Sun, 06 Xyz 1994 08:49:37 GMT",
+                          "Sun, 06 Nov 1994 08:49:37 GMT ", "Sunday, 06-Nov-1994 08:49:37 GMT",
+                          "Sun Nov 06 08:49:37 1994x", "120"}) {
+    EXPECT_FALSE(parse_http_date(bad, now).has_value()) << bad;
+  }
+}
+
 TEST(Time, Durations) {
   EXPECT_EQ(parse_duration("90s"), std::chrono::seconds(90));
   EXPECT_EQ(parse_duration("1h30m"), std::chrono::minutes(90));

@@ -135,7 +135,7 @@ void HttpNotifier::run() {
       status = response->status;
       job.last = "HTTP " + std::to_string(response->status);
       if (auto h = response->headers.find("retry-after"); h != response->headers.end()) {
-        retry_after = core::parse_retry_after(h->second);
+        retry_after = core::parse_retry_after(h->second, clock_.now());
       }
     } else {
       job.last = response.error().message;

@@ -270,6 +270,19 @@ TEST_F(HttpNotifierTest, A429WaitsForItsRetryAfter) {
   EXPECT_EQ(reports_.all().at(0).result, DeliveryReport::Result::kDelivered);
 }
 
+// The same as an HTTP-date, read against the notifier's clock (a manual one here).
+TEST_F(HttpNotifierTest, A503WaitsUntilItsRetryAfterDate) {
+  const std::string header =
+      "Retry-After: " + core::format_http_date(clock_.now() + std::chrono::seconds(1)) + "\r\n";
+  Receiver rx([header](int n) { return Receiver::Reply{n == 0 ? 503 : 200, header, false}; });
+  auto n = make({slack(rx.url())});
+  n->notify(notice());
+  ASSERT_TRUE(n->wait_idle(5s));
+  const auto reqs = rx.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_GE(reqs[1].at - reqs[0].at, 990ms) << header << " is 1 s from now, not the 20 ms backoff";
+}
+
 TEST_F(HttpNotifierTest, A400IsNotRetried) {
   Receiver rx([](int) { return Receiver::Reply{400, "", false}; });
   auto n = make({slack(rx.url())});
