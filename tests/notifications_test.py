@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BIN, Workspace, stop_process, wait_until  # noqa: E402
+from harness import BIN, Workspace, codedeploy, stop_process, wait_until  # noqa: E402
 from stack import free_ports, wait_for_port  # noqa: E402
 
 TOKEN = "operator-token-0123456789abcdef0123"
@@ -215,6 +215,89 @@ class Notifications(Workspace):
         # One switch, one notice: the on and the off each went to Slack once.
         self.assertEqual([b["text"].split(" - ")[0] for b in self.slack.bodies()],
                          ["prod: maintenance ON", "prod: maintenance OFF"])
+
+
+class TroubleIsAnnounced(Workspace):
+    """The notices that matter most at night, end to end from the daemon: a switch that fails
+    (the log backend's folder is missing), the same failure going on past stuck_after, the
+    switch that finally works once the folder is there, and a deployment expired by
+    max_duration on a tick."""
+
+    config_text = """\
+store:
+  path: state.db
+routes:
+  - deployment_group: "*-*"
+    environment: "{1}"
+environments:
+  prod:
+    backend: {type: log, path: out/steps.log}
+    max_duration: 3s
+"""
+
+    def setUp(self):
+        super().setUp()
+        self.public, self.admin = free_ports(2)
+        self.hook = Receiver()
+        # In a file, so that the CLI (which handles the deployment below) signs as the daemon.
+        with open(os.path.join(self.dir, "ops-secret"), "w") as f:
+            f.write(SECRET + "\n")
+        with open(self.config, "a") as f:
+            f.write(f"serve:\n  listen: 127.0.0.1:{self.public}\n"
+                    f"  admin_listen: 127.0.0.1:{self.admin}\n  tick_interval: 300ms\n"
+                    "notifications:\n  timeout: 1s\n  attempts: 2\n  backoff: 100ms\n"
+                    "  stuck_after: 2s\n  targets:\n"
+                    f"    - type: webhook\n      url: {self.hook.url}\n      secret_file: ops-secret\n")
+        env = dict(os.environ, INTERMISSION_OPERATOR_TOKEN=TOKEN, USER="tester")
+        self.daemon = subprocess.Popen([BIN, "--config", self.config, "serve"], cwd=self.dir,
+                                       env=env, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+        wait_for_port(self.admin)
+
+    def tearDown(self):
+        stop_process(self.daemon)
+        self.hook.close()
+        super().tearDown()
+
+    def kinds(self):
+        return [b["kind"] for b in self.hook.bodies()]
+
+    def test_failed_stuck_recovered_and_expired_are_each_announced(self):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.admin}/api/environments/prod/on",
+                                     method="POST", data=json.dumps({"reason": "db upgrade"}).encode(),
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+        try:
+            urllib.request.urlopen(req, timeout=10).close()
+        except urllib.error.HTTPError:
+            pass  # the decision is recorded; the switch itself is what fails
+        self.assertTrue(wait_until(lambda: "switch-failed" in self.kinds(), 5), self.kinds())
+        failed = self.hook.bodies()[self.kinds().index("switch-failed")]
+        self.assertEqual(failed["environment"], "prod")
+        self.assertIn("out/steps.log", json.dumps(failed), "the notice says what failed")
+        # Ticks keep retrying every 300 ms; past stuck_after (2 s) one switch-stuck, not one a tick.
+        self.assertTrue(wait_until(lambda: "switch-stuck" in self.kinds(), 6), self.kinds())
+        time.sleep(1.0)
+        self.assertEqual(self.kinds().count("switch-stuck"), 1, self.kinds())
+        self.assertEqual(self.kinds().count("switch-failed"), 1, "one per run of failures")
+        self.assertNotIn("switched-on", self.kinds())
+
+        os.mkdir(os.path.join(self.dir, "out"))
+        self.assertTrue(wait_until(lambda: "switched-on" in self.kinds(), 5), self.kinds())
+        self.assertTrue(os.path.exists(os.path.join(self.dir, "out", "steps.log")))
+
+        # The operator lifts it; a deployment starts (through the CLI) and never ends: after
+        # max_duration the daemon's tick expires it, says so, and lifts the page.
+        req = urllib.request.Request(f"http://127.0.0.1:{self.admin}/api/environments/prod/off",
+                                     method="POST", data=b"{}",
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+        urllib.request.urlopen(req, timeout=10).close()
+        self.assertTrue(wait_until(lambda: "switched-off" in self.kinds(), 5), self.kinds())
+        self.handle(codedeploy("d-FOREVER01", "CREATED"))
+        self.assertTrue(wait_until(lambda: self.kinds().count("switched-on") == 2, 5), self.kinds())
+        self.assertTrue(wait_until(lambda: "deployment-expired" in self.kinds(), 8), self.kinds())
+        expired = self.hook.bodies()[self.kinds().index("deployment-expired")]
+        self.assertIn("d-FOREVER01", json.dumps(expired))
+        self.assertTrue(wait_until(lambda: self.kinds().count("switched-off") == 2, 5), self.kinds())
 
 
 class CliNotifications(Workspace):
