@@ -121,6 +121,33 @@ Summary summarize(const DashboardEnv& e, Time now) {
   return s;
 }
 
+// One timeline mark centred on (cx, cy), shape and colour both saying what happened, with
+// `inner` (a <title>, or nothing) inside: the timeline and its legend draw marks with this.
+std::string mark_svg(MarkKind kind, double cx, double cy, const std::string& inner) {
+  const std::string x = fixed(cx), y = fixed(cy);
+  switch (kind) {
+    case MarkKind::kDeploymentStarted:
+      return "<circle class=\"started\" cx=\"" + x + "\" cy=\"" + y + "\" r=\"4.5\" fill=\"" +
+             std::string(Palette::kStarted) + "\">" + inner + "</circle>";
+    case MarkKind::kDeploymentSucceeded:
+      return "<circle class=\"succeeded\" cx=\"" + x + "\" cy=\"" + y +
+             "\" r=\"4.5\" fill=\"#ffffff\" stroke=\"" + std::string(Palette::kOff) +
+             "\" stroke-width=\"2\">" + inner + "</circle>";
+    case MarkKind::kDeploymentFailed:
+      return "<path class=\"failed\" d=\"M" + fixed(cx - 5.5) + " " + fixed(cy - 5) +
+             "h11l-5.5 10z\" fill=\"" + std::string(Palette::kFailed) + "\">" + inner + "</path>";
+    case MarkKind::kHoldOn:
+    case MarkKind::kHoldOff: {
+      const bool on = kind == MarkKind::kHoldOn;
+      return "<path class=\"" + std::string(on ? "hold-on" : "hold-off") + "\" d=\"M" + x + " " +
+             fixed(cy - 6) + "l6 6l-6 6l-6 -6z\" fill=\"" +
+             (on ? std::string(Palette::kHold) : std::string("#ffffff")) + "\" stroke=\"" +
+             std::string(Palette::kHold) + "\" stroke-width=\"1.5\">" + inner + "</path>";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 std::vector<Interval> maintenance_intervals(const DashboardEnv& env, Time from, Time now) {
@@ -273,33 +300,8 @@ std::string timeline_svg(const Timeline& t) {
        std::string(Palette::kText) + "\" stroke-width=\"1.5\" stroke-dasharray=\"3 2\"/>";
   // Marks: shape and colour both say what happened.
   for (const auto& m : t.marks) {
-    const double cx = x(m.at);
-    const std::string title = "<title>" + html_escape(readable(m.at) + ": " + m.label) + "</title>";
-    const std::string xs = fixed(cx);
-    switch (m.kind) {
-      case MarkKind::kDeploymentStarted:
-        s += "<circle class=\"started\" cx=\"" + xs + "\" cy=\"55\" r=\"4.5\" fill=\"" +
-             std::string(Palette::kStarted) + "\">" + title + "</circle>";
-        break;
-      case MarkKind::kDeploymentSucceeded:
-        s += "<circle class=\"succeeded\" cx=\"" + xs +
-             "\" cy=\"55\" r=\"4.5\" fill=\"#ffffff\" "
-             "stroke=\"" +
-             std::string(Palette::kOff) + "\" stroke-width=\"2\">" + title + "</circle>";
-        break;
-      case MarkKind::kDeploymentFailed:
-        s += "<path class=\"failed\" d=\"M" + fixed(cx - 5.5) + " 50h11l-5.5 10z\" fill=\"" +
-             std::string(Palette::kFailed) + "\">" + title + "</path>";
-        break;
-      case MarkKind::kHoldOn:
-      case MarkKind::kHoldOff:
-        s += "<path class=\"" + std::string(m.kind == MarkKind::kHoldOn ? "hold-on" : "hold-off") +
-             "\" d=\"M" + xs + " 49l6 6l-6 6l-6 -6z\" fill=\"" +
-             (m.kind == MarkKind::kHoldOn ? std::string(Palette::kHold) : std::string("#ffffff")) +
-             "\" stroke=\"" + std::string(Palette::kHold) + "\" stroke-width=\"1.5\">" + title +
-             "</path>";
-        break;
-    }
+    s += mark_svg(m.kind, x(m.at), 55,
+                  "<title>" + html_escape(readable(m.at) + ": " + m.label) + "</title>");
   }
   // The axis, in UTC: every 6 h on the day scale, every midnight on the week scale.
   const bool days = t.to - t.from > std::chrono::hours(36);
@@ -425,27 +427,16 @@ std::string dashboard_html(const std::vector<DashboardEnv>& envs, Time now, bool
        "x=\"1\" "
        "y=\"2\" width=\"14\" height=\"8\" fill=\"#e4dcf0\" stroke=\"" +
        std::string(Palette::kHold) +
-       "\"/></svg> scheduled window</li>"
-       "<li><svg viewBox=\"0 0 12 12\" width=\"12\" height=\"12\" aria-hidden=\"true\"><circle "
-       "cx=\"6\" cy=\"6\" r=\"4.5\" fill=\"" +
-       std::string(Palette::kStarted) +
-       "\"/></svg> "
-       "deployment started</li>"
-       "<li><svg viewBox=\"0 0 12 12\" width=\"12\" height=\"12\" aria-hidden=\"true\"><circle "
-       "cx=\"6\" cy=\"6\" r=\"4\" fill=\"#fff\" stroke=\"" +
-       std::string(Palette::kOff) +
-       "\" stroke-width=\"2\"/></svg> succeeded</li>"
-       "<li><svg viewBox=\"0 0 12 12\" width=\"12\" height=\"12\" aria-hidden=\"true\"><path "
-       "d=\"M0.5 1h11l-5.5 10z\" fill=\"" +
-       std::string(Palette::kFailed) +
-       "\"/></svg> failed</li>"
-       "<li><svg viewBox=\"0 0 14 14\" width=\"14\" height=\"14\" aria-hidden=\"true\"><path "
-       "d=\"M7 1l6 6l-6 6l-6 -6z\" fill=\"" +
-       std::string(Palette::kHold) +
-       "\"/></svg> operator on"
-       "</li><li><svg viewBox=\"0 0 14 14\" width=\"14\" height=\"14\" aria-hidden=\"true\"><path "
-       "d=\"M7 1l6 6l-6 6l-6 -6z\" fill=\"#fff\" stroke=\"" +
-       std::string(Palette::kHold) + "\" stroke-width=\"1.5\"/></svg> operator off</li></ul>";
+       "\"/></svg> scheduled window</li>";
+  for (const auto& [kind, label] :
+       {std::pair{MarkKind::kDeploymentStarted, "deployment started"},
+        std::pair{MarkKind::kDeploymentSucceeded, "succeeded"},
+        std::pair{MarkKind::kDeploymentFailed, "failed"}, std::pair{MarkKind::kHoldOn, "operator on"},
+        std::pair{MarkKind::kHoldOff, "operator off"}}) {
+    h += "<li><svg viewBox=\"0 0 14 14\" width=\"14\" height=\"14\" aria-hidden=\"true\">" +
+         mark_svg(kind, 7, 7, "") + "</svg> " + label + "</li>";
+  }
+  h += "</ul>";
   std::size_t i = 0;
   for (const auto& e : envs) {
     const std::string n = std::to_string(i++);
