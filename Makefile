@@ -20,14 +20,19 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
+# Debug information is line tables only (-g1): enough for every backtrace and sanitizer
+# report, and measured on one unity batch 30 % less compile time than -g (13 % with ASan).
+CONFIGURE = cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=$(UNITY) \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" $(CMAKE_ARGS)
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=$(UNITY) $(CMAKE_ARGS)
+	$(CONFIGURE)
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Unit tests only, with AddressSanitizer and UndefinedBehaviorSanitizer.
 build-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DINTERMISSION_SANITIZE=ON \
-	  -DINTERMISSION_UNIT_ONLY=ON -DCMAKE_UNITY_BUILD=$(UNITY) $(CMAKE_ARGS)
+	  -DINTERMISSION_UNIT_ONLY=ON -DCMAKE_UNITY_BUILD=$(UNITY) -DCMAKE_CXX_FLAGS_DEBUG=-g1 \
+	  $(CMAKE_ARGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 # Test tools from the npm registry (the DynamoDB emulator), pinned by the lockfile.
@@ -42,7 +47,7 @@ tests/tools/node_modules/.installed: tests/tools/package-lock.json
 FUZZ_SECONDS ?= 20
 MODEL_CASES ?= 30000
 fuzz: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=$(UNITY) $(CMAKE_ARGS)
+	$(CONFIGURE)
 	cmake --build $(BUILD) -j $(JOBS) --target intermission_core_unit_tests
 	INTERMISSION_MODEL_CASES=$(MODEL_CASES) INTERMISSION_MODEL_FIRST_SEED=$$(date +%s) \
 	  ./$(BUILD)/src/core/intermission_core_unit_tests --gtest_filter='LedgerModel.*'
@@ -54,9 +59,13 @@ fuzz: deps
 # The integration tests mostly wait (health checks, sleeps, other processes): twice as many at
 # once as there are cores keeps the run short without starving them.
 TEST_JOBS ?= $(shell echo $$(( $(JOBS) * 2 )))
+# The ledger model's cases under the sanitizers: the normal tree runs 2000 and make fuzz
+# 10000 on new seeds; unoptimised and instrumented, 2000 took 139 s of a 144 s run.
+ASAN_MODEL_CASES ?= 300
 test: build build-asan tests/tools/node_modules/.installed
 	ctest --test-dir $(BUILD) --output-on-failure -j $(TEST_JOBS) --timeout 600
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  INTERMISSION_MODEL_CASES=$(ASAN_MODEL_CASES) \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L unit --timeout 600
 	$(MAKE) fuzz MODEL_CASES=10000
 
