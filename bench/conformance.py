@@ -41,6 +41,9 @@ NOTES = {
     "bare LF line ends":
         "RFC 9112 §2.2 lets a recipient accept a bare LF as a line end (nginx and HAProxy do); "
         "intermission's parser (Beast) refuses it.",
+    "a folded field line (obs-fold)":
+        "RFC 9112 §5.2 lets a server either refuse obs-fold with 400 or replace each fold with "
+        "spaces; nginx and intermission refuse, HAProxy unfolds.",
     "Transfer-Encoding: gzip (+ a request in the body)":
         "All three refuse and close, as RFC 9112 §6.3 requires; nginx says 501 (RFC 9112 §6.1: "
         "a coding it does not understand).",

@@ -51,6 +51,19 @@ std::string ProcessOutcome::stderr_tail() const {
   return last;
 }
 
+std::vector<std::string> ProcessOutcome::stderr_lines(std::size_t max) const {
+  std::vector<std::string> lines;
+  std::size_t at = 0;
+  while (at < err.size() && lines.size() < max) {
+    const std::size_t end = std::min(err.find('\n', at), err.size());
+    std::string line = err.substr(at, end - at);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") != std::string::npos) lines.push_back(std::move(line));
+    at = end + 1;
+  }
+  return lines;
+}
+
 ProcessOutcome run_process(const ProcessRequest& request) {
   ProcessOutcome outcome;
   if (request.argv.empty()) {

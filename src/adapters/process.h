@@ -39,6 +39,8 @@ struct ProcessOutcome {
   [[nodiscard]] std::string describe(const ProcessRequest& request) const;
   // The last 300 characters of what it printed on stderr, trimmed: for an error message.
   [[nodiscard]] std::string stderr_tail() const;
+  // The first `max` non-blank lines it printed on stderr: for the log.
+  [[nodiscard]] std::vector<std::string> stderr_lines(std::size_t max = 50) const;
 };
 
 // Starts the command with no file descriptor of ours but the three standard ones (none of

@@ -41,6 +41,23 @@ TEST(Process, OutputStatusAndEnvironment) {
   EXPECT_EQ(got.describe(r), "was killed by signal 15");
 }
 
+TEST(Process, StderrForTheLogAndForAnError) {
+  auto got = run_process(shell("printf 'first\\n\\n  \\nsecond\\r\\n' >&2; i=0; "
+                               "while [ $i -lt 60 ]; do echo line $i >&2; i=$((i+1)); done"));
+  const auto lines = got.stderr_lines();
+  ASSERT_EQ(lines.size(), 50u) << "the first 50 non-blank lines";
+  EXPECT_EQ(lines[0], "first");
+  EXPECT_EQ(lines[1], "second");
+  EXPECT_EQ(lines[2], "line 0");
+  const std::string tail = got.stderr_tail();
+  EXPECT_EQ(tail.size(), 303u) << "the last 300 characters, marked as cut";
+  EXPECT_EQ(tail.rfind("...", 0), 0u);
+  EXPECT_EQ(tail.substr(tail.size() - 7), "line 59");
+  got = run_process(shell("printf '  \\n' >&2"));
+  EXPECT_TRUE(got.stderr_lines().empty());
+  EXPECT_EQ(got.stderr_tail(), "");
+}
+
 TEST(Process, ACommandThatCannotRunIsNamedAsSuch) {
   ProcessRequest r;
   r.argv = {"intermission-no-such-command"};

@@ -523,17 +523,6 @@ std::string exec_info(const ExecPlugin& plugin, const Connection& c) {
       {"apiVersion", plugin.api_version}, {"kind", "ExecCredential"}, {"spec", std::move(spec)}});
 }
 
-void log_stderr(core::Logger& log, const std::string& command, const std::string& err) {
-  std::stringstream s(err);
-  std::string line;
-  int lines = 0;
-  while (std::getline(s, line) && lines < 50) {
-    if (trim(line).empty()) continue;
-    log.warn("kubernetes exec plugin stderr", {{"command", command}, {"line", line}});
-    ++lines;
-  }
-}
-
 }  // namespace
 
 core::Result<ExecCredential> run_exec_plugin(const ExecPlugin& plugin, const Connection& c,
@@ -563,7 +552,9 @@ core::Result<ExecCredential> run_exec_plugin(const ExecPlugin& plugin, const Con
     }
     return core::Error::config(m);
   }
-  log_stderr(log, plugin.command, got.err);
+  for (const std::string& line : got.stderr_lines()) {
+    log.warn("kubernetes exec plugin stderr", {{"command", plugin.command}, {"line", line}});
+  }
   if (got.how == ProcessOutcome::How::kTimedOut || got.how == ProcessOutcome::How::kTooMuchOutput) {
     return core::Error::timeout(what + " " + got.describe(run));
   }
