@@ -186,6 +186,53 @@ class AwsCliDrivesTheFake(unittest.TestCase):
         self.fake._call("POST", "/__fake/sts", {"expires_in": None})
 
 
+class AutoScalingReplacesWhatTheElbFails(unittest.TestCase):
+    """aws-behaviour.md §5 through awscli: a group with ELB health checks replaces an instance
+    its attached ELB reports failing, and once detached replaces nothing (why the switch
+    detaches the group for a deployment). The fake's clock is moved by hand."""
+
+    def setUp(self):
+        self.fake = FakeAws()
+        self.fake.setup(load_balancers=[{"name": "web-lb", "interval": 300, "healthy_threshold": 2}],
+                        groups=[{"name": "web-asg", "instances": ["i-app1", "i-app2"],
+                                 "load_balancers": ["web-lb"]}],
+                        replace_after=60, require_token=TOKEN)
+
+    def tearDown(self):
+        self.fake.stop()
+
+    aws = AwsCliDrivesTheFake.aws
+
+    def group(self):
+        g = self.aws("autoscaling", "describe-auto-scaling-groups",
+                     "--auto-scaling-group-names", "web-asg")["AutoScalingGroups"][0]
+        self.assertEqual(g["HealthCheckType"], "ELB")
+        return {i["InstanceId"]: i["HealthStatus"] for i in g["Instances"]}
+
+    def elb(self):
+        return {s["InstanceId"]: (s["State"], s["ReasonCode"]) for s in self.aws(
+            "elb", "describe-instance-health", "--load-balancer-name", "web-lb")["InstanceStates"]}
+
+    def test_an_attached_failing_instance_is_replaced_a_detached_one_is_not(self):
+        self.fake.instance("i-app1", healthy=False)
+        self.fake.advance(30)
+        self.assertEqual(self.group(), {"i-app1": "Unhealthy", "i-app2": "Healthy"}, "not yet")
+        self.fake.advance(31)
+        members = self.group()
+        self.assertNotIn("i-app1", members, "terminated")
+        [new] = set(members) - {"i-app2"}
+        self.assertRegex(new, r"^i-[0-9a-f]{17}$")
+        self.assertEqual(self.elb(), {"i-app2": ("InService", "N/A"), new: ("OutOfService", "ELB")},
+                         "the new instance is registered and health-checked from the start")
+
+        self.aws("autoscaling", "detach-load-balancers", "--auto-scaling-group-name", "web-asg",
+                 "--load-balancer-names", "web-lb")
+        self.fake.instance("i-app2", healthy=False)
+        self.fake.advance(600)
+        self.assertEqual(set(self.group()), {"i-app2", new}, "a detached group replaces nothing")
+        self.assertEqual(len(self.fake.state()["replaced"]), 1)
+
+
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:111122223333"
 L_WEB = f"{ARN}:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
 L_SSO = f"{ARN}:listener/app/sso/8e3f6c495c0c9188/a1b2c3d4e5f60718"

@@ -117,6 +117,29 @@ class ElbClassic(ElbFixture):
         self.assertFalse([c for c in self.fake.calls()[before:]
                           if not c["action"].startswith("Describe") and c["action"] != "GetDeployment"])
 
+    def test_instances_stopped_by_the_deployment_are_not_replaced_by_auto_scaling(self):
+        """aws-behaviour.md §5: with ELB health checks, Auto Scaling terminates an instance its
+        attached ELB reports failing. A deployment stops the application on each instance; the
+        switch has detached the group by then, so none is replaced mid-deployment."""
+        self.fake.setup(replace_after=0.3)
+        self.handle(codedeploy("d-1", "CREATED"), "m-1")
+        self.assertTrue(self.in_maintenance(), self.fake.state())
+        for iid in ("i-app1", "i-app2"):  # CodeDeploy's ApplicationStop, one after the other
+            self.fake.instance(iid, healthy=False)
+            time.sleep(0.6)
+            self.fake.instance(iid, healthy=True)
+        self.handle(codedeploy("d-1", "SUCCEEDED"), "m-2")
+        self.assertTrue(self.serving_app(), self.fake.state())
+        state = self.fake.state()
+        self.assertEqual(state["replaced"], [])
+        self.assertEqual(state["group_instances"]["web-asg"], ["i-app1", "i-app2"])
+        # For contrast, the same failure while the group is attached: the instance goes.
+        self.fake.instance("i-app1", healthy=False)
+        deadline = time.monotonic() + 10
+        while not self.fake.state()["replaced"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual([r["old"] for r in self.fake.state()["replaced"]], ["i-app1"])
+
     def test_the_old_order_does_leave_zero_in_service(self):
         """For contrast, the 2016 recipe's order (detach first, register second), driven by the
         Debian awscli against the same fake, leaves the ELB with nothing InService."""

@@ -71,6 +71,12 @@ class World:
         self.groups = {}
         self.ec2 = {}      # EC2 instances: id -> Availability Zone
         self.link_delay = 0.1  # seconds a group's link to an ELB stays "Adding"
+        # aws-behaviour.md §5: seconds an attached ELB reports an instance failing before its
+        # group (HealthCheckType ELB) replaces it; how soon AWS acts is not documented, so a
+        # test may set it (None: never).
+        self.replace_after = 1.0
+        self.failing_since = {}  # instance id -> when an attached ELB first reported it failing
+        self.replaced = []       # [{"group", "old", "new", "t"}]
         self.unhealthy = set()
         self.deployments = {}
         self.listeners = {}      # ELBv2 listener arn -> {"default": [actions]}
@@ -156,6 +162,35 @@ class World:
                     link.update(state="InService", since=t)
                 if link["state"] == "Removing" and not registered:
                     link.update(state="Removed", since=t)
+        self.replace_failing(t)
+
+    def replace_failing(self, t):
+        """aws-behaviour.md §5: a group that uses ELB health checks replaces an instance that an
+        attached ELB reports failing (terminated: deregistered, draining as any other; a new
+        instance in the same zone registered in its place, health-checked from the start). A
+        detached group (link Removing or Removed) replaces nothing."""
+        for name, g in self.groups.items():
+            attached = [lb for lb, link in g["lbs"].items() if link["state"] in ("Added", "InService")]
+            for iid in list(g["instances"]):
+                failing = iid in self.unhealthy and any(
+                    iid in self.lbs[lb]["instances"] and self.lbs[lb]["instances"][iid]["draining_until"] is None
+                    for lb in attached)
+                if not failing:
+                    self.failing_since.pop(iid, None)
+                    continue
+                since = self.failing_since.setdefault(iid, t)
+                if self.replace_after is None or t < since + self.replace_after:
+                    continue
+                new = f"i-0{len(self.replaced) + 1:016x}"
+                self.ec2[new] = self.ec2.get(iid, "eu-west-1a")
+                g["instances"][g["instances"].index(iid)] = new
+                for lb, link in g["lbs"].items():
+                    if link["state"] in ("Adding", "Added", "InService"):
+                        self.deregister(lb, iid)
+                        self.register(lb, new)
+                self.unhealthy.discard(iid)
+                self.failing_since.pop(iid, None)
+                self.replaced.append({"group": name, "old": iid, "new": new, "t": round(t, 4)})
 
     def sample(self):
         with self.lock:
@@ -952,6 +987,8 @@ class Handler(BaseHTTPRequestHandler):
                                  for n, lb in WORLD.lbs.items()},
                          "groups": {n: {lb: link["state"] for lb, link in g["lbs"].items()}
                                     for n, g in WORLD.groups.items()},
+                         "group_instances": {n: list(g["instances"]) for n, g in WORLD.groups.items()},
+                         "replaced": WORLD.replaced,
                          "zones": {n: WORLD.zone_view(n) for n in WORLD.lbs},
                          "rules": {arn: {k: v for k, v in r.items()} for arn, r in WORLD.rules.items()},
                          "targets": {arn: {tid: v2_target_state(arn, tid)[0] for tid in g["targets"]}
@@ -965,6 +1002,8 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/__fake/setup":
                 if "link_delay" in req:
                     WORLD.link_delay = req["link_delay"]
+                if "replace_after" in req:
+                    WORLD.replace_after = req["replace_after"]
                 WORLD.ec2.update(req.get("instances", {}))  # id -> Availability Zone
                 for lb in req.get("load_balancers", []):
                     # Cross-zone is off unless asked: the default for load balancers made with
