@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BIN, Workspace, codedeploy, stop_process, wait_until  # noqa: E402
+from harness import BIN, DEFAULT_CONFIG, Workspace, codedeploy, stop_process, wait_until  # noqa: E402
 from stack import free_ports, wait_for_port  # noqa: E402
 
 TOKEN = "operator-token-0123456789abcdef0123"
@@ -223,17 +223,11 @@ class TroubleIsAnnounced(Workspace):
     switch that finally works once the folder is there, and a deployment expired by
     max_duration on a tick."""
 
-    config_text = """\
-store:
-  path: state.db
-routes:
-  - deployment_group: "*-*"
-    environment: "{1}"
-environments:
-  prod:
-    backend: {type: log, path: out/steps.log}
-    max_duration: 3s
-"""
+    # The usual workspace, prod's steps in a folder that is missing at first.
+    config_text = DEFAULT_CONFIG.replace(
+        "  prod:\n    backend: {type: log, path: steps.log}\n",
+        "  prod:\n    backend: {type: log, path: out/steps.log}\n    max_duration: 3s\n")
+    assert "out/steps.log" in config_text
 
     def setUp(self):
         super().setUp()
