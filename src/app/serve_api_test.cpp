@@ -27,19 +27,23 @@ std::string read(const std::string& name) {
   return s.str();
 }
 
-class ServeSnsTest : public ::testing::Test {
+// A ServeApi over fakes (no sockets, no disk) with an environment "prod"; each fixture below
+// sets what it needs, then start() builds the controller and the API on it.
+class ServeApiFixture : public ::testing::Test {
  protected:
-  ServeSnsTest() : certs_(kVectors + "/certs") {
-    config_.file = "test.yaml";
-    core::EnvironmentConfig prod;
-    prod.name = "prod";
-    prod.backend.type = "fake";
-    config_.environments["prod"] = prod;
-    config_.routes = {{"*", "*-*", "{1}", {}}};
-    config_.serve.sns_topics = {kTopic};
-    clock_.set(*core::parse_iso8601("2026-03-06T20:01:00Z"));
+  explicit ServeApiFixture(const std::string& cert_dir = "/nonexistent") : certs_(cert_dir) {
+    core::EnvironmentConfig env;
+    env.name = "prod";
+    env.backend.type = "fake";
+    config_.environments["prod"] = env;
+  }
+
+  struct Secrets {
+    std::string operator_token, webhook, flux, argocd, github;
+  };
+  ServeApi& start(const Secrets& secrets) {
     controller_ = std::make_unique<core::Controller>(
-        config_, core::Controller::Deps{store_, backends_, clock_, log_, nullptr, "serve"});
+        config_, core::Controller::Deps{store_, backends_, clock_, log_, nullptr, "test"});
     api_ = std::make_unique<ServeApi>(ServeApi::Deps{
         config_, *controller_, store_, backends_, certs_, clock_, log_, metrics_,
         [](const std::string&) {},
@@ -47,15 +51,20 @@ class ServeSnsTest : public ::testing::Test {
           confirmed_.push_back(url);
           return {};
         },
-        "", "", "", "", ""});
+        secrets.operator_token, secrets.webhook, secrets.flux, secrets.argocd, secrets.github});
+    return *api_;
   }
 
-  HttpResponse post(const std::string& body) {
+  static HttpRequest request(const std::string& method, const std::string& target,
+                             std::map<std::string, std::string> headers = {},
+                             const std::string& body = "") {
     HttpRequest r;
-    r.method = "POST";
-    r.target = "/sns";
+    r.method = method;
+    r.target = target;
     r.body = body;
-    return api_->public_side(r);
+    for (auto& [k, v] : headers) r.headers[k] = v;
+    r.remote = "127.0.0.1";
+    return r;
   }
 
   core::Config config_;
@@ -65,9 +74,24 @@ class ServeSnsTest : public ::testing::Test {
   RecordingLogger log_;
   Metrics metrics_;
   adapters::sns::DirectoryCertSource certs_;
-  std::vector<std::string> confirmed_;
+  std::vector<std::string> confirmed_;  // SubscribeURLs GET
   std::unique_ptr<core::Controller> controller_;
   std::unique_ptr<ServeApi> api_;
+};
+
+class ServeSnsTest : public ServeApiFixture {
+ protected:
+  ServeSnsTest() : ServeApiFixture(kVectors + "/certs") {
+    config_.file = "test.yaml";
+    config_.routes = {{"*", "*-*", "{1}", {}}};
+    config_.serve.sns_topics = {kTopic};
+    clock_.set(*core::parse_iso8601("2026-03-06T20:01:00Z"));
+    start({});
+  }
+
+  HttpResponse post(const std::string& body) {
+    return api_->public_side(request("POST", "/sns", {}, body));
+  }
 };
 
 TEST_F(ServeSnsTest, GenuineNotificationsAndSubscriptionConfirmationAreAccepted) {
@@ -106,46 +130,23 @@ TEST_F(ServeSnsTest, AMessageIsActedOnOnce) {
 const std::string kToken = "0123456789abcdef0123456789abcdef";
 
 // The admin side of a ServeApi over fakes: no sockets, no disk.
-class AdminSideTest : public ::testing::Test {
+class AdminSideTest : public ServeApiFixture {
  protected:
-  AdminSideTest() {
-    core::EnvironmentConfig env;
-    env.name = "prod";
-    env.backend.type = "fake";
-    config_.environments["prod"] = env;
-    config_.serve.admin_listen = "127.0.0.1:9301";
-  }
+  AdminSideTest() { config_.serve.admin_listen = "127.0.0.1:9301"; }
 
   ServeApi& api(const std::string& token = kToken) {
-    controller_ = std::make_unique<core::Controller>(
-        config_, core::Controller::Deps{store_, backends_, clock_, log_, nullptr, "test"});
-    api_ = std::make_unique<ServeApi>(
-        ServeApi::Deps{config_, *controller_, store_, backends_, certs_, clock_, log_, metrics_,
-                       [](const std::string&) {},
-                       [](const std::string&) -> core::Status { return {}; }, token, "", "", "", ""});
-    return *api_;
+    Secrets secrets;
+    secrets.operator_token = token;
+    return start(secrets);
   }
 
   static HttpRequest get(const std::string& target, const std::string& host,
                          const std::string& authorization = "") {
-    HttpRequest r;
-    r.method = "GET";
-    r.target = target;
-    if (!host.empty()) r.headers["host"] = host;
-    if (!authorization.empty()) r.headers["authorization"] = authorization;
-    r.remote = "127.0.0.1";
-    return r;
+    std::map<std::string, std::string> headers;
+    if (!host.empty()) headers["host"] = host;
+    if (!authorization.empty()) headers["authorization"] = authorization;
+    return request("GET", target, std::move(headers));
   }
-
-  core::Config config_;
-  MemoryStore store_;
-  FakeBackendFactory backends_;
-  ManualClock clock_;
-  RecordingLogger log_;
-  Metrics metrics_;
-  adapters::sns::DirectoryCertSource certs_{"/nonexistent"};
-  std::unique_ptr<core::Controller> controller_;
-  std::unique_ptr<ServeApi> api_;
 };
 
 TEST(AdminHost, LoopbackLocalhostAndListedNamesOnly) {
@@ -363,39 +364,27 @@ const std::string kFluxSecret = "flux-secret-0123456789abcdef0123456789";
 const std::string kArgoToken = "argocd-token-0123456789abcdef012345678";
 const std::string kGitHubSecret = "github-secret-0123456789abcdef01234567";
 
-class NativeWebhookTest : public ::testing::Test {
+class NativeWebhookTest : public ServeApiFixture {
  protected:
   NativeWebhookTest() {
-    core::EnvironmentConfig env;
-    env.name = "prod";
-    env.backend.type = "fake";
-    config_.environments["prod"] = env;
-    env.name = "production";
-    config_.environments["production"] = env;
+    core::EnvironmentConfig production = config_.environments["prod"];
+    production.name = "production";
+    config_.environments["production"] = production;
     config_.serve.flux_objects = {{"Kustomization/apps/webapp", "prod"}};
     clock_.set(*core::parse_iso8601("2026-12-02T06:10:30Z"));
   }
 
   ServeApi& api() {
-    controller_ = std::make_unique<core::Controller>(
-        config_, core::Controller::Deps{store_, backends_, clock_, log_, nullptr, "test"});
-    api_ = std::make_unique<ServeApi>(
-        ServeApi::Deps{config_, *controller_, store_, backends_, certs_, clock_, log_, metrics_,
-                       [](const std::string&) {},
-                       [](const std::string&) -> core::Status { return {}; }, "", "",
-                       kFluxSecret, kArgoToken, kGitHubSecret});
-    return *api_;
+    Secrets secrets;
+    secrets.flux = kFluxSecret;
+    secrets.argocd = kArgoToken;
+    secrets.github = kGitHubSecret;
+    return start(secrets);
   }
 
   static HttpRequest post(const std::string& target, const std::string& body,
                           std::map<std::string, std::string> headers) {
-    HttpRequest r;
-    r.method = "POST";
-    r.target = target;
-    r.body = body;
-    for (auto& [k, v] : headers) r.headers[k] = v;
-    r.remote = "127.0.0.1";
-    return r;
+    return request("POST", target, std::move(headers), body);
   }
   static HttpRequest flux(const std::string& body, const std::string& secret = kFluxSecret) {
     return post("/webhook/flux", body,
@@ -420,16 +409,6 @@ class NativeWebhookTest : public ::testing::Test {
     const auto* x = o != nullptr ? o->if_contains("outcome") : nullptr;
     return x != nullptr && x->is_string() ? std::string(x->get_string()) : r.body;
   }
-
-  core::Config config_;
-  MemoryStore store_;
-  FakeBackendFactory backends_;
-  ManualClock clock_;
-  RecordingLogger log_;
-  Metrics metrics_;
-  adapters::sns::DirectoryCertSource certs_{"/nonexistent"};
-  std::unique_ptr<core::Controller> controller_;
-  std::unique_ptr<ServeApi> api_;
 };
 
 TEST_F(NativeWebhookTest, FluxSignedEventsStartAndEndTheDeployment) {
