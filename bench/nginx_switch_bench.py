@@ -35,7 +35,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from stack import APP_MARKER, Traffic, free_ports, wait_for_port  # noqa: E402
+from stack import APP_MARKER, Traffic, free_ports, nginx_conf, wait_for_port  # noqa: E402
 
 HZ = os.sysconf("SC_CLK_TCK")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -147,42 +147,16 @@ environments:
             self.switch_var = m.group(1)
             self.write_switch(False)
         conf = os.path.join(self.dir, "nginx.conf")
-        tmp = os.path.join(self.dir, "tmp")
-        with open(conf, "w") as f:
-            f.write(f"""\
-worker_processes {self.args.workers};
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/nginx.err;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    default_type application/octet-stream;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    upstream app {{
-        server 127.0.0.1:{self.app_port};
-        keepalive 16;
-    }}
-    # The application: a second server block, so the load is nginx's alone.
+        # The application: a second server block, so the load is nginx's alone.
+        app = f"""\
     server {{
         listen 127.0.0.1:{self.app_port};
         location / {{ default_type text/plain; return 200 "{APP_MARKER} app\\n"; }}
     }}
-{http_part}
-    server {{
-        listen 127.0.0.1:{self.port};
-{server_part}
-        location / {{
-            proxy_pass http://app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-""")
+"""
+        with open(conf, "w") as f:
+            f.write(nginx_conf(self.dir, self.port, [self.app_port], http_part, server_part,
+                               workers=self.args.workers, connections=4096, more_http=app))
         self.conf = conf
 
     def write_switch(self, on):

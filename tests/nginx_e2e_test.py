@@ -20,7 +20,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from stack import (APP_MARKER, BIN, BYPASS_SECRET, PAGE_MARKER, AppServer, Traffic,  # noqa: E402
-                   free_port, wait_for_port)
+                   free_port, nginx_conf, wait_for_port)
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -110,39 +110,9 @@ environments:
                 common += ["--page-server", f"127.0.0.1:{self.page_port}"]
             http_part = self.cli(*common, "--part", "http").stdout
             server_part = self.cli(*common, "--part", "server").stdout
-        temp = os.path.join(self.dir, "tmp")
-        os.makedirs(temp, exist_ok=True)
         with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
-            f.write(f"""\
-worker_processes 1;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/nginx.err;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    default_type application/octet-stream;
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    upstream app {{
-        server 127.0.0.1:{self.apps[0].port};
-        server 127.0.0.1:{self.apps[1].port};
-        keepalive 16;
-    }}
-{http_part}
-    server {{
-        listen 127.0.0.1:{self.port};
-{server_part}
-        location / {{
-            proxy_pass http://app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-""")
+            f.write(nginx_conf(self.dir, self.port, [a.port for a in self.apps], http_part,
+                               server_part))
 
     def start_nginx(self):
         conf = os.path.join(self.dir, "nginx.conf")

@@ -79,6 +79,45 @@ def wait_for_port(port, timeout=10.0, host="127.0.0.1"):
     raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
+def nginx_conf(workdir, port, app_ports, http_part="", server_part="", workers=1,
+               connections=1024, more_http=""):
+    """The text of an nginx.conf that keeps its pid, log and temporary files in `workdir` and
+    proxies 127.0.0.1:`port` to `app_ports` (upstream "app"), with the lines `intermission
+    nginx-config` prints for the http block and for the server block (nginx_e2e, the nginx
+    switch bench). `more_http`: further lines in the http block."""
+    temp = os.path.join(workdir, "tmp")
+    os.makedirs(temp, exist_ok=True)
+    servers = "".join(f"        server 127.0.0.1:{p};\n" for p in app_ports)
+    return f"""\
+worker_processes {workers};
+pid {workdir}/nginx.pid;
+error_log {workdir}/nginx.err;
+events {{ worker_connections {connections}; }}
+http {{
+    access_log off;
+    default_type application/octet-stream;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    upstream app {{
+{servers}        keepalive 16;
+    }}
+{more_http}{http_part}
+    server {{
+        listen 127.0.0.1:{port};
+{server_part}
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+
 class AppHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     name = "app"
