@@ -38,7 +38,8 @@ std::string ProcessOutcome::describe(const ProcessRequest& request) const {
     case How::kTooMuchOutput:
       return "printed more than " + std::to_string(request.output_limit) + " bytes";
     case How::kNotStarted:
-      return code == ENOENT ? std::string("was not found") : "could not be run: " + std::string(std::strerror(code));
+      return code == ENOENT ? std::string("was not found")
+                            : "could not be run: " + std::string(std::strerror(code));
   }
   return "?";
 }
@@ -97,12 +98,15 @@ ProcessOutcome run_process(const ProcessRequest& request) {
   // (glibc 2.34+): the daemon's listening sockets are not close-on-exec under Asio.
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  if (!request.inherit_stdin) posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (!request.inherit_stdin) {
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  }
   posix_spawn_file_actions_adddup2(&actions, out_write.fd, 1);
   posix_spawn_file_actions_adddup2(&actions, err_write.fd, 2);
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   pid_t pid = 0;
-  const int spawned = ::posix_spawnp(&pid, argv_p[0], &actions, nullptr, argv_p.data(), env_p.data());
+  const int spawned =
+      ::posix_spawnp(&pid, argv_p[0], &actions, nullptr, argv_p.data(), env_p.data());
   posix_spawn_file_actions_destroy(&actions);
   ::close(std::exchange(out_write.fd, -1));
   ::close(std::exchange(err_write.fd, -1));

@@ -24,11 +24,11 @@ struct ProcessRequest {
 
 struct ProcessOutcome {
   enum class How {
-    kExited,          // `code` is its exit status
-    kSignalled,       // `code` is the signal that ended it
-    kTimedOut,        // killed at the deadline
-    kTooMuchOutput,   // killed once it had printed more than the limit
-    kNotStarted,      // `code` is the errno of the spawn (ENOENT: not found)
+    kExited,         // `code` is its exit status
+    kSignalled,      // `code` is the signal that ended it
+    kTimedOut,       // killed at the deadline
+    kTooMuchOutput,  // killed once it had printed more than the limit
+    kNotStarted,     // `code` is the errno of the spawn (ENOENT: not found)
   };
   How how = How::kNotStarted;
   int code = 0;

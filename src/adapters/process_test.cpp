@@ -12,7 +12,8 @@
 namespace intermission::adapters {
 namespace {
 
-ProcessRequest shell(const std::string& script, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+ProcessRequest shell(const std::string& script,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
   ProcessRequest r;
   r.argv = {"/bin/sh", "-c", script};
   r.timeout = timeout;
@@ -42,8 +43,9 @@ TEST(Process, OutputStatusAndEnvironment) {
 }
 
 TEST(Process, StderrForTheLogAndForAnError) {
-  auto got = run_process(shell("printf 'first\\n\\n  \\nsecond\\r\\n' >&2; i=0; "
-                               "while [ $i -lt 60 ]; do echo line $i >&2; i=$((i+1)); done"));
+  auto got =
+      run_process(shell("printf 'first\\n\\n  \\nsecond\\r\\n' >&2; i=0; "
+                        "while [ $i -lt 60 ]; do echo line $i >&2; i=$((i+1)); done"));
   const auto lines = got.stderr_lines();
   ASSERT_EQ(lines.size(), 50u) << "the first 50 non-blank lines";
   EXPECT_EQ(lines[0], "first");
@@ -96,7 +98,8 @@ TEST(Process, AHangingOrRunawayHelperIsKilled) {
 TEST(Process, OurDescriptorsStayOurs) {
   const UniqueFd leaky(::open("/dev/null", O_RDONLY));  // no O_CLOEXEC
   ASSERT_GE(leaky.fd, 3);
-  auto r = shell("if [ -e /proc/self/fd/" + std::to_string(leaky.fd) + " ]; then echo leaked; fi; ls /proc/self/fd | wc -l");
+  auto r = shell("if [ -e /proc/self/fd/" + std::to_string(leaky.fd) +
+                 " ]; then echo leaked; fi; ls /proc/self/fd | wc -l");
   const auto got = run_process(r);
   ASSERT_TRUE(got.succeeded()) << got.err;
   EXPECT_EQ(got.out.find("leaked"), std::string::npos);

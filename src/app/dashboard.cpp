@@ -426,13 +426,12 @@ std::string dashboard_html(const std::vector<DashboardEnv>& envs, Time now, bool
        "<li><svg viewBox=\"0 0 16 12\" width=\"16\" height=\"12\" aria-hidden=\"true\"><rect "
        "x=\"1\" "
        "y=\"2\" width=\"14\" height=\"8\" fill=\"#e4dcf0\" stroke=\"" +
-       std::string(Palette::kHold) +
-       "\"/></svg> scheduled window</li>";
-  for (const auto& [kind, label] :
-       {std::pair{MarkKind::kDeploymentStarted, "deployment started"},
-        std::pair{MarkKind::kDeploymentSucceeded, "succeeded"},
-        std::pair{MarkKind::kDeploymentFailed, "failed"}, std::pair{MarkKind::kHoldOn, "operator on"},
-        std::pair{MarkKind::kHoldOff, "operator off"}}) {
+       std::string(Palette::kHold) + "\"/></svg> scheduled window</li>";
+  for (const auto& [kind, label] : {std::pair{MarkKind::kDeploymentStarted, "deployment started"},
+                                    std::pair{MarkKind::kDeploymentSucceeded, "succeeded"},
+                                    std::pair{MarkKind::kDeploymentFailed, "failed"},
+                                    std::pair{MarkKind::kHoldOn, "operator on"},
+                                    std::pair{MarkKind::kHoldOff, "operator off"}}) {
     h += "<li><svg viewBox=\"0 0 14 14\" width=\"14\" height=\"14\" aria-hidden=\"true\">" +
          mark_svg(kind, 7, 7, "") + "</svg> " + label + "</li>";
   }

@@ -51,7 +51,8 @@ TEST(Time, ParseHttpDateAllThreeForms) {
   EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT", now), expected);
   EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994", now), expected);
   EXPECT_EQ(parse_http_date("Tuesday, 06-Nov-29 08:49:37 GMT", now),
-            *parse_iso8601("2029-11-06T08:49:37Z")) << "within 50 years ahead: this century";
+            *parse_iso8601("2029-11-06T08:49:37Z"))
+      << "within 50 years ahead: this century";
   EXPECT_EQ(parse_http_date("Friday, 06-Nov-98 08:49:37 GMT", now),
             *parse_iso8601("1998-11-06T08:49:37Z"));
   const Time t = *parse_iso8601("2022-10-13T15:50:46Z");

@@ -223,10 +223,10 @@ TEST(Exchange, ChunkFramingIsJudgedTheSameHoweverItArrives) {
   const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
   enum class Want { kBadRequest, kPage, kNothingYet };
   const std::pair<std::string, Want> cases[] = {
-      {"3\r\nabc0\r\n\r", Want::kBadRequest},    // the fuzzer's case
+      {"3\r\nabc0\r\n\r", Want::kBadRequest},  // the fuzzer's case
       {"3\r\nabc0\r\n\r\n", Want::kBadRequest},
       {"3\r\nabc\r0\r\n", Want::kBadRequest},
-      {"\r\n", Want::kBadRequest},              // no chunk size at all
+      {"\r\n", Want::kBadRequest},  // no chunk size at all
       {"\r\n0\r\n\r\n", Want::kBadRequest},
       {"3\r\nabc\r\n0\r", Want::kNothingYet},  // the last chunk may still come
       {"3\r\nabc\r\n0\r\n\r\n", Want::kPage},
@@ -245,9 +245,7 @@ TEST(Exchange, ChunkFramingIsJudgedTheSameHoweverItArrives) {
         ASSERT_EQ(at_once.replies.size(), 1u) << body;
         EXPECT_TRUE(at_once.replies[0]->rfind("HTTP/1.1 503", 0) == 0) << body;
         break;
-      case Want::kNothingYet:
-        EXPECT_TRUE(at_once.replies.empty()) << body;
-        break;
+      case Want::kNothingYet: EXPECT_TRUE(at_once.replies.empty()) << body; break;
     }
   }
 }

@@ -430,8 +430,10 @@ core::Result<Credentials> CredentialsProvider::from_process(const std::string& c
   run.timeout = process_timeout_;
   run.output_limit = 1024 * 1024;
   const ProcessOutcome got = run_process(run);
-  for (const std::string& line : got.stderr_lines()) {
-    if (log_ != nullptr) log_->warn("credential_process stderr", {{"where", where}, {"line", line}});
+  if (log_ != nullptr) {
+    for (const std::string& line : got.stderr_lines()) {
+      log_->warn("credential_process stderr", {{"where", where}, {"line", line}});
+    }
   }
   if (!got.succeeded()) {
     const std::string last = got.stderr_tail();

@@ -186,7 +186,8 @@ TEST(Credentials, AHangingCredentialProcessIsKilledAndAFailingOneSaysWhy) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
   EXPECT_NE(c.error().message.find("'sleep 30' did not finish within 300 ms"), std::string::npos)
       << c.error().message;
-  std::ofstream(config) << "[default]\ncredential_process = echo 'SSO session expired' >&2; exit 1\n";
+  std::ofstream(config)
+      << "[default]\ncredential_process = echo 'SSO session expired' >&2; exit 1\n";
   c = provider()->get();
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message.find("exited with status 1: SSO session expired"), std::string::npos)

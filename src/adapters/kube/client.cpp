@@ -560,7 +560,8 @@ core::Result<ExecCredential> run_exec_plugin(const ExecPlugin& plugin, const Con
   }
   if (!got.succeeded()) {
     const std::string last = got.stderr_tail();
-    return core::Error::permission(what + " " + got.describe(run) + (last.empty() ? "" : ": " + last));
+    return core::Error::permission(what + " " + got.describe(run) +
+                                   (last.empty() ? "" : ": " + last));
   }
   auto cred = parse_exec_credential(got.out, plugin.api_version);
   if (!cred) return cred.error().with_context(what);
