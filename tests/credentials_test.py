@@ -175,6 +175,31 @@ class Credentials(Base):
                          [("AssumeRole", DEPLOYER, "deployer-session")])
         self.assertTrue(self.calls("AssumeRole"), "AssumeRole went through the signature check")
 
+    def test_role_arn_with_credential_source_ecs_container(self):
+        """[profile deployer] role_arn + credential_source = EcsContainer: the container's
+        credentials (as EKS Pod Identity hands them out) sign STS AssumeRole for the role."""
+        self.path("aws-config", f"[profile deployer]\nrole_arn = {DEPLOYER}\n"
+                                "credential_source = EcsContainer\n")
+        self.sts(assumable_roles={DEPLOYER: ["ASIAFAKETEMPORARY"]})
+        self.switch_on(AWS_PROFILE="deployer",
+                       AWS_CONTAINER_CREDENTIALS_FULL_URI=self.fake.url + "/container-credentials",
+                       AWS_CONTAINER_AUTHORIZATION_TOKEN="container-auth-token")
+        self.assertTrue(self.in_maintenance())
+        self.assertEqual([(i["action"], i["role"]) for i in self.sts()["issued"]],
+                         [("AssumeRole", DEPLOYER)])
+
+    def test_credential_source_mistakes_name_the_setting(self):
+        self.path("aws-config", f"[profile both]\nrole_arn = {DEPLOYER}\nsource_profile = base\n"
+                                "credential_source = Environment\n"
+                                f"[profile odd]\nrole_arn = {DEPLOYER}\ncredential_source = Laptop\n")
+        p = self.switch_on(check=3, AWS_PROFILE="both")  # a configuration error
+        self.assertIn(f"{self.aws_config}:4: profile both has both source_profile and "
+                      "credential_source", p.stderr)
+        p = self.switch_on(check=3, AWS_PROFILE="odd")
+        self.assertIn(f"{self.aws_config}:7: credential_source 'Laptop' is not Environment, "
+                      "EcsContainer or Ec2InstanceMetadata", p.stderr)
+        self.assertFalse(self.in_maintenance())
+
     def test_role_arn_the_role_does_not_trust_names_the_setting(self):
         self.path("aws-credentials", f"[base]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n")
         self.path("aws-config", f"[profile deployer]\nrole_arn = {DEPLOYER}\nsource_profile = base\n")

@@ -64,6 +64,18 @@ bool allowed_container_url(const std::string& url) {
          host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
+// The optional AssumeRole parameters a role profile may set, as form fields.
+std::string assume_role_extra(const Profile& p) {
+  std::string extra;
+  if (const IniValue* external = p.find("external_id")) {
+    extra += "&ExternalId=" + uri_encode(external->value);
+  }
+  if (const IniValue* duration = p.find("duration_seconds")) {
+    extra += "&DurationSeconds=" + uri_encode(duration->value);
+  }
+  return extra;
+}
+
 }  // namespace
 
 const Service& sts_service() {
@@ -212,17 +224,9 @@ core::Result<Credentials> CredentialsProvider::get() {
 
 core::Result<Credentials> CredentialsProvider::fetch() {
   // 1. The environment.
-  const std::string key = env_or(getenv_, "AWS_ACCESS_KEY_ID");
-  const std::string secret = env_or(getenv_, "AWS_SECRET_ACCESS_KEY");
-  if (!key.empty() || !secret.empty()) {
-    if (key.empty() || secret.empty()) {
-      return core::Error::config(
-          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set "
-          "together");
-    }
-    return Credentials{key, secret, env_or(getenv_, "AWS_SESSION_TOKEN"), std::nullopt,
-                       "environment"};
-  }
+  auto environment = from_environment();
+  if (!environment) return environment.error();
+  if (*environment) return **environment;
   // 2. Web identity from the environment (EKS IRSA): both variables, as the SDKs require.
   const std::string token_file = env_or(getenv_, "AWS_WEB_IDENTITY_TOKEN_FILE");
   const std::string role_arn = env_or(getenv_, "AWS_ROLE_ARN");
@@ -277,6 +281,14 @@ core::Result<std::optional<Credentials>> CredentialsProvider::from_profile() {
     }
     return std::optional<Credentials>();
   }
+  // IAM Identity Center (SSO) needs the CLI's login cache and the SSO portal API: not here.
+  for (const char* key : {"sso_session", "sso_start_url", "sso_account_id"}) {
+    if (const IniValue* sso = profile->find(key); sso != nullptr) {
+      return core::Error::config(sso->where + ": profile " + files->profile +
+                                 " uses IAM Identity Center (SSO), which is not supported: give "
+                                 "it a credential_process, a role_arn or keys instead");
+    }
+  }
   // A profile with nothing about credentials (only a region, say) leaves it to the next source.
   if (profile->find("role_arn") == nullptr && profile->find("aws_access_key_id") == nullptr &&
       profile->find("aws_secret_access_key") == nullptr &&
@@ -315,7 +327,19 @@ core::Result<Credentials> CredentialsProvider::resolve_profile(const SharedFiles
   if (const IniValue* role = p->find("role_arn")) {
     const IniValue* session = p->find("role_session_name");
     const std::string session_name_value = session_name(session != nullptr ? session->value : "");
-    if (const IniValue* from = p->find("source_profile")) {
+    const IniValue* from = p->find("source_profile");
+    const IniValue* credential_source = p->find("credential_source");
+    if (from != nullptr && credential_source != nullptr) {
+      return core::Error::config(credential_source->where + ": profile " + name +
+                                 " has both source_profile and credential_source; give one");
+    }
+    if (credential_source != nullptr) {
+      auto base = from_credential_source(credential_source->value, credential_source->where);
+      if (!base) return base.error();
+      return assume_role(role->value, session_name_value, assume_role_extra(*p), *base,
+                         role->where);
+    }
+    if (from != nullptr) {
       if (depth >= kMaxProfileChain) {
         return core::Error::config(from->where + ": source_profile chain longer than " +
                                    std::to_string(kMaxProfileChain) + " (a loop?)");
@@ -335,26 +359,15 @@ core::Result<Credentials> CredentialsProvider::resolve_profile(const SharedFiles
         base = resolve_profile(files, from->value, depth + 1);
       }
       if (!base) return base.error().with_context(from->where + ": source_profile " + from->value);
-      std::string extra;
-      if (const IniValue* external = p->find("external_id")) {
-        extra += "&ExternalId=" + uri_encode(external->value);
-      }
-      if (const IniValue* duration = p->find("duration_seconds")) {
-        extra += "&DurationSeconds=" + uri_encode(duration->value);
-      }
-      return assume_role(role->value, session_name_value, extra, *base, role->where);
+      return assume_role(role->value, session_name_value, assume_role_extra(*p), *base,
+                         role->where);
     }
     if (const IniValue* file = p->find("web_identity_token_file")) {
       return assume_role_with_web_identity(role->value, file->value, session_name_value,
                                            file->where);
     }
-    if (const IniValue* cs = p->find("credential_source")) {
-      return core::Error::config(cs->where +
-                                 ": credential_source is not supported; use "
-                                 "source_profile or web_identity_token_file");
-    }
     return core::Error::config(role->where +
-                               ": role_arn needs source_profile or "
+                               ": role_arn needs source_profile, credential_source or "
                                "web_identity_token_file");
   }
   // The CLI's order within a profile: keys in the credentials file, credential_process, keys in
@@ -372,6 +385,43 @@ core::Result<Credentials> CredentialsProvider::resolve_profile(const SharedFiles
                              "' has no credentials (keys, role_arn or "
                              "credential_process) in " +
                              files.credentials.path + " or " + files.config.path);
+}
+
+core::Result<std::optional<Credentials>> CredentialsProvider::from_environment() const {
+  const std::string key = env_or(getenv_, "AWS_ACCESS_KEY_ID");
+  const std::string secret = env_or(getenv_, "AWS_SECRET_ACCESS_KEY");
+  if (key.empty() && secret.empty()) return std::optional<Credentials>();
+  if (key.empty() || secret.empty()) {
+    return core::Error::config("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together");
+  }
+  return std::optional<Credentials>(Credentials{
+      key, secret, env_or(getenv_, "AWS_SESSION_TOKEN"), std::nullopt, "environment"});
+}
+
+core::Result<Credentials> CredentialsProvider::from_credential_source(const std::string& source,
+                                                                      const std::string& where) {
+  // The three values botocore knows (its CanonicalNameCredentialSourcer).
+  const std::string context = where + ": credential_source " + source;
+  if (source == "Environment") {
+    auto c = from_environment();
+    if (!c) return c.error().with_context(context);
+    if (!*c) {
+      return core::Error::config(context + ": AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set");
+    }
+    return **c;
+  }
+  if (source == "EcsContainer") {
+    auto c = from_container();
+    if (!c) return c.error().with_context(context);
+    return c;
+  }
+  if (source == "Ec2InstanceMetadata") {
+    auto c = from_instance_metadata();
+    if (!c) return c.error().with_context(context);
+    return c;
+  }
+  return core::Error::config(where + ": credential_source '" + source +
+                             "' is not Environment, EcsContainer or Ec2InstanceMetadata");
 }
 
 core::Result<Credentials> CredentialsProvider::assume_role(const std::string& role_arn,

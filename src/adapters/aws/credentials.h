@@ -79,6 +79,10 @@ class CredentialsProvider {
                                                           const std::string& where);
   core::Result<Credentials> from_process(const std::string& command, const std::string& where,
                                          const std::string& profile);
+  core::Result<std::optional<Credentials>> from_environment() const;
+  // A role profile's credential_source: Environment, EcsContainer or Ec2InstanceMetadata.
+  core::Result<Credentials> from_credential_source(const std::string& source,
+                                                   const std::string& where);
   core::Result<Credentials> from_container();
   core::Result<Credentials> from_instance_metadata();
   std::string session_name(const std::string& configured) const;

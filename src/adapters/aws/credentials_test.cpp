@@ -206,7 +206,8 @@ TEST(Credentials, ProfilesStaticKeysAndMistakesNamed) {
                           "d\n[half]\naws_access_key_id = AKIDHALF\n";
   std::ofstream(config) << "[profile dev]\naws_access_key_id = AKIDDEV\n"
                            "aws_secret_access_key = s\naws_session_token = tok\n"
-                           "[profile only-region]\nregion = eu-west-3\n";
+                           "[profile only-region]\nregion = eu-west-3\n"
+                           "[profile sso]\nsso_session = corp\nsso_account_id = 111122223333\n";
   std::map<std::string, std::string> env{{"AWS_CONFIG_FILE", config},
                                          {"AWS_SHARED_CREDENTIALS_FILE", creds},
                                          {"AWS_EC2_METADATA_DISABLED", "true"}};
@@ -242,6 +243,12 @@ TEST(Credentials, ProfilesStaticKeysAndMistakesNamed) {
   c = provider()->get();
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message.find("'nope'"), std::string::npos) << c.error().message;
+  env["AWS_PROFILE"] = "sso";
+  c = provider()->get();
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find(config + ":8: profile sso uses IAM Identity Center (SSO)"),
+            std::string::npos)
+      << c.error().message;
   env["AWS_PROFILE"] = "only-region";  // nothing about credentials: on to the next source
   c = provider()->get();
   ASSERT_FALSE(c.ok());
