@@ -394,8 +394,8 @@ core::Result<std::optional<Credentials>> CredentialsProvider::from_environment()
   if (key.empty() || secret.empty()) {
     return core::Error::config("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together");
   }
-  return std::optional<Credentials>(Credentials{
-      key, secret, env_or(getenv_, "AWS_SESSION_TOKEN"), std::nullopt, "environment"});
+  return std::optional<Credentials>(
+      Credentials{key, secret, env_or(getenv_, "AWS_SESSION_TOKEN"), std::nullopt, "environment"});
 }
 
 core::Result<Credentials> CredentialsProvider::from_credential_source(const std::string& source,
@@ -406,7 +406,8 @@ core::Result<Credentials> CredentialsProvider::from_credential_source(const std:
     auto c = from_environment();
     if (!c) return c.error().with_context(context);
     if (!*c) {
-      return core::Error::config(context + ": AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set");
+      return core::Error::config(context +
+                                 ": AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set");
     }
     return **c;
   }
