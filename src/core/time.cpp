@@ -39,6 +39,14 @@ constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr"
 constexpr std::array<std::string_view, 7> kWeekdays = {"Sun", "Mon", "Tue", "Wed",
                                                        "Thu", "Fri", "Sat"};
 
+// "Jan" -> 1 ... "Dec" -> 12; 0 for anything else.
+int month_number(std::string_view name) {
+  for (std::size_t i = 0; i < kMonths.size(); ++i) {
+    if (name == kMonths[i]) return static_cast<int>(i) + 1;
+  }
+  return 0;
+}
+
 struct Civil {
   int y, mo, d, h, mi, s, ms;
   unsigned weekday;
@@ -96,10 +104,7 @@ std::optional<Time> parse_java_date(std::string_view s) {
       s[23] != ' ' || s[13] != ':' || s[16] != ':') {
     return std::nullopt;
   }
-  int mo = 0;
-  for (std::size_t i = 0; i < kMonths.size(); ++i) {
-    if (s.substr(4, 3) == kMonths[i]) mo = static_cast<int>(i) + 1;
-  }
+  const int mo = month_number(s.substr(4, 3));
   const std::string_view zone = s.substr(20, 3);
   if (mo == 0 || (zone != "UTC" && zone != "GMT")) return std::nullopt;
   const auto d = digits(s, 8, 2), h = digits(s, 11, 2), mi = digits(s, 14, 2),
@@ -116,13 +121,6 @@ namespace {
 
 constexpr std::array<std::string_view, 7> kLongWeekdays = {
     "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
-
-int month_number(std::string_view name) {
-  for (std::size_t i = 0; i < kMonths.size(); ++i) {
-    if (name == kMonths[i]) return static_cast<int>(i) + 1;
-  }
-  return 0;
-}
 
 // "08:49:37" at `pos`, then the date checked against the day name.
 std::optional<Time> http_time(std::string_view s, std::size_t pos, int y, int mo,
