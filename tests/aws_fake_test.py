@@ -236,8 +236,11 @@ class AutoScalingReplacesWhatTheElbFails(unittest.TestCase):
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:111122223333"
 L_WEB = f"{ARN}:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
 L_SSO = f"{ARN}:listener/app/sso/8e3f6c495c0c9188/a1b2c3d4e5f60718"
+L_TO_HTTPS = f"{ARN}:listener/app/web/50dc6c495c0c9188/0467ef3c8400ae65"
+L_BLUE_GREEN = f"{ARN}:listener/app/bg/6a1f3c495c0c9188/c3d4e5f607182930"
 TG_APP = f"{ARN}:targetgroup/app/73e2d6bc24d8a067"
 TG_PAGE = f"{ARN}:targetgroup/page/5dd4ab31d04a2d29"
+TG_GREEN = f"{ARN}:targetgroup/green/84f3e7cd35e9f178"
 FIXED = '[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503"}}]'
 
 
@@ -258,11 +261,15 @@ class Elbv2IsAsUnkindAsAws(unittest.TestCase):
 
     def setUp(self):
         self.fake = FakeAws()
-        self.fake.setup(target_groups={TG_APP: {"i-app1": True}, TG_PAGE: {"i-page1": True, "i-page2": False}},
+        self.fake.setup(target_groups={TG_APP: {"i-app1": True}, TG_PAGE: {"i-page1": True, "i-page2": False},
+                                       TG_GREEN: {"i-green1": True}},
                         target_group_settings={TG_PAGE: {"interval": PAGE_INTERVAL, "healthy_threshold": 2},
                                                TG_APP: {"deregistration_delay": 8.0}},
                         listeners=[{"arn": L_WEB, "target_group": TG_APP},
-                                   {"arn": L_SSO, "target_group": TG_APP, "auth": "oidc"}],
+                                   {"arn": L_SSO, "target_group": TG_APP, "auth": "oidc"},
+                                   {"arn": L_TO_HTTPS, "redirect": True},
+                                   {"arn": L_BLUE_GREEN, "target_group": TG_APP, "second_group": TG_GREEN,
+                                    "sticky_seconds": 3600}],
                         require_token=TOKEN)
 
     def tearDown(self):
@@ -388,9 +395,25 @@ class Elbv2IsAsUnkindAsAws(unittest.TestCase):
         answer = self.fake._call("POST", "/__fake/route", {"listener": L_SSO})
         self.assertEqual((answer["priority"], answer["authenticated"]), (1, True))
 
+    def test_a_redirect_and_a_sticky_forward_as_default_actions(self):
+        # RedirectActionConfig and TargetGroupStickinessConfig, ELBv2 API reference.
+        listener = self.aws("elbv2", "describe-listeners", "--listener-arns", L_TO_HTTPS)["Listeners"][0]
+        redirect = listener["DefaultActions"]
+        self.assertEqual(redirect[0]["RedirectConfig"]["StatusCode"], "HTTP_301")
+        answer = self.fake._call("POST", "/__fake/route", {"listener": L_TO_HTTPS})
+        self.assertEqual((answer["status"], answer["redirect"]), (301, "HTTPS://#{host}:443/#{path}"))
+        self.create(1, path_rule("/a/*"), json.dumps(redirect), L_TO_HTTPS)
+        loop = [{"Type": "redirect", "RedirectConfig": {"StatusCode": "HTTP_302", "Query": "x=1"}}]
+        p = self.create(2, path_rule("/b/*"), json.dumps(loop), L_TO_HTTPS, check=False)
+        self.assertIn("InvalidLoadBalancerAction", p.stderr)
 
-if __name__ == "__main__":
-    unittest.main()
+        forward = self.aws("elbv2", "describe-listeners", "--listener-arns", L_BLUE_GREEN)["Listeners"][0]["DefaultActions"]
+        self.assertEqual(forward[0]["ForwardConfig"]["TargetGroupStickinessConfig"],
+                         {"Enabled": True, "DurationSeconds": 3600})
+        self.assertEqual(self.fake._call("POST", "/__fake/route", {"listener": L_BLUE_GREEN})["sticky_seconds"], 3600)
+        forward[0]["ForwardConfig"]["TargetGroupStickinessConfig"] = {"Enabled": True}
+        p = self.create(1, path_rule("/a/*"), json.dumps(forward), L_BLUE_GREEN, check=False)
+        self.assertIn("ValidationError", p.stderr)
 
 
 class ClassicElbIsAsUnkindAsAws(unittest.TestCase):
@@ -497,3 +520,7 @@ class ClassicElbIsAsUnkindAsAws(unittest.TestCase):
         # with cross-zone on, every zone's node reaches every instance
         p = self.aws("ec2", "describe-instances", "--instance-ids", "i-nonesuch", check=False)
         self.assertIn("InvalidInstanceID.NotFound", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

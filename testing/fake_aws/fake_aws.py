@@ -550,9 +550,15 @@ def actions_xml(actions, tag="Actions"):
             groups = a.get("ForwardConfig", {}).get("TargetGroups") or [{"TargetGroupArn": a["TargetGroupArn"], "Weight": "1"}]
             if len(groups) == 1:
                 out += f"<TargetGroupArn>{escape(groups[0]['TargetGroupArn'])}</TargetGroupArn>"
+            sticky = a.get("ForwardConfig", {}).get("TargetGroupStickinessConfig")
             out += "<ForwardConfig><TargetGroups>" + "".join(
                 f"<member><TargetGroupArn>{escape(g['TargetGroupArn'])}</TargetGroupArn><Weight>{g.get('Weight', '1')}</Weight></member>"
-                for g in groups) + "</TargetGroups></ForwardConfig>"
+                for g in groups) + "</TargetGroups>"
+            if sticky:
+                out += f"<TargetGroupStickinessConfig>{struct_xml(sticky)}</TargetGroupStickinessConfig>"
+            out += "</ForwardConfig>"
+        elif a["Type"] == "redirect":
+            out += f"<RedirectConfig>{struct_xml(a['RedirectConfig'])}</RedirectConfig>"
         elif a["Type"] == "authenticate-oidc":
             # A live account never reports the client secret (aws-behaviour.md §9: a copy of the
             # default action has to bring its own).
@@ -590,8 +596,21 @@ def v2_listener(arn):
 
 def v2_default_actions(spec):
     """A listener's default actions from /__fake/setup: forward to `target_group`, behind
-    authenticate-oidc or authenticate-cognito when `auth` says so (aws-behaviour.md §9)."""
+    authenticate-oidc or authenticate-cognito when `auth` says so (aws-behaviour.md §9); with
+    `sticky_seconds`, a weighted forward (`target_group` and `second_group`) with target group
+    stickiness, as a blue/green listener has it; or, with `redirect`, the HTTP listener that
+    sends everyone to HTTPS (RedirectActionConfig, ELBv2 API reference)."""
+    if spec.get("redirect"):
+        return [{"Type": "redirect", "Order": 1, "RedirectConfig": {
+            "Protocol": "HTTPS", "Port": "443", "Host": "#{host}", "Path": "/#{path}",
+            "Query": "#{query}", "StatusCode": "HTTP_301"}}]
     forward = {"Type": "forward", "TargetGroupArn": spec["target_group"]}
+    if spec.get("sticky_seconds"):
+        forward = {"Type": "forward", "ForwardConfig": {
+            "TargetGroups": [{"TargetGroupArn": spec["target_group"], "Weight": "90"},
+                             {"TargetGroupArn": spec["second_group"], "Weight": "10"}],
+            "TargetGroupStickinessConfig": {"Enabled": "true",
+                                            "DurationSeconds": str(spec["sticky_seconds"])}}}
     if spec.get("auth") == "oidc":
         auth = {"Type": "authenticate-oidc", "AuthenticateOidcConfig": {
             "Issuer": "https://idp.example.com", "AuthorizationEndpoint": "https://idp.example.com/authorize",
@@ -704,6 +723,23 @@ def v2_check_rule(conditions, actions):
             for g in forwarded_groups([a]):
                 if g not in WORLD.target_groups:
                     raise AwsFault(400, "TargetGroupNotFound", f"Target group '{g}' not found")
+            # TargetGroupStickinessConfig (ELBv2 API reference): DurationSeconds 1-604800,
+            # required when stickiness is enabled.
+            sticky = a.get("ForwardConfig", {}).get("TargetGroupStickinessConfig")
+            if sticky and sticky.get("Enabled") == "true" and not (
+                    sticky.get("DurationSeconds", "").isdigit() and 1 <= int(sticky["DurationSeconds"]) <= 604800):
+                raise AwsFault(400, "ValidationError", "Target group stickiness needs DurationSeconds "
+                               "from 1 to 604800 when it is enabled")
+        elif a["Type"] == "redirect":
+            # RedirectActionConfig (ELBv2 API reference): StatusCode HTTP_301 or HTTP_302 is
+            # required, and at least one of protocol, host, port or path must change.
+            cfg = a.get("RedirectConfig", {})
+            if cfg.get("StatusCode") not in ("HTTP_301", "HTTP_302"):
+                raise AwsFault(400, "ValidationError", "RedirectConfig needs StatusCode HTTP_301 or HTTP_302")
+            unchanged = {"Protocol": "#{protocol}", "Host": "#{host}", "Port": "#{port}", "Path": "/#{path}"}
+            if all(cfg.get(k, v) == v for k, v in unchanged.items()):
+                raise AwsFault(400, "InvalidLoadBalancerAction", "The redirect would loop: change at "
+                               "least one of protocol, host, port or path")
         elif a["Type"] == "authenticate-oidc":
             cfg = a.get("AuthenticateOidcConfig", {})
             missing = [k for k in ("Issuer", "AuthorizationEndpoint", "TokenEndpoint", "UserInfoEndpoint",
@@ -832,7 +868,7 @@ def v2_setup(req):
 
 def v2_answer(actions):
     """What a user gets from a rule's actions: authentication first if the actions say so,
-    then a fixed response or a forward. A forward to a group with no healthy target is the
+    then a fixed response, a redirect or a forward (sticky or not). A forward to a group with no healthy target is the
     load balancer's own 503 — the error page the product exists to avoid."""
     v2_purge_drained()
     authenticated = False
@@ -842,11 +878,18 @@ def v2_answer(actions):
         elif a["Type"] == "fixed-response":
             return {"authenticated": authenticated, "status": int(a["FixedResponseConfig"]["StatusCode"]),
                     "fixed_response": True}
+        elif a["Type"] == "redirect":
+            cfg = a["RedirectConfig"]
+            return {"authenticated": authenticated, "status": int(cfg["StatusCode"][5:]),
+                    "redirect": f"{cfg.get('Protocol', '#{protocol}')}://{cfg.get('Host', '#{host}')}:"
+                                f"{cfg.get('Port', '#{port}')}{cfg.get('Path', '/#{path}')}"}
         elif a["Type"] == "forward":
             for g in forwarded_groups([a]):
                 targets = WORLD.target_groups.get(g, {}).get("targets", {})
                 if any(v2_target_state(g, tid)[0] == "healthy" for tid in targets):
-                    return {"authenticated": authenticated, "status": 200, "target_group": g}
+                    sticky = a.get("ForwardConfig", {}).get("TargetGroupStickinessConfig", {})
+                    return {"authenticated": authenticated, "status": 200, "target_group": g,
+                            "sticky_seconds": int(sticky["DurationSeconds"]) if sticky.get("Enabled") == "true" else None}
             return {"authenticated": authenticated, "status": 503, "error": "no healthy target"}
     return {"authenticated": authenticated, "status": 500, "error": "no terminal action"}
 

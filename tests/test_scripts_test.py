@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""The integration test scripts themselves: a test that never runs guards nothing.
+
+aws_fake_test.py once defined its Classic ELB class after `unittest.main()`, which exits: the
+class never ran, and ctest said the file passed. Each *_test.py here must be registered in
+tests/CMakeLists.txt and end with its `if __name__ == "__main__"` block, with no test class or
+function after it."""
+
+import ast
+import os
+import re
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def is_main_block(node):
+    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__")
+
+
+def scripts():
+    return sorted(f for f in os.listdir(HERE) if f.endswith("_test.py"))
+
+
+class TestScripts(unittest.TestCase):
+    def test_each_script_ends_with_its_main_block(self):
+        for name in scripts():
+            with self.subTest(script=name):
+                with open(os.path.join(HERE, name), encoding="utf-8") as f:
+                    body = ast.parse(f.read(), filename=name).body
+                mains = [i for i, node in enumerate(body) if is_main_block(node)]
+                self.assertEqual(len(mains), 1, f"{name}: one `if __name__ == \"__main__\"` block")
+                after = [n.name for n in body[mains[0] + 1:]
+                         if isinstance(n, (ast.ClassDef, ast.FunctionDef))]
+                self.assertEqual(mains[0], len(body) - 1,
+                                 f"{name}: defined after unittest.main(), never run: {after}")
+
+    def test_each_script_is_registered_with_ctest(self):
+        with open(os.path.join(HERE, "CMakeLists.txt"), encoding="utf-8") as f:
+            cmake = f.read()
+        registered = set(re.findall(r"\b(\w+_test\.py)\b", cmake))
+        self.assertEqual(sorted(set(scripts()) - registered), [],
+                         "scripts that ctest never runs")
+
+    def test_the_check_sees_a_class_after_main(self):
+        body = ast.parse("import unittest\nif __name__ == '__main__':\n    unittest.main()\n"
+                         "class Late(unittest.TestCase):\n    pass\n").body
+        mains = [i for i, node in enumerate(body) if is_main_block(node)]
+        self.assertEqual(mains, [1])
+        self.assertNotEqual(mains[0], len(body) - 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
