@@ -37,6 +37,9 @@ std::string ProcessOutcome::describe(const ProcessRequest& request) const {
       return "did not finish within " + std::to_string(request.timeout.count()) + " ms";
     case How::kTooMuchOutput:
       return "printed more than " + std::to_string(request.output_limit) + " bytes";
+    case How::kLost:
+      return "was killed: its output could not be watched (" + std::string(std::strerror(code)) +
+             ")";
     case How::kNotStarted:
       return code == ENOENT ? std::string("was not found")
                             : "could not be run: " + std::string(std::strerror(code));
@@ -119,6 +122,7 @@ ProcessOutcome run_process(const ProcessRequest& request) {
   pollfd fds[2] = {{out_read.fd, POLLIN, 0}, {err_read.fd, POLLIN, 0}};
   int open = 2;
   std::optional<ProcessOutcome::How> killed;
+  int lost_errno = 0;
   while (open > 0 && !killed) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -128,7 +132,8 @@ ProcessOutcome run_process(const ProcessRequest& request) {
     }
     const int n = ::poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 1000)));
     if (n < 0 && errno != EINTR) {
-      killed = ProcessOutcome::How::kTimedOut;  // cannot wait on it any longer
+      lost_errno = errno;
+      killed = ProcessOutcome::How::kLost;
       break;
     }
     for (int i = 0; i < 2; ++i) {
@@ -152,6 +157,7 @@ ProcessOutcome run_process(const ProcessRequest& request) {
   }
   if (killed) {
     outcome.how = *killed;
+    outcome.code = lost_errno;
   } else if (WIFEXITED(status)) {
     outcome.how = ProcessOutcome::How::kExited;
     outcome.code = WEXITSTATUS(status);

@@ -29,6 +29,7 @@ struct ProcessOutcome {
     kTimedOut,       // killed at the deadline
     kTooMuchOutput,  // killed once it had printed more than the limit
     kNotStarted,     // `code` is the errno of the spawn (ENOENT: not found)
+    kLost,           // killed because poll() failed: `code` is its errno
   };
   How how = How::kNotStarted;
   int code = 0;

@@ -93,6 +93,17 @@ TEST(Process, AHangingOrRunawayHelperIsKilled) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
 
+// A helper whose pipes poll() can no longer watch is killed, and the log says why rather
+// than blaming the helper for a deadline it did not miss.
+TEST(Process, AHelperThatCannotBeWatchedIsNotCalledSlow) {
+  ProcessRequest r;
+  ProcessOutcome lost;
+  lost.how = ProcessOutcome::How::kLost;
+  lost.code = ENOMEM;
+  EXPECT_EQ(lost.describe(r),
+            "was killed: its output could not be watched (Cannot allocate memory)");
+}
+
 // Descriptors of ours that are not close-on-exec (as Asio's sockets are not) do not reach the
 // helper: it could otherwise keep a listening socket of the daemon open after the daemon ends.
 TEST(Process, OurDescriptorsStayOurs) {
