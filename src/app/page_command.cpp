@@ -348,10 +348,4 @@ void exec_page_binary(const std::vector<std::string>& args) {
   execv(path.c_str(), argv.data());  // returns only on failure
 }
 
-std::optional<std::string> process_env(const std::string& name) {
-  const char* v = std::getenv(name.c_str());
-  if (v == nullptr) return std::nullopt;
-  return std::string(v);
-}
-
 }  // namespace intermission::app

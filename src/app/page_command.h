@@ -48,7 +48,4 @@ int run_page_main(const std::vector<std::string>& args, CliIo& io);
 // file): the caller then serves the page itself.
 void exec_page_binary(const std::vector<std::string>& args);
 
-// The process environment, as CliIo::getenv reads it (both binaries' main()).
-std::optional<std::string> process_env(const std::string& name);
-
 }  // namespace intermission::app
