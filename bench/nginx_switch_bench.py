@@ -35,7 +35,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from stack import APP_MARKER, Traffic, free_ports, nginx_conf, wait_for_port  # noqa: E402
+from stack import (APP_MARKER, Traffic, free_ports, nginx_conf, nginx_intermission_config,  # noqa: E402
+                   wait_for_port)
 
 HZ = os.sysconf("SC_CLK_TCK")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -117,16 +118,8 @@ class Bench:
         os.chmod(workdir, 0o755)
         self.config = os.path.join(workdir, "intermission.yaml")
         with open(self.config, "w") as f:
-            f.write(f"""\
-store: {{path: state.db}}
-environments:
-  prod:
-    backend:
-      type: nginx
-      state_file: {self.state_file}
-      probe: http://127.0.0.1:{self.port}/.intermission/prod/state
-      page_dir: {self.page_dir}
-""")
+            f.write(nginx_intermission_config(self.state_file, self.port,
+                                              f"      page_dir: {self.page_dir}\n"))
 
     def cli(self, *args):
         p = subprocess.run([self.args.bin, "--config", self.config, *args], cwd=self.dir,

@@ -20,7 +20,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from stack import (APP_MARKER, BIN, BYPASS_SECRET, PAGE_MARKER, AppServer, Traffic,  # noqa: E402
-                   free_port, nginx_conf, wait_for_port)
+                   free_port, nginx_conf, nginx_intermission_config, wait_for_port)
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -62,15 +62,7 @@ class NginxStack(unittest.TestCase):
       retry_after: 90s
 """
         with open(self.config, "w") as f:
-            f.write(f"""\
-store: {{path: state.db}}
-environments:
-  prod:
-    backend:
-      type: nginx
-      state_file: {self.state_file}
-      probe: http://127.0.0.1:{self.port}/.intermission/prod/state
-{page_settings}""")
+            f.write(nginx_intermission_config(self.state_file, self.port, page_settings))
         self.nginx = None
         self.traffic = None
         self.page = None

@@ -79,6 +79,21 @@ def wait_for_port(port, timeout=10.0, host="127.0.0.1"):
     raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
+def nginx_intermission_config(state_file, port, page_settings):
+    """The intermission.yaml of an nginx set-up (nginx_e2e, the nginx switch bench): a SQLite
+    store and environment prod with backend nginx, its decision in `state_file`, its probe
+    through nginx on `port`; `page_settings`: further backend lines, indented six spaces."""
+    return f"""\
+store: {{path: state.db}}
+environments:
+  prod:
+    backend:
+      type: nginx
+      state_file: {state_file}
+      probe: http://127.0.0.1:{port}/.intermission/prod/state
+{page_settings}"""
+
+
 def nginx_conf(workdir, port, app_ports, http_part="", server_part="", workers=1,
                connections=1024, more_http=""):
     """The text of an nginx.conf that keeps its pid, log and temporary files in `workdir` and
