@@ -42,6 +42,10 @@ Result<std::int64_t> MemoryStore::compare_and_set(const EnvState& state,
   stored = std::move(*decoded);
   all_audit.insert(all_audit.end(), audit.begin(), audit.end());
   ++writes;
+  if (lost_replies_to_inject > 0) {
+    --lost_replies_to_inject;
+    return Error::conflict("version moved (the write was made; its answer was lost)");
+  }
   return stored.version;
 }
 
@@ -61,8 +65,8 @@ Result<std::vector<std::string>> MemoryStore::environments() {
   return out;
 }
 
-Result<Lease> MemoryStore::acquire_lease(const std::string& environment,
-                                        const std::string& holder, Time now, Time until) {
+Result<Lease> MemoryStore::acquire_lease(const std::string& environment, const std::string& holder,
+                                         Time now, Time until) {
   ++lease_calls;
   if (before_next_acquire) std::exchange(before_next_acquire, nullptr)();
   auto it = leases.find(environment);
@@ -102,6 +106,7 @@ Status FakeBackend::apply(const Step& step) {
   }
   s_.applied.push_back(step);
   if (const auto* sw = std::get_if<SetSwitch>(&step)) s_.on = sw->on;
+  if (auto hook = std::exchange(s_.after_next_apply, nullptr)) hook();
   return {};
 }
 
@@ -125,8 +130,8 @@ bool RecordingLogger::contains(LogLevel level, std::string_view fragment) const 
 }
 
 std::string read_fixture(const std::string& relative_path) {
-  const std::string path = std::string(INTERMISSION_SOURCE_DIR) + "/testing/fixtures/" +
-                           relative_path;
+  const std::string path =
+      std::string(INTERMISSION_SOURCE_DIR) + "/testing/fixtures/" + relative_path;
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
     std::fprintf(stderr, "missing fixture %s\n", path.c_str());

@@ -36,8 +36,7 @@ class MemoryStore final : public Store {
   Result<EnvState> load(const std::string& environment) override;
   Result<std::int64_t> compare_and_set(const EnvState& state, std::int64_t expected_version,
                                        const std::vector<AuditEntry>& audit) override;
-  Result<std::vector<AuditEntry>> audit(const std::string& environment,
-                                        std::size_t limit) override;
+  Result<std::vector<AuditEntry>> audit(const std::string& environment, std::size_t limit) override;
   Result<std::vector<std::string>> environments() override;
   Result<Lease> acquire_lease(const std::string& environment, const std::string& holder, Time now,
                               Time until) override;
@@ -53,6 +52,10 @@ class MemoryStore final : public Store {
   int writes = 0;
   int conflicts_to_inject = 0;
   int failures_to_inject = 0;  // the next writes fail as unavailable (a throttled store)
+  // The next writes are made but answered with a conflict, as a store client's retry reports
+  // a write whose first answer was lost (a PostgreSQL COMMIT whose reply never came, a
+  // DynamoDB PutItem retried after a timeout): the condition now fails on our own write.
+  int lost_replies_to_inject = 0;
   std::vector<AuditEntry> all_audit;
 
  private:
@@ -64,8 +67,9 @@ struct FakeSwitch {
   bool on = false;
   std::vector<Step> applied;
   int observations = 0;
-  int fail_next_applies = 0;  // make the next N apply() calls fail (kUnavailable)
-  int conflict_next_applies = 0;  // the next N apply() calls lose a write race (kConflict)
+  int fail_next_applies = 0;               // make the next N apply() calls fail (kUnavailable)
+  int conflict_next_applies = 0;           // the next N apply() calls lose a write race (kConflict)
+  std::function<void()> after_next_apply;  // runs once, after the next step is applied
 };
 
 class FakeBackend final : public Backend {

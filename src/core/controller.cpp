@@ -45,8 +45,8 @@ void Controller::log_audit(const std::vector<AuditEntry>& audit) {
 
 void Controller::back_off(int attempt) {
   if (deps_.sleeper == nullptr || deps_.random == nullptr) return;
-  const Duration ceiling = std::min(kCasBackoffBase * (std::int64_t{1} << std::min(attempt, 20)),
-                                    kCasBackoffCap);
+  const Duration ceiling =
+      std::min(kCasBackoffBase * (std::int64_t{1} << std::min(attempt, 20)), kCasBackoffCap);
   const auto span = static_cast<std::uint64_t>(ceiling.count());
   deps_.sleeper->sleep_for(Duration(1 + static_cast<std::int64_t>(deps_.random->next() % span)));
 }
@@ -108,7 +108,9 @@ Result<Outcome> Controller::handle(const ParsedItem& item, bool dry_run) {
   return handle_item(item, dry_run, true);
 }
 
-Result<Outcome> Controller::record(const ParsedItem& item) { return handle_item(item, false, false); }
+Result<Outcome> Controller::record(const ParsedItem& item) {
+  return handle_item(item, false, false);
+}
 
 Result<Outcome> Controller::handle_item(const ParsedItem& item, bool dry_run, bool converge_now) {
   if (std::holds_alternative<TickRequest>(item)) {
@@ -377,8 +379,8 @@ Result<Outcome> Controller::converge_leased(const EnvironmentConfig& env, EnvSta
       auto lease = take_lease(env.name);  // renewed before every step
       if (!lease) return lease.error();
       if (lease->holder != deps_.holder) {
-        return Error::conflict("lost the switching lease of " + env.name + " to " +
-                               lease->holder + "; stopped before " + describe(todo.front()));
+        return Error::conflict("lost the switching lease of " + env.name + " to " + lease->holder +
+                               "; stopped before " + describe(todo.front()));
       }
       // The decision may have gone stale during the last step (a wait for health checks can
       // take minutes): check it against the ledger before every change to the backend, and
@@ -416,18 +418,32 @@ Result<Outcome> Controller::converge_leased(const EnvironmentConfig& env, EnvSta
     if (dry_run) return outcome;
     if (stale) continue;
     // Record what the backend now is, unless the ledger moved on meanwhile: then decide again.
-    const bool switched = !applied.empty() || state.applied.on != decision.on ||
-                          !state.applied.since;
+    const bool switched =
+        !applied.empty() || state.applied.on != decision.on || !state.applied.since;
     // Announced: a switch this process made, or one found made (a process that died between
     // its steps and this record); not the first record of a backend that already was so.
     std::optional<Notice> notice;
+    bool recorded_already = false;
     auto t = update(
         env,
         [&](const EnvState& s, Time now) {
           notice.reset();  // from an attempt that lost a compare-and-set
+          recorded_already = false;
           Transition r{s, {}, false, ""};
           if (s.version != state.version && decide(s, env, now).on != decision.on) return r;
           if (!switched) return r;
+          // The switch was recorded after we read the ledger: only the holder records one, so
+          // it is our own write whose answer was lost (the store's retry then finds the version
+          // moved). It stands; a second "switched" line would be a switch that never happened.
+          if (s.version != state.version && s.applied.since && s.applied.on == decision.on &&
+              s.applied.reason == decision.reason_text() &&
+              (s.applied.since != state.applied.since || state.applied.on != decision.on)) {
+            recorded_already = true;
+            if (!applied.empty() || (state.applied.since && state.applied.on != decision.on)) {
+              notice = switch_notice(s, env, decision, *s.applied.since);
+            }
+            return r;
+          }
           r.state.applied = Applied{decision.on, now, decision.reason_text()};
           r.changed = true;
           const std::string what = std::string("maintenance ") + (decision.on ? "on" : "off");
@@ -442,9 +458,9 @@ Result<Outcome> Controller::converge_leased(const EnvironmentConfig& env, EnvSta
         },
         false);
     if (!t) return t.error();
-    if (notice && t->changed) announce(*notice);
-    if (t->state.version == state.version || decide(t->state, env, deps_.clock.now()).on ==
-                                                 decision.on) {
+    if (notice && (t->changed || recorded_already)) announce(*notice);
+    if (t->state.version == state.version ||
+        decide(t->state, env, deps_.clock.now()).on == decision.on) {
       return outcome;
     }
     state = std::move(t->state);

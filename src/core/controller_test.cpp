@@ -31,8 +31,8 @@ class ControllerTest : public ::testing::Test {
   }
 
   Controller controller(DeploymentLookup* lookup = nullptr, const std::string& holder = "a") {
-    return Controller(config_, {store_, backends_, clock_, log_, lookup, holder, nullptr, nullptr,
-                                &notices_});
+    return Controller(
+        config_, {store_, backends_, clock_, log_, lookup, holder, nullptr, nullptr, &notices_});
   }
 
   struct RecordingNotifier final : Notifier {
@@ -212,8 +212,8 @@ TEST_F(ControllerTest, UnroutedAndUnconfiguredAreIgnoredNotErrors) {
 
 TEST_F(ControllerTest, CreatorFromLookupSkipsAutoscalingDeployments) {
   FakeLookup lookup;
-  lookup.known["d-scale"] = DeploymentInfo{"d-scale", DeploymentStatus::kInProgress, "autoscaling",
-                                           std::nullopt};
+  lookup.known["d-scale"] =
+      DeploymentInfo{"d-scale", DeploymentStatus::kInProgress, "autoscaling", std::nullopt};
   auto c = controller(&lookup);
   auto o = c.handle(event("d-scale", DeploymentStatus::kCreated));
   ASSERT_TRUE(o.ok());
@@ -540,6 +540,24 @@ TEST_F(ControllerTest, AfterAFailedConvergenceTheHolderLooksAtTheLedgerAgain) {
   EXPECT_EQ(std::get<SetSwitch>(backends_.switches["prod"].applied.back()).reason,
             "database upgrade");
   EXPECT_TRUE(from_a.ok()) << "converged in the end: " << from_a.error().message;
+}
+
+// The store made the write that records the switch, but its answer was lost and the retry
+// found the version moved (a PostgreSQL server restarting after COMMIT, a DynamoDB PutItem
+// retried after a timeout). The switch is recorded once, announced once.
+TEST_F(ControllerTest, ASwitchRecordWhoseAnswerWasLostIsNotRecordedTwice) {
+  auto c = controller();
+  backends_.switches["prod"].after_next_apply = [&] { store_.lost_replies_to_inject = 1; };
+  auto o = c.handle(event("d-1", DeploymentStatus::kCreated));
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_TRUE(backends_.switches["prod"].on);
+  int switched = 0;
+  for (const auto& a : store_.all_audit) switched += a.kind == "switched" ? 1 : 0;
+  EXPECT_EQ(switched, 1);
+  EXPECT_EQ(notices_.kinds(), std::vector<NoticeKind>{NoticeKind::kSwitchedOn});
+  auto s = store_.load("prod");
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(s->applied.on);
 }
 
 TEST_F(ControllerTest, AFailedConvergenceWithNothingNewIsStillAnError) {
