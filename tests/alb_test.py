@@ -25,6 +25,9 @@ L_HTTPS = f"{ACCOUNT}:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
 L_HTTP = f"{ACCOUNT}:listener/app/web/50dc6c495c0c9188/0467ef3c8400ae65"
 L_OIDC = f"{ACCOUNT}:listener/app/sso/8e3f6c495c0c9188/a1b2c3d4e5f60718"
 L_COGNITO = f"{ACCOUNT}:listener/app/sso/8e3f6c495c0c9188/b2c3d4e5f6071829"
+L_TO_HTTPS = f"{ACCOUNT}:listener/app/edge/7c1e6c495c0c9188/c3d4e5f607182930"
+L_BLUE_GREEN = f"{ACCOUNT}:listener/app/edge/7c1e6c495c0c9188/d4e5f60718293041"
+TG_GREEN = f"{ACCOUNT}:targetgroup/green/84f3e7cd35e9f178"
 TG_APP = f"{ACCOUNT}:targetgroup/app/73e2d6bc24d8a067"
 TG_PAGE = f"{ACCOUNT}:targetgroup/page/5dd4ab31d04a2d29"
 CIDRS = ["203.0.113.0/28", "198.51.100.0/28", "192.0.2.0/28", "10.10.0.0/16", "10.20.0.0/16",
@@ -59,11 +62,14 @@ class Alb(unittest.TestCase):
     def setUp(self):
         self.fake = FakeAws()
         self.fake.setup(
-            target_groups={TG_APP: {"i-app1": True}, TG_PAGE: {"i-page1": True}},
+            target_groups={TG_APP: {"i-app1": True}, TG_PAGE: {"i-page1": True}, TG_GREEN: {"i-green1": True}},
             target_group_settings={TG_PAGE: {"interval": 0.5, "healthy_threshold": 2}},
             listeners=[{"arn": L_HTTPS, "target_group": TG_APP}, {"arn": L_HTTP, "target_group": TG_APP},
                        {"arn": L_OIDC, "target_group": TG_APP, "auth": "oidc"},
-                       {"arn": L_COGNITO, "target_group": TG_APP, "auth": "cognito"}],
+                       {"arn": L_COGNITO, "target_group": TG_APP, "auth": "cognito"},
+                       {"arn": L_TO_HTTPS, "redirect": True},
+                       {"arn": L_BLUE_GREEN, "target_group": TG_APP, "second_group": TG_GREEN,
+                        "sticky_seconds": 3600}],
             rules=[{"listener": L_HTTPS, "priority": 1, "path": "/admin/*"},
                    {"listener": L_HTTPS, "priority": 3, "path": "/legacy/*"},
                    {"listener": L_HTTP, "priority": 2, "path": "/.well-known/*"}],
@@ -352,6 +358,33 @@ class Alb(unittest.TestCase):
             self.assertEqual((bypass.get("target_group"), bypass["authenticated"]), (TG_APP, True), listener)
         self.handle("d-1", "SUCCEEDED", "sso-web", env={"IDP_SECRET": "idp-client-secret"})
         self.assertEqual(self.ours("sso"), {})
+
+    def test_bypass_rules_copy_a_redirect_and_a_sticky_forward(self):
+        # The usual pair: plain HTTP redirected to HTTPS, and an HTTPS listener that shares
+        # traffic between blue and green with stickiness. Neither default action is refused.
+        with open(self.config, "w") as f:
+            f.write(CONFIG + f"""  edge:
+    backend:
+      type: alb
+      listeners: [{L_TO_HTTPS}, {L_BLUE_GREEN}]
+      bypass_secret: s3cret-42
+""")
+        self.handle("d-1", "CREATED", "edge-web")
+        bypass = {"X-Intermission-Bypass": "s3cret-42"}
+        for listener in (L_TO_HTTPS, L_BLUE_GREEN):
+            self.assertEqual(self.route(listener, path="/"), "503", listener)
+        redirected = self.answer(L_TO_HTTPS, path="/", headers=bypass)
+        self.assertEqual((redirected["status"], redirected.get("redirect")), (301, "HTTPS://#{host}:443/#{path}"),
+                         "a bypass client on HTTP is sent to HTTPS as without maintenance")
+        sticky = self.answer(L_BLUE_GREEN, path="/", headers=bypass)
+        self.assertEqual((sticky.get("target_group"), sticky.get("sticky_seconds")), (TG_APP, 3600),
+                         "a bypass client keeps its target group stickiness")
+        before = self.rules()
+        self.cli("tick")
+        self.assertEqual(self.rules(), before, "the copies match their fingerprints: nothing remade")
+        self.handle("d-1", "SUCCEEDED", "edge-web")
+        self.assertEqual(self.ours("edge"), {})
+        self.assertEqual(self.answer(L_TO_HTTPS, path="/")["status"], 301)
 
     def test_a_switch_that_would_pass_the_rules_quota_does_not_start(self):
         self.fake.setup(rules_per_listener=6)  # L_HTTPS holds 2 rules of others; prod needs 5

@@ -154,7 +154,7 @@ std::string fingerprint(const RuleSpec& spec) {
   for (const auto& a : spec.actions) {
     text += "A|" + a.type + "|" + a.status_code + "|" + a.content_type + "|" + a.body;
     for (const auto& [arn, weight] : a.target_groups) text += "|" + arn + "=" + std::to_string(weight);
-    for (const auto& [key, value] : a.auth_config) {
+    for (const auto& [key, value] : a.config) {
       if (key != "ClientSecret") text += "|" + key + "=" + value;
     }
     text += "\n";

@@ -75,15 +75,18 @@ struct RuleCondition {
   std::vector<std::string> values;
 };
 struct RuleAction {
-  std::string type;  // fixed-response | forward | authenticate-oidc | authenticate-cognito
+  // fixed-response | forward | redirect | authenticate-oidc | authenticate-cognito
+  std::string type;
   std::string status_code;
   std::string content_type;
   std::string body;
   std::vector<std::pair<std::string, int>> target_groups;  // forward: ARN and weight
-  // authenticate-*: the members of its AuthenticateOidcConfig / AuthenticateCognitoConfig as
-  // the Query API names them ("Issuer", "AuthenticationRequestExtraParams.entry.1.key", ...).
-  // A "ClientSecret" member is sent but left out of the fingerprint.
-  std::vector<std::pair<std::string, std::string>> auth_config;
+  // The other members of its ForwardConfig (target group stickiness), RedirectConfig,
+  // AuthenticateOidcConfig or AuthenticateCognitoConfig, as the Query API names them
+  // ("TargetGroupStickinessConfig.Enabled", "Issuer",
+  // "AuthenticationRequestExtraParams.entry.1.key", ...): what a copy of a listener's default
+  // action carries over. A "ClientSecret" member is sent but left out of the fingerprint.
+  std::vector<std::pair<std::string, std::string>> config;
 };
 // Rule roles. The maintenance rule answers users; bypass rules ("bypass-...") sit above it and
 // send chosen clients where the listener would; the warm-up rule (target-group mode) forwards
@@ -131,8 +134,8 @@ struct AlbObservation {
 // backends), pointed at the page Service during maintenance, with what it pointed at before
 // kept in an annotation on the object itself for an exact restore.
 struct KubeObservation {
-  std::string mode;    // service | httproute | ingress
-  std::string object;  // "Service web/app", for people
+  std::string mode;          // service | httproute | ingress
+  std::string object;        // "Service web/app", for people
   std::string page_service;  // "web/maintenance"
   // The object is in its maintenance form: it points at the page, and the annotation holds
   // what it pointed at before.
@@ -143,9 +146,9 @@ struct KubeObservation {
   // The annotation is there although the object is not switched (a deployment tool re-applied
   // the object during maintenance): dropped when off, replaced when on.
   bool stale_annotation = false;
-  int page_ready = 0;   // ready endpoints of the page Service
-  int app_ready = -1;   // ready application pods / endpoints to go back to; -1: none to wait for
-  int min_ready = 1;    // how many of each the switches wait for
+  int page_ready = 0;  // ready endpoints of the page Service
+  int app_ready = -1;  // ready application pods / endpoints to go back to; -1: none to wait for
+  int min_ready = 1;   // how many of each the switches wait for
   // Why the object cannot be pointed at the page at all (the page pods do not serve the port
   // the application Service targets, a Service without selector...); empty when it can.
   std::string blocker;
@@ -208,9 +211,9 @@ struct KubeRestore {  // put back what the annotation kept, exactly, and drop th
   std::string object;
 };
 
-using Step = std::variant<SetSwitch, RegisterInstances, WaitPageInService, DetachGroup,
-                          AttachGroup, WaitGroupInService, DeregisterInstances, CreateRule,
-                          DeleteRule, WaitTargetGroupHealthy, WaitKubePageReady, KubePointAtPage,
+using Step = std::variant<SetSwitch, RegisterInstances, WaitPageInService, DetachGroup, AttachGroup,
+                          WaitGroupInService, DeregisterInstances, CreateRule, DeleteRule,
+                          WaitTargetGroupHealthy, WaitKubePageReady, KubePointAtPage,
                           WaitKubeAppReady, KubeRestore>;
 
 // Whether what was observed amounts to maintenance on (for status): the switch is set, or

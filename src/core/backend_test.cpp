@@ -277,9 +277,9 @@ TEST(AlbPlanner, FingerprintIgnoresPriorityAndClientSecretButNotContent) {
   oidc.actions[0] = {
       "authenticate-oidc", "", "", "", {}, {{"Issuer", "https://idp"}, {"ClientSecret", "a"}}};
   RuleSpec other = oidc;
-  other.actions[0].auth_config[1].second = "b";
+  other.actions[0].config[1].second = "b";
   EXPECT_EQ(fingerprint(oidc), fingerprint(other)) << "no secret in a tag, even hashed";
-  other.actions[0].auth_config[0].second = "https://other-idp";
+  other.actions[0].config[0].second = "https://other-idp";
   EXPECT_NE(fingerprint(oidc), fingerprint(other));
 }
 

@@ -34,6 +34,15 @@ void encode_conditions(Params& p, const std::vector<core::RuleCondition>& condit
   }
 }
 
+// The element of an action's settings beyond its type (nullptr: none but the fixed response).
+const char* config_element(const std::string& type) {
+  if (type == "forward") return "ForwardConfig";
+  if (type == "redirect") return "RedirectConfig";
+  if (type == "authenticate-oidc") return "AuthenticateOidcConfig";
+  if (type == "authenticate-cognito") return "AuthenticateCognitoConfig";
+  return nullptr;
+}
+
 void encode_actions(Params& p, const std::vector<core::RuleAction>& actions) {
   for (std::size_t i = 0; i < actions.size(); ++i) {
     const auto& a = actions[i];
@@ -50,21 +59,27 @@ void encode_actions(Params& p, const std::vector<core::RuleAction>& actions) {
         p.emplace_back(tg + ".TargetGroupArn", a.target_groups[t].first);
         p.emplace_back(tg + ".Weight", std::to_string(a.target_groups[t].second));
       }
-    } else if (a.type == "authenticate-oidc" || a.type == "authenticate-cognito") {
-      const std::string config = a.type == "authenticate-oidc" ? ".AuthenticateOidcConfig."
-                                                               : ".AuthenticateCognitoConfig.";
-      for (const auto& [key, value] : a.auth_config) p.emplace_back(base + config + key, value);
+    }
+    if (const char* element = config_element(a.type)) {
+      for (const auto& [key, value] : a.config) {
+        p.emplace_back(base + "." + element + "." + key, value);
+      }
     }
   }
 }
 
-// The members of an AuthenticateOidcConfig / AuthenticateCognitoConfig element, named as the
-// Query API takes them: scalars by name, lists as Name.member.N, maps as Name.entry.N.key/value.
-std::vector<std::pair<std::string, std::string>> flatten_config(const pugi::xml_node& config) {
-  std::vector<std::pair<std::string, std::string>> out;
+// The members of a ForwardConfig, RedirectConfig or Authenticate*Config element, named as
+// the Query API takes them: scalars by name, lists as Name.member.N, maps as
+// Name.entry.N.key/value, structures as Name.Member (TargetGroupStickinessConfig.Enabled).
+// The target groups of a ForwardConfig are RuleAction::target_groups, not these.
+void flatten_config(const pugi::xml_node& config, const std::string& prefix,
+                    std::vector<std::pair<std::string, std::string>>& out) {
   for (const pugi::xml_node& c : config.children()) {
-    const std::string name = c.name();
-    if (name == "ClientSecret" || name == "UseExistingClientSecret") continue;
+    if (c.type() != pugi::node_element) continue;
+    const std::string name = prefix + c.name();
+    if (name == "ClientSecret" || name == "UseExistingClientSecret" || name == "TargetGroups") {
+      continue;
+    }
     if (c.child("entry")) {
       int n = 0;
       for (const pugi::xml_node& e : c.children("entry")) {
@@ -77,22 +92,30 @@ std::vector<std::pair<std::string, std::string>> flatten_config(const pugi::xml_
       for (const pugi::xml_node& m : c.children("member")) {
         out.emplace_back(name + ".member." + std::to_string(++n), m.child_value());
       }
+    } else if (c.first_child().type() == pugi::node_element) {
+      flatten_config(c, name + ".", out);
     } else {
       out.emplace_back(name, c.child_value());
     }
   }
+}
+
+std::vector<std::pair<std::string, std::string>> flatten_config(const pugi::xml_node& config) {
+  std::vector<std::pair<std::string, std::string>> out;
+  flatten_config(config, "", out);
   return out;
 }
 
 // How many `*` and `?` a value holds.
 std::size_t wildcards(const std::string& v) {
-  return static_cast<std::size_t>(std::count_if(v.begin(), v.end(),
-                                                [](char c) { return c == '*' || c == '?'; }));
+  return static_cast<std::size_t>(
+      std::count_if(v.begin(), v.end(), [](char c) { return c == '*' || c == '?'; }));
 }
 
 // The listener's default actions, whole and in order, as the bypass rules copy them (an
 // authenticate-oidc or authenticate-cognito action and its config included, aws-behaviour.md
-// §9). Sets `problem` when they cannot be copied faithfully.
+// §9; a forward's stickiness; an HTTP listener's redirect to HTTPS). Sets `problem` when they
+// cannot be copied faithfully.
 std::vector<core::RuleAction> default_actions(const pugi::xml_node& listener,
                                               const std::string& oidc_client_secret,
                                               std::string& problem) {
@@ -116,22 +139,24 @@ std::vector<core::RuleAction> default_actions(const pugi::xml_node& listener,
       if (f.target_groups.empty() && *a.child_value("TargetGroupArn") != '\0') {
         f.target_groups.emplace_back(a.child_value("TargetGroupArn"), 1);
       }
+      f.config = flatten_config(a.child("ForwardConfig"));  // stickiness
     } else if (f.type == "fixed-response") {
       const pugi::xml_node c = a.child("FixedResponseConfig");
       f.status_code = c.child_value("StatusCode");
       f.content_type = c.child_value("ContentType");
       f.body = c.child_value("MessageBody");
-    } else if (f.type == "authenticate-cognito") {
-      f.auth_config = flatten_config(a.child("AuthenticateCognitoConfig"));
+    } else if (f.type == "redirect" || f.type == "authenticate-cognito") {
+      f.config = flatten_config(a.child(config_element(f.type)));
     } else if (f.type == "authenticate-oidc") {
-      f.auth_config = flatten_config(a.child("AuthenticateOidcConfig"));
+      f.config = flatten_config(a.child("AuthenticateOidcConfig"));
       if (oidc_client_secret.empty()) {
-        problem = "its default action authenticates with OIDC, and ELBv2 never returns the "
-                  "client secret a copy of it needs: set oidc_client_secret_env for this "
-                  "environment, or remove bypass_cidrs/bypass_secret (bypass rules that skipped "
-                  "authentication would let anyone past the login)";
+        problem =
+            "its default action authenticates with OIDC, and ELBv2 never returns the "
+            "client secret a copy of it needs: set oidc_client_secret_env for this "
+            "environment, or remove bypass_cidrs/bypass_secret (bypass rules that skipped "
+            "authentication would let anyone past the login)";
       }
-      f.auth_config.emplace_back("ClientSecret", oidc_client_secret);
+      f.config.emplace_back("ClientSecret", oidc_client_secret);
     } else {
       problem = "its default action is '" + f.type + "', which bypass rules cannot copy";
     }
@@ -147,7 +172,11 @@ std::size_t api_characters(std::string_view s) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    std::size_t len = c < 0x80         ? 1
+                      : (c >> 5) == 6  ? 2
+                      : (c >> 4) == 14 ? 3
+                      : (c >> 3) == 30 ? 4
+                                       : 0;
     bool valid = len != 0 && i + len <= s.size();
     for (std::size_t k = 1; valid && k < len; ++k) {
       valid = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
@@ -239,31 +268,39 @@ std::vector<core::RuleSpec> wanted_rules(const AlbSettings& s,
     std::vector<std::string> chunk(
         s.bypass_cidrs.begin() + static_cast<long>(i),
         s.bypass_cidrs.begin() + static_cast<long>(std::min(i + per_rule, s.bypass_cidrs.size())));
-    out.push_back({"bypass-cidr-" + std::to_string(n), 0,
-                   {scope, {"source-ip", "", chunk}}, default_forward});
+    out.push_back({"bypass-cidr-" + std::to_string(n),
+                   0,
+                   {scope, {"source-ip", "", chunk}},
+                   default_forward});
   }
   if (!s.bypass_secret.empty()) {
-    out.push_back({"bypass-header", 0,
+    out.push_back({"bypass-header",
+                   0,
                    {scope, {"http-header", "X-Intermission-Bypass", {s.bypass_secret}}},
                    default_forward});
-    out.push_back({"bypass-cookie", 0,
-                   {scope, {"http-header", "Cookie", {"*intermission_bypass=" + s.bypass_secret + "*"}}},
-                   default_forward});
+    out.push_back(
+        {"bypass-cookie",
+         0,
+         {scope, {"http-header", "Cookie", {"*intermission_bypass=" + s.bypass_secret + "*"}}},
+         default_forward});
   }
   core::RuleAction maintenance;
   if (s.mode == "target-group" && !fallback) {
     maintenance = {"forward", "", "", "", {{s.target_group, 1}}, {}};
   } else {
-    maintenance = {"fixed-response", s.status_code, "text/html",
-                   s.page.empty() ? default_alb_page() : s.page, {}, {}};
+    maintenance = {"fixed-response",
+                   s.status_code,
+                   "text/html",
+                   s.page.empty() ? default_alb_page() : s.page,
+                   {},
+                   {}};
   }
   out.push_back({core::kMaintenanceRole, 0, {scope}, {maintenance}});
   return out;
 }
 
 void allocate_priorities(std::vector<core::RuleSpec>& wanted,
-                         const std::vector<core::OwnedRule>& owned,
-                         const std::vector<int>& taken) {
+                         const std::vector<core::OwnedRule>& owned, const std::vector<int>& taken) {
   // Every priority held now, ours included: a replacement is created before the rule it
   // replaces is deleted, so it cannot have that rule's priority.
   std::set<int> held(taken.begin(), taken.end());
@@ -419,8 +456,7 @@ core::Result<core::AlbListener> AlbBackend::observe_listener(const std::string& 
   if (rules.size() + more > s_.max_rules) {
     blocked_ += "listener " + arn + " has " + std::to_string(rules.size()) +
                 " rules and the switch needs " + std::to_string(more) +
-                " more, over its quota of " +
-                std::to_string(s_.max_rules) +
+                " more, over its quota of " + std::to_string(s_.max_rules) +
                 " (max_rules; raise the ALB quota 'rules per listener', or remove rules). ";
   }
   int shadowing = 0;
@@ -496,8 +532,9 @@ core::Result<core::Observation> AlbBackend::observe() {
   }
   if (s_.mode == "target-group") o.detail += health + ". ";
   if (fallback_) {
-    o.detail += "no healthy maintenance target: the ALB answers with the built-in page until "
-                "one is healthy again. ";
+    o.detail +=
+        "no healthy maintenance target: the ALB answers with the built-in page until "
+        "one is healthy again. ";
   }
   if (!blocked_.empty()) o.detail += "cannot switch on: " + blocked_;
   return core::Observation{o};
@@ -522,8 +559,9 @@ core::Status AlbBackend::wait_healthy() {
     sleep_(s_.poll_interval);
   }
   if (outside) {
-    return core::Error::timeout("stopped waiting for a healthy maintenance target before the "
-                                "invocation's deadline; the next invocation or tick continues");
+    return core::Error::timeout(
+        "stopped waiting for a healthy maintenance target before the "
+        "invocation's deadline; the next invocation or tick continues");
   }
   return core::Error::timeout("target group " + s_.target_group + " has no healthy target after " +
                               core::format_duration(s_.health_timeout) + " (" + health +
@@ -551,7 +589,8 @@ core::Status AlbBackend::apply(const core::Step& step) {
     auto r = elbv2_.query("CreateRule", p);
     if (!r && r.error().message.find("TooManyRules") != std::string::npos) {
       return core::Error::config("listener " + c->listener + " is at its rules quota (" +
-                                 r.error().message + "); set max_rules to the account's quota, "
+                                 r.error().message +
+                                 "); set max_rules to the account's quota, "
                                  "or raise it: the rules already there are left as they are");
     }
     return r ? core::Status{} : core::Status{r.error()};
