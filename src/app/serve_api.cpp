@@ -21,6 +21,21 @@ namespace {
 
 namespace json = boost::json;
 
+// Who sent a request, for sharing work between senders: its address, an IPv6 sender by its
+// /64 (what one host or site is usually given), an IPv4-mapped one as IPv4.
+std::string sender(const std::string& remote) {
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(remote, ec);
+  if (ec || address.is_v4()) return remote;
+  const auto v6 = address.to_v6();
+  if (v6.is_v4_mapped()) {
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6).to_string();
+  }
+  auto bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return boost::asio::ip::make_address_v6(bytes).to_string() + "/64";
+}
+
 HttpResponse error(int status, const std::string& message) {
   return json_response(status, json::serialize(json::object{{"error", message}}));
 }
@@ -275,6 +290,7 @@ HttpResponse ServeApi::sns(const HttpRequest& r) {
   if (!m) return refused("not an SNS message: " + m.error().message);
   adapters::sns::VerifyOptions o;
   o.allowed_topics = d_.config.serve.sns_topics;
+  o.requester = sender(r.remote);
   o.at = d_.clock.now();
   o.now = o.at;
   if (auto st = adapters::sns::verify_sns(*m, d_.certs, o); !st) {

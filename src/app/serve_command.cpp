@@ -131,6 +131,8 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
   for (const auto& e : loaded.errors) io.err << e.to_string() << "\n";
   if (!loaded.errors.empty()) return kExitConfig;
 
+  // The SNS signing certificates fetched so far, kept across reloads.
+  const auto cert_memory = std::make_shared<adapters::sns::CertMemory>();
   for (;;) {  // one pass per configuration; SIGHUP with a valid file starts the next
     const core::Config& config = loaded.config;
     const std::string operator_token = secret({"operator token", config.serve.operator_token_file,
@@ -195,6 +197,7 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
     cert_http.set_ca_file(config.serve.sns_ca_file);
     adapters::sns::AsyncCertSource::Options cert_options;
     if (!config.serve.sns_cert_dir.empty()) cert_options.dir = config.serve.sns_cert_dir;
+    cert_options.memory = cert_memory;  // what was fetched survives the reload
     adapters::sns::AsyncCertSource certs(cert_options, [&](const std::string& url) {
       return adapters::sns::fetch_certificate(cert_http, url, sns_endpoint.value_or(""));
     });

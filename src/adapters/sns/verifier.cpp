@@ -47,7 +47,8 @@ core::Result<std::string> read_text(const std::string& path) {
 
 }  // namespace
 
-core::Result<std::string> DirectoryCertSource::pem(const std::string& url) {
+core::Result<std::string> DirectoryCertSource::pem(const std::string& url,
+                                                   const std::string& /*requester*/) {
   return read_text(dir_ + "/" + core::signing_cert_file_name(url));
 }
 
@@ -73,7 +74,8 @@ HttpsCertSource::HttpsCertSource(std::optional<std::string> dir, std::string ca_
   http_.set_ca_file(std::move(ca_file));
 }
 
-core::Result<std::string> HttpsCertSource::pem(const std::string& url) {
+core::Result<std::string> HttpsCertSource::pem(const std::string& url,
+                                               const std::string& /*requester*/) {
   const auto now = std::chrono::steady_clock::now();
   if (auto it = cache_.find(url); it != cache_.end()) {
     if (now - it->second.second < kCertCacheAge) return it->second.first;
@@ -90,7 +92,10 @@ core::Result<std::string> HttpsCertSource::pem(const std::string& url) {
 }
 
 AsyncCertSource::AsyncCertSource(Options options, Fetch fetch)
-    : options_(std::move(options)), fetch_(std::move(fetch)), thread_([this] { run(); }) {}
+    : options_(std::move(options)), fetch_(std::move(fetch)) {
+  if (!options_.memory) options_.memory = std::make_shared<CertMemory>();
+  thread_ = std::thread([this] { run(); });
+}
 
 AsyncCertSource::~AsyncCertSource() {
   {
@@ -101,27 +106,53 @@ AsyncCertSource::~AsyncCertSource() {
   thread_.join();
 }
 
-core::Result<std::string> AsyncCertSource::pem(const std::string& url) {
+bool AsyncCertSource::queued(const std::string& url) const {
+  return in_flight_ == url || std::find(queue_.begin(), queue_.end(), url) != queue_.end();
+}
+
+core::Result<std::string> AsyncCertSource::pem(const std::string& url,
+                                               const std::string& requester) {
   if (options_.dir) {
-    if (auto local = read_text(*options_.dir + "/" + core::signing_cert_file_name(url))) return local;
+    if (auto local = read_text(*options_.dir + "/" + core::signing_cert_file_name(url)))
+      return local;
   }
   const auto now = std::chrono::steady_clock::now();
   const std::lock_guard lock(mu_);
-  if (auto it = cache_.find(url); it != cache_.end()) {
-    if (now < it->second.until) {
-      if (it->second.pem) return *it->second.pem;
-      return core::Error::unavailable(it->second.error);
+  {
+    CertMemory& memory = *options_.memory;
+    const std::lock_guard known(memory.mu);
+    if (auto it = memory.good.find(url); it != memory.good.end()) {
+      // Known: refreshed when old, outside the budget; the last certificate serves meanwhile.
+      if (now - it->second.fetched >= options_.max_age && !queued(url)) {
+        const auto f = failed_.find(url);
+        if (f == failed_.end() || now >= f->second.second) {
+          if (f != failed_.end()) failed_.erase(f);
+          queue_.push_back(url);
+          cv_.notify_one();
+        }
+      }
+      return it->second.pem;
     }
-    cache_.erase(it);
   }
-  if (in_flight_ == url || std::find(queue_.begin(), queue_.end(), url) != queue_.end()) {
-    return core::Error::unavailable("the signing certificate is being fetched");
+  if (auto it = failed_.find(url); it != failed_.end()) {
+    if (now < it->second.second) return core::Error::unavailable(it->second.first);
+    failed_.erase(it);
   }
-  while (!started_.empty() && now - started_.front() > std::chrono::minutes(1)) started_.pop_front();
+  if (queued(url)) return core::Error::unavailable("the signing certificate is being fetched");
+  while (!started_.empty() && now - started_.front().first > std::chrono::minutes(1)) {
+    started_.pop_front();
+  }
+  const auto theirs = std::count_if(started_.begin(), started_.end(),
+                                    [&](const auto& s) { return s.second == requester; });
+  if (theirs >= options_.new_urls_per_requester) {
+    return core::Error::unavailable("too many new signing certificate URLs from " +
+                                    (requester.empty() ? std::string("one sender") : requester) +
+                                    "; not fetched");
+  }
   if (started_.size() >= static_cast<std::size_t>(options_.new_urls_per_minute)) {
     return core::Error::unavailable("too many new signing certificate URLs; not fetched");
   }
-  started_.push_back(now);
+  started_.emplace_back(now, requester);
   queue_.push_back(url);
   cv_.notify_one();
   return core::Error::unavailable("the signing certificate is being fetched");
@@ -129,7 +160,7 @@ core::Result<std::string> AsyncCertSource::pem(const std::string& url) {
 
 bool AsyncCertSource::fetching(const std::string& url) const {
   const std::lock_guard lock(mu_);
-  return in_flight_ == url || std::find(queue_.begin(), queue_.end(), url) != queue_.end();
+  return queued(url);
 }
 
 void AsyncCertSource::run() {
@@ -144,22 +175,25 @@ void AsyncCertSource::run() {
     auto r = fetch_(url);
     lock.lock();
     const auto now = std::chrono::steady_clock::now();
-    Entry e;
     if (r) {
-      e.pem = std::move(*r);
-      e.until = now + kCertCacheAge;
+      CertMemory& memory = *options_.memory;
+      const std::lock_guard known(memory.mu);
+      if (memory.good.size() >= kCertCacheEntries && memory.good.find(url) == memory.good.end()) {
+        // Forget the certificate fetched longest ago.
+        memory.good.erase(std::min_element(
+            memory.good.begin(), memory.good.end(),
+            [](const auto& a, const auto& b) { return a.second.fetched < b.second.fetched; }));
+      }
+      memory.good[url] = {std::move(*r), now};
     } else {
-      e.error = r.error().message;
-      e.until = now + options_.failure_ttl;
+      // A known URL whose refresh failed keeps its certificate; it is tried again later.
+      if (failed_.size() >= kCertCacheEntries) {
+        failed_.erase(std::min_element(
+            failed_.begin(), failed_.end(),
+            [](const auto& a, const auto& b) { return a.second.second < b.second.second; }));
+      }
+      failed_[url] = {r.error().message, now + options_.failure_ttl};
     }
-    if (cache_.size() >= kCertCacheEntries) {
-      // Drop the entry closest to its end (failures first, as they are short-lived).
-      auto oldest = std::min_element(cache_.begin(), cache_.end(), [](const auto& a, const auto& b) {
-        return a.second.until < b.second.until;
-      });
-      cache_.erase(oldest);
-    }
-    cache_[url] = std::move(e);
     in_flight_.clear();
   }
 }
@@ -221,9 +255,8 @@ core::Status verify_sns(const core::SnsMessage& m, CertSource& certs, const Veri
   } else {
     return invalid("SignatureVersion '" + m.signature_version + "' is not 1 or 2");
   }
-  if (!o.allowed_topics.empty() &&
-      std::find(o.allowed_topics.begin(), o.allowed_topics.end(), m.topic_arn) ==
-          o.allowed_topics.end()) {
+  if (!o.allowed_topics.empty() && std::find(o.allowed_topics.begin(), o.allowed_topics.end(),
+                                             m.topic_arn) == o.allowed_topics.end()) {
     return invalid("topic " + m.topic_arn + " is not in the allow-list");
   }
   if (auto st = core::check_signing_cert_url(m.signing_cert_url, m.topic_arn); !st) return st;
@@ -233,7 +266,7 @@ core::Status verify_sns(const core::SnsMessage& m, CertSource& certs, const Veri
   const auto signature = base64_decode(m.signature);
   if (!signature || signature->empty()) return invalid("Signature is not base64");
 
-  auto pem = certs.pem(m.signing_cert_url);
+  auto pem = certs.pem(m.signing_cert_url, o.requester);
   if (!pem) return pem.error();
   const std::string region = core::sns_topic_region(m.topic_arn).value_or("");
   if (auto st = check_signing_certificate(*pem, region, o.at); !st) return st;
@@ -246,10 +279,9 @@ core::Status verify_sns(const core::SnsMessage& m, CertSource& certs, const Veri
   if (key == nullptr || EVP_DigestVerifyInit(md.get(), nullptr, digest, nullptr, key) != 1) {
     return invalid("the signing certificate has no usable public key: " + openssl_error());
   }
-  const int ok = EVP_DigestVerify(md.get(), reinterpret_cast<const unsigned char*>(signature->data()),
-                                  signature->size(),
-                                  reinterpret_cast<const unsigned char*>(to_sign->data()),
-                                  to_sign->size());
+  const int ok = EVP_DigestVerify(
+      md.get(), reinterpret_cast<const unsigned char*>(signature->data()), signature->size(),
+      reinterpret_cast<const unsigned char*>(to_sign->data()), to_sign->size());
   ERR_clear_error();
   if (ok != 1) return invalid("the signature does not match the message");
   return {};

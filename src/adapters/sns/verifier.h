@@ -13,6 +13,7 @@
 #include <functional>
 #include <list>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,8 +31,9 @@ namespace intermission::adapters::sns {
 class CertSource {
  public:
   virtual ~CertSource() = default;
-  // The PEM text for `url`; kUnavailable when it cannot be had (now).
-  virtual core::Result<std::string> pem(const std::string& url) = 0;
+  // The PEM text for `url`; kUnavailable when it cannot be had (now). `requester`: who sent
+  // the message that names it (a peer address), for sources that share their work fairly.
+  virtual core::Result<std::string> pem(const std::string& url, const std::string& requester) = 0;
   // True while a fetch of `url` is under way (the caller may ask again shortly).
   [[nodiscard]] virtual bool fetching(const std::string& /*url*/) const { return false; }
 };
@@ -41,7 +43,7 @@ class CertSource {
 class DirectoryCertSource final : public CertSource {
  public:
   explicit DirectoryCertSource(std::string dir) : dir_(std::move(dir)) {}
-  core::Result<std::string> pem(const std::string& url) override;
+  core::Result<std::string> pem(const std::string& url, const std::string& requester) override;
 
  private:
   std::string dir_;
@@ -65,7 +67,7 @@ class HttpsCertSource final : public CertSource {
  public:
   explicit HttpsCertSource(std::optional<std::string> dir = std::nullopt, std::string ca_file = "",
                            std::string endpoint = "");
-  core::Result<std::string> pem(const std::string& url) override;
+  core::Result<std::string> pem(const std::string& url, const std::string& requester) override;
 
  private:
   std::optional<std::string> dir_;
@@ -74,10 +76,25 @@ class HttpsCertSource final : public CertSource {
   aws::HttpClient http_;
 };
 
+// What the daemon has fetched: kept across configuration reloads (the daemon makes a new
+// AsyncCertSource for each), so a reload does not forget the certificates SNS signs with.
+struct CertMemory {
+  struct Good {
+    std::string pem;
+    std::chrono::steady_clock::time_point fetched;
+  };
+  std::mutex mu;
+  std::map<std::string, Good> good;  // at most kCertCacheEntries
+};
+
 // The daemon's source: never blocks its caller. A URL not seen before is fetched on a thread
-// of its own (one at a time), at most `new_urls_per_minute` new URLs a minute (beyond that:
-// kUnavailable at once); a failed fetch is remembered for `failure_ttl` and answered from
-// memory meanwhile. Successes are cached (kCertCacheEntries, kCertCacheAge). A folder is
+// of its own (one at a time), at most `new_urls_per_minute` new URLs a minute in all and
+// `new_urls_per_requester` from one requester (beyond that: kUnavailable at once), so that
+// messages naming made-up URLs from one peer cannot spend the budget a genuine delivery needs
+// after a restart or a rotation. A failed fetch is remembered for `failure_ttl` and answered
+// from memory meanwhile. A URL once fetched is known: after `max_age` (a day) it is fetched again
+// in the background, outside the budget, and its last certificate is used meanwhile (and kept
+// if the refresh fails: check_signing_certificate still judges its validity). A folder is
 // consulted first when given. Thread-safe; the destructor stops the thread (a fetch in
 // progress is bounded by the client's timeouts).
 class AsyncCertSource final : public CertSource {
@@ -85,39 +102,41 @@ class AsyncCertSource final : public CertSource {
   using Fetch = std::function<core::Result<std::string>(const std::string& url)>;
   struct Options {
     std::optional<std::string> dir;
-    int new_urls_per_minute = 6;
+    int new_urls_per_minute = 30;
+    int new_urls_per_requester = 6;  // a minute
     std::chrono::seconds failure_ttl{300};
+    std::chrono::milliseconds max_age = kCertCacheAge;  // then refreshed in the background
+    std::shared_ptr<CertMemory> memory;                 // made when not given
   };
   AsyncCertSource(Options options, Fetch fetch);
   ~AsyncCertSource() override;
   AsyncCertSource(const AsyncCertSource&) = delete;
   AsyncCertSource& operator=(const AsyncCertSource&) = delete;
 
-  core::Result<std::string> pem(const std::string& url) override;
+  core::Result<std::string> pem(const std::string& url, const std::string& requester) override;
   [[nodiscard]] bool fetching(const std::string& url) const override;
 
  private:
-  struct Entry {
-    std::optional<std::string> pem;  // nullopt: the fetch failed
-    std::string error;
-    std::chrono::steady_clock::time_point until;
-  };
   void run();
+  bool queued(const std::string& url) const;  // under mu_
 
   Options options_;
   Fetch fetch_;
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;  // taken before options_.memory->mu
   std::condition_variable cv_;
-  std::map<std::string, Entry> cache_;
+  // Failed fetches, until they may be tried again.
+  std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> failed_;
   std::deque<std::string> queue_;
   std::string in_flight_;
-  std::deque<std::chrono::steady_clock::time_point> started_;  // new-URL fetches, last minute
+  // New-URL fetches of the last minute, and who asked for each.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> started_;
   bool stop_ = false;
   std::thread thread_;
 };
 
 struct VerifyOptions {
   std::vector<std::string> allowed_topics;  // empty = any topic
+  std::string requester;                    // who delivered it (CertSource::pem)
   core::Time at{};                          // when to judge the certificate's validity
   // When set, the message's Timestamp must be within core::check_sns_timestamp's window of it.
   std::optional<core::Time> now;
