@@ -259,7 +259,7 @@ class HandleVerify(Workspace):
         cls._pki.cleanup()
 
     def verify_args(self):
-        return ("--verify", "--certs", self.signer.certs)
+        return ("--verify", "--certs", self.signer.certs, "--topics", TOPIC)
 
     def signed(self, message, **kw):
         return self.signer.notification(message, timestamp=kw.pop("timestamp", now_iso()), **kw)
@@ -299,6 +299,25 @@ class HandleVerify(Workspace):
         self.handle(future, *self.verify_args(), check=4)
         wrong_name = self.signed(codedeploy("d-3", "CREATED"), cert=WRONG_SUBJECT)
         self.handle(wrong_name, *self.verify_args(), check=4)
+        self.assertFalse(self.status()["prod"]["on"])
+
+    def test_only_trusted_topics_and_only_messages_judged_now_are_acted_on(self):
+        # AWS signs messages on anyone's topic: a genuine signature says nothing about whose.
+        m = self.signed(codedeploy("d-1", "CREATED"))
+        p = self.handle(m, "--verify", "--certs", self.signer.certs, check=2)
+        self.assertIn("serve.sns.topics", p.stderr)
+        with open(self.config, "a") as f:
+            f.write("serve:\n  sns:\n    topics: [arn:aws:sns:us-west-2:999999999999:theirs]\n")
+        p = self.handle(m, "--verify", "--certs", self.signer.certs, check=4)
+        self.assertIn("not in the allow-list", p.stderr)
+        # Judged in the past (--offline, --at), a message is only shown, never acted on.
+        old = self.signed(codedeploy("d-2", "CREATED"), timestamp=now_iso(-3 * 3600))
+        for flags in (["--offline"], ["--at", now_iso(-3 * 3600)]):
+            with self.subTest(flags=flags):
+                p = self.handle(old, *self.verify_args(), *flags, check=2)
+                self.assertIn("--dry-run", p.stderr)
+                self.handle(old, *self.verify_args(), *flags, "--dry-run", check=0)
+        self.assertEqual(self.steps(), [])
         self.assertFalse(self.status()["prod"]["on"])
 
 

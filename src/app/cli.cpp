@@ -4,23 +4,23 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <set>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "adapters/aws/codedeploy_lookup.h"
 #include "adapters/backend/factory.h"
-#include "adapters/kube/client.h"
-#include "adapters/sns/verifier.h"
-#include "adapters/store/dynamodb_store.h"
 #include "adapters/config/yaml_config.h"
 #include "adapters/haproxy/config_snippet.h"
-#include "adapters/nginx/config_snippet.h"
-#include "adapters/store/postgres_store.h"
 #include "adapters/haproxy/protocol.h"
+#include "adapters/kube/client.h"
 #include "adapters/log/json_logger.h"
+#include "adapters/nginx/config_snippet.h"
+#include "adapters/sns/verifier.h"
+#include "adapters/store/dynamodb_store.h"
 #include "adapters/store/factory.h"
+#include "adapters/store/postgres_store.h"
 #include "app/args.h"
 #include "app/lambda_command.h"
 #include "app/nginx_page.h"
@@ -29,10 +29,10 @@
 #include "app/page_ledger.h"
 #include "app/serve_command.h"
 #include "app/status.h"
-#include "page/assets.h"
 #include "core/controller.h"
 #include "core/event_parser.h"
 #include "core/state_codec.h"
+#include "page/assets.h"
 
 namespace intermission::app {
 namespace {
@@ -104,7 +104,8 @@ Lifts maintenance on ENV now: ends an operator hold, and the deployments running
 right now stop counting. Deployments that start later raise the page again, unless --for or
 --until is given: then the page stays off until that time whatever happens.
 )"},
-      {"schedule", R"(Usage: intermission schedule ENV --at T (--for D | --until T) [--reason R] [--who W]
+      {"schedule",
+       R"(Usage: intermission schedule ENV --at T (--for D | --until T) [--reason R] [--who W]
        intermission schedule ENV --list [--json]
        intermission schedule ENV --cancel ID [--who W]
        intermission schedule ENV --change ID [--at T] [--for D | --until T] [--reason R] [--who W]
@@ -315,9 +316,9 @@ struct Runtime {
 
   core::Controller controller() {
     start_notifier();
-    return core::Controller(loaded.config, {*store, *backends, clock, *log, lookup.get(),
-                                            adapters::lease_holder_id(), &sleeper, &random,
-                                            notifier.get()});
+    return core::Controller(
+        loaded.config, {*store, *backends, clock, *log, lookup.get(), adapters::lease_holder_id(),
+                        &sleeper, &random, notifier.get()});
   }
 
  private:
@@ -342,8 +343,10 @@ struct Runtime {
                    ok ? "notice delivered" : "notice not delivered",
                    {{"environment", r.notice.environment},
                     {"notice", std::string(core::to_string(r.notice.kind))},
-                    {"target", r.target}, {"result", std::string(adapters::to_string(r.result))},
-                    {"attempts", std::to_string(r.attempts)}, {"detail", r.detail}});
+                    {"target", r.target},
+                    {"result", std::string(adapters::to_string(r.result))},
+                    {"attempts", std::to_string(r.attempts)},
+                    {"detail", r.detail}});
           if (auto st = core::append_audit(*notify_store, r.notice.environment,
                                            {delivery_audit(r, clock.now())});
               !st) {
@@ -407,7 +410,8 @@ std::optional<int> make_runtime(const Args& global, CliIo& io, core::LogLevel de
     rt.lookup = std::make_unique<adapters::aws::CodeDeployLookup>(**client);
   }
   rt.backends = std::make_unique<adapters::DefaultBackendFactory>(
-      rt.clock, rt.aws.get(), [&c = rt.clock](const auto& source, const auto& step) {
+      rt.clock, rt.aws.get(),
+      [&c = rt.clock](const auto& source, const auto& step) {
         return build_nginx_page(source, step, c.now());
       },
       [&l = *rt.log](const std::string& kubeconfig, const std::string& context) {
@@ -515,8 +519,8 @@ int cmd_check_config(const Args& global, const Args&, CliIo& io) {
   if (!load_config(path, io, loaded)) return kExitConfig;
   io.out << path << ": valid (" << loaded.config.environments.size() << " environment"
          << (loaded.config.environments.size() == 1 ? "" : "s") << ", "
-         << loaded.config.routes.size() << " route"
-         << (loaded.config.routes.size() == 1 ? "" : "s") << ")\n";
+         << loaded.config.routes.size() << " route" << (loaded.config.routes.size() == 1 ? "" : "s")
+         << ")\n";
   return kExitOk;
 }
 
@@ -536,9 +540,9 @@ int cmd_operator(const Args& global, const Args& a, CliIo& io, core::OperatorAct
   if (auto u = a.option("--until")) {
     c.until = core::parse_iso8601(*u);
     if (!c.until) {
-      return usage_error(io, name,
-                         "--until '" + *u +
-                             "' is not a UTC time like 2026-01-31T18:00:00Z (years up to 9999)");
+      return usage_error(
+          io, name,
+          "--until '" + *u + "' is not a UTC time like 2026-01-31T18:00:00Z (years up to 9999)");
     }
   }
   if (c.duration && c.until) return usage_error(io, name, "give --for or --until, not both");
@@ -556,8 +560,8 @@ int cmd_operator(const Args& global, const Args& a, CliIo& io, core::OperatorAct
 
 int cmd_schedule(const Args& global, const Args& a, CliIo& io) {
   const std::string env = a.positional[0];
-  const int modes = (a.flag("--list") ? 1 : 0) + (a.option("--cancel") ? 1 : 0) +
-                    (a.option("--change") ? 1 : 0);
+  const int modes =
+      (a.flag("--list") ? 1 : 0) + (a.option("--cancel") ? 1 : 0) + (a.option("--change") ? 1 : 0);
   if (modes > 1) return usage_error(io, "schedule", "give one of --list, --cancel, --change");
   core::WindowCommand c;
   c.environment = env;
@@ -607,8 +611,8 @@ int cmd_schedule(const Args& global, const Args& a, CliIo& io) {
         v.as_object()["active"] = w.start <= now;
         list.push_back(std::move(v));
       }
-      io.out << boost::json::serialize(boost::json::object{{"environment", env},
-                                                           {"windows", std::move(list)}})
+      io.out << boost::json::serialize(
+                    boost::json::object{{"environment", env}, {"windows", std::move(list)}})
              << "\n";
       return kExitOk;
     }
@@ -629,9 +633,9 @@ int cmd_schedule(const Args& global, const Args& a, CliIo& io) {
     }
     return report_failure(io, "schedule", o.error());
   }
-  const char* done = c.action == core::WindowAction::kSchedule  ? "scheduled"
+  const char* done = c.action == core::WindowAction::kSchedule ? "scheduled"
                      : c.action == core::WindowAction::kChange ? "changed"
-                                                                 : "cancelled";
+                                                               : "cancelled";
   io.out << env << ": window " << o->note << " " << done << "\n"
          << describe_outcome(*o, false) << "\n";
   return kExitOk;
@@ -692,8 +696,8 @@ int cmd_status(const Args& global, const Args& a, CliIo& io) {
   std::vector<std::string> names;
   if (!a.positional.empty()) {
     if (!config.environment(a.positional[0])) {
-      return usage_error(io, "status", "no environment '" + a.positional[0] + "' in " +
-                                           config.file);
+      return usage_error(io, "status",
+                         "no environment '" + a.positional[0] + "' in " + config.file);
     }
     names.push_back(a.positional[0]);
   } else {
@@ -728,26 +732,45 @@ int cmd_status(const Args& global, const Args& a, CliIo& io) {
   return kExitOk;
 }
 
-core::Result<std::vector<core::SnsMessage>> verify_sns_input(const std::string& text, const Args& a,
-                                                             CliIo& io);
+core::Result<std::vector<core::SnsMessage>> verify_sns_input(
+    const std::string& text, const Args& a, CliIo& io,
+    const std::vector<std::string>& default_topics = {});
 
 int cmd_handle(const Args& global, const Args& a, CliIo& io) {
   const std::string source = a.positional.empty() ? "-" : a.positional[0];
+  const bool dry_run = a.flag("--dry-run");
+  if (a.flag("--verify") && !dry_run && (a.flag("--offline") || a.option("--at"))) {
+    // A message judged at another time than now (a saved one, its certificate perhaps expired,
+    // outside the Timestamp window) may be shown, never acted on: that would be a replay.
+    io.err << "intermission handle: --offline and --at judge a message in the past: "
+              "only with --dry-run\n";
+    return kExitUsage;
+  }
   const auto text = read_input("handle", source, io);
   if (!text) return kExitBadInput;
+  Runtime rt;
+  if (auto code = make_runtime(global, io, core::LogLevel::kInfo, rt)) return *code;
   core::Result<std::vector<core::ParsedItem>> items = std::vector<core::ParsedItem>{};
   if (a.flag("--verify")) {
+    // AWS signs messages on anyone's topic: only the topics we trust (--topics, else the
+    // daemon's serve.sns.topics) are acted on, as the daemon does.
+    const auto& topics = rt.loaded.config.serve.sns_topics;
+    if (!a.option("--topics") && topics.empty()) {
+      io.err << "intermission handle: --verify needs the topics it trusts: --topics ARNS or "
+                "serve.sns.topics in the configuration\n";
+      return kExitUsage;
+    }
     // Only what was verified is acted on: the events of the verified messages, built from
     // those messages alone (CodeDeploy only); one refused record refuses the input.
-    auto messages = verify_sns_input(*text, a, io);
+    auto messages = verify_sns_input(*text, a, io, topics);
     if (!messages) {
       io.err << "intermission handle: " << source << ": not verified: " << messages.error().message
              << "\n";
       return kExitBadInput;
     }
     for (const auto& m : *messages) {
-      for (auto& item : core::events_from_sns(m, m.lambda ? core::EventSource::kLambdaSns
-                                                          : core::EventSource::kSnsHttp)) {
+      for (auto& item : core::events_from_sns(
+               m, m.lambda ? core::EventSource::kLambdaSns : core::EventSource::kSnsHttp)) {
         items->push_back(std::move(item));
       }
     }
@@ -758,10 +781,7 @@ int cmd_handle(const Args& global, const Args& a, CliIo& io) {
     io.err << "intermission handle: " << source << ": " << items.error().message << "\n";
     return kExitBadInput;
   }
-  Runtime rt;
-  if (auto code = make_runtime(global, io, core::LogLevel::kInfo, rt)) return *code;
   auto controller = rt.controller();
-  const bool dry_run = a.flag("--dry-run");
   boost::json::array results;
   int code = kExitOk;
   for (const auto& item : *items) {
@@ -806,8 +826,8 @@ int cmd_haproxy_config(const Args& global, const Args& a, CliIo& io) {
     return usage_error(io, "haproxy-config", "no environment '" + a.positional[0] + "' in " + path);
   }
   if (env->backend.type != "haproxy") {
-    return usage_error(io, "haproxy-config", "environment '" + env->name +
-                                                 "' does not use the haproxy backend");
+    return usage_error(io, "haproxy-config",
+                       "environment '" + env->name + "' does not use the haproxy backend");
   }
   auto setting = [&](const std::string& name) {
     const core::ConfigNode* n = env->backend.settings.find(name);
@@ -821,7 +841,8 @@ int cmd_haproxy_config(const Args& global, const Args& a, CliIo& io) {
   if (auto f = a.option("--frontend")) o.frontend = *f;
   if (auto p = a.option("--page-server")) o.page_server = *p;
   if (auto c = a.option("--bypass-cidr")) o.bypass_cidrs = split_commas(*c);
-  if (!a.flag("--no-secret")) o.bypass_secret = a.option("--bypass-secret").value_or(random_secret());
+  if (!a.flag("--no-secret"))
+    o.bypass_secret = a.option("--bypass-secret").value_or(random_secret());
   for (const auto& token : o.bypass_cidrs) {
     if (!adapters::haproxy::safe_token(token)) {
       return usage_error(io, "haproxy-config", "'" + token + "' is not a CIDR");
@@ -863,14 +884,16 @@ int cmd_nginx_config(const Args& global, const Args& a, CliIo& io) {
   for (const auto& [ext, type] : page::known_content_types()) o.asset_types.emplace_back(ext, type);
   if (!o.page_dir.empty() && a.option("--page-server")) {
     return usage_error(io, "nginx-config",
-                       "environment '" + env->name + "' has page_dir: nginx serves the page from "
-                       "files there, and --page-server does not apply");
+                       "environment '" + env->name +
+                           "' has page_dir: nginx serves the page from "
+                           "files there, and --page-server does not apply");
   }
   if (auto p = a.option("--page-server")) o.page_server = *p;
   if (auto c = a.option("--bypass-cidr")) o.bypass_cidrs = split_commas(*c);
   if (auto e = a.option("--exempt")) o.exempt = split_commas(*e);
   if (auto h = a.option("--health-path")) o.health_path = *h;
-  if (!a.flag("--no-secret")) o.bypass_secret = a.option("--bypass-secret").value_or(random_secret());
+  if (!a.flag("--no-secret"))
+    o.bypass_secret = a.option("--bypass-secret").value_or(random_secret());
   std::vector<std::string> tokens = o.bypass_cidrs;
   tokens.insert(tokens.end(), o.exempt.begin(), o.exempt.end());
   tokens.push_back(o.page_server);
@@ -879,8 +902,9 @@ int cmd_nginx_config(const Args& global, const Args& a, CliIo& io) {
   for (const auto& token : tokens) {
     if (!adapters::nginx::safe_token(token)) {
       return usage_error(io, "nginx-config",
-                         "'" + token + "' cannot go into nginx.conf (spaces, quotes, ';', braces, "
-                         "'$', '#' and '\\' are not allowed)");
+                         "'" + token +
+                             "' cannot go into nginx.conf (spaces, quotes, ';', braces, "
+                             "'$', '#' and '\\' are not allowed)");
     }
   }
   const std::string part = a.option("--part").value_or("");
@@ -903,12 +927,15 @@ int cmd_dynamodb_table(const Args&, const Args& a, CliIo& io) {
 
 // Verifies every SNS message of `text` (each record of a Lambda event on its own) as the
 // endpoint does, with the sns-verify options of `a` (--certs, --offline, --ca, --topics,
-// --at). Returns the messages, or the first refusal ("Records[1]: ...").
-core::Result<std::vector<core::SnsMessage>> verify_sns_input(const std::string& text, const Args& a,
-                                                             CliIo& io) {
+// --at; `default_topics` when there is no --topics). Returns the messages, or the first
+// refusal ("Records[1]: ...").
+core::Result<std::vector<core::SnsMessage>> verify_sns_input(
+    const std::string& text, const Args& a, CliIo& io,
+    const std::vector<std::string>& default_topics) {
   auto messages = core::parse_sns_messages(strip_http_envelope(text));
   if (!messages) return messages.error();
   adapters::sns::VerifyOptions o;
+  o.allowed_topics = default_topics;
   if (auto topics = a.option("--topics")) o.allowed_topics = split_commas(*topics);
   std::optional<core::Time> at;
   if (auto t = a.option("--at")) {
@@ -916,7 +943,8 @@ core::Result<std::vector<core::SnsMessage>> verify_sns_input(const std::string& 
     if (!at) return core::Error::invalid_input("--at '" + *t + "' is not a UTC time");
   }
   const bool offline = a.flag("--offline");
-  if (offline && !a.option("--certs")) return core::Error::invalid_input("--offline needs --certs DIR");
+  if (offline && !a.option("--certs"))
+    return core::Error::invalid_input("--offline needs --certs DIR");
   std::unique_ptr<adapters::sns::CertSource> certs;
   if (offline) {
     certs = std::make_unique<adapters::sns::DirectoryCertSource>(*a.option("--certs"));
@@ -1070,11 +1098,11 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
             return cmd_operator(g, a, io, core::OperatorAction::kOff);
           }}},
         {"schedule",
-         {spec_with_globals({{"--at", "--for", "--until", "--reason", "--who", "--cancel",
-                              "--change"},
-                             {"--list", "--json"},
-                             1,
-                             1}),
+         {spec_with_globals(
+              {{"--at", "--for", "--until", "--reason", "--who", "--cancel", "--change"},
+               {"--list", "--json"},
+               1,
+               1}),
           [&](const Args& g, const Args& a) { return cmd_schedule(g, a, io); }}},
         {"status",
          {spec_with_globals({{}, {"--json", "--no-observe"}, 0, 1}),
@@ -1120,7 +1148,8 @@ int run_cli(const std::vector<std::string>& args, CliIo& io) {
          {spec_with_globals({{}, {}, 0, 0}),
           [&](const Args& g, const Args& a) { return run_lambda(g, a, io); }}},
         {"page",
-         {page_arg_spec(), [&](const Args& g, const Args& a) {
+         {page_arg_spec(),
+          [&](const Args& g, const Args& a) {
             // Without --environment the page needs none of this binary's libraries: the small
             // intermission-page serves it, starting at a third of the memory.
             if (!a.option("--environment") && io.exec_page) io.exec_page(args);
