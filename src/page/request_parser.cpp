@@ -87,6 +87,17 @@ bool valid_host(std::string_view value) {
   return true;
 }
 
+beast::error_code request_rule_error(const HeaderFacts& f) {
+  if (f.host_lines > 1 || (f.host_lines == 0 && f.version >= 11) ||
+      (f.host_lines == 1 && !valid_host(f.host))) {
+    return http::error::bad_value;
+  }
+  if (f.transfer_encoding && (f.version < 11 || !f.chunked)) {
+    return http::error::bad_transfer_encoding;
+  }
+  return {};
+}
+
 int request_line_version(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   constexpr std::string_view kTail = " HTTP/";
