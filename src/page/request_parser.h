@@ -44,6 +44,16 @@ struct HeaderFacts {
 // The error to answer with 400 and then close the connection, or none. Allocates nothing.
 beast::error_code request_rule_error(const HeaderFacts& facts);
 
+// RFC 9110 §9.1: a method is case-sensitive; as nginx, we take only upper-case letters, '-'
+// and '_' (every registered method), so `get` is refused (400) rather than served as GET or
+// as an unknown method.
+bool valid_method(std::string_view method);
+
+// RFC 9112 §3.2: the request-target is in origin form ("/path?query"), absolute form (an
+// absolute URI: scheme ":" ...), authority form (host:port, CONNECT only, and CONNECT takes
+// no other) or asterisk form ("*", OPTIONS only). Anything else ("healthz") gets 400.
+bool valid_target(std::string_view method, std::string_view target);
+
 // The version of an HTTP/1.x-shaped request line ("GET / HTTP/1.1", without its line end) as
 // 10 * major + minor, or -1 when the line does not end with " HTTP/<digit>.<digit>" (an
 // HTTP/0.9 request "GET /", or not HTTP at all).
@@ -75,7 +85,15 @@ class LeanParser final : public http::basic_parser<true> {
 
  private:
   void on_request_impl(http::verb, beast::string_view method, beast::string_view target,
-                       int version, beast::error_code&) override {
+                       int version, beast::error_code& ec) override {
+    if (!valid_method({method.data(), method.size()})) {
+      ec = http::error::bad_method;
+      return;
+    }
+    if (!valid_target({method.data(), method.size()}, {target.data(), target.size()})) {
+      ec = http::error::bad_target;
+      return;
+    }
     method_ = {method.data(), method.size()};
     target_ = {target.data(), target.size()};
     version_ = version;
