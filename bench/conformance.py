@@ -70,6 +70,10 @@ NOTES = {
     "HTTP/1.2 request line":
         "RFC 9112 §2.3 says to treat a higher 1.x minor version as 1.1, as nginx and HAProxy do; "
         "intermission's parser (Beast 1.81) knows 1.0 and 1.1 only and refuses it with 400.",
+    "lower-case method":
+        "RFC 9110 §9.1: methods are case-sensitive, so `get` is not GET. nginx refuses a method "
+        "that is not upper-case letters, '-' and '_' with 400, and so does intermission; HAProxy "
+        "takes any token as a method, and its health rule here looks at the path only.",
     "Accept: application/json;q=1, text/html;q=0.5":
         "Only intermission negotiates (JSON for API clients); nginx and HAProxy, configured as "
         "in `make bench`, send the HTML page whatever the Accept.",

@@ -10,6 +10,7 @@ import http.server
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import codedeploy, wait_until  # noqa: E402
+from http_probe import probe  # noqa: E402
 from sns_signing import REGION, TOPIC, WRONG_SUBJECT, Signer, now_iso  # noqa: E402
 from stack import BIN, Stack, Traffic, free_port, free_ports, wait_for_port  # noqa: E402
 
@@ -570,6 +572,104 @@ serve:
         self.start(env_extra={"CREDENTIALS_DIRECTORY": creds})
         self.assertEqual(self.request("/api/environments", {"Authorization": f"Bearer {TOKEN}"})[0], 200)
         self.assertEqual(self.request("/api/environments", {"Authorization": "Bearer wrong"})[0], 401)
+
+    def rss_kib(self):
+        with open(f"/proc/{self.daemon.pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+    def stream(self, head, filler, limit=8 << 20):
+        """Sends `head`, then `filler` bytes until `limit` are sent or the daemon stops taking
+        them; returns the answer read after (until the daemon closes, within 5 s) and whether it
+        closed."""
+        s = socket.create_connection(("127.0.0.1", self.public), timeout=5)
+        answer, closed = b"", False
+        try:
+            s.sendall(head)
+            block = filler * (64 * 1024)
+            sent = 0
+            while sent < limit:
+                try:
+                    s.sendall(block)
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                sent += len(block)
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except ConnectionResetError:
+                    closed = True
+                    break
+                except socket.timeout:
+                    break
+                if not chunk:
+                    closed = True
+                    break
+                answer += chunk
+        finally:
+            s.close()
+        return answer, closed
+
+    def test_an_endless_chunk_line_or_trailer_gets_400_with_bounded_memory(self):
+        """Beast 1.81 puts no limit on a chunk's size line or on the trailer section: the
+        daemon's read buffer is what bounds them. 8 MiB of one chunk extension (then of one
+        trailer line) posted to /sns: answered 400 and closed, and the daemon's memory stays put
+        (it grew by gigabytes when the buffer had no bound)."""
+        self.start()
+        head = b"POST /sns HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        for name, raw in [("chunk extension", head + b"1;"),
+                          ("trailer", head + b"1\r\na\r\n0\r\nX-Trailer: ")]:
+            with self.subTest(name):
+                before = self.rss_kib()
+                started = time.monotonic()
+                answer, closed = self.stream(raw, b"a")
+                grown = self.rss_kib() - before
+                self.assertLess(grown, 4096, f"RSS grew by {grown} KiB")
+                self.assertTrue(answer.startswith(b"HTTP/1.1 400"), answer[:100])
+                self.assertTrue(closed)
+                self.assertLess(time.monotonic() - started, 10)
+        self.assertEqual(self.request("/healthz")[0], 200)
+
+    def test_framing_host_and_repeated_field_rules(self):
+        """The daemon's listeners keep the page server's request rules (RFC 9112 §3.2, §6.1,
+        §6.3) and refuse a second line of a field a check reads: each gets one 400 and a close."""
+        self.start(env_extra={"INTERMISSION_OPERATOR_TOKEN": TOKEN})
+        host = f"127.0.0.1:{self.admin}"
+        auth = f"Authorization: Bearer {TOKEN}\r\n"
+        cases = [
+            (self.public, "Transfer-Encoding: gzip, a request smuggled in its body",
+             b"POST /sns HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"
+             b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"),
+            (self.public, "Transfer-Encoding in HTTP/1.0",
+             b"POST /sns HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+             b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+            (self.admin, "HTTP/1.1 without Host", b"GET /healthz HTTP/1.1\r\n\r\n"),
+            (self.admin, "two Host lines, the rebinding one first",
+             f"GET /api/environments HTTP/1.1\r\nHost: evil.example\r\nHost: {host}\r\n{auth}\r\n".encode()),
+            (self.admin, "a Host with userinfo",
+             f"GET /api/environments HTTP/1.1\r\nHost: localhost:1@evil.example\r\n{auth}\r\n".encode()),
+            (self.admin, "two Origin lines, the cross-site one first",
+             f"POST /api/environments/prod/on HTTP/1.1\r\nHost: {host}\r\n{auth}"
+             f"Origin: https://evil.example\r\nOrigin: http://{host}\r\n"
+             f"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}".encode()),
+        ]
+        def environments():
+            status, body = self.request("/api/environments", {"Authorization": f"Bearer {TOKEN}"})
+            self.assertEqual(status, 200, body)
+            return json.loads(body)["environments"]
+        before = environments()
+        for port, name, raw in cases:
+            with self.subTest(name):
+                p = probe(port, raw)
+                self.assertEqual(p.statuses, [400])
+                self.assertTrue(p.closed)
+        # Not switched by the request with two Origin lines; one cross-site Origin is a 403.
+        status, body = self.request("/api/environments/prod/on", method="POST", data=b"{}",
+                                    headers={"Authorization": f"Bearer {TOKEN}",
+                                             "Content-Type": "application/json",
+                                             "Origin": "https://evil.example"})
+        self.assertEqual(status, 403, body)
+        self.assertEqual(environments(), before)
+        self.assertEqual(self.request("/healthz")[0], 200)
 
 
 if __name__ == "__main__":

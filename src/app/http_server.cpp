@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "page/request_parser.h"
 #include "page/server.h"
 
 namespace intermission::app {
@@ -98,6 +99,57 @@ http::response<http::string_body> to_beast(const HttpResponse& r, unsigned versi
 constexpr std::size_t kDaemonFdReserve = 128;
 constexpr std::size_t kDaemonMaxConnections = 4096;  // per listener, when the limit allows
 
+// Bytes a connection's read buffer may hold. A body goes into the request's string as it
+// arrives, so the buffer never needs one whole; what it must hold whole is the header (over
+// header_limit Beast answers header_limit, which the margin lets it do before the buffer is
+// full), a chunk's size line with its extensions and the trailer section. Beast 1.81 parses
+// the last two with no limit (header_limit covers the header only: parse_chunk_header looks
+// for the line's end and find_eom for the trailer's as far as the buffer goes), so this bound
+// is theirs: an endless one ends the read with buffer_overflow (400) instead of growing the
+// buffer by gigabytes.
+std::size_t read_buffer_limit(const HttpLimits& limits) { return limits.header_limit + 4096; }
+
+// Closing a socket with unread bytes sends RST, which can destroy the answer before the client
+// has read it (RFC 1122 §4.2.2.13). After a refused request the client may still be sending:
+// send FIN, then read and drop what comes until it closes or this has passed.
+constexpr std::chrono::seconds kLinger{2};
+
+bool single_value_field(std::string_view lower_name) {
+  return std::find(kSingleValueFields.begin(), kSingleValueFields.end(), lower_name) !=
+         kSingleValueFields.end();
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The rules a request's header is held to before its body is read: the page server's
+// (page::request_rule_error: Host, Transfer-Encoding framing), and no second line of a field
+// the handlers read as one value. An error means 400 and close.
+beast::error_code header_error(const http::request_parser<http::string_body>& parser) {
+  const auto& req = parser.get();
+  page::HeaderFacts facts;
+  facts.version = static_cast<int>(req.version());
+  facts.chunked = parser.chunked();
+  std::vector<std::string> seen;
+  for (const auto& f : req) {
+    if (f.name() == http::field::host) {
+      ++facts.host_lines;
+      facts.host = {f.value().data(), f.value().size()};
+    } else if (f.name() == http::field::transfer_encoding) {
+      facts.transfer_encoding = true;
+    } else {
+      std::string name = lower({f.name_string().data(), f.name_string().size()});
+      if (!single_value_field(name)) continue;
+      if (std::find(seen.begin(), seen.end(), name) != seen.end()) return http::error::bad_value;
+      seen.push_back(std::move(name));
+    }
+  }
+  return page::request_rule_error(facts);
+}
+
 asio::awaitable<void> session(std::shared_ptr<HttpServer::State> st, tcp::socket socket) {
   ++st->connections;
   struct Counted {
@@ -107,13 +159,22 @@ asio::awaitable<void> session(std::shared_ptr<HttpServer::State> st, tcp::socket
   beast::tcp_stream stream(std::move(socket));
   beast::error_code ec_remote;
   const auto peer = stream.socket().remote_endpoint(ec_remote);
-  beast::flat_buffer buffer;
+  beast::flat_buffer buffer(read_buffer_limit(st->limits));
+  bool refused = false;  // the last request was not read to its end
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(st->limits.header_limit));
     parser.body_limit(st->limits.body_limit);
     stream.expires_after(st->limits.idle_timeout);
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kUse);
+    // The header first: a request the rules refuse gets its answer before any of its body
+    // is read (and after Transfer-Encoding: gzip, the bytes Beast would take for the next
+    // request are never read as one).
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kUse);
+    if (!ec) ec = header_error(parser);
+    if (!ec && !parser.is_done()) {
+      auto [body_ec, body_n] = co_await http::async_read(stream, buffer, parser, kUse);
+      ec = body_ec;
+    }
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::eof || ec == asio::error::connection_reset) {
       break;
@@ -125,6 +186,8 @@ asio::awaitable<void> session(std::shared_ptr<HttpServer::State> st, tcp::socket
       response = json_response(413, R"({"error":"request body too large"})");
     } else if (ec == http::error::header_limit) {
       response = json_response(431, R"({"error":"request headers too large"})");
+    } else if (ec == http::error::buffer_overflow) {
+      response = json_response(400, R"({"error":"chunk size line or trailer too long"})");
     } else if (ec) {
       response = json_response(400, R"({"error":"bad request"})");
     } else {
@@ -133,9 +196,10 @@ asio::awaitable<void> session(std::shared_ptr<HttpServer::State> st, tcp::socket
       r.method = std::string(req.method_string());
       r.target = std::string(req.target());
       for (const auto& f : req) {
-        std::string name(f.name_string());
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        r.headers[name] = std::string(f.value());
+        const std::string_view value(f.value().data(), f.value().size());
+        auto [it, fresh] =
+            r.headers.try_emplace(lower({f.name_string().data(), f.name_string().size()}), value);
+        if (!fresh) (it->second += ", ") += value;
       }
       r.body = std::move(req.body());
       if (!ec_remote) r.remote = peer.address().to_string();
@@ -161,6 +225,7 @@ asio::awaitable<void> session(std::shared_ptr<HttpServer::State> st, tcp::socket
         response = json_response(500, R"({"error":"internal error"})");
       }
     }
+    refused = static_cast<bool>(ec);
     auto res = to_beast(response, version, keep);
     stream.expires_after(st->limits.idle_timeout);
     auto [wec, written] = co_await http::async_write(stream, res, kUse);
@@ -168,6 +233,14 @@ asio::awaitable<void> session(std::shared_ptr<HttpServer::State> st, tcp::socket
   }
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (refused) {
+    stream.expires_after(kLinger);
+    std::array<char, 1024> sink{};
+    for (;;) {
+      auto [lec, dropped] = co_await stream.async_read_some(asio::buffer(sink), kUse);
+      if (lec) break;
+    }
+  }
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<HttpServer::State> st, tcp::acceptor& acceptor) {

@@ -1,9 +1,11 @@
 // A small HTTP/1.1 server for the daemon's listeners (Beast + Asio coroutines): each request
-// is read whole (bounded header and body sizes, idle timeout) and handed to a handler that
-// returns the response. Keep-alive; IPv4 and IPv6. For the page server's fast path see
+// is read whole (bounded header and body sizes, a bounded read buffer, idle timeout), held to
+// the page server's framing and Host rules (page::request_rule_error), and handed to a handler
+// that returns the response. Keep-alive; IPv4 and IPv6. For the page server's fast path see
 // src/page/server.h.
 #pragma once
 
+#include <array>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,16 +15,36 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
 
 namespace intermission::app {
 
+// Fields the daemon's handlers read as one value (serve_api.cpp: the CSRF check, the operator
+// token, the webhook signatures; Host has a rule of its own). A request with two lines of one
+// of them is refused (400) instead of one being chosen: a check and what it guards must see
+// the same value (two Origin lines, the cross-site one first, passed the CSRF check when the
+// last one won). A handler that starts reading another such field adds it here.
+inline constexpr std::array<std::string_view, 9> kSingleValueFields = {
+    "origin",
+    "authorization",
+    "sec-fetch-site",
+    "x-intermission-timestamp",
+    "x-intermission-signature",
+    "x-signature",
+    "x-hub-signature-256",
+    "x-github-event",
+    "x-github-delivery",
+};
+
 struct HttpRequest {
   std::string method;
   std::string target;
-  std::map<std::string, std::string> headers;  // names lower-cased
+  // Names lower-cased; a field given on several lines (none of kSingleValueFields) has them
+  // joined by ", ", as RFC 9110 §5.3 combines a list.
+  std::map<std::string, std::string> headers;
   std::string body;
   std::string remote;  // peer address
 
@@ -46,6 +68,8 @@ struct HttpResponse {
 HttpResponse json_response(int status, const std::string& body);
 
 struct HttpLimits {
+  // Also the bound on a chunk's size line and on the trailer section, which Beast 1.81 parses
+  // with no limit of its own: a connection's read buffer holds at most this and a margin.
   std::size_t header_limit = 16 * 1024;
   std::size_t body_limit = 256 * 1024;
   std::chrono::seconds idle_timeout{30};

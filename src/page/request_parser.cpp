@@ -87,6 +87,47 @@ bool valid_host(std::string_view value) {
   return true;
 }
 
+beast::error_code request_rule_error(const HeaderFacts& f) {
+  if (f.host_lines > 1 || (f.host_lines == 0 && f.version >= 11) ||
+      (f.host_lines == 1 && !valid_host(f.host))) {
+    return http::error::bad_value;
+  }
+  if (f.transfer_encoding && (f.version < 11 || !f.chunked)) {
+    return http::error::bad_transfer_encoding;
+  }
+  return {};
+}
+
+bool valid_method(std::string_view method) {
+  if (method.empty()) return false;
+  for (const char c : method) {
+    if ((c < 'A' || c > 'Z') && c != '-' && c != '_') return false;
+  }
+  return true;
+}
+
+bool valid_target(std::string_view method, std::string_view target) {
+  if (target.empty()) return false;
+  if (target.front() == '/') return method != "CONNECT";  // origin form, the usual case first
+  if (target == "*") return method == "OPTIONS";
+  if (method == "CONNECT") {
+    // authority form: uri-host ":" port (RFC 9112 §3.2.3), the port required.
+    const std::size_t bracket = target.front() == '[' ? target.find(']') : 0;
+    return bracket != std::string_view::npos &&
+           target.find(':', bracket) != std::string_view::npos && valid_host(target);
+  }
+  // absolute form: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ":" (RFC 3986
+  // §3.1); Beast has already refused spaces and control characters in the rest.
+  const auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (!alpha(target.front())) return false;
+  for (std::size_t i = 1; i < target.size(); ++i) {
+    const char c = target[i];
+    if (c == ':') return true;
+    if (!alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.') return false;
+  }
+  return false;
+}
+
 int request_line_version(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   constexpr std::string_view kTail = " HTTP/";
@@ -114,6 +155,24 @@ Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, boo
       return r;
     }
     if (parser == nullptr) {
+      // RFC 9112 §2.2: empty lines (CRLF) before a request line are ignored, at most a header's
+      // worth; while nothing else has come they wait with the rest, unconsumed, so a run cut
+      // into pieces is judged as a whole.
+      if (bytes[r.used] == '\r') {
+        const std::string_view ahead = bytes.substr(r.used);
+        std::size_t skip = 0;
+        while (skip < header_limit_ && skip + 1 < ahead.size() && ahead[skip] == '\r' &&
+               ahead[skip + 1] == '\n') {
+          skip += 2;
+        }
+        if (skip >= header_limit_) {
+          out.push_back(&set.bad_request());
+          r.close = true;
+          return r;
+        }
+        if (skip == ahead.size() || (skip + 1 == ahead.size() && ahead[skip] == '\r')) return r;
+        r.used += skip;
+      }
       // Beast consumes a request line as soon as it is complete, before the rest of the
       // header has arrived; the response is chosen from views into the bytes, so the parser
       // gets a header only once all of it is here (and then parses it in one call).

@@ -25,6 +25,35 @@ namespace http = beast::http;
 // no authority).
 bool valid_host(std::string_view value);
 
+// What the request rules of request_rule_error() need from one request's header, gathered by
+// the parser that read it.
+struct HeaderFacts {
+  int version = 11;                // 10 * major + minor
+  int host_lines = 0;              // how many Host field lines
+  std::string_view host;           // the value of the (last) Host line
+  bool transfer_encoding = false;  // any Transfer-Encoding line
+  bool chunked = false;            // the final transfer coding is chunked (Beast's chunked())
+};
+
+// The framing and Host rules both of our HTTP servers keep (this page server and the daemon's
+// listeners, app/http_server.cpp), on a header Beast 1.81 has parsed (Beast itself refuses
+// Transfer-Encoding with Content-Length, a coding after chunked, and Content-Length lines
+// that differ). RFC 9112 §3.2: an HTTP/1.1 request without Host, with two, or with one that is
+// not host[:port]; §6.3: a final transfer coding that is not chunked (the body's length is
+// unknowable); §6.1: Transfer-Encoding in HTTP/1.0 (faulty framing; nginx refuses it too).
+// The error to answer with 400 and then close the connection, or none. Allocates nothing.
+beast::error_code request_rule_error(const HeaderFacts& facts);
+
+// RFC 9110 §9.1: a method is case-sensitive; as nginx, we take only upper-case letters, '-'
+// and '_' (every registered method), so `get` is refused (400) rather than served as GET or
+// as an unknown method.
+bool valid_method(std::string_view method);
+
+// RFC 9112 §3.2: the request-target is in origin form ("/path?query"), absolute form (an
+// absolute URI: scheme ":" ...), authority form (host:port, CONNECT only, and CONNECT takes
+// no other) or asterisk form ("*", OPTIONS only). Anything else ("healthz") gets 400.
+bool valid_target(std::string_view method, std::string_view target);
+
 // The version of an HTTP/1.x-shaped request line ("GET / HTTP/1.1", without its line end) as
 // 10 * major + minor, or -1 when the line does not end with " HTTP/<digit>.<digit>" (an
 // HTTP/0.9 request "GET /", or not HTTP at all).
@@ -56,7 +85,15 @@ class LeanParser final : public http::basic_parser<true> {
 
  private:
   void on_request_impl(http::verb, beast::string_view method, beast::string_view target,
-                       int version, beast::error_code&) override {
+                       int version, beast::error_code& ec) override {
+    if (!valid_method({method.data(), method.size()})) {
+      ec = http::error::bad_method;
+      return;
+    }
+    if (!valid_target({method.data(), method.size()}, {target.data(), target.size()})) {
+      ec = http::error::bad_target;
+      return;
+    }
     method_ = {method.data(), method.size()};
     target_ = {target.data(), target.size()};
     version_ = version;
@@ -82,20 +119,8 @@ class LeanParser final : public http::basic_parser<true> {
     if (name == http::field::transfer_encoding) transfer_encoding_ = true;
   }
   void on_header_impl(beast::error_code& ec) override {
-    // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any request with more
-    // than one Host line or an invalid one.
-    if (hosts_ > 1 || (hosts_ == 0 && version_ >= 11) || (hosts_ == 1 && !valid_host(host_))) {
-      ec = http::error::bad_value;
-      return;
-    }
-    // RFC 9112 §6.3: a request whose final transfer coding is not chunked has a body of no
-    // knowable length (400, and close); §6.1: Transfer-Encoding in an HTTP/1.0 request means
-    // faulty framing (close after it; refused with 400, as nginx does since 1.21.2). Beast
-    // itself refuses it together with Content-Length, and a second line after chunked.
-    if (transfer_encoding_ && (version_ < 11 || !chunked())) {
-      ec = http::error::bad_transfer_encoding;
-      return;
-    }
+    ec = request_rule_error(HeaderFacts{version_, hosts_, host_, transfer_encoding_, chunked()});
+    if (ec) return;
     if (const auto length = content_length(); length && *length > body_limit_) {
       ec = http::error::body_limit;  // answered 413 before any of the body is read
       return;

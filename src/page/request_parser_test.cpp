@@ -413,6 +413,92 @@ TEST(Conformance, AcceptByQuality) {
   EXPECT_NE(o.replies[2]->find("Content-Type: text/html"), std::string::npos) << "tie: HTML";
 }
 
+// RFC 9112 §2.2: "a server that is expecting to receive and parse a request-line SHOULD
+// ignore at least one empty line (CRLF) received prior to the request-line" (a client may
+// send one after a POST body). nginx skips them too. They count against the header limit.
+TEST(Conformance, EmptyLinesBeforeTheRequestLineAreIgnored) {
+  Outcome o = exchange_all(
+      "\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab\r\n"
+      "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(o.replies.size(), 3u);
+  EXPECT_EQ(o.replies[0]->rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_TRUE(is_page(o.replies[1]));
+  EXPECT_TRUE(is_page(o.replies[2]));
+  EXPECT_FALSE(o.closed);
+  EXPECT_TRUE(exchange_all("\r\n\r\n\r").replies.empty()) << "a request may still come";
+  // Only CRLF: a bare LF or CR before the request line is still refused.
+  for (const std::string wire :
+       {"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", "\r\rGET / HTTP/1.1\r\nHost: a\r\n\r\n"}) {
+    o = exchange_all(wire);
+    ASSERT_EQ(o.replies.size(), 1u);
+    EXPECT_EQ(o.replies[0], &set().bad_request());
+    EXPECT_TRUE(o.closed);
+  }
+  // Endless empty lines are cut at the header limit, not kept waiting for.
+  std::string lines;
+  for (int i = 0; i < 4096; ++i) lines += "\r\n";
+  o = exchange_all(lines);
+  ASSERT_EQ(o.replies.size(), 1u);
+  EXPECT_EQ(o.replies[0], &set().bad_request());
+  EXPECT_TRUE(o.closed);
+}
+
+// RFC 9110 §9.1: "The method token is case-sensitive". `get` is not GET: nginx refuses a
+// method that is not upper-case letters, '-' and '_' with 400, and so do we.
+TEST(Conformance, MethodsAreCaseSensitive) {
+  for (const std::string wire :
+       {"get /healthz HTTP/1.1\r\nHost: a\r\n\r\n", "Head /healthz HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET1 / HTTP/1.1\r\nHost: a\r\n\r\n"}) {
+    const Outcome o = exchange_all(wire);
+    ASSERT_EQ(o.replies.size(), 1u) << wire;
+    EXPECT_EQ(o.replies[0], &set().bad_request()) << wire;
+    EXPECT_TRUE(o.closed) << wire;
+  }
+  const Outcome o =
+      exchange_all("PATCH / HTTP/1.1\r\nHost: a\r\n\r\nM-SEARCH / HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(o.replies.size(), 2u);
+  EXPECT_TRUE(is_page(o.replies[0]));
+  EXPECT_TRUE(is_page(o.replies[1]));
+}
+
+// RFC 9112 §3.2: the request-target is in origin form ("/path"), absolute form
+// ("http://host/path"), authority form (CONNECT only) or asterisk form (OPTIONS only).
+TEST(Conformance, ATargetInNoFormIs400) {
+  for (const std::string wire :
+       {"GET healthz HTTP/1.1\r\nHost: a\r\n\r\n", "GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET 1http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", "GET ://a/ HTTP/1.1\r\nHost: a\r\n\r\n"}) {
+    const Outcome o = exchange_all(wire);
+    ASSERT_EQ(o.replies.size(), 1u) << wire;
+    EXPECT_EQ(o.replies[0], &set().bad_request()) << wire;
+    EXPECT_TRUE(o.closed) << wire;
+  }
+  const Outcome o = exchange_all(
+      "GET /healthz?x HTTP/1.1\r\nHost: a\r\n\r\n"
+      "GET http://a/healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+      "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"
+      "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n");
+  ASSERT_EQ(o.replies.size(), 4u);
+  EXPECT_EQ(o.replies[0]->rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(o.replies[1]->rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_TRUE(is_page(o.replies[2]));
+  EXPECT_TRUE(is_page(o.replies[3]));
+}
+
+TEST(Conformance, TargetForms) {
+  EXPECT_TRUE(valid_target("GET", "/"));
+  EXPECT_TRUE(valid_target("GET", "HTTPS://a"));
+  EXPECT_TRUE(valid_target("GET", "urn:x"));
+  EXPECT_TRUE(valid_target("OPTIONS", "*"));
+  EXPECT_TRUE(valid_target("CONNECT", "a:1"));
+  EXPECT_FALSE(valid_target("GET", ""));
+  EXPECT_FALSE(valid_target("GET", "a"));
+  EXPECT_FALSE(valid_target("POST", "*"));
+  EXPECT_FALSE(valid_target("CONNECT", "/"));
+  EXPECT_FALSE(valid_target("CONNECT", "a"));
+  EXPECT_FALSE(valid_target("GET", "a.b/c:d"));
+}
+
 TEST(Exchange, StoppingServerAnswersWithClose) {
   Exchange exchange(8192, 65536);
   std::vector<const std::string*> out;

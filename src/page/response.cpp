@@ -342,8 +342,9 @@ ResponseSet::ResponseSet(const PageOptions& o, core::Time now)
 }
 
 const std::string& ResponseSet::respond(const RequestView& r) const {
-  const bool head = equals_ci(r.method, "HEAD");
-  const bool read = head || equals_ci(r.method, "GET");
+  // Methods are case-sensitive (RFC 9110 §9.1); the parser refuses lower-case ones.
+  const bool head = r.method == "HEAD";
+  const bool read = head || r.method == "GET";
   const std::string_view path = path_of(r.target);
   if (read && path == health_path_) return health_.pick(r.keep_alive, head, r.http10);
   if (path.substr(0, assets_prefix_.size()) == assets_prefix_) {
