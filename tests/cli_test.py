@@ -203,6 +203,15 @@ class Operator(Workspace):
         self.assertIn("alive on this host", p.stderr)
         self.assertEqual(self.status()["prod"]["switching"]["holder"], holder)
         self.assertNotIn("lease-broken", [a["kind"] for a in self.status()["prod"]["recent"]])
+        # The pid and when that process started: still this test, refused; the same pid with
+        # another start is a dead holder whose pid was reused (a daemon restarted in its
+        # container is pid 1 again), and the lease can be broken.
+        with open(f"/proc/{os.getpid()}/stat") as f:
+            start = int(f.read().rsplit(")", 1)[1].split()[19])
+        self.put_lease(f"{socket.gethostname()}/{os.getpid()}.{start}/12345678")
+        self.assertIn("alive on this host", self.run_cli("lease", "break", "prod", check=1).stderr)
+        self.put_lease(f"{socket.gethostname()}/{os.getpid()}.{start + 1}/12345678")
+        self.run_cli("lease", "break", "prod", check=0)
         # A holder on another host cannot be checked from here: the operator's word counts.
         self.put_lease("elsewhere.example/1/12345678")
         self.run_cli("lease", "break", "prod", check=0)

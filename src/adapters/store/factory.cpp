@@ -5,6 +5,9 @@
 
 #include <cerrno>
 #include <charconv>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include <cstdio>
@@ -26,14 +29,36 @@ std::string this_host() {
   return host;
 }
 
+// When process `pid` started, in clock ticks after boot (field 22 of /proc/PID/stat, after
+// the command name in parentheses, which may hold anything): with the pid, it names one
+// process for the life of the machine, where a pid alone is reused.
+std::optional<unsigned long long> process_start(long pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return std::nullopt;
+  const auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string field;
+  for (int i = 3; i <= 22; ++i) {  // fields 3.. follow the name
+    if (!(fields >> field)) return std::nullopt;
+  }
+  unsigned long long start = 0;
+  const auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), start);
+  if (ec != std::errc() || ptr != field.data() + field.size()) return std::nullopt;
+  return start;
+}
+
 }  // namespace
 
 std::string lease_holder_id() {
   const std::string host = this_host();
+  const long pid = static_cast<long>(::getpid());
+  std::string process = std::to_string(pid);
+  if (const auto start = process_start(pid)) process += "." + std::to_string(*start);
   std::random_device random;
-  char id[320];
-  std::snprintf(id, sizeof id, "%s/%ld/%08x", host.c_str(), static_cast<long>(::getpid()),
-                random());
+  char id[360];
+  std::snprintf(id, sizeof id, "%s/%s/%08x", host.c_str(), process.c_str(), random());
   return id;
 }
 
@@ -47,8 +72,19 @@ bool lease_holder_alive_here(const std::string& holder) {
   const char* begin = holder.data() + middle + 1;
   const char* end = holder.data() + last;
   const auto [ptr, ec] = std::from_chars(begin, end, pid);
-  if (ec != std::errc() || ptr != end || pid <= 0) return false;
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+  if (ec != std::errc() || pid <= 0) return false;
+  std::optional<unsigned long long> start;  // absent in ids written before it was added
+  if (ptr != end) {
+    unsigned long long s = 0;
+    if (*ptr != '.') return false;
+    const auto [sptr, sec] = std::from_chars(ptr + 1, end, s);
+    if (sec != std::errc() || sptr != end) return false;
+    start = s;
+  }
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+  // The pid is taken; by the same process only if it started when the holder did (a daemon
+  // restarted in its container is pid 1 again, with the same host name).
+  return !start || process_start(pid) == start;
 }
 
 void ThreadSleeper::sleep_for(core::Duration d) { std::this_thread::sleep_for(d); }
@@ -85,9 +121,10 @@ core::Result<std::unique_ptr<core::Store>> open_store(const core::StoreConfig& c
     std::string ns = config.namespace_name;
     if (ns.empty()) ns = (*client)->connection().namespace_name;
     if (ns.empty()) {
-      return core::Error::config("store: the kubernetes store needs a namespace: store.namespace, "
-                                 "or one in the kubeconfig context (" +
-                                 (*client)->connection().source + ")");
+      return core::Error::config(
+          "store: the kubernetes store needs a namespace: store.namespace, "
+          "or one in the kubeconfig context (" +
+          (*client)->connection().source + ")");
     }
     return std::unique_ptr<core::Store>(std::make_unique<KubeStore>(std::move(*client), ns, log));
   }

@@ -22,14 +22,16 @@ core::Result<std::unique_ptr<core::Store>> open_store(const core::StoreConfig& c
                                                       aws::AwsContext* aws,
                                                       const core::Clock& clock, core::Logger& log);
 
-// This process's name in the store's switching leases: "host/pid/random", unique among the
-// processes that share a store (daemon replicas, CLI runs, Lambda sandboxes).
+// This process's name in the store's switching leases: "host/pid.start/random" (start: when
+// the process started, in clock ticks after boot; "host/pid/random" where /proc cannot say),
+// unique among the processes that share a store (daemon replicas, CLI runs, Lambda sandboxes).
 std::string lease_holder_id();
 
-// Whether the process a lease holder id names is alive on this host: its host is this host
-// and its pid exists. False for another host (nothing can be known from here) and for ids
-// not in the "host/pid/random" form. A pid reused by another process reads as alive, which
-// errs on the side of refusing to break a lease.
+// Whether the process a lease holder id names is alive on this host: its host is this host,
+// its pid exists and, when the id says when it started, the process with that pid started
+// then (a pid reused by another process is not the holder). False for another host (nothing
+// can be known from here) and for ids in neither form. An id without a start time reads as
+// alive whenever its pid is taken, which errs on the side of refusing to break a lease.
 bool lease_holder_alive_here(const std::string& holder);
 
 // The pauses between compare-and-set attempts, for the controller.
