@@ -142,12 +142,13 @@ class Alb(unittest.TestCase):
         mine = self.ours("prod")
         https = sorted((r["priority"], r["tags"]["intermission:role"]) for r in mine.values()
                        if r["listener"] == L_HTTPS)
-        self.assertEqual([p for p, _ in https], [2, 4, 5, 6, 7], "free priorities, found not assumed")
+        self.assertEqual([p for p, _ in https], [2, 4, 5, 6, 7, 8], "free priorities, found not assumed")
         self.assertEqual(https[-1][1], "maintenance", "bypass rules sit above the maintenance rule")
         for r in mine.values():
-            values = sum(len(c.get(k, {}).get("Values", [])) for c in r["conditions"]
-                         for k in ("PathPatternConfig", "HostHeaderConfig", "SourceIpConfig", "HttpHeaderConfig"))
-            self.assertLessEqual(values, 5)
+            per_condition = [len(c.get(k, {}).get("Values", [])) for c in r["conditions"]
+                             for k in ("PathPatternConfig", "HostHeaderConfig", "SourceIpConfig", "HttpHeaderConfig")]
+            self.assertLessEqual(sum(per_condition), 5)
+            self.assertLessEqual(max(per_condition), 3)
         body = [r for r in mine.values() if r["tags"]["intermission:role"] == "maintenance"][0]
         self.assertIn("data-intermission=maintenance",
                       body["actions"][0]["FixedResponseConfig"]["MessageBody"])
@@ -235,7 +236,7 @@ class Alb(unittest.TestCase):
         self.assertEqual(len(self.ours("prod")), 2)
         self.cli("tick")
         self.assertEqual(self.route(path="/"), "503")
-        self.assertEqual(len(self.ours("prod")), 10)
+        self.assertEqual(len(self.ours("prod")), 12)
         # And the off switch, interrupted after its first deletion.
         self.fake.fail("DeleteRule", "pass", "503", "503", "503", "503")
         self.handle("d-1", "SUCCEEDED", check=1)
@@ -251,7 +252,7 @@ class Alb(unittest.TestCase):
         self.assertEqual(self.route(path="/"), TG_APP)
         self.cli("tick")
         self.assertEqual(self.route(path="/"), "503")
-        self.assertEqual(len(self.ours("prod")), 10)
+        self.assertEqual(len(self.ours("prod")), 12)
 
     def test_throttling_during_the_switch(self):
         for action in ["DescribeListeners", "DescribeRules", "DescribeTags", "CreateRule", "DeleteRule"]:
@@ -268,8 +269,8 @@ class Alb(unittest.TestCase):
         lines = [l.strip() for l in p.stdout.splitlines() if l.strip().startswith("would")]
         https = [l for l in lines if L_HTTPS in l]
         self.assertEqual(https[0], f"would create the bypass-cidr-1 rule at priority 2 (forward) on listener {L_HTTPS}")
-        self.assertEqual(https[-1], f"would create the maintenance rule at priority 7 (fixed-response 503) on listener {L_HTTPS}")
-        self.assertEqual(len(lines), 10, "5 rules on each of the two listeners")
+        self.assertEqual(https[-1], f"would create the maintenance rule at priority 8 (fixed-response 503) on listener {L_HTTPS}")
+        self.assertEqual(len(lines), 12, "6 rules on each of the two listeners")
         self.assertEqual(self.ours("prod"), {}, "a dry run changes nothing")
 
     def test_the_1024_character_budget_is_checked_when_the_config_loads(self):
@@ -305,11 +306,11 @@ class Alb(unittest.TestCase):
         self.cli("tick", check=1)
         for listener in (L_HTTPS, L_HTTP):
             self.assertEqual(self.route(listener, path="/"), "503", "still the maintenance page")
-        self.assertEqual(len(self.ours("prod")), 10, "nothing deleted before its replacement exists")
+        self.assertEqual(len(self.ours("prod")), 12, "nothing deleted before its replacement exists")
         self.cli("tick")
         served = self.answer(path="/")["actions"][0]["FixedResponseConfig"]["MessageBody"]
         self.assertEqual(served, "<h1>New page</h1>")
-        self.assertEqual(len(self.ours("prod")), 10, "the old rules are gone")
+        self.assertEqual(len(self.ours("prod")), 12, "the old rules are gone")
         # A new bypass secret: new bypass rules at free priorities, so the maintenance rule moves
         # below them; a failure half-way still leaves a maintenance rule.
         with open(self.config) as f:
@@ -325,7 +326,7 @@ class Alb(unittest.TestCase):
             self.assertEqual(self.route(listener, path="/"), "503")
             self.assertEqual(self.route(listener, path="/", headers={"X-Intermission-Bypass": "n3w-s3cret"}), TG_APP)
             self.assertEqual(self.route(listener, path="/", headers={"X-Intermission-Bypass": "s3cret-42"}), "503")
-        self.assertEqual(len(self.ours("prod")), 10)
+        self.assertEqual(len(self.ours("prod")), 12)
         https = sorted((r["priority"], r["tags"]["intermission:role"]) for r in self.ours("prod").values()
                        if r["listener"] == L_HTTPS)
         self.assertEqual(https[-1][1], "maintenance", "bypass rules still sit above the maintenance rule")
@@ -387,7 +388,7 @@ class Alb(unittest.TestCase):
         self.assertEqual(self.answer(L_TO_HTTPS, path="/")["status"], 301)
 
     def test_a_switch_that_would_pass_the_rules_quota_does_not_start(self):
-        self.fake.setup(rules_per_listener=6)  # L_HTTPS holds 2 rules of others; prod needs 5
+        self.fake.setup(rules_per_listener=6)  # L_HTTPS holds 2 rules of others; prod needs 6
         self.write_config("      max_rules: 6\n")
         p = self.handle("d-1", "CREATED", check=3)
         self.assertIn("over its quota of 6", p.stderr)
@@ -416,6 +417,7 @@ class Alb(unittest.TestCase):
                       "and at most 106", p.stderr)
         self.assertIn("environments.qa.backend.hosts: the hosts have 4 wildcards; an ALB rule takes "
                       "at most 5, and the bypass cookie rule uses 2 of them", p.stderr)
+        self.assertIn("environments.qa.backend.hosts: an ALB condition takes at most 3 values", p.stderr)
 
 
 if __name__ == "__main__":

@@ -701,6 +701,10 @@ def v2_check_rule(conditions, actions):
     # aws-behaviour.md §8: five condition values per rule.
     if sum(len(condition_values(c)) for c in conditions) > 5:
         raise AwsFault(400, "InvalidConfigurationRequest", "A rule can only have '5' condition values")
+    # Three per condition: "up to three comparison strings per condition and up to five per
+    # rule" (ELB user guide, Listener rules for your Application Load Balancer).
+    if any(len(condition_values(c)) > 3 for c in conditions):
+        raise AwsFault(400, "InvalidConfigurationRequest", "A condition can only have '3' values")
     # aws-behaviour.md §8: five wildcards per rule.
     wildcards = sum(v.count("*") + v.count("?") for c in conditions if c.get("Field") in WILDCARD_FIELDS
                     for v in condition_values(c))

@@ -220,6 +220,11 @@ std::string rule_problem(const core::RuleSpec& r) {
   std::size_t wild = 0;
   for (const auto& c : r.conditions) {
     values += c.values.size();
+    if (c.values.size() > kConditionValuesPerCondition) {
+      return "the " + r.role + " rule's " + c.field + " condition has " +
+             std::to_string(c.values.size()) + " values; an ALB condition takes at most " +
+             std::to_string(kConditionValuesPerCondition);
+    }
     for (const auto& v : c.values) {
       if (c.field != "source-ip") wild += wildcards(v);
       if (c.field == "http-header" && api_characters(v) > kHeaderValueLimit) {
@@ -262,8 +267,10 @@ std::vector<core::RuleSpec> wanted_rules(const AlbSettings& s,
                                         ? core::RuleCondition{"path-pattern", "", {"/*"}}
                                         : core::RuleCondition{"host-header", "", s.hosts};
   const std::size_t scope_values = scope.values.size();
-  // Bypass: each rule's condition values (its scope included) stay within the API's limit.
-  const std::size_t per_rule = kConditionValuesPerRule - scope_values;
+  // Bypass: each rule's condition values (its scope included) stay within the API's limits,
+  // per rule and per condition.
+  const std::size_t per_rule =
+      std::min(kConditionValuesPerCondition, kConditionValuesPerRule - scope_values);
   for (std::size_t i = 0, n = 1; i < s.bypass_cidrs.size(); i += per_rule, ++n) {
     std::vector<std::string> chunk(
         s.bypass_cidrs.begin() + static_cast<long>(i),

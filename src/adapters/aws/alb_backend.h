@@ -24,8 +24,11 @@ namespace intermission::adapters::aws {
 
 // ALB fixed-response bodies are at most this many characters.
 inline constexpr std::size_t kFixedResponseLimit = 1024;
-// ALB allows this many condition values in one rule (all conditions together).
+// ALB allows this many condition values in one rule (all conditions together), and this many
+// in one condition ("up to three comparison strings per condition and up to five per rule",
+// ELB user guide, Listener rules for your Application Load Balancer).
 inline constexpr std::size_t kConditionValuesPerRule = 5;
+inline constexpr std::size_t kConditionValuesPerCondition = 3;
 // ...and this many wildcards (* or ?) in one rule, and this many characters in an http-header
 // value (aws-behaviour.md §8).
 inline constexpr std::size_t kWildcardsPerRule = 5;
@@ -49,8 +52,8 @@ struct AlbSettings {
   std::string target_group;             // target-group mode
   std::vector<std::string> hosts;       // host-header condition; empty = every request
   std::vector<std::string> bypass_cidrs;
-  std::string bypass_secret;            // header X-Intermission-Bypass or cookie intermission_bypass
-  std::string page;                     // fixed-response body
+  std::string bypass_secret;  // header X-Intermission-Bypass or cookie intermission_bypass
+  std::string page;           // fixed-response body
   std::string status_code = "503";
   std::chrono::milliseconds health_timeout{std::chrono::minutes(5)};
   std::chrono::milliseconds poll_interval{std::chrono::seconds(5)};
@@ -80,8 +83,7 @@ std::vector<core::RuleSpec> wanted_rules(const AlbSettings& s,
 // which is deleted only after it exists. The maintenance rule sits below (a higher number
 // than) every bypass rule. `taken` are the priorities of rules that are not ours. Pure.
 void allocate_priorities(std::vector<core::RuleSpec>& wanted,
-                         const std::vector<core::OwnedRule>& owned,
-                         const std::vector<int>& taken);
+                         const std::vector<core::OwnedRule>& owned, const std::vector<int>& taken);
 
 // Why the API would refuse this rule (condition values, wildcards, header value length, page
 // length: aws-behaviour.md §8), or empty. Pure.

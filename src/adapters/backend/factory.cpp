@@ -9,12 +9,12 @@
 #include "adapters/aws/alb_backend.h"
 #include "adapters/aws/elb_backend.h"
 #include "adapters/backend/log_backend.h"
+#include "adapters/config/yaml_config.h"
 #include "adapters/haproxy/haproxy_backend.h"
 #include "adapters/haproxy/protocol.h"
 #include "adapters/kube/kube_backend.h"
 #include "adapters/nginx/config_snippet.h"
 #include "adapters/nginx/nginx_backend.h"
-#include "adapters/config/yaml_config.h"
 
 namespace intermission::adapters {
 namespace {
@@ -30,8 +30,9 @@ std::string haproxy_token(const std::string& v) {
 std::string nginx_path(const std::string& v) {
   return nginx::safe_token(v) && v.front() == '/'
              ? ""
-             : "'" + v + "' must be an absolute path without spaces, quotes, ';', '{', '}', '$' "
-               "or '#' (nginx reads it unquoted)";
+             : "'" + v +
+                   "' must be an absolute path without spaces, quotes, ';', '{', '}', '$' "
+                   "or '#' (nginx reads it unquoted)";
 }
 std::string assets_prefix(const std::string& v) {
   return nginx::safe_token(v) && v.size() >= 2 && v.front() == '/' && v.back() == '/'
@@ -92,14 +93,16 @@ bool dns_chars(const std::string& v, bool dots) {
 std::string kube_label(const std::string& v) {
   return v.size() <= 63 && dns_chars(v, false)
              ? ""
-             : "'" + v + "' is not a Kubernetes name (at most 63 lower-case letters, digits and "
-               "'-', starting and ending with a letter or digit)";
+             : "'" + v +
+                   "' is not a Kubernetes name (at most 63 lower-case letters, digits and "
+                   "'-', starting and ending with a letter or digit)";
 }
 std::string kube_subdomain(const std::string& v) {
   return v.size() <= 253 && dns_chars(v, true)
              ? ""
-             : "'" + v + "' is not a Kubernetes object name (lower-case letters, digits, '-' and "
-               "'.', starting and ending with a letter or digit)";
+             : "'" + v +
+                   "' is not a Kubernetes object name (lower-case letters, digits, '-' and "
+                   "'.', starting and ending with a letter or digit)";
 }
 std::string kube_mode(const std::string& v) {
   return v == "service" || v == "httproute" || v == "ingress"
@@ -126,7 +129,8 @@ std::string ingress_path(const std::string& v) {
 }
 
 std::string instance_id(const std::string& v) {
-  return v.rfind("i-", 0) == 0 && v.size() > 2 ? "" : "'" + v + "' is not an EC2 instance id (i-...)";
+  return v.rfind("i-", 0) == 0 && v.size() > 2 ? ""
+                                               : "'" + v + "' is not an EC2 instance id (i-...)";
 }
 
 struct Setting {
@@ -249,8 +253,9 @@ void check_alb(const core::BackendConfig& b, const std::string& field,
     } else if (const std::size_t chars = aws::api_characters(*page);
                chars > aws::kFixedResponseLimit) {
       errors.push_back({at, field + ".page_file",
-                        "the page has " + std::to_string(chars) + " characters; an ALB "
-                        "fixed-response body holds at most " +
+                        "the page has " + std::to_string(chars) +
+                            " characters; an ALB "
+                            "fixed-response body holds at most " +
                             std::to_string(aws::kFixedResponseLimit) +
                             ". Minify it (inline CSS, no comments or indentation) or use "
                             "mode: target-group with the page server behind a target group"});
@@ -258,7 +263,6 @@ void check_alb(const core::BackendConfig& b, const std::string& field,
   }
   const std::size_t hosts = list_setting(b, "hosts").size();
   const std::string secret = setting(b, "bypass_secret");
-  const bool bypass = !list_setting(b, "bypass_cidrs").empty() || !secret.empty();
   // aws-behaviour.md §8: the cookie rule's http-header value is *intermission_bypass=SECRET*,
   // at most 128 characters, and its two wildcards count towards the rule's five.
   const std::size_t cookie_extra = std::string("*intermission_bypass=*").size();
@@ -269,7 +273,8 @@ void check_alb(const core::BackendConfig& b, const std::string& field,
                       "must have no * or ? (ALB wildcards) and at most " +
                           std::to_string(aws::kHeaderValueLimit - cookie_extra) +
                           " characters (an ALB http-header value holds 128, and the cookie "
-                          "rule adds " + std::to_string(cookie_extra) + ")"});
+                          "rule adds " +
+                          std::to_string(cookie_extra) + ")"});
   }
   std::size_t host_wildcards = 0;
   for (const auto& h : list_setting(b, "hosts")) {
@@ -285,12 +290,16 @@ void check_alb(const core::BackendConfig& b, const std::string& field,
                           std::to_string(aws::kWildcardsPerRule) +
                           (secret.empty() ? "" : ", and the bypass cookie rule uses 2 of them")});
   }
-  if (hosts > aws::kConditionValuesPerRule - (bypass ? 1 : 0)) {
+  // The hosts are one host-header condition of every rule: at most 3 values in a condition,
+  // which also leaves room in each bypass rule (5 values in all) for its own condition.
+  if (hosts > aws::kConditionValuesPerCondition) {
     const core::ConfigNode* n = b.settings.find("hosts");
     errors.push_back({n != nullptr ? n->where : b.where, field + ".hosts",
-                      "an ALB rule takes at most " + std::to_string(aws::kConditionValuesPerRule) +
-                          " condition values in all; with bypass rules at most " +
-                          std::to_string(aws::kConditionValuesPerRule - 1) + " hosts"});
+                      "an ALB condition takes at most " +
+                          std::to_string(aws::kConditionValuesPerCondition) +
+                          " values, and the hosts are one condition: at most " +
+                          std::to_string(aws::kConditionValuesPerCondition) +
+                          " hosts (use a wildcard such as *.example.com, or another environment)"});
   }
 }
 
@@ -303,11 +312,11 @@ void check_kube(const core::BackendConfig& b, const std::string& field,
   for (const auto& [m, key] : object) {
     const core::ConfigNode* n = b.settings.find(key);
     if (m == mode && n == nullptr) {
-      errors.push_back({b.where, field + "." + key, "missing (required by mode " + mode +
-                                                        ": the " + key + " to switch)"});
+      errors.push_back({b.where, field + "." + key,
+                        "missing (required by mode " + mode + ": the " + key + " to switch)"});
     } else if (m != mode && n != nullptr) {
-      errors.push_back({n->where, field + "." + key, "only for mode " + m + " (this is mode " +
-                                                         mode + ")"});
+      errors.push_back(
+          {n->where, field + "." + key, "only for mode " + m + " (this is mode " + mode + ")"});
     }
   }
   auto only = [&](const std::string& key, const std::string& m, const std::string& why) {
@@ -366,8 +375,8 @@ std::vector<ConfigError> check_backend_config(const core::BackendConfig& backend
     allowed.insert(s.name);
     const core::ConfigNode* n = backend.settings.find(s.name);
     if (n == nullptr && s.required) {
-      errors.push_back({backend.where, field + "." + s.name, "missing (required by type " +
-                                                                 backend.type + ")"});
+      errors.push_back(
+          {backend.where, field + "." + s.name, "missing (required by type " + backend.type + ")"});
     } else if (n != nullptr && s.list) {
       if (n->kind != core::ConfigNode::Kind::kList || n->list.empty()) {
         errors.push_back({n->where, field + "." + s.name, "must be a non-empty list"});
@@ -389,8 +398,8 @@ std::vector<ConfigError> check_backend_config(const core::BackendConfig& backend
   }
   for (const auto& [key, node] : backend.settings.map) {
     if (!allowed.contains(key)) {
-      errors.push_back({node.where, field + "." + key,
-                        "unknown setting for backend type " + backend.type});
+      errors.push_back(
+          {node.where, field + "." + key, "unknown setting for backend type " + backend.type});
     }
   }
   if (backend.type == "alb" && errors.empty()) check_alb(backend, field, errors);
@@ -540,8 +549,9 @@ core::Result<std::unique_ptr<core::Backend>> DefaultBackendFactory::make(
     s.environment = env.name;
     s.ns = setting(b, "namespace");
     s.mode = setting(b, "mode");
-    s.name = setting(b, s.mode == "service" ? "service" : s.mode == "httproute" ? "route"
-                                                                                : "ingress");
+    s.name = setting(b, s.mode == "service"     ? "service"
+                        : s.mode == "httproute" ? "route"
+                                                : "ingress");
     s.page_service = setting(b, "page_service");
     if (!setting(b, "page_port").empty()) s.page_port = std::stoi(setting(b, "page_port"));
     s.paths = list_setting(b, "paths");
@@ -583,8 +593,7 @@ core::Result<std::unique_ptr<core::Backend>> DefaultBackendFactory::make(
     return std::unique_ptr<core::Backend>(
         std::make_unique<aws::ElbClassicBackend>(s, **elb, **asg, **ec2, aws_->sleeper()));
   }
-  return core::Error::config("environment " + env.name + ": unknown backend type '" + b.type +
-                             "'");
+  return core::Error::config("environment " + env.name + ": unknown backend type '" + b.type + "'");
 }
 
 }  // namespace intermission::adapters
