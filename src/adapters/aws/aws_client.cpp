@@ -20,8 +20,7 @@ std::uint64_t seed() {
   try {
     return std::random_device{}();
   } catch (const std::exception&) {
-    return static_cast<std::uint64_t>(
-        std::chrono::steady_clock::now().time_since_epoch().count());
+    return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   }
 }
 
@@ -70,43 +69,54 @@ core::Result<HttpResponse> AwsClient::send(const std::string& context, const std
     if (deadline && Clock::now() + kMinAttemptTime > *deadline) {
       return out_of_time(attempt - 1, last);
     }
-    auto creds = credentials_.get();
-    if (!creds) return creds.error().with_context(context);
-    const SigV4 sign{region_, service_.endpoint_prefix, creds->access_key, creds->secret_key,
-                     creds->session_token};
-    auto r = http_.request("POST", endpoint_, headers, body, sign, deadline);
     AwsError error;
-    if (!r) {
-      error = AwsError{0, r.error().code == core::ErrorCode::kTimeout ? "Timeout" : "Connection",
-                       r.error().message, ""};
-    } else if (r->status >= 200 && r->status < 300) {
-      return r;
-    } else if (json_protocol) {
-      auto header = [&r](const char* name) {
-        const auto it = r->headers.find(name);
-        return it == r->headers.end() ? std::string() : it->second;
-      };
-      error = parse_json_error(static_cast<int>(r->status), r->body, header("x-amzn-query-error"),
-                               header("x-amzn-requestid"));
+    auto creds = credentials_.get();
+    if (!creds) {
+      // The source did not answer (the container agent, IMDS, STS): tried again within this
+      // call's attempts and budget, as the SDKs retry their credential fetches. Credentials
+      // that are missing or refused are not waited for.
+      const core::ErrorCode code = creds.error().code;
+      last = creds.error().with_context(context);
+      if (code != core::ErrorCode::kUnavailable && code != core::ErrorCode::kTimeout &&
+          code != core::ErrorCode::kThrottled) {
+        break;
+      }
+      error = AwsError{0, "Credentials", creds.error().message, ""};
     } else {
-      error = parse_query_error(static_cast<int>(r->status), r->body);
+      const SigV4 sign{region_, service_.endpoint_prefix, creds->access_key, creds->secret_key,
+                       creds->session_token};
+      auto r = http_.request("POST", endpoint_, headers, body, sign, deadline);
+      if (!r) {
+        error = AwsError{0, r.error().code == core::ErrorCode::kTimeout ? "Timeout" : "Connection",
+                         r.error().message, ""};
+      } else if (r->status >= 200 && r->status < 300) {
+        return r;
+      } else if (json_protocol) {
+        auto header = [&r](const char* name) {
+          const auto it = r->headers.find(name);
+          return it == r->headers.end() ? std::string() : it->second;
+        };
+        error = parse_json_error(static_cast<int>(r->status), r->body, header("x-amzn-query-error"),
+                                 header("x-amzn-requestid"));
+      } else {
+        error = parse_query_error(static_cast<int>(r->status), r->body);
+      }
+      last = to_error(error, context);
     }
-    last = to_error(error, context);
     if (!retryable(error) || attempt == retry_.max_attempts) break;
     // Full jitter: a random wait in [0, min(cap, base * 2^attempt)].
-    const auto ceiling = std::min<std::int64_t>(retry_.cap.count(),
-                                                retry_.base.count() << std::min(attempt, 20));
+    const auto ceiling =
+        std::min<std::int64_t>(retry_.cap.count(), retry_.base.count() << std::min(attempt, 20));
     std::uniform_int_distribution<std::int64_t> dist(0, std::max<std::int64_t>(ceiling, 1));
     const std::chrono::milliseconds wait(dist(rng_));
     if (Clock::now() - started + wait > retry_.budget) break;
     if (deadline && Clock::now() + wait + kMinAttemptTime > *deadline) {
       return out_of_time(attempt, last);
     }
-    log_.warn("AWS call failed, retrying",
-              {{"call", context},
-               {"error", error.code},
-               {"attempt", std::to_string(attempt)},
-               {"wait_ms", std::to_string(wait.count())}});
+    log_.warn("AWS call failed, retrying", {{"call", context},
+                                            {"error", error.code},
+                                            {"attempt", std::to_string(attempt)},
+                                            {"wait_ms", std::to_string(wait.count())}});
     sleep_(wait);
   }
   if (attempt > 1) return last->with_context("after " + std::to_string(attempt) + " attempts");
@@ -130,8 +140,7 @@ core::Result<std::shared_ptr<pugi::xml_document>> AwsClient::query(
 }
 
 core::Result<boost::json::value> AwsClient::json(const std::string& operation,
-                                                 const boost::json::value& body,
-                                                 CallKind kind) {
+                                                 const boost::json::value& body, CallKind kind) {
   const std::string context = service_.endpoint_prefix + " " + operation;
   auto r = send(context, boost::json::serialize(body),
                 {"Content-Type: " + service_.json_content_type,

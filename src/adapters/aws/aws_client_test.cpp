@@ -92,6 +92,38 @@ TEST_F(AwsClientDeadlineTest, RetriesStopBeforeTheDeadline) {
   EXPECT_FALSE(sleeps.empty());
 }
 
+// Credentials that cannot be had for a moment (the container agent, IMDS or STS not
+// answering) are tried again with the call's backoff, as the SDKs retry their credential
+// fetches, instead of failing the call on the first miss.
+TEST_F(AwsClientDeadlineTest, ACredentialFetchThatFailsIsRetried) {
+  env_ = {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/credentials"},
+          {"AWS_EC2_METADATA_DISABLED", "true"}};
+  RetryPolicy retry;
+  retry.max_attempts = 3;
+  int sleeps = 0;
+  auto c = client(
+      retry, [&](milliseconds) { ++sleeps; },
+      [] {
+        return CallDeadlines{std::nullopt, std::nullopt};
+      });
+  const auto r = c.query("DescribeInstanceHealth", {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(sleeps, 2) << r.error().message;
+  EXPECT_NE(r.error().message.find("after 3 attempts"), std::string::npos) << r.error().message;
+  // Credentials that are not there at all are not waited for.
+  env_ = {{"AWS_EC2_METADATA_DISABLED", "true"},
+          {"AWS_CONFIG_FILE", "/nonexistent"},
+          {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"}};
+  sleeps = 0;
+  auto d = client(
+      retry, [&](milliseconds) { ++sleeps; },
+      [] {
+        return CallDeadlines{std::nullopt, std::nullopt};
+      });
+  EXPECT_FALSE(d.query("DescribeInstanceHealth", {}));
+  EXPECT_EQ(sleeps, 0);
+}
+
 TEST(HttpClientDeadline, NothingIsSentWithNoTimeLeft) {
   HttpClient http;
   const auto r = http.request("POST", "http://127.0.0.1:1/", {}, "x", std::nullopt,
