@@ -264,6 +264,18 @@ class Alb(unittest.TestCase):
         throttled = [c for c in self.fake.calls() if c["code"] == "Throttling"]
         self.assertGreaterEqual(len(throttled), 10)
 
+    def test_a_rule_made_whose_answer_was_lost_is_not_an_error(self):
+        # The first CreateRule is made but its answer never arrives; the retry finds the
+        # priority taken by that very rule (PriorityInUse).
+        self.fake.fail("CreateRule", "lost")
+        self.handle("d-1", "CREATED")
+        self.assertEqual(self.route(path="/"), "503")
+        self.assertEqual(len(self.ours("prod")), 12, "no rule made twice")
+        codes = [c["code"] for c in self.fake.calls() if c["action"] == "CreateRule"]
+        self.assertIn("PriorityInUse", codes, "the retry met its own rule")
+        self.handle("d-1", "SUCCEEDED")
+        self.assert_nothing_left_and_others_untouched()
+
     def test_dry_run_shows_the_planned_elbv2_calls(self):
         p = self.handle("d-1", "CREATED", "prod-web", "--dry-run")
         lines = [l.strip() for l in p.stdout.splitlines() if l.strip().startswith("would")]

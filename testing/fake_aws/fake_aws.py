@@ -1138,7 +1138,8 @@ class Handler(BaseHTTPRequestHandler):
                 op = JSON_OPS.get((service, action))
                 if op is None:
                     raise AwsFault(400, "UnknownOperationException", f"unknown operation {action}")
-                self.inject(action.split(".")[-1])
+                if self.inject(action.split(".")[-1]):
+                    raise AwsFault(400, "ValidationException", "'lost' is for Query actions only")
                 with WORLD.lock:
                     result = op(json.loads(body or b"{}"))
                     self.record(action.split(".")[-1], 200)
@@ -1149,13 +1150,17 @@ class Handler(BaseHTTPRequestHandler):
             entry = QUERY.get((service, params.get("Version", ""), action))
             if entry is None:
                 raise AwsFault(400, "InvalidAction", f"The action {action} is not valid for this web service.")
-            self.inject(action)
+            lost = self.inject(action)
             ns, op = entry
             with WORLD.lock:
                 WORLD.sample()
                 result = op(params)
                 WORLD.sample()
                 self.record(action, 200)
+            if lost:
+                # Made, and the connection drops before the answer: the caller cannot know
+                # whether it was, and its retry meets its own write (PriorityInUse, ...).
+                raise AwsFault(0, "__drop__", "")
             rid = str(uuid.uuid4())
             if service == "ec2":  # EC2's dialect: no Result wrapper, a lower-case requestId
                 xml = f'<{action}Response xmlns="{ns}"><requestId>{rid}</requestId>{result}</{action}Response>'
@@ -1211,7 +1216,9 @@ class Handler(BaseHTTPRequestHandler):
             queue = WORLD.faults.get(action)
             fault = queue.pop(0) if queue else None
         if fault is None or fault == "pass":  # "pass" lets one call through, to aim later faults
-            return
+            return None
+        if fault == "lost":  # the call is made, its answer never arrives (the caller drops it)
+            return fault
         table = {"Throttling": (400, "Throttling", "Rate exceeded"),
                  "DependencyThrottle": (400, "DependencyThrottle", "Rate exceeded"),
                  "ResourceContention": (500, "ResourceContention", "You already have a pending update"),

@@ -594,6 +594,20 @@ core::Status AlbBackend::apply(const core::Step& step) {
       p.emplace_back("Tags.member." + std::to_string(i + 1) + ".Value", tags[i].second);
     }
     auto r = elbv2_.query("CreateRule", p);
+    if (!r && r.error().message.find("PriorityInUse") != std::string::npos) {
+      // A retried CreateRule whose first attempt was made but not answered meets its own rule:
+      // this rule, with these tags, at this priority, is the step done.
+      const std::string blocked = blocked_;
+      std::string notes;
+      auto seen = observe_listener(c->listener, notes);
+      blocked_ = blocked;
+      const std::string fp = core::fingerprint(c->spec);
+      if (seen && std::any_of(seen->owned.begin(), seen->owned.end(), [&](const auto& o) {
+            return o.priority == c->spec.priority && o.role == c->spec.role && o.fingerprint == fp;
+          })) {
+        return {};
+      }
+    }
     if (!r && r.error().message.find("TooManyRules") != std::string::npos) {
       return core::Error::config("listener " + c->listener + " is at its rules quota (" +
                                  r.error().message +
