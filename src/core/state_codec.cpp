@@ -154,9 +154,16 @@ std::string encode_state(const EnvState& s) {
 
 Result<EnvState> decode_state(std::string_view text, std::string environment,
                               std::int64_t version) {
+  // The writer copies a string's bytes as they are (Boost.JSON escapes only quotes, backslashes
+  // and control characters), so text that is not UTF-8 is written as it is; the reader takes it
+  // back the same way. Text is checked where it comes in, but a state already stored with such
+  // text, by a version that did not check, must load: otherwise its environment is stuck.
+  json::parse_options options;
+  options.allow_invalid_utf8 = true;
   boost::system::error_code ec;
-  const json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) return Error::invalid_input("stored state is not a JSON object");
+  const json::value v = json::parse(text, ec, {}, options);
+  if (ec) return Error::invalid_input("stored state is not JSON: " + ec.message());
+  if (!v.is_object()) return Error::invalid_input("stored state is not a JSON object");
   const json::object& o = v.get_object();
   const auto* format = o.if_contains("format");
   if (format == nullptr || !format->is_int64() || format->get_int64() != 1) {

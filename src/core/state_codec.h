@@ -11,9 +11,11 @@
 
 namespace intermission::core {
 
-// The state without its version (the store keeps the version beside it).
+// The state without its version (the store keeps the version beside it). Text fields are
+// written byte for byte, whether or not they are UTF-8.
 std::string encode_state(const EnvState& state);
-// Fails with kInvalidInput when `text` is not a state this version wrote.
+// Fails with kInvalidInput when `text` is not a state this version wrote. Accepts everything
+// encode_state writes, text that is not UTF-8 included.
 Result<EnvState> decode_state(std::string_view text, std::string environment,
                               std::int64_t version);
 
