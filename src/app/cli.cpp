@@ -33,6 +33,7 @@
 #include "core/controller.h"
 #include "core/event_parser.h"
 #include "core/state_codec.h"
+#include "core/text.h"
 
 namespace intermission::app {
 namespace {
@@ -416,11 +417,32 @@ std::optional<int> make_runtime(const Args& global, CliIo& io, core::LogLevel de
   return std::nullopt;
 }
 
-std::string default_who(CliIo& io) {
-  for (const char* name : {"SUDO_USER", "USER", "LOGNAME"}) {
-    if (auto v = io.getenv(name); v && !v->empty()) return *v;
+// Who an operator command is by: --who, else $SUDO_USER, $USER or $LOGNAME, else "operator".
+// Refused (kRefused) when it is not UTF-8, naming where it came from: it is stored and shown.
+Result<std::string> operator_who(const Args& a, CliIo& io) {
+  if (auto w = a.option("--who")) {
+    if (auto st = core::check_utf8(*w, "--who"); !st) return st.error();
+    return *w;
   }
-  return "operator";
+  for (const char* name : {"SUDO_USER", "USER", "LOGNAME"}) {
+    if (auto v = io.getenv(name); v && !v->empty()) {
+      const std::string field = "$" + std::string(name) + " (the default of --who)";
+      if (auto st = core::check_utf8(*v, field); !st) {
+        return core::Error::refused(st.error().message + ", or give --who");
+      }
+      return *v;
+    }
+  }
+  return std::string("operator");
+}
+
+// The text of option `name` (--reason), if given; refused when it is not UTF-8.
+Result<std::optional<std::string>> text_option(const Args& a, const char* name) {
+  auto v = a.option(name);
+  if (v) {
+    if (auto st = core::check_utf8(*v, name); !st) return st.error();
+  }
+  return v;
 }
 
 std::string describe_outcome(const core::Outcome& o, bool dry_run) {
@@ -472,8 +494,11 @@ std::string strip_http_envelope(const std::string& text) {
 }
 
 int report_failure(CliIo& io, const std::string& command, const core::Error& e) {
-  io.err << "intermission " << command << ": " << e.message << "\n";
-  if (e.code == core::ErrorCode::kNotFound) return kExitUsage;
+  io.err << "intermission " << command << ": "
+         << (e.code == core::ErrorCode::kRefused ? "refused: " : "") << e.message << "\n";
+  if (e.code == core::ErrorCode::kNotFound || e.code == core::ErrorCode::kRefused) {
+    return kExitUsage;
+  }
   if (e.code == core::ErrorCode::kConfig) return kExitConfig;
   return kExitFailed;
 }
@@ -525,12 +550,15 @@ int cmd_operator(const Args& global, const Args& a, CliIo& io, core::OperatorAct
   core::OperatorCommand c;
   c.environment = a.positional[0];
   c.action = action;
-  c.reason = a.option("--reason").value_or("");
-  c.who = a.option("--who").value_or(default_who(io));
+  auto reason = text_option(a, "--reason");
+  if (!reason) return usage_error(io, name, reason.error().message);
+  c.reason = reason->value_or("");
+  auto who = operator_who(a, io);
+  if (!who) return usage_error(io, name, who.error().message);
+  c.who = *who;
   if (auto f = a.option("--for")) {
     auto d = core::read_duration(*f);
     if (!d) return usage_error(io, name, "--for " + d.error().message);
-    if (d->count() <= 0) return usage_error(io, name, "--for must be longer than 0s");
     c.duration = *d;
   }
   if (auto u = a.option("--until")) {
@@ -541,11 +569,11 @@ int cmd_operator(const Args& global, const Args& a, CliIo& io, core::OperatorAct
                              "' is not a UTC time like 2026-01-31T18:00:00Z (years up to 9999)");
     }
   }
-  if (c.duration && c.until) return usage_error(io, name, "give --for or --until, not both");
   Runtime rt;
   if (auto code = make_runtime(global, io, core::LogLevel::kWarn, rt)) return *code;
-  if (c.until && *c.until <= rt.clock.now()) {
-    return usage_error(io, name, "--until is in the past");
+  // The core's one check of an operator command, as for `handle`, the Lambda and the API.
+  if (auto st = core::check_operator_command(c, rt.clock.now()); !st) {
+    return usage_error(io, name, st.error().message);
   }
   auto controller = rt.controller();
   auto o = controller.handle(c);
@@ -561,8 +589,12 @@ int cmd_schedule(const Args& global, const Args& a, CliIo& io) {
   if (modes > 1) return usage_error(io, "schedule", "give one of --list, --cancel, --change");
   core::WindowCommand c;
   c.environment = env;
-  c.who = a.option("--who").value_or(default_who(io));
-  if (auto r = a.option("--reason")) c.reason = *r;
+  auto who = operator_who(a, io);
+  if (!who) return usage_error(io, "schedule", who.error().message);
+  c.who = *who;
+  auto reason = text_option(a, "--reason");
+  if (!reason) return usage_error(io, "schedule", reason.error().message);
+  c.reason = *reason;
   if (auto at = a.option("--at")) {
     if (auto st = core::read_window_start(*at, c); !st) {
       return usage_error(io, "schedule", "--at: " + st.error().message);
@@ -623,10 +655,8 @@ int cmd_schedule(const Args& global, const Args& a, CliIo& io) {
   auto controller = rt.controller();
   auto o = controller.handle_window(c);
   if (!o) {
-    if (o.error().code == core::ErrorCode::kInvalidInput) {
-      io.err << "intermission schedule: refused: " << o.error().message << "\n";
-      return kExitUsage;
-    }
+    // Only the window rules refuse (kRefused, exit 2); a store that cannot read or write the
+    // ledger is a failure (exit 1), whatever its code.
     return report_failure(io, "schedule", o.error());
   }
   const char* done = c.action == core::WindowAction::kSchedule  ? "scheduled"
@@ -642,6 +672,10 @@ int cmd_lease(const Args& global, const Args& a, CliIo& io) {
     return usage_error(io, "lease", "unknown subcommand '" + a.positional[0] + "' (break)");
   }
   const std::string name = a.positional[1];
+  auto by = operator_who(a, io);
+  if (!by) return usage_error(io, "lease", by.error().message);
+  auto reason = text_option(a, "--reason");
+  if (!reason) return usage_error(io, "lease", reason.error().message);
   Runtime rt;
   if (auto code = make_runtime(global, io, core::LogLevel::kWarn, rt)) return *code;
   if (!rt.loaded.config.environment(name)) {
@@ -660,11 +694,11 @@ int cmd_lease(const Args& global, const Args& a, CliIo& io) {
               "first)\n";
     return kExitFailed;
   }
-  const std::string who = a.option("--who").value_or(default_who(io));
+  const std::string who = *by;
   const core::Time now = rt.clock.now();
   std::string message = "switching lease of " + name + " held by " + held.holder + " (until " +
                         core::format_iso8601(held.until) + ") broken by " + who;
-  if (auto r = a.option("--reason"); r && !r->empty()) message += ": " + *r;
+  if (const auto& r = *reason; r && !r->empty()) message += ": " + *r;
   // The audit line goes in first, with the state unchanged: a break is never unrecorded.
   for (int attempt = 0;; ++attempt) {
     auto state = rt.store->load(name);
@@ -700,11 +734,18 @@ int cmd_status(const Args& global, const Args& a, CliIo& io) {
     for (const auto& [n, e] : config.environments) names.push_back(n);
   }
   std::vector<EnvironmentStatus> envs;
+  int code = kExitOk;
   for (const auto& n : names) {
     EnvironmentStatus s;
     s.config = config.environment(n);
     auto state = rt.store->load(n);
-    if (!state) return report_failure(io, "status", state.error());
+    if (!state) {
+      // Shown on its line; the other environments are still reported.
+      s.error = state.error().message;
+      code = kExitFailed;
+      envs.push_back(std::move(s));
+      continue;
+    }
     s.state = std::move(*state);
     if (auto recent = rt.store->audit(n, kStatusAuditRead)) {
       s.recent = status_recent(*recent, kStatusRecent);
@@ -725,7 +766,7 @@ int cmd_status(const Args& global, const Args& a, CliIo& io) {
   } else {
     io.out << status_text(envs, now);
   }
-  return kExitOk;
+  return code;
 }
 
 core::Result<std::vector<core::SnsMessage>> verify_sns_input(const std::string& text, const Args& a,
@@ -761,6 +802,10 @@ int cmd_handle(const Args& global, const Args& a, CliIo& io) {
   Runtime rt;
   if (auto code = make_runtime(global, io, core::LogLevel::kInfo, rt)) return *code;
   auto controller = rt.controller();
+  // A refused operator command refuses the input before any of it is acted on.
+  for (const auto& item : *items) {
+    if (auto st = controller.check(item); !st) return report_failure(io, "handle", st.error());
+  }
   const bool dry_run = a.flag("--dry-run");
   boost::json::array results;
   int code = kExitOk;
