@@ -105,6 +105,8 @@ ParsedItem parse_eventbridge(const json::object& o) {
   if (!id || !state || !app || !group) {
     return Ignored{"EventBridge CodeDeploy event without deploymentId, state, application or group"};
   }
+  // As on the SNS path: an empty id names no deployment (it would raise the page for "").
+  if (id->empty()) return Ignored{"EventBridge CodeDeploy event with an empty deploymentId"};
   auto status = parse_deployment_status(*state);
   if (!status) return Ignored{"EventBridge CodeDeploy state '" + *state + "' is not known"};
   DeploymentEvent e;

@@ -193,6 +193,21 @@ TEST(EventParser, NumericTimesPastTheYear9999AreNotTimes) {
   EXPECT_FALSE(e.time.has_value());
 }
 
+// An empty deploymentId is no deployment, whichever way it comes: the SNS path always ignored
+// it, the EventBridge one raised the page for "".
+TEST(EventParser, AnEmptyDeploymentIdIsIgnoredOnEveryPath) {
+  const auto eventbridge = parse_ok(R"({"version":"0","id":"e-1",
+      "detail-type":"CodeDeploy Deployment State-change Notification","source":"aws.codedeploy",
+      "time":"2026-11-27T10:00:00Z","region":"eu-west-1",
+      "detail":{"deploymentId":"","state":"START","application":"a","deploymentGroup":"g"}})");
+  ASSERT_EQ(eventbridge.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<Ignored>(eventbridge[0]));
+  EXPECT_NE(ignored_reason(eventbridge).find("deploymentId"), std::string::npos);
+  const auto sns = parse_ok(
+      R"({"applicationName":"a","deploymentGroupName":"g","deploymentId":"","status":"CREATED"})");
+  EXPECT_TRUE(std::holds_alternative<Ignored>(sns[0]));
+}
+
 TEST(EventParser, ArraysAndMultipleRecordsYieldEveryItemInOrder) {
   const auto items = parse_ok(
       R"([{"applicationName":"a","deploymentGroupName":"g","deploymentId":"d-1","status":"CREATED"},
