@@ -332,6 +332,14 @@ environments:
         # Every command refuses to run on a bad config.
         self.run_cli("status", check=3)
 
+    def test_a_repeated_key_is_named_with_its_line(self):
+        with open(self.config, "w") as f:
+            f.write("store:\n  path: state.db\nenvironments:\n  prod:\n    backend: {type: log}\n"
+                    "  prod:\n    backend: {type: log, path: x.log}\n")
+        p = self.run_cli("check-config", check=3)
+        self.assertIn("config.yaml:6:3: environments.prod: repeated key (first at line 4, column 3)",
+                      p.stderr + p.stdout)
+
     def test_valid(self):
         with open(self.config, "w") as f:
             f.write("environments:\n  prod:\n    backend: {type: log, path: s.log}\n")
