@@ -416,6 +416,21 @@ class Schedule(Workspace):
                 self.assertIn(why, p.stderr)
         self.assertEqual(self.status()["prod"]["windows"], [])
 
+    def test_operator_times_need_a_zone_and_offsets_are_converted(self):
+        p = self.run_cli("schedule", "prod", "--at", "2999-01-31T18:00:00", "--for", "1h", check=2)
+        self.assertIn("has no zone", p.stderr)
+        p = self.run_cli("on", "prod", "--until", "2999-01-31T18:00:00", check=2)
+        self.assertIn("has no zone", p.stderr)
+        p = self.run_cli("schedule", "prod", "--at", "2999-01-31T12:00:60Z", "--for", "1h", check=2)
+        self.assertIn("23:59:60", p.stderr)
+        self.run_cli("schedule", "prod", "--at", "2999-01-31T19:00:00+01:00",
+                     "--until", "2999-01-31T23:59:60Z", check=0)
+        w = self.status()["prod"]["windows"][0]
+        self.assertEqual(w["start"], "2999-01-31T18:00:00.000Z")
+        self.assertEqual(w["end"], "2999-02-01T00:00:00.000Z")
+        self.run_cli("on", "staging", "--until", "2999-01-31T12:30:00-05:30", check=0)
+        self.assertEqual(self.status()["staging"]["hold"]["until"], "2999-01-31T18:00:00.000Z")
+
     def test_a_window_now_raises_the_page_and_tick_lowers_it_after(self):
         self.run_cli("schedule", "prod", "--at", "+0s", "--for", "2s", "--reason", "now",
                      check=0)

@@ -96,8 +96,10 @@ const std::map<std::string, std::string>& command_help() {
       {"on", R"(Usage: intermission on ENV [--reason R] [--for D | --until T] [--who W]
 
 Puts ENV into maintenance now and keeps it there, whatever deployments do, until
-`intermission off ENV` or until the hold ends (--for 30m, --until 2026-01-01T10:00:00Z).
---reason is shown on the page. --who defaults to $SUDO_USER or $USER.
+`intermission off ENV` or until the hold ends (--for 30m, --until 2026-01-01T10:00:00Z or
+2026-01-01T11:00:00+01:00: a time needs Z or its offset from UTC; second 60 only as a leap
+second, 23:59:60 UTC, read as the next second).
+--reason is shown on the page. --who defaults to $SUDO_USER or $USER. Text must be UTF-8.
 )"},
       {"off", R"(Usage: intermission off ENV [--for D | --until T] [--reason R] [--who W]
 
@@ -111,8 +113,9 @@ right now stop counting. Deployments that start later raise the page again, unle
        intermission schedule ENV --change ID [--at T] [--for D | --until T] [--reason R] [--who W]
 
 A scheduled maintenance window: the page goes up at T and down at its end by itself (the
-daemon wakes at those moments; with cron, at the next `intermission tick`). T is a UTC time
-(2026-01-31T02:00:00Z) or a delay from now (+2h, +0s); --until is a UTC time, --for a
+daemon wakes at those moments; with cron, at the next `intermission tick`). T is a time with
+its zone (2026-01-31T02:00:00Z for UTC, 2026-01-31T03:00:00+01:00 with an offset; one
+without a zone is refused) or a delay from now (+2h, +0s); --until is such a time, --for a
 duration from the start. --reason is shown on the page. A window in the past, ending before
 it starts, or more than 36500 days ahead is refused (exit 2); at most 50 per environment.
 An operator's hold wins over a window both ways; `intermission off` ends the window in
@@ -562,12 +565,9 @@ int cmd_operator(const Args& global, const Args& a, CliIo& io, core::OperatorAct
     c.duration = *d;
   }
   if (auto u = a.option("--until")) {
-    c.until = core::parse_iso8601(*u);
-    if (!c.until) {
-      return usage_error(io, name,
-                         "--until '" + *u +
-                             "' is not a UTC time like 2026-01-31T18:00:00Z (years up to 9999)");
-    }
+    auto t = core::read_operator_time(*u);
+    if (!t) return usage_error(io, name, "--until " + t.error().message);
+    c.until = *t;
   }
   Runtime rt;
   if (auto code = make_runtime(global, io, core::LogLevel::kWarn, rt)) return *code;

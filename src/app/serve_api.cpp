@@ -545,8 +545,9 @@ HttpResponse ServeApi::operator_api(const HttpRequest& r) {
       c.duration = *d;
     }
     if (auto u = field("until")) {
-      c.until = core::parse_iso8601(*u);
-      if (!c.until) return error(400, "'until' must be a UTC time like 2026-01-31T18:00:00Z");
+      auto t = core::read_operator_time(*u);
+      if (!t) return error(400, "'until': " + t.error().message);
+      c.until = *t;
     }
     // The rest (a past until, for and until together, text that is not UTF-8) is the core's one
     // check of an operator command, which record() answers with 400.

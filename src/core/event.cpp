@@ -68,22 +68,19 @@ Status read_window_start(std::string_view text, WindowCommand& command) {
     command.start.reset();
     return {};
   }
-  if (auto t = parse_iso8601(text)) {
+  auto t = read_operator_time(text);
+  if (t) {
     command.start = *t;
     command.start_in.reset();
     return {};
   }
-  return Error::invalid_input("the start '" + std::string(text) +
-                              "' is neither a UTC time like 2026-01-31T02:00:00Z nor a "
-                              "delay like +2h");
+  return Error::invalid_input("the start is neither a delay like +2h nor a time: " +
+                              t.error().message);
 }
 
 Status read_window_end(std::string_view text, WindowCommand& command) {
-  auto t = parse_iso8601(text);
-  if (!t) {
-    return Error::invalid_input("the end '" + std::string(text) +
-                                "' is not a UTC time like 2026-01-31T04:00:00Z (years up to 9999)");
-  }
+  auto t = read_operator_time(text);
+  if (!t) return Error::invalid_input("the end " + t.error().message);
   command.end = *t;
   command.duration.reset();
   return {};

@@ -99,10 +99,10 @@ struct WindowCommand {
 };
 
 // Reads when a window starts into `command`: "+2h", "+30m", "+0s" (relative to when the ledger
-// records it: start_in) or a UTC time "2026-01-31T02:00:00Z" (start). kInvalidInput with the
-// accepted shapes otherwise.
+// records it: start_in) or a time with its zone, read_operator_time (start). kInvalidInput with
+// the accepted shapes otherwise.
 Status read_window_start(std::string_view text, WindowCommand& command);
-// Reads when a window ends: a UTC time (end). kInvalidInput otherwise.
+// Reads when a window ends: a time with its zone (end). kInvalidInput otherwise.
 Status read_window_end(std::string_view text, WindowCommand& command);
 
 // Acknowledged and deliberately not acted on (instance-level messages, test messages, ...).

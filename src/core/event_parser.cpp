@@ -146,11 +146,20 @@ ParsedItem parse_operator(const json::object& o) {
     if (d) c.duration = *d;
     else c.problem = "operator 'for': " + d.error().message;
   }
-  if (o.contains("until")) {
-    c.until = get_time(o, "until");
-    if (!c.until) {
-      c.problem = "operator 'until' is not a time within the years 0000-9999 (epoch seconds, or "
-                  "a UTC time like 2026-01-31T18:00:00Z)";
+  if (const auto* u = o.if_contains("until"); u != nullptr) {
+    // An operator's time: with its zone when it is ISO 8601 (read_operator_time), or epoch
+    // seconds, or CodeDeploy's Java date in UTC.
+    const std::string_view text = u->is_string() ? std::string_view(u->get_string()) : "";
+    if (text.size() > 4 && text[4] == '-') {
+      auto t = read_operator_time(text);
+      if (t) c.until = *t;
+      else c.problem = "operator 'until': " + t.error().message;
+    } else {
+      c.until = get_time(o, "until");
+      if (!c.until) {
+        c.problem = "operator 'until' is not a time within the years 0000-9999 (epoch seconds, "
+                    "or a time with its zone like 2026-01-31T18:00:00Z)";
+      }
     }
   }
   return c;
