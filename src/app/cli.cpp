@@ -11,16 +11,16 @@
 
 #include "adapters/aws/codedeploy_lookup.h"
 #include "adapters/backend/factory.h"
-#include "adapters/kube/client.h"
-#include "adapters/sns/verifier.h"
-#include "adapters/store/dynamodb_store.h"
 #include "adapters/config/yaml_config.h"
 #include "adapters/haproxy/config_snippet.h"
-#include "adapters/nginx/config_snippet.h"
-#include "adapters/store/postgres_store.h"
 #include "adapters/haproxy/protocol.h"
+#include "adapters/kube/client.h"
 #include "adapters/log/json_logger.h"
+#include "adapters/nginx/config_snippet.h"
+#include "adapters/sns/verifier.h"
+#include "adapters/store/dynamodb_store.h"
 #include "adapters/store/factory.h"
+#include "adapters/store/postgres_store.h"
 #include "app/args.h"
 #include "app/lambda_command.h"
 #include "app/nginx_page.h"
@@ -29,11 +29,11 @@
 #include "app/page_ledger.h"
 #include "app/serve_command.h"
 #include "app/status.h"
-#include "page/assets.h"
 #include "core/controller.h"
 #include "core/event_parser.h"
 #include "core/state_codec.h"
 #include "core/text.h"
+#include "page/assets.h"
 
 namespace intermission::app {
 namespace {
@@ -107,7 +107,8 @@ Lifts maintenance on ENV now: ends an operator hold, and the deployments running
 right now stop counting. Deployments that start later raise the page again, unless --for or
 --until is given: then the page stays off until that time whatever happens.
 )"},
-      {"schedule", R"(Usage: intermission schedule ENV --at T (--for D | --until T) [--reason R] [--who W]
+      {"schedule",
+       R"(Usage: intermission schedule ENV --at T (--for D | --until T) [--reason R] [--who W]
        intermission schedule ENV --list [--json]
        intermission schedule ENV --cancel ID [--who W]
        intermission schedule ENV --change ID [--at T] [--for D | --until T] [--reason R] [--who W]

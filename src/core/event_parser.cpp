@@ -143,8 +143,10 @@ ParsedItem parse_operator(const json::object& o) {
   if (const auto* f = o.if_contains("for"); f != nullptr) {
     auto d = f->is_string() ? read_duration(f->get_string())
                             : Result<Duration>(Error::invalid_input("'for' is not a string"));
-    if (d) c.duration = *d;
-    else c.problem = "operator 'for': " + d.error().message;
+    if (d)
+      c.duration = *d;
+    else
+      c.problem = "operator 'for': " + d.error().message;
   }
   if (const auto* u = o.if_contains("until"); u != nullptr) {
     // An operator's time: with its zone when it is ISO 8601 (read_operator_time), or epoch
@@ -152,13 +154,16 @@ ParsedItem parse_operator(const json::object& o) {
     const std::string_view text = u->is_string() ? std::string_view(u->get_string()) : "";
     if (text.size() > 4 && text[4] == '-') {
       auto t = read_operator_time(text);
-      if (t) c.until = *t;
-      else c.problem = "operator 'until': " + t.error().message;
+      if (t)
+        c.until = *t;
+      else
+        c.problem = "operator 'until': " + t.error().message;
     } else {
       c.until = get_time(o, "until");
       if (!c.until) {
-        c.problem = "operator 'until' is not a time within the years 0000-9999 (epoch seconds, "
-                    "or a time with its zone like 2026-01-31T18:00:00Z)";
+        c.problem =
+            "operator 'until' is not a time within the years 0000-9999 (epoch seconds, "
+            "or a time with its zone like 2026-01-31T18:00:00Z)";
       }
     }
   }

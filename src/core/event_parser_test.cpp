@@ -164,27 +164,31 @@ TEST(EventParser, AnOperatorCommandWithABadValueIsRefusedNotIgnored) {
     if (c == nullptr) return Error::internal("not an operator command: " + text);
     return check_operator_command(*c, now);
   };
-  for (const char* text : {
-           R"({"operator":{"environment":"prod","action":"on","until":"2001-01-01T00:00:00Z"}})",
-           R"({"operator":{"environment":"prod","action":"on","for":"30m","until":"2027-01-01T00:00:00Z"}})",
-           R"({"operator":{"environment":"prod","action":"on","until":900000000000}})",
-           R"({"operator":{"environment":"prod","action":"on","until":"tomorrow"}})",
-           R"({"operator":{"environment":"prod","action":"on","for":"soon"}})",
-           R"({"operator":{"environment":"prod","action":"on","for":"0s"}})"}) {
+  for (
+      const char* text :
+      {R"({"operator":{"environment":"prod","action":"on","until":"2001-01-01T00:00:00Z"}})",
+       R"({"operator":{"environment":"prod","action":"on","for":"30m","until":"2027-01-01T00:00:00Z"}})",
+       R"({"operator":{"environment":"prod","action":"on","until":900000000000}})",
+       R"({"operator":{"environment":"prod","action":"on","until":"tomorrow"}})",
+       R"({"operator":{"environment":"prod","action":"on","for":"soon"}})",
+       R"({"operator":{"environment":"prod","action":"on","for":"0s"}})"}) {
     const auto st = check(text);
     ASSERT_FALSE(st.ok()) << text;
     EXPECT_EQ(st.error().code, ErrorCode::kRefused) << text << ": " << st.error().message;
   }
-  EXPECT_TRUE(check(R"({"operator":{"environment":"prod","action":"on","until":1893456000}})").ok());
+  EXPECT_TRUE(
+      check(R"({"operator":{"environment":"prod","action":"on","until":1893456000}})").ok());
   EXPECT_TRUE(check(R"({"operator":{"environment":"prod","action":"off","for":"2h"}})").ok());
 }
 
 // Every parser returns only times within the bounds: a numeric time past the year 9999 (10^12
 // seconds was accepted, then capped) is no time at all.
 TEST(EventParser, NumericTimesPastTheYear9999AreNotTimes) {
-  const auto last = parse_ok(R"({"operator":{"environment":"prod","action":"on","until":253402300799}})");
+  const auto last =
+      parse_ok(R"({"operator":{"environment":"prod","action":"on","until":253402300799}})");
   EXPECT_EQ(std::get<OperatorCommand>(last[0]).until, parse_iso8601("9999-12-31T23:59:59Z"));
-  const auto beyond = parse_ok(R"({"operator":{"environment":"prod","action":"on","until":253402300800}})");
+  const auto beyond =
+      parse_ok(R"({"operator":{"environment":"prod","action":"on","until":253402300800}})");
   EXPECT_FALSE(std::get<OperatorCommand>(beyond[0]).until.has_value());
   EXPECT_FALSE(std::get<OperatorCommand>(beyond[0]).problem.empty());
   const auto e = only_event(parse_ok(

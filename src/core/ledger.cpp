@@ -251,31 +251,31 @@ Status check_window(const Window& w, bool start_moved, Time now) {
     return Error::refused("a window must lie within the years 0000-9999");
   }
   if (w.end <= w.start) {
-    return Error::refused("a window must end after its start (" + format_iso8601(w.start) +
-                                " to " + format_iso8601(w.end) + ")");
+    return Error::refused("a window must end after its start (" + format_iso8601(w.start) + " to " +
+                          format_iso8601(w.end) + ")");
   }
   if (start_moved && w.start < now) {
     return Error::refused("the window would start in the past (" + format_iso8601(w.start) +
-                                "; it is now " + format_iso8601(now) +
-                                "); for maintenance now, use --at +0s or intermission on");
+                          "; it is now " + format_iso8601(now) +
+                          "); for maintenance now, use --at +0s or intermission on");
   }
   if (w.end <= now) {
     return Error::refused("the window would end in the past (" + format_iso8601(w.end) +
-                                "); to end it now, cancel it");
+                          "); to end it now, cancel it");
   }
   if (w.start - now > kLongestDuration) {
     return Error::refused("the window would start too far ahead (more than " +
-                                format_duration(kLongestDuration) + " from now)");
+                          format_duration(kLongestDuration) + " from now)");
   }
   if (w.end - w.start > kLongestDuration) {
     return Error::refused("the window would be too long (more than " +
-                                format_duration(kLongestDuration) + ")");
+                          format_duration(kLongestDuration) + ")");
   }
   if (auto st = check_utf8(w.reason, "the window's reason"); !st) return st;
   if (auto st = check_utf8(w.who, "the window's who"); !st) return st;
   if (w.reason.size() > kMaxWindowText || w.who.size() > kMaxWindowText) {
     return Error::refused("a window's reason and who are at most " +
-                                std::to_string(kMaxWindowText) + " bytes each");
+                          std::to_string(kMaxWindowText) + " bytes each");
   }
   return {};
 }
@@ -297,10 +297,9 @@ Result<Transition> apply_window_command(const EnvState& state, const WindowComma
   const std::string who = command.who.empty() ? "operator" : command.who;
   if (command.action == WindowAction::kSchedule) {
     if (s.windows.size() >= kMaxWindows) {
-      return Error::refused("'" + s.environment + "' has " +
-                                  std::to_string(s.windows.size()) +
-                                  " windows scheduled, at most " + std::to_string(kMaxWindows) +
-                                  " are kept: cancel one first");
+      return Error::refused("'" + s.environment + "' has " + std::to_string(s.windows.size()) +
+                            " windows scheduled, at most " + std::to_string(kMaxWindows) +
+                            " are kept: cancel one first");
     }
     Window w;
     const auto start = resolve(command.start, command.start_in, now);
@@ -341,8 +340,8 @@ Result<Transition> apply_window_command(const EnvState& state, const WindowComma
   Window changed = w;
   const auto start = resolve(command.start, command.start_in, now);
   if (start && w.start <= now) {
-    return Error::refused("window " + w.id + " already started at " +
-                                format_iso8601(w.start) + "; its start stays (change its end)");
+    return Error::refused("window " + w.id + " already started at " + format_iso8601(w.start) +
+                          "; its start stays (change its end)");
   }
   if (start) changed.start = *start;
   if (auto end = resolve(command.end, command.duration, changed.start)) changed.end = *end;

@@ -72,9 +72,22 @@ TEST(StateCodec, RejectsWhatItDidNotWrite) {
 // Any bytes at all, most often ones that are not UTF-8 (a Latin-1 "caf\xe9", a lone 0xff,
 // a cut sequence), with quotes, backslashes and control characters among them.
 std::string random_bytes(std::mt19937_64& random) {
-  static const std::vector<std::string> kPieces = {
-      "caf\xe9", "\xff", "\xc3", "\xe2\x82", "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80",
-      "caf\xc3\xa9", "\"", "\\", "\n", std::string(1, '\0'), "\x7f", "\x01", "a", "\xe2\x82\xac"};
+  static const std::vector<std::string> kPieces = {"caf\xe9",
+                                                   "\xff",
+                                                   "\xc3",
+                                                   "\xe2\x82",
+                                                   "\xed\xa0\x80",
+                                                   "\xc0\xaf",
+                                                   "\xf4\x90\x80\x80",
+                                                   "caf\xc3\xa9",
+                                                   "\"",
+                                                   "\\",
+                                                   "\n",
+                                                   std::string(1, '\0'),
+                                                   "\x7f",
+                                                   "\x01",
+                                                   "a",
+                                                   "\xe2\x82\xac"};
   std::uniform_int_distribution<int> pieces(0, 6);
   std::uniform_int_distribution<std::size_t> which(0, kPieces.size());
   std::uniform_int_distribution<int> byte(0, 255);
@@ -123,7 +136,7 @@ TEST(StateCodec, EveryStateTheWriterProducesTheReaderAcceptsWhateverBytesItsText
       s.recent_message_ids.push_back(random_bytes(random));
     }
     for (int w = static_cast<int>(random() % 3); w > 0; --w) {
-      Window win{random_bytes(random),  from_epoch_ms(ms(random)), from_epoch_ms(ms(random)),
+      Window win{random_bytes(random), from_epoch_ms(ms(random)), from_epoch_ms(ms(random)),
                  random_bytes(random), random_bytes(random),      from_epoch_ms(ms(random)),
                  maybe(random)};
       s.windows.emplace(to_valid_utf8(win.id), win);

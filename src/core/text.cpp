@@ -62,8 +62,7 @@ Status check_utf8(std::string_view text, std::string_view field) {
   char hex[8];
   std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[*at]));
   return Error::refused(std::string(field) + " is not valid UTF-8 (byte " + hex + " at offset " +
-                        std::to_string(*at) +
-                        "; a Latin-1 terminal or file?): give it as UTF-8");
+                        std::to_string(*at) + "; a Latin-1 terminal or file?): give it as UTF-8");
 }
 
 }  // namespace intermission::core

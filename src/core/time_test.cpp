@@ -130,10 +130,10 @@ TEST(Time, OperatorTimesNeedAZoneAndAReal60thSecond) {
   const auto local = at("2026-01-31T18:00:00");
   ASSERT_FALSE(local.ok());
   EXPECT_NE(local.error().message.find("no zone"), std::string::npos) << local.error().message;
-  for (const char* bad : {"2026-01-31T18:00:00+0100", "2026-01-31T18:00:00+24:00",
-                          "2026-01-31T18:00:00+01:60", "2026-01-31T18:00:00 UTC",
-                          "2026-01-31 18:00:00Z", "2026-02-30T18:00:00Z", "tomorrow",
-                          "10000-01-01T00:00:00Z", "9999-12-31T23:59:60Z"}) {
+  for (const char* bad :
+       {"2026-01-31T18:00:00+0100", "2026-01-31T18:00:00+24:00", "2026-01-31T18:00:00+01:60",
+        "2026-01-31T18:00:00 UTC", "2026-01-31 18:00:00Z", "2026-02-30T18:00:00Z", "tomorrow",
+        "10000-01-01T00:00:00Z", "9999-12-31T23:59:60Z"}) {
     EXPECT_FALSE(at(bad).ok()) << bad;
   }
   EXPECT_NE(at("10000-01-01T00:00:00Z").error().message.find("years up to 9999"),

@@ -97,8 +97,7 @@ class Walker {
       if (!inserted) {
         error(kv.first, join(field, key),
               "repeated key (first at line " + std::to_string(first->second.line + 1) +
-                  ", column " + std::to_string(first->second.column + 1) +
-                  "): give each key once");
+                  ", column " + std::to_string(first->second.column + 1) + "): give each key once");
         continue;
       }
       unique_keys(kv.second, join(field, key));
