@@ -6,12 +6,13 @@ import json
 import os
 import socket
 import sqlite3
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import FIXTURES, Workspace, codedeploy  # noqa: E402
+from harness import BIN, FIXTURES, Workspace, codedeploy  # noqa: E402
 
 
 class Fixtures(Workspace):
@@ -169,12 +170,102 @@ class Operator(Workspace):
         # both stay readable, and `off` still works afterwards.
         self.run_cli("on", "prod", "--for", "36500d", check=0)
         self.assertTrue(self.status()["prod"]["on"])
-        self.handle({"operator": {"environment": "prod", "action": "on",
-                                  "until": "1000000000000"}})
+        p = self.handle({"operator": {"environment": "prod", "action": "on",
+                                      "until": "1000000000000"}}, check=2)
+        self.assertIn("refused", p.stderr)
         self.run_cli("on", "prod", "--until", "9999-12-31T23:59:59Z", check=0)
         self.assertTrue(self.status()["prod"]["on"])
         self.run_cli("off", "prod", check=0)
         self.assertFalse(self.status()["prod"]["on"])
+
+    # Text that is not UTF-8 (a Latin-1 terminal's "café") used to be written, then the state
+    # could not be read back and the environment was stuck. It is refused where it comes in,
+    # naming the field, before anything is written.
+    def test_text_that_is_not_utf8_is_refused_before_anything_is_written(self):
+        latin1 = "caf\udce9 closed"  # the bytes "caf\xe9 closed" on the command line
+        for args, field in [
+            (["on", "prod", "--reason", latin1], "--reason"),
+            (["off", "prod", "--who", "j\udcf6rg"], "--who"),
+            (["schedule", "prod", "--at", "+1h", "--for", "1h", "--reason", "\udcff"], "--reason"),
+            (["lease", "break", "prod", "--reason", latin1], "--reason"),
+        ]:
+            with self.subTest(args=args):
+                p = self.run_cli(*args, check=2)
+                self.assertIn(f"{field} is not valid UTF-8", p.stderr)
+        env = dict(os.environ, USER="j\udcf6rg")
+        env.pop("SUDO_USER", None)
+        p = subprocess.run([BIN, "--config", self.config, "on", "prod"], capture_output=True,
+                           text=True, cwd=self.dir, env=env, timeout=60)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("$USER", p.stderr)
+        self.assertIn("--who", p.stderr)
+        st = self.status()["prod"]
+        self.assertFalse(st["on"])
+        self.assertEqual(st["version"], 0, "nothing was written")
+        self.run_cli("on", "prod", "--reason", "caf\u00e9 closed", check=0)
+        self.assertEqual(self.status()["prod"]["hold"]["reason"], "caf\u00e9 closed")
+
+    def test_a_state_stored_with_latin1_text_by_an_older_version_loads_again(self):
+        self.status()  # creates the database
+        state = (b'{"format":1,"deployments":[],"hold":{"on":true,"reason":"caf\xe9 closed",'
+                 b'"who":"j\xf6rg","since":"2026-01-01T00:00:00.000Z","until":null},'
+                 b'"applied":{"on":false,"since":null,"reason":""},"recent_message_ids":[],'
+                 b'"windows":[],"last_window_id":0}')
+        with sqlite3.connect(os.path.join(self.dir, "state.db")) as db:
+            db.execute("INSERT OR REPLACE INTO environments(name, version, state) "
+                       "VALUES('prod', 1, CAST(? AS TEXT))", (state,))
+        for args in [["status"], ["status", "prod"], ["tick"], ["schedule", "prod", "--list"],
+                     ["off", "prod"]]:
+            with self.subTest(args=args):
+                p = subprocess.run([BIN, "--config", self.config, *args], capture_output=True,
+                                   cwd=self.dir, env=dict(os.environ, USER="tester"), timeout=60)
+                self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIsNone(self.status()["prod"]["hold"])
+
+    def put_state(self, environment, text):
+        self.status()  # creates the database
+        with sqlite3.connect(os.path.join(self.dir, "state.db")) as db:
+            db.execute("INSERT OR REPLACE INTO environments(name, version, state) VALUES(?, 1, ?)",
+                       (environment, text))
+
+    def test_status_reports_an_unreadable_environment_and_carries_on(self):
+        self.put_state("prod", "not a state")
+        p = self.run_cli("status", check=1)
+        self.assertIn("prod: unreadable:", p.stdout)
+        self.assertIn("staging: maintenance off", p.stdout)
+        p = self.run_cli("status", "--json", check=1)
+        envs = {e["environment"]: e for e in json.loads(p.stdout)["environments"]}
+        self.assertIn("not JSON", envs["prod"]["error"])
+        self.assertFalse(envs["staging"]["on"])
+        self.run_cli("status", "staging", check=0)
+        self.run_cli("status", "prod", check=1)
+
+    def test_only_the_window_rules_refuse_other_errors_are_errors(self):
+        self.put_state("prod", "not a state")
+        p = self.run_cli("schedule", "prod", "--at", "+1h", "--for", "1h", check=1)
+        self.assertNotIn("refused", p.stderr)
+        self.assertIn("not JSON", p.stderr)
+        p = self.run_cli("schedule", "staging", "--at", "2001-01-01T00:00:00Z", "--for", "1h",
+                         check=2)
+        self.assertIn("refused", p.stderr)
+
+    def test_operator_commands_through_handle_are_checked_as_the_cli_checks_them(self):
+        for command, why in [
+            ({"until": "2001-01-01T00:00:00Z"}, "in the past"),
+            ({"for": "30m", "until": "2999-01-01T00:00:00Z"}, "not both"),
+            ({"until": 900000000000}, "years 0000-9999"),
+            ({"for": "soon"}, "not a duration"),
+            ({"reason": "x", "who": ""}, None),
+        ]:
+            with self.subTest(command=command):
+                op = dict({"environment": "prod", "action": "on"}, **command)
+                if why is None:
+                    self.handle({"operator": op}, check=0)
+                    continue
+                p = self.handle([{"operator": {"environment": "staging", "action": "on"}},
+                                 {"operator": op}], check=2)
+                self.assertIn(why, p.stderr)
+                self.assertFalse(self.status()["staging"]["on"], "nothing of the input is done")
 
     def put_lease(self, holder):
         self.status()  # creates the database
@@ -250,6 +341,14 @@ environments:
         # Every command refuses to run on a bad config.
         self.run_cli("status", check=3)
 
+    def test_a_repeated_key_is_named_with_its_line(self):
+        with open(self.config, "w") as f:
+            f.write("store:\n  path: state.db\nenvironments:\n  prod:\n    backend: {type: log}\n"
+                    "  prod:\n    backend: {type: log, path: x.log}\n")
+        p = self.run_cli("check-config", check=3)
+        self.assertIn("config.yaml:6:3: environments.prod: repeated key (first at line 4, column 3)",
+                      p.stderr + p.stdout)
+
     def test_valid(self):
         with open(self.config, "w") as f:
             f.write("environments:\n  prod:\n    backend: {type: log, path: s.log}\n")
@@ -315,7 +414,7 @@ class Schedule(Workspace):
             (["--at", "+1h", "--until", "2001-01-01T00:00:00Z"], "after its start"),
             (["--at", "+40000d", "--for", "1h"], "longer than"),
             (["--at", "9000-01-01T00:00:00Z", "--for", "1h"], "too far ahead"),
-            (["--at", "99999-01-01T00:00:00Z", "--for", "1h"], "UTC time"),
+            (["--at", "99999-01-01T00:00:00Z", "--for", "1h"], "years up to 9999"),
             (["--at", "+1h"], "--for or --until is required"),
             (["--for", "1h"], "--at is required"),
             (["--at", "+1h", "--for", "1h", "--until", "2999-01-01T00:00:00Z"], "not both"),
@@ -325,6 +424,21 @@ class Schedule(Workspace):
                 p = self.run_cli("schedule", "prod", *args, check=2)
                 self.assertIn(why, p.stderr)
         self.assertEqual(self.status()["prod"]["windows"], [])
+
+    def test_operator_times_need_a_zone_and_offsets_are_converted(self):
+        p = self.run_cli("schedule", "prod", "--at", "2099-01-31T18:00:00", "--for", "1h", check=2)
+        self.assertIn("has no zone", p.stderr)
+        p = self.run_cli("on", "prod", "--until", "2099-01-31T18:00:00", check=2)
+        self.assertIn("has no zone", p.stderr)
+        p = self.run_cli("schedule", "prod", "--at", "2099-01-31T12:00:60Z", "--for", "1h", check=2)
+        self.assertIn("23:59:60", p.stderr)
+        self.run_cli("schedule", "prod", "--at", "2099-01-31T19:00:00+01:00",
+                     "--until", "2099-01-31T23:59:60Z", check=0)
+        w = self.status()["prod"]["windows"][0]
+        self.assertEqual(w["start"], "2099-01-31T18:00:00.000Z")
+        self.assertEqual(w["end"], "2099-02-01T00:00:00.000Z")
+        self.run_cli("on", "staging", "--until", "2099-01-31T12:30:00-05:30", check=0)
+        self.assertEqual(self.status()["staging"]["hold"]["until"], "2099-01-31T18:00:00.000Z")
 
     def test_a_window_now_raises_the_page_and_tick_lowers_it_after(self):
         self.run_cli("schedule", "prod", "--at", "+0s", "--for", "2s", "--reason", "now",

@@ -32,6 +32,7 @@
 #include "core/controller.h"
 #include "core/event_parser.h"
 #include "core/state_codec.h"
+#include "core/text.h"
 #include "page/assets.h"
 
 namespace intermission::app {
@@ -95,8 +96,10 @@ const std::map<std::string, std::string>& command_help() {
       {"on", R"(Usage: intermission on ENV [--reason R] [--for D | --until T] [--who W]
 
 Puts ENV into maintenance now and keeps it there, whatever deployments do, until
-`intermission off ENV` or until the hold ends (--for 30m, --until 2026-01-01T10:00:00Z).
---reason is shown on the page. --who defaults to $SUDO_USER or $USER.
+`intermission off ENV` or until the hold ends (--for 30m, --until 2026-01-01T10:00:00Z or
+2026-01-01T11:00:00+01:00: a time needs Z or its offset from UTC; second 60 only as a leap
+second, 23:59:60 UTC, read as the next second).
+--reason is shown on the page. --who defaults to $SUDO_USER or $USER. Text must be UTF-8.
 )"},
       {"off", R"(Usage: intermission off ENV [--for D | --until T] [--reason R] [--who W]
 
@@ -111,8 +114,9 @@ right now stop counting. Deployments that start later raise the page again, unle
        intermission schedule ENV --change ID [--at T] [--for D | --until T] [--reason R] [--who W]
 
 A scheduled maintenance window: the page goes up at T and down at its end by itself (the
-daemon wakes at those moments; with cron, at the next `intermission tick`). T is a UTC time
-(2026-01-31T02:00:00Z) or a delay from now (+2h, +0s); --until is a UTC time, --for a
+daemon wakes at those moments; with cron, at the next `intermission tick`). T is a time with
+its zone (2026-01-31T02:00:00Z for UTC, 2026-01-31T03:00:00+01:00 with an offset; one
+without a zone is refused) or a delay from now (+2h, +0s); --until is such a time, --for a
 duration from the start. --reason is shown on the page. A window in the past, ending before
 it starts, or more than 36500 days ahead is refused (exit 2); at most 50 per environment.
 An operator's hold wins over a window both ways; `intermission off` ends the window in
@@ -420,11 +424,32 @@ std::optional<int> make_runtime(const Args& global, CliIo& io, core::LogLevel de
   return std::nullopt;
 }
 
-std::string default_who(CliIo& io) {
-  for (const char* name : {"SUDO_USER", "USER", "LOGNAME"}) {
-    if (auto v = io.getenv(name); v && !v->empty()) return *v;
+// Who an operator command is by: --who, else $SUDO_USER, $USER or $LOGNAME, else "operator".
+// Refused (kRefused) when it is not UTF-8, naming where it came from: it is stored and shown.
+Result<std::string> operator_who(const Args& a, CliIo& io) {
+  if (auto w = a.option("--who")) {
+    if (auto st = core::check_utf8(*w, "--who"); !st) return st.error();
+    return *w;
   }
-  return "operator";
+  for (const char* name : {"SUDO_USER", "USER", "LOGNAME"}) {
+    if (auto v = io.getenv(name); v && !v->empty()) {
+      const std::string field = "$" + std::string(name) + " (the default of --who)";
+      if (auto st = core::check_utf8(*v, field); !st) {
+        return core::Error::refused(st.error().message + ", or give --who");
+      }
+      return *v;
+    }
+  }
+  return std::string("operator");
+}
+
+// The text of option `name` (--reason), if given; refused when it is not UTF-8.
+Result<std::optional<std::string>> text_option(const Args& a, const char* name) {
+  auto v = a.option(name);
+  if (v) {
+    if (auto st = core::check_utf8(*v, name); !st) return st.error();
+  }
+  return v;
 }
 
 std::string describe_outcome(const core::Outcome& o, bool dry_run) {
@@ -476,8 +501,11 @@ std::string strip_http_envelope(const std::string& text) {
 }
 
 int report_failure(CliIo& io, const std::string& command, const core::Error& e) {
-  io.err << "intermission " << command << ": " << e.message << "\n";
-  if (e.code == core::ErrorCode::kNotFound) return kExitUsage;
+  io.err << "intermission " << command << ": "
+         << (e.code == core::ErrorCode::kRefused ? "refused: " : "") << e.message << "\n";
+  if (e.code == core::ErrorCode::kNotFound || e.code == core::ErrorCode::kRefused) {
+    return kExitUsage;
+  }
   if (e.code == core::ErrorCode::kConfig) return kExitConfig;
   return kExitFailed;
 }
@@ -529,27 +557,27 @@ int cmd_operator(const Args& global, const Args& a, CliIo& io, core::OperatorAct
   core::OperatorCommand c;
   c.environment = a.positional[0];
   c.action = action;
-  c.reason = a.option("--reason").value_or("");
-  c.who = a.option("--who").value_or(default_who(io));
+  auto reason = text_option(a, "--reason");
+  if (!reason) return usage_error(io, name, reason.error().message);
+  c.reason = reason->value_or("");
+  auto who = operator_who(a, io);
+  if (!who) return usage_error(io, name, who.error().message);
+  c.who = *who;
   if (auto f = a.option("--for")) {
     auto d = core::read_duration(*f);
     if (!d) return usage_error(io, name, "--for " + d.error().message);
-    if (d->count() <= 0) return usage_error(io, name, "--for must be longer than 0s");
     c.duration = *d;
   }
   if (auto u = a.option("--until")) {
-    c.until = core::parse_iso8601(*u);
-    if (!c.until) {
-      return usage_error(
-          io, name,
-          "--until '" + *u + "' is not a UTC time like 2026-01-31T18:00:00Z (years up to 9999)");
-    }
+    auto t = core::read_operator_time(*u);
+    if (!t) return usage_error(io, name, "--until " + t.error().message);
+    c.until = *t;
   }
-  if (c.duration && c.until) return usage_error(io, name, "give --for or --until, not both");
   Runtime rt;
   if (auto code = make_runtime(global, io, core::LogLevel::kWarn, rt)) return *code;
-  if (c.until && *c.until <= rt.clock.now()) {
-    return usage_error(io, name, "--until is in the past");
+  // The core's one check of an operator command, as for `handle`, the Lambda and the API.
+  if (auto st = core::check_operator_command(c, rt.clock.now()); !st) {
+    return usage_error(io, name, st.error().message);
   }
   auto controller = rt.controller();
   auto o = controller.handle(c);
@@ -565,8 +593,12 @@ int cmd_schedule(const Args& global, const Args& a, CliIo& io) {
   if (modes > 1) return usage_error(io, "schedule", "give one of --list, --cancel, --change");
   core::WindowCommand c;
   c.environment = env;
-  c.who = a.option("--who").value_or(default_who(io));
-  if (auto r = a.option("--reason")) c.reason = *r;
+  auto who = operator_who(a, io);
+  if (!who) return usage_error(io, "schedule", who.error().message);
+  c.who = *who;
+  auto reason = text_option(a, "--reason");
+  if (!reason) return usage_error(io, "schedule", reason.error().message);
+  c.reason = *reason;
   if (auto at = a.option("--at")) {
     if (auto st = core::read_window_start(*at, c); !st) {
       return usage_error(io, "schedule", "--at: " + st.error().message);
@@ -627,10 +659,8 @@ int cmd_schedule(const Args& global, const Args& a, CliIo& io) {
   auto controller = rt.controller();
   auto o = controller.handle_window(c);
   if (!o) {
-    if (o.error().code == core::ErrorCode::kInvalidInput) {
-      io.err << "intermission schedule: refused: " << o.error().message << "\n";
-      return kExitUsage;
-    }
+    // Only the window rules refuse (kRefused, exit 2); a store that cannot read or write the
+    // ledger is a failure (exit 1), whatever its code.
     return report_failure(io, "schedule", o.error());
   }
   const char* done = c.action == core::WindowAction::kSchedule ? "scheduled"
@@ -646,6 +676,10 @@ int cmd_lease(const Args& global, const Args& a, CliIo& io) {
     return usage_error(io, "lease", "unknown subcommand '" + a.positional[0] + "' (break)");
   }
   const std::string name = a.positional[1];
+  auto by = operator_who(a, io);
+  if (!by) return usage_error(io, "lease", by.error().message);
+  auto reason = text_option(a, "--reason");
+  if (!reason) return usage_error(io, "lease", reason.error().message);
   Runtime rt;
   if (auto code = make_runtime(global, io, core::LogLevel::kWarn, rt)) return *code;
   if (!rt.loaded.config.environment(name)) {
@@ -664,11 +698,11 @@ int cmd_lease(const Args& global, const Args& a, CliIo& io) {
               "first)\n";
     return kExitFailed;
   }
-  const std::string who = a.option("--who").value_or(default_who(io));
+  const std::string who = *by;
   const core::Time now = rt.clock.now();
   std::string message = "switching lease of " + name + " held by " + held.holder + " (until " +
                         core::format_iso8601(held.until) + ") broken by " + who;
-  if (auto r = a.option("--reason"); r && !r->empty()) message += ": " + *r;
+  if (const auto& r = *reason; r && !r->empty()) message += ": " + *r;
   // The audit line goes in first, with the state unchanged: a break is never unrecorded.
   for (int attempt = 0;; ++attempt) {
     auto state = rt.store->load(name);
@@ -704,11 +738,18 @@ int cmd_status(const Args& global, const Args& a, CliIo& io) {
     for (const auto& [n, e] : config.environments) names.push_back(n);
   }
   std::vector<EnvironmentStatus> envs;
+  int code = kExitOk;
   for (const auto& n : names) {
     EnvironmentStatus s;
     s.config = config.environment(n);
     auto state = rt.store->load(n);
-    if (!state) return report_failure(io, "status", state.error());
+    if (!state) {
+      // Shown on its line; the other environments are still reported.
+      s.error = state.error().message;
+      code = kExitFailed;
+      envs.push_back(std::move(s));
+      continue;
+    }
     s.state = std::move(*state);
     if (auto recent = rt.store->audit(n, kStatusAuditRead)) {
       s.recent = status_recent(*recent, kStatusRecent);
@@ -729,7 +770,7 @@ int cmd_status(const Args& global, const Args& a, CliIo& io) {
   } else {
     io.out << status_text(envs, now);
   }
-  return kExitOk;
+  return code;
 }
 
 core::Result<std::vector<core::SnsMessage>> verify_sns_input(
@@ -782,6 +823,10 @@ int cmd_handle(const Args& global, const Args& a, CliIo& io) {
     return kExitBadInput;
   }
   auto controller = rt.controller();
+  // A refused operator command refuses the input before any of it is acted on.
+  for (const auto& item : *items) {
+    if (auto st = controller.check(item); !st) return report_failure(io, "handle", st.error());
+  }
   boost::json::array results;
   int code = kExitOk;
   for (const auto& item : *items) {

@@ -92,6 +92,14 @@ InvocationResult handle_invocation(core::Controller& controller, const std::stri
                                                        {"reason", items.error().message}}),
             "", ""};
   }
+  // An operator command the core refuses refuses the invocation before anything is acted on
+  // (the invoker sees why; a retry of it is refused the same way and changes nothing).
+  for (const auto& item : *items) {
+    if (auto st = controller.check(item); !st) {
+      log.error("event refused; nothing was done", {{"error", st.error().message}});
+      return {false, "", lambda_error_type(st.error().code), st.error().message};
+    }
+  }
   std::vector<core::Outcome> all;
   std::string stopped;  // what the deadline stopped
   auto failed = [&](const core::Error& e) -> InvocationResult {

@@ -70,6 +70,19 @@ TEST_F(LambdaInvocationTest, UnparseableEventIsAcknowledgedNotRetried) {
   EXPECT_EQ(store_.writes, 0);
 }
 
+// An operator command the core refuses (here an until in the past) is an error the invoker
+// sees, typed Intermission.Refused, and nothing of the invocation is acted on: not even the
+// items before it.
+TEST_F(LambdaInvocationTest, ARefusedOperatorCommandIsAnErrorAndNothingIsDone) {
+  const auto r = invoke(R"([{"operator":{"environment":"prod","action":"on"}},
+      {"operator":{"environment":"prod","action":"on","until":"2001-01-01T00:00:00Z"}}])");
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.error_type, "Intermission.Refused");
+  EXPECT_NE(r.error_message.find("in the past"), std::string::npos) << r.error_message;
+  EXPECT_EQ(store_.writes, 0);
+  EXPECT_FALSE(backends_.switches["prod"].on);
+}
+
 TEST_F(LambdaInvocationTest, BackendFailureIsAnErrorTypedByItsCode) {
   backends_.switches["prod"].fail_next_applies = 1;
   const auto r = invoke(sns_event("d-1", "CREATED"));

@@ -12,6 +12,7 @@
 #include "core/event_parser.h"
 #include "core/sns.h"
 #include "core/state_codec.h"
+#include "core/text.h"
 #include "core/webhook_events.h"
 #include "page/response.h"
 #include "page/server.h"
@@ -264,6 +265,11 @@ HttpResponse ServeApi::admin_side(const HttpRequest& r) {
 
 HttpResponse ServeApi::record(const core::ParsedItem& item, const std::string& source) {
   auto o = d_.controller.record(item);
+  if (!o && o.error().code == core::ErrorCode::kRefused) {
+    d_.metrics.count("intermission_events_total", {{"source", source}, {"outcome", "refused"}});
+    d_.log.warn("refused", {{"source", source}, {"error", o.error().message}});
+    return error(400, o.error().message);  // nothing was written; the sender's to correct
+  }
   if (!o) {
     d_.metrics.count("intermission_events_total", {{"source", source}, {"outcome", "error"}});
     d_.log.error("event not recorded", {{"source", source}, {"error", o.error().message}});
@@ -497,6 +503,25 @@ HttpResponse ServeApi::github_webhook(const HttpRequest& r) {
   return record_once("github", delivery, std::max(created, now) + kGitHubMaxAge.count() + 300, *item);
 }
 
+namespace {
+
+// An operator API body: a JSON object of strings (empty: no fields), UTF-8 throughout.
+core::Result<json::object> json_body(const std::string& text) {
+  if (text.empty()) return json::object{};
+  if (auto st = core::check_utf8(text, "the body"); !st) return st.error();
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_object()) return core::Error::invalid_input("the body must be a JSON object");
+  for (const auto& kv : v.get_object()) {
+    if (!kv.value().is_string()) {
+      return core::Error::invalid_input("'" + std::string(kv.key()) + "' must be a string");
+    }
+  }
+  return std::move(v.get_object());
+}
+
+}  // namespace
+
 HttpResponse ServeApi::operator_api(const HttpRequest& r) {
   if (auto refused = refuse_without_token(r, false)) return *refused;
   // /api/environments[/ENV[/on|/off]]
@@ -520,24 +545,28 @@ HttpResponse ServeApi::operator_api(const HttpRequest& r) {
     core::OperatorCommand c;
     c.environment = parts[2];
     c.action = parts[3] == "on" ? core::OperatorAction::kOn : core::OperatorAction::kOff;
-    boost::system::error_code ec;
-    const auto v = r.body.empty() ? json::value(json::object{}) : json::parse(r.body, ec);
-    if (ec || !v.is_object()) return error(400, "the body must be a JSON object");
-    const auto& o = v.get_object();
-    auto field = [&o](const char* k) -> std::string {
+    auto body = json_body(r.body);
+    if (!body) return error(400, body.error().message);
+    const auto& o = *body;
+    auto field = [&o](const char* k) -> std::optional<std::string> {
       const auto* x = o.if_contains(k);
-      return x != nullptr && x->is_string() ? std::string(x->get_string()) : std::string();
+      return x != nullptr ? std::optional(std::string(x->get_string())) : std::nullopt;
     };
-    c.reason = field("reason");
-    c.who = field("who").empty() ? "operator-api" : field("who");
-    if (!field("for").empty()) {
-      c.duration = core::parse_duration(field("for"));
-      if (!c.duration) return error(400, "'for' is not a duration (30m, 2h)");
+    c.reason = field("reason").value_or("");
+    c.who = field("who").value_or("");
+    if (c.who.empty()) c.who = "operator-api";
+    if (auto f = field("for")) {
+      auto d = core::read_duration(*f);
+      if (!d) return error(400, "'for': " + d.error().message);
+      c.duration = *d;
     }
-    if (!field("until").empty()) {
-      c.until = core::parse_iso8601(field("until"));
-      if (!c.until || *c.until <= d_.clock.now()) return error(400, "'until' must be a future UTC time");
+    if (auto u = field("until")) {
+      auto t = core::read_operator_time(*u);
+      if (!t) return error(400, "'until': " + t.error().message);
+      c.until = *t;
     }
+    // The rest (a past until, for and until together, text that is not UTF-8) is the core's one
+    // check of an operator command, which record() answers with 400.
     return record(c, "operator");
   }
   if (parts.size() >= 4 && parts[3] == "windows") return windows_api(r, parts);
@@ -589,15 +618,9 @@ HttpResponse ServeApi::windows_api(const HttpRequest& r, const std::vector<std::
   } else {
     return error(405, "use GET or POST .../windows, POST or DELETE .../windows/ID");
   }
-  boost::system::error_code ec;
-  const auto v = r.body.empty() ? json::value(json::object{}) : json::parse(r.body, ec);
-  if (ec || !v.is_object()) return error(400, "the body must be a JSON object");
-  const auto& o = v.get_object();
-  for (const auto& kv : o) {
-    if (!kv.value().is_string()) {
-      return error(400, "'" + std::string(kv.key()) + "' must be a string");
-    }
-  }
+  auto parsed = json_body(r.body);
+  if (!parsed) return error(400, parsed.error().message);
+  const auto& o = *parsed;
   auto field = [&o](const char* k) -> std::optional<std::string> {
     const auto* x = o.if_contains(k);
     return x != nullptr ? std::optional(std::string(x->get_string())) : std::nullopt;
@@ -619,7 +642,7 @@ HttpResponse ServeApi::windows_api(const HttpRequest& r, const std::vector<std::
   auto out = d_.controller.handle_window(c, false, false);
   if (!out) {
     const auto code = out.error().code;
-    if (code == core::ErrorCode::kInvalidInput) return error(400, out.error().message);
+    if (code == core::ErrorCode::kRefused) return error(400, out.error().message);
     if (code == core::ErrorCode::kNotFound) return error(404, out.error().message);
     d_.log.error("window not recorded", {{"environment", env}, {"error", out.error().message}});
     return error(500, "not recorded: " + out.error().message);

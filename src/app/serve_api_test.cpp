@@ -291,6 +291,33 @@ TEST_F(AdminSideTest, TheDashboardJsonSaysWhatThePageShows) {
   EXPECT_NE(html.find("db move"), std::string::npos);
 }
 
+// The operator API makes the checks the CLI makes (the core's one check of an operator
+// command): a past until, for and until together, values that are not strings, text that is
+// not UTF-8 are refused with 400 and the reason, and nothing is written.
+TEST_F(AdminSideTest, TheOperatorApiRefusesWhatTheCliRefuses) {
+  clock_.set(*core::parse_iso8601("2026-06-01T00:00:00Z"));
+  auto& a = api();
+  const std::map<std::string, std::string> headers{{"host", "localhost"},
+                                                   {"authorization", "Bearer " + kToken}};
+  const int writes = store_.writes;
+  for (const auto& [body, words] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"until":"2001-01-01T00:00:00Z"})", "in the past"},
+           {R"({"for":"30m","until":"2999-01-01T00:00:00Z"})", "not both"},
+           {R"({"for":"0s"})", "longer than 0s"},
+           {R"({"until":1893456000})", "must be a string"},
+           {"{\"reason\":\"caf\xe9 closed\"}", "not valid UTF-8"},
+       }) {
+    const auto out = a.admin_side(admin_post("/api/environments/prod/on", body, headers));
+    EXPECT_EQ(out.status, 400) << body << ": " << out.body;
+    EXPECT_NE(out.body.find(words), std::string::npos) << body << ": " << out.body;
+  }
+  EXPECT_EQ(store_.writes, writes);
+  EXPECT_EQ(a.admin_side(admin_post("/api/environments/prod/on",
+                                    "{\"reason\":\"caf\xc3\xa9 closed\",\"for\":\"1h\"}", headers))
+                .status,
+            200);
+}
+
 TEST_F(AdminSideTest, TheDashboardJsonNeedsTheTokenWhenTheStatusPageDoes) {
   config_.serve.status_requires_token = true;
   auto& a = api();

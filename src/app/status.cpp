@@ -30,6 +30,10 @@ std::optional<bool> observed_on(const EnvironmentStatus& e) {
 json::value status_json(const std::vector<EnvironmentStatus>& envs, core::Time now) {
   json::array out;
   for (const auto& e : envs) {
+    if (e.error) {
+      out.push_back(json::object{{"environment", e.config->name}, {"error", *e.error}});
+      continue;
+    }
     const core::Decision d = core::decide(e.state, *e.config, now);
     json::array why;
     for (const auto& r : d.reasons) why.emplace_back(r);
@@ -92,6 +96,10 @@ json::value status_json(const std::vector<EnvironmentStatus>& envs, core::Time n
 std::string status_text(const std::vector<EnvironmentStatus>& envs, core::Time now) {
   std::string out;
   for (const auto& e : envs) {
+    if (e.error) {
+      out += e.config->name + ": unreadable: " + *e.error + "\n";
+      continue;
+    }
     const core::Decision d = core::decide(e.state, *e.config, now);
     out += e.config->name + ": maintenance " + (d.on ? "ON" : "off");
     if (auto s = since(e, d)) {

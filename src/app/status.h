@@ -22,8 +22,13 @@ struct EnvironmentStatus {
   std::optional<core::Result<core::Observation>> observed;  // nullopt = not asked
   std::string backend;                                    // the backend's describe()
   std::optional<core::Lease> lease;  // who is switching the backend now, if anyone
+  // Set when the ledger could not be read: the environment is shown as unreadable, with this,
+  // and the rest (state, recent, observed...) is not looked at.
+  std::optional<std::string> error;
 };
 
+// An environment with `error` set is {"environment", "error"} in the JSON and
+// "NAME: unreadable: ERROR" in the text; the others are shown as usual.
 boost::json::value status_json(const std::vector<EnvironmentStatus>& envs, core::Time now);
 std::string status_text(const std::vector<EnvironmentStatus>& envs, core::Time now);
 

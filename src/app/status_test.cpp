@@ -33,5 +33,26 @@ TEST(StatusRecent, LeavesDeliveredNoticesOutAndKeepsTheNewestOldestFirst) {
   EXPECT_TRUE(status_recent(audit, 0).empty());
 }
 
+// One environment whose ledger cannot be read does not hide the others.
+TEST(Status, AnUnreadableEnvironmentIsShownAsSuchBesideTheOthers) {
+  core::EnvironmentConfig prod, staging;
+  prod.name = "prod";
+  staging.name = "staging";
+  std::vector<EnvironmentStatus> envs(2);
+  envs[0].config = &prod;
+  envs[0].error = "stored state is not JSON: syntax error";
+  envs[1].config = &staging;
+  envs[1].backend = "log";
+  const core::Time now = core::from_epoch_ms(0);
+  const std::string text = status_text(envs, now);
+  EXPECT_NE(text.find("prod: unreadable: stored state is not JSON"), std::string::npos) << text;
+  EXPECT_NE(text.find("staging: maintenance off"), std::string::npos) << text;
+  const auto doc = status_json(envs, now);
+  const auto& list = doc.at("environments").as_array();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list.at(0).at("error").as_string(), "stored state is not JSON: syntax error");
+  EXPECT_FALSE(list.at(1).at("on").as_bool());
+}
+
 }  // namespace
 }  // namespace intermission::app

@@ -112,6 +112,13 @@ Result<Outcome> Controller::record(const ParsedItem& item) {
   return handle_item(item, false, false);
 }
 
+Status Controller::check(const ParsedItem& item) const {
+  if (const auto* command = std::get_if<OperatorCommand>(&item)) {
+    return check_operator_command(*command, deps_.clock.now());
+  }
+  return {};
+}
+
 Result<Outcome> Controller::handle_item(const ParsedItem& item, bool dry_run, bool converge_now) {
   if (std::holds_alternative<TickRequest>(item)) {
     return Error::internal("a tick request is handled by handle_all()");
@@ -127,6 +134,7 @@ Result<Outcome> Controller::handle_item(const ParsedItem& item, bool dry_run, bo
     return handle_deployment(*event, dry_run, converge_now);
   }
   const auto& command = std::get<OperatorCommand>(item);
+  if (auto st = check(item); !st) return st.error();
   const EnvironmentConfig* env = config_.environment(command.environment);
   if (env == nullptr) {
     return Error::not_found("no environment '" + command.environment + "' in " + config_.file);

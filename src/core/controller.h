@@ -65,7 +65,8 @@ class Controller {
 
   // Records one input item and brings its environment's backend to the decided state.
   // dry_run: nothing is stored or applied; Outcome::planned says what would be.
-  // Errors are failures worth retrying (store or backend); bad input is never an error here.
+  // Errors are failures worth retrying (store or backend), or kRefused for an operator command
+  // check() refuses (nothing is written then); other bad input is never an error here.
   Result<Outcome> handle(const ParsedItem& item, bool dry_run = false);
 
   // As handle(), and a TickRequest runs tick() for every configured environment (one outcome
@@ -78,7 +79,7 @@ class Controller {
 
   // Schedules, changes or cancels a maintenance window and brings the backend to the decided
   // state (converge_now false: records only, like record()). A refused window is an error
-  // (kInvalidInput, or kNotFound for an unknown id) and changes nothing; Outcome::note is the
+  // (kRefused, or kNotFound for an unknown id) and changes nothing; Outcome::note is the
   // window's id.
   Result<Outcome> handle_window(const WindowCommand& command, bool dry_run = false,
                                 bool converge_now = true);
@@ -87,6 +88,12 @@ class Controller {
   // SNS as soon as the event is safe, then converges with reconcile()). Outcome::environment
   // says which environment to reconcile; empty when the item was ignored.
   Result<Outcome> record(const ParsedItem& item);
+
+  // Whether `item` would be refused (kRefused, with the reason) rather than acted on: an
+  // operator command that check_operator_command refuses now. handle() and record() check this
+  // themselves; a front end with several items checks them all first, to act on none of a
+  // batch with a refused command in it.
+  Status check(const ParsedItem& item) const;
 
   // Brings the backend to the decided state without recording any input.
   Result<Outcome> reconcile(const std::string& environment, bool dry_run = false);

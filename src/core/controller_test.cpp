@@ -117,7 +117,20 @@ TEST_F(ControllerTest, ARefusedWindowIsAnErrorAndChangesNothing) {
   const int writes = store_.writes;
   auto o = c.handle_window(w);
   ASSERT_FALSE(o.ok());
-  EXPECT_EQ(o.error().code, ErrorCode::kInvalidInput);
+  EXPECT_EQ(o.error().code, ErrorCode::kRefused) << "only the window rules refuse";
+  EXPECT_EQ(store_.writes, writes);
+  WindowCommand latin1;
+  latin1.environment = "prod";
+  latin1.start_in = minutes(5);
+  latin1.duration = minutes(20);
+  latin1.reason = "caf\xe9 closed";
+  auto text = c.handle_window(latin1);
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.error().code, ErrorCode::kRefused);
+  EXPECT_NE(text.error().message.find("not valid UTF-8"), std::string::npos);
+  latin1.reason = "ok";
+  latin1.who = "j\xf6rg";
+  EXPECT_EQ(c.handle_window(latin1).error().code, ErrorCode::kRefused);
   EXPECT_EQ(store_.writes, writes);
   w.environment = "nowhere";
   EXPECT_EQ(c.handle_window(w).error().code, ErrorCode::kNotFound);
@@ -286,6 +299,37 @@ TEST_F(ControllerTest, OperatorCommandsNeedAConfiguredEnvironment) {
   EXPECT_TRUE(backends_.switches["staging"].on);
   const auto& step = std::get<SetSwitch>(backends_.switches["staging"].applied.back());
   EXPECT_EQ(step.reason, "db") << "the operator's words reach the page";
+}
+
+// The core checks every operator command itself, whichever front end built it: one the CLI
+// would refuse is refused here too, before anything is written.
+TEST_F(ControllerTest, ARefusedOperatorCommandIsAnErrorAndChangesNothing) {
+  auto c = controller();
+  const int writes = store_.writes;
+  OperatorCommand past;
+  past.environment = "prod";
+  past.until = clock_.now() - minutes(1);
+  EXPECT_FALSE(c.check(past).ok());
+  for (const auto* cmd : {&past}) {
+    auto o = c.handle(*cmd);
+    ASSERT_FALSE(o.ok());
+    EXPECT_EQ(o.error().code, ErrorCode::kRefused);
+    auto r = c.record(*cmd);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::kRefused);
+  }
+  OperatorCommand latin1;
+  latin1.environment = "prod";
+  latin1.reason = "caf\xe9 closed";
+  EXPECT_EQ(c.handle(latin1).error().code, ErrorCode::kRefused);
+  EXPECT_EQ(store_.writes, writes);
+  EXPECT_FALSE(backends_.switches["prod"].on);
+  OperatorCommand fine = latin1;
+  fine.reason = "caf\xc3\xa9 closed";
+  EXPECT_TRUE(c.check(fine).ok());
+  EXPECT_TRUE(c.check(event("d-1", DeploymentStatus::kCreated)).ok());
+  ASSERT_TRUE(c.handle(fine).ok());
+  EXPECT_TRUE(backends_.switches["prod"].on);
 }
 
 TEST_F(ControllerTest, ConflictsAreRetriedFromAFreshRead) {

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "core/text.h"
+
 namespace intermission::core {
 
 bool is_terminal(DeploymentStatus status) {
@@ -66,24 +68,46 @@ Status read_window_start(std::string_view text, WindowCommand& command) {
     command.start.reset();
     return {};
   }
-  if (auto t = parse_iso8601(text)) {
+  auto t = read_operator_time(text);
+  if (t) {
     command.start = *t;
     command.start_in.reset();
     return {};
   }
-  return Error::invalid_input("the start '" + std::string(text) +
-                              "' is neither a UTC time like 2026-01-31T02:00:00Z nor a "
-                              "delay like +2h");
+  return Error::invalid_input("the start is neither a delay like +2h nor a time: " +
+                              t.error().message);
 }
 
 Status read_window_end(std::string_view text, WindowCommand& command) {
-  auto t = parse_iso8601(text);
-  if (!t) {
-    return Error::invalid_input("the end '" + std::string(text) +
-                                "' is not a UTC time like 2026-01-31T04:00:00Z (years up to 9999)");
-  }
+  auto t = read_operator_time(text);
+  if (!t) return Error::invalid_input("the end " + t.error().message);
   command.end = *t;
   command.duration.reset();
+  return {};
+}
+
+Status check_operator_command(const OperatorCommand& c, Time now) {
+  if (!c.problem.empty()) return Error::refused(c.problem);
+  if (c.environment.empty()) return Error::refused("an operator command names its environment");
+  if (auto st = check_utf8(c.environment, "the environment"); !st) return st;
+  if (auto st = check_utf8(c.reason, "the reason"); !st) return st;
+  if (auto st = check_utf8(c.who, "who"); !st) return st;
+  if (c.duration && c.until) return Error::refused("give 'for' or 'until', not both");
+  if (c.duration && c.duration->count() <= 0) {
+    return Error::refused("'for' must be longer than 0s");
+  }
+  if (c.duration && *c.duration > kLongestDuration) {
+    return Error::refused("'for' is longer than " + format_duration(kLongestDuration) +
+                          ", the longest duration accepted");
+  }
+  if (c.until && !within_bounds(*c.until)) {
+    return Error::refused("'until' must lie within the years 0000-9999");
+  }
+  if (c.until && *c.until <= now) {
+    return Error::refused("'until' (" + format_iso8601(*c.until) +
+                          ") is in the past: it must be later than now (" + format_iso8601(now) +
+                          ")");
+  }
   return {};
 }
 

@@ -67,9 +67,20 @@ struct OperatorCommand {
   OperatorAction action = OperatorAction::kOn;
   std::string reason;
   std::optional<Duration> duration;  // "for"; resolved against the clock when applied
-  std::optional<Time> until;         // absolute end; wins over duration if both are given
+  std::optional<Time> until;         // absolute end; never given together with duration
   std::string who;
+  // What a parser found wrong with a value as it was sent (a 'for' that is not a duration, an
+  // 'until' that is not a time or past the year 9999); check_operator_command refuses it.
+  std::string problem;
 };
+
+// The one check of an operator command, made by the core before it is applied (so by every
+// front end: the CLI, `handle` and the Lambda, the operator API) and by front ends that want to
+// refuse before doing anything else: the environment is named; environment, reason and who are
+// UTF-8; not both a duration and an until; a duration longer than 0 and at most
+// kLongestDuration; an until after `now` and within the years 0000-9999; no parser problem.
+// kRefused with the reason, naming the field, otherwise ok.
+Status check_operator_command(const OperatorCommand& command, Time now);
 
 // An operator's scheduled maintenance window: schedule, change or cancel one. Times are
 // absolute (start/end) or relative to the moment the command is applied (start_in/duration),
@@ -88,10 +99,10 @@ struct WindowCommand {
 };
 
 // Reads when a window starts into `command`: "+2h", "+30m", "+0s" (relative to when the ledger
-// records it: start_in) or a UTC time "2026-01-31T02:00:00Z" (start). kInvalidInput with the
-// accepted shapes otherwise.
+// records it: start_in) or a time with its zone, read_operator_time (start). kInvalidInput with
+// the accepted shapes otherwise.
 Status read_window_start(std::string_view text, WindowCommand& command);
-// Reads when a window ends: a UTC time (end). kInvalidInput otherwise.
+// Reads when a window ends: a time with its zone (end). kInvalidInput otherwise.
 Status read_window_end(std::string_view text, WindowCommand& command);
 
 // Acknowledged and deliberately not acted on (instance-level messages, test messages, ...).

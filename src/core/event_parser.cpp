@@ -42,9 +42,10 @@ std::optional<Time> get_time(const json::object& o, std::string_view key) {
   if (v == nullptr) return std::nullopt;
   if (v->is_string()) return parse_any_time(v->get_string());
   if (v->is_number()) {
-    const double seconds = v->to_number<double>();
-    if (seconds < 0 || seconds > 1e12) return std::nullopt;
-    return from_epoch_ms(static_cast<std::int64_t>(seconds * 1000.0));
+    // Epoch seconds, up to the last time a store can write (the year 9999).
+    const double ms = v->to_number<double>() * 1000.0;
+    if (!(ms >= 0) || ms >= static_cast<double>(to_epoch_ms(kLatestTime) + 1)) return std::nullopt;
+    return from_epoch_ms(static_cast<std::int64_t>(ms));
   }
   return std::nullopt;
 }
@@ -104,6 +105,8 @@ ParsedItem parse_eventbridge(const json::object& o) {
   if (!id || !state || !app || !group) {
     return Ignored{"EventBridge CodeDeploy event without deploymentId, state, application or group"};
   }
+  // As on the SNS path: an empty id names no deployment (it would raise the page for "").
+  if (id->empty()) return Ignored{"EventBridge CodeDeploy event with an empty deploymentId"};
   auto status = parse_deployment_status(*state);
   if (!status) return Ignored{"EventBridge CodeDeploy state '" + *state + "' is not known"};
   DeploymentEvent e;
@@ -135,13 +138,34 @@ ParsedItem parse_operator(const json::object& o) {
   }
   c.reason = get_string(o, "reason").value_or("");
   c.who = get_string(o, "who").value_or("");
-  if (auto f = get_string(o, "for")) {
-    c.duration = parse_duration(*f);
-    if (!c.duration) return Ignored{"operator 'for' value '" + *f + "' is not a duration"};
+  // A value that cannot be carried out makes the command refused (check_operator_command),
+  // not ignored: the operator learns it was not done.
+  if (const auto* f = o.if_contains("for"); f != nullptr) {
+    auto d = f->is_string() ? read_duration(f->get_string())
+                            : Result<Duration>(Error::invalid_input("'for' is not a string"));
+    if (d)
+      c.duration = *d;
+    else
+      c.problem = "operator 'for': " + d.error().message;
   }
-  if (o.contains("until")) {
-    c.until = get_time(o, "until");
-    if (!c.until) return Ignored{"operator 'until' is not a time"};
+  if (const auto* u = o.if_contains("until"); u != nullptr) {
+    // An operator's time: with its zone when it is ISO 8601 (read_operator_time), or epoch
+    // seconds, or CodeDeploy's Java date in UTC.
+    const std::string_view text = u->is_string() ? std::string_view(u->get_string()) : "";
+    if (text.size() > 4 && text[4] == '-') {
+      auto t = read_operator_time(text);
+      if (t)
+        c.until = *t;
+      else
+        c.problem = "operator 'until': " + t.error().message;
+    } else {
+      c.until = get_time(o, "until");
+      if (!c.until) {
+        c.problem =
+            "operator 'until' is not a time within the years 0000-9999 (epoch seconds, "
+            "or a time with its zone like 2026-01-31T18:00:00Z)";
+      }
+    }
   }
   return c;
 }

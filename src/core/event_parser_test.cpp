@@ -153,6 +153,65 @@ TEST(EventParser, OperatorCommand) {
   EXPECT_EQ(c.who, "bob");
 }
 
+// An operator command whose values cannot be carried out is not "ignored" (exit 0, nothing
+// done): it reaches check_operator_command, which refuses it with the reason, as the CLI does.
+TEST(EventParser, AnOperatorCommandWithABadValueIsRefusedNotIgnored) {
+  const Time now = *parse_iso8601("2026-06-01T12:00:00Z");
+  const auto check = [&now](const std::string& text) -> Status {
+    const auto items = parse_ok(text);
+    EXPECT_EQ(items.size(), 1u) << text;
+    const auto* c = items.empty() ? nullptr : std::get_if<OperatorCommand>(&items[0]);
+    if (c == nullptr) return Error::internal("not an operator command: " + text);
+    return check_operator_command(*c, now);
+  };
+  for (
+      const char* text :
+      {R"({"operator":{"environment":"prod","action":"on","until":"2001-01-01T00:00:00Z"}})",
+       R"({"operator":{"environment":"prod","action":"on","for":"30m","until":"2027-01-01T00:00:00Z"}})",
+       R"({"operator":{"environment":"prod","action":"on","until":900000000000}})",
+       R"({"operator":{"environment":"prod","action":"on","until":"tomorrow"}})",
+       R"({"operator":{"environment":"prod","action":"on","for":"soon"}})",
+       R"({"operator":{"environment":"prod","action":"on","for":"0s"}})"}) {
+    const auto st = check(text);
+    ASSERT_FALSE(st.ok()) << text;
+    EXPECT_EQ(st.error().code, ErrorCode::kRefused) << text << ": " << st.error().message;
+  }
+  EXPECT_TRUE(
+      check(R"({"operator":{"environment":"prod","action":"on","until":1893456000}})").ok());
+  EXPECT_TRUE(check(R"({"operator":{"environment":"prod","action":"off","for":"2h"}})").ok());
+}
+
+// Every parser returns only times within the bounds: a numeric time past the year 9999 (10^12
+// seconds was accepted, then capped) is no time at all.
+TEST(EventParser, NumericTimesPastTheYear9999AreNotTimes) {
+  const auto last =
+      parse_ok(R"({"operator":{"environment":"prod","action":"on","until":253402300799}})");
+  EXPECT_EQ(std::get<OperatorCommand>(last[0]).until, parse_iso8601("9999-12-31T23:59:59Z"));
+  const auto beyond =
+      parse_ok(R"({"operator":{"environment":"prod","action":"on","until":253402300800}})");
+  EXPECT_FALSE(std::get<OperatorCommand>(beyond[0]).until.has_value());
+  EXPECT_FALSE(std::get<OperatorCommand>(beyond[0]).problem.empty());
+  const auto e = only_event(parse_ok(
+      R"({"applicationName":"a","deploymentGroupName":"g","deploymentId":"d","status":"CREATED",
+          "createTime":900000000000})"));
+  EXPECT_FALSE(e.time.has_value());
+}
+
+// An empty deploymentId is no deployment, whichever way it comes: the SNS path always ignored
+// it, the EventBridge one raised the page for "".
+TEST(EventParser, AnEmptyDeploymentIdIsIgnoredOnEveryPath) {
+  const auto eventbridge = parse_ok(R"({"version":"0","id":"e-1",
+      "detail-type":"CodeDeploy Deployment State-change Notification","source":"aws.codedeploy",
+      "time":"2026-11-27T10:00:00Z","region":"eu-west-1",
+      "detail":{"deploymentId":"","state":"START","application":"a","deploymentGroup":"g"}})");
+  ASSERT_EQ(eventbridge.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<Ignored>(eventbridge[0]));
+  EXPECT_NE(ignored_reason(eventbridge).find("deploymentId"), std::string::npos);
+  const auto sns = parse_ok(
+      R"({"applicationName":"a","deploymentGroupName":"g","deploymentId":"","status":"CREATED"})");
+  EXPECT_TRUE(std::holds_alternative<Ignored>(sns[0]));
+}
+
 TEST(EventParser, ArraysAndMultipleRecordsYieldEveryItemInOrder) {
   const auto items = parse_ok(
       R"([{"applicationName":"a","deploymentGroupName":"g","deploymentId":"d-1","status":"CREATED"},

@@ -5,6 +5,8 @@
 #include <tuple>
 #include <utility>
 
+#include "core/text.h"
+
 namespace intermission::core {
 namespace {
 
@@ -246,32 +248,34 @@ std::string describe(const Window& w) {
 // new window, or a new start for one that has not begun), so it must not be in the past.
 Status check_window(const Window& w, bool start_moved, Time now) {
   if (!within_bounds(w.start) || !within_bounds(w.end)) {
-    return Error::invalid_input("a window must lie within the years 0000-9999");
+    return Error::refused("a window must lie within the years 0000-9999");
   }
   if (w.end <= w.start) {
-    return Error::invalid_input("a window must end after its start (" + format_iso8601(w.start) +
-                                " to " + format_iso8601(w.end) + ")");
+    return Error::refused("a window must end after its start (" + format_iso8601(w.start) + " to " +
+                          format_iso8601(w.end) + ")");
   }
   if (start_moved && w.start < now) {
-    return Error::invalid_input("the window would start in the past (" + format_iso8601(w.start) +
-                                "; it is now " + format_iso8601(now) +
-                                "); for maintenance now, use --at +0s or intermission on");
+    return Error::refused("the window would start in the past (" + format_iso8601(w.start) +
+                          "; it is now " + format_iso8601(now) +
+                          "); for maintenance now, use --at +0s or intermission on");
   }
   if (w.end <= now) {
-    return Error::invalid_input("the window would end in the past (" + format_iso8601(w.end) +
-                                "); to end it now, cancel it");
+    return Error::refused("the window would end in the past (" + format_iso8601(w.end) +
+                          "); to end it now, cancel it");
   }
   if (w.start - now > kLongestDuration) {
-    return Error::invalid_input("the window would start too far ahead (more than " +
-                                format_duration(kLongestDuration) + " from now)");
+    return Error::refused("the window would start too far ahead (more than " +
+                          format_duration(kLongestDuration) + " from now)");
   }
   if (w.end - w.start > kLongestDuration) {
-    return Error::invalid_input("the window would be too long (more than " +
-                                format_duration(kLongestDuration) + ")");
+    return Error::refused("the window would be too long (more than " +
+                          format_duration(kLongestDuration) + ")");
   }
+  if (auto st = check_utf8(w.reason, "the window's reason"); !st) return st;
+  if (auto st = check_utf8(w.who, "the window's who"); !st) return st;
   if (w.reason.size() > kMaxWindowText || w.who.size() > kMaxWindowText) {
-    return Error::invalid_input("a window's reason and who are at most " +
-                                std::to_string(kMaxWindowText) + " bytes each");
+    return Error::refused("a window's reason and who are at most " +
+                          std::to_string(kMaxWindowText) + " bytes each");
   }
   return {};
 }
@@ -293,17 +297,16 @@ Result<Transition> apply_window_command(const EnvState& state, const WindowComma
   const std::string who = command.who.empty() ? "operator" : command.who;
   if (command.action == WindowAction::kSchedule) {
     if (s.windows.size() >= kMaxWindows) {
-      return Error::invalid_input("'" + s.environment + "' has " +
-                                  std::to_string(s.windows.size()) +
-                                  " windows scheduled, at most " + std::to_string(kMaxWindows) +
-                                  " are kept: cancel one first");
+      return Error::refused("'" + s.environment + "' has " + std::to_string(s.windows.size()) +
+                            " windows scheduled, at most " + std::to_string(kMaxWindows) +
+                            " are kept: cancel one first");
     }
     Window w;
     const auto start = resolve(command.start, command.start_in, now);
-    if (!start) return Error::invalid_input("a window needs a start (--at)");
+    if (!start) return Error::refused("a window needs a start (--at)");
     w.start = *start;
     const auto end = resolve(command.end, command.duration, w.start);
-    if (!end) return Error::invalid_input("a window needs an end (--for or --until)");
+    if (!end) return Error::refused("a window needs an end (--for or --until)");
     w.end = *end;
     w.reason = command.reason.value_or("");
     w.who = who;
@@ -337,8 +340,8 @@ Result<Transition> apply_window_command(const EnvState& state, const WindowComma
   Window changed = w;
   const auto start = resolve(command.start, command.start_in, now);
   if (start && w.start <= now) {
-    return Error::invalid_input("window " + w.id + " already started at " +
-                                format_iso8601(w.start) + "; its start stays (change its end)");
+    return Error::refused("window " + w.id + " already started at " + format_iso8601(w.start) +
+                          "; its start stays (change its end)");
   }
   if (start) changed.start = *start;
   if (auto end = resolve(command.end, command.duration, changed.start)) changed.end = *end;

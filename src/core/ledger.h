@@ -131,10 +131,11 @@ Transition apply_operator_command(const EnvState& state, const OperatorCommand& 
                                   Time now);
 
 // Schedules, changes or cancels a window (precondition: command.environment ==
-// state.environment). Refused (kInvalidInput, kNotFound for an unknown id) when the window
+// state.environment). Refused (kRefused, kNotFound for an unknown id) when the window
 // would end at or before `now`, end at or before its start, start in the past (a new one, or a
 // new start for one that has not started), start or last beyond kLongestDuration, end after
-// kLatestTime, or be one too many; a window that has started keeps its start. The new or
+// kLatestTime, be one too many, or have a reason or who that is not UTF-8; a window that has
+// started keeps its start. The new or
 // changed window's id is in Transition::note.
 Result<Transition> apply_window_command(const EnvState& state, const WindowCommand& command,
                                         Time now);

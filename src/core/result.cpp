@@ -13,6 +13,7 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::kTimeout: return "timeout";
     case ErrorCode::kPermission: return "permission";
     case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kRefused: return "refused";
   }
   return "unknown";
 }

@@ -21,6 +21,10 @@ enum class ErrorCode {
   kTimeout,       // a deadline passed
   kPermission,    // access was refused
   kInternal,      // a bug or an impossible state
+  // A command our rules refuse (a window in the past, an operator `until` in the past, text
+  // that is not UTF-8): nothing changed; the sender's to correct, never retryable. Unlike
+  // kInvalidInput, never a store's or a dependency's failure.
+  kRefused,
 };
 
 std::string_view to_string(ErrorCode code);
@@ -40,6 +44,7 @@ struct Error {
   static Error timeout(std::string m) { return {ErrorCode::kTimeout, std::move(m)}; }
   static Error permission(std::string m) { return {ErrorCode::kPermission, std::move(m)}; }
   static Error internal(std::string m) { return {ErrorCode::kInternal, std::move(m)}; }
+  static Error refused(std::string m) { return {ErrorCode::kRefused, std::move(m)}; }
 
   // The same error with "<context>: " put in front of its message.
   [[nodiscard]] Error with_context(std::string_view context) const {

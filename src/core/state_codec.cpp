@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "core/text.h"
+
 namespace intermission::core {
 namespace {
 
@@ -10,8 +12,11 @@ namespace json = boost::json;
 json::value opt_time(const std::optional<Time>& t) {
   return t ? json::value(format_iso8601(*t)) : json::value(nullptr);
 }
+// Every string is written as UTF-8, as JSON must be: a byte that is not (text an older version
+// let in) becomes U+FFFD.
+json::string text(std::string_view s) { return json::string(to_valid_utf8(s)); }
 json::value opt_string(const std::optional<std::string>& s) {
-  return s ? json::value(*s) : json::value(nullptr);
+  return s ? json::value(text(*s)) : json::value(nullptr);
 }
 
 // Reading is strict about types: a state we cannot fully read is an error, not a guess.
@@ -25,7 +30,7 @@ struct Reader {
       fail(key);
       return {};
     }
-    return std::string(v->get_string());
+    return to_valid_utf8(v->get_string());
   }
   std::optional<std::string> opt_str(std::string_view key) {
     const auto* v = o.if_contains(key);
@@ -34,7 +39,7 @@ struct Reader {
       fail(key);
       return std::nullopt;
     }
-    return std::string(v->get_string());
+    return to_valid_utf8(v->get_string());
   }
   std::optional<Time> opt_time(std::string_view key) {
     auto s = opt_str(key);
@@ -89,9 +94,9 @@ Status check_state_size(const EnvState& state, std::string_view encoded) {
 }
 
 json::value to_json(const DeploymentRecord& r) {
-  return json::object{{"id", r.id},
-                      {"application", r.application},
-                      {"deployment_group", r.deployment_group},
+  return json::object{{"id", text(r.id)},
+                      {"application", text(r.application)},
+                      {"deployment_group", text(r.deployment_group)},
                       {"status", std::string(to_string(r.status))},
                       {"creator", opt_string(r.creator)},
                       {"rollback_of", opt_string(r.rollback_of)},
@@ -106,22 +111,22 @@ json::value to_json(const DeploymentRecord& r) {
 }
 
 json::value to_json(const Window& w) {
-  return json::object{{"id", w.id},
+  return json::object{{"id", text(w.id)},
                       {"start", format_iso8601(w.start)},
                       {"end", format_iso8601(w.end)},
-                      {"reason", w.reason},
-                      {"who", w.who},
+                      {"reason", text(w.reason)},
+                      {"who", text(w.who)},
                       {"created", format_iso8601(w.created)},
                       {"started", w.started}};
 }
 
 json::value to_json(const AuditEntry& e) {
   return json::object{{"time", format_iso8601(e.time)},
-                      {"environment", e.environment},
-                      {"kind", e.kind},
-                      {"message", e.message},
-                      {"who", e.who},
-                      {"deployment_id", e.deployment_id}};
+                      {"environment", text(e.environment)},
+                      {"kind", text(e.kind)},
+                      {"message", text(e.message)},
+                      {"who", text(e.who)},
+                      {"deployment_id", text(e.deployment_id)}};
 }
 
 std::string encode_state(const EnvState& s) {
@@ -132,8 +137,8 @@ std::string encode_state(const EnvState& s) {
   o["deployments"] = std::move(deployments);
   if (s.hold) {
     o["hold"] = json::object{{"on", s.hold->on},
-                             {"reason", s.hold->reason},
-                             {"who", s.hold->who},
+                             {"reason", text(s.hold->reason)},
+                             {"who", text(s.hold->who)},
                              {"since", format_iso8601(s.hold->since)},
                              {"until", opt_time(s.hold->until)}};
   } else {
@@ -141,9 +146,9 @@ std::string encode_state(const EnvState& s) {
   }
   o["applied"] = json::object{{"on", s.applied.on},
                               {"since", opt_time(s.applied.since)},
-                              {"reason", s.applied.reason}};
+                              {"reason", text(s.applied.reason)}};
   json::array ids;
-  for (const auto& id : s.recent_message_ids) ids.push_back(json::value(id));
+  for (const auto& id : s.recent_message_ids) ids.push_back(text(id));
   o["recent_message_ids"] = std::move(ids);
   json::array windows;
   for (const auto& [id, w] : s.windows) windows.push_back(to_json(w));
@@ -154,9 +159,15 @@ std::string encode_state(const EnvState& s) {
 
 Result<EnvState> decode_state(std::string_view text, std::string environment,
                               std::int64_t version) {
+  // Text is checked where it comes in, but an older version wrote text that is not UTF-8 as it
+  // was (Boost.JSON copies a string's bytes), and a state it stored must load: otherwise its
+  // environment is stuck. Its bad bytes are read as U+FFFD, like the writer's now.
+  json::parse_options options;
+  options.allow_invalid_utf8 = true;
   boost::system::error_code ec;
-  const json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) return Error::invalid_input("stored state is not a JSON object");
+  const json::value v = json::parse(text, ec, {}, options);
+  if (ec) return Error::invalid_input("stored state is not JSON: " + ec.message());
+  if (!v.is_object()) return Error::invalid_input("stored state is not a JSON object");
   const json::object& o = v.get_object();
   const auto* format = o.if_contains("format");
   if (format == nullptr || !format->is_int64() || format->get_int64() != 1) {
@@ -227,7 +238,7 @@ Result<EnvState> decode_state(std::string_view text, std::string environment,
   }
   if (const auto* ids = o.if_contains("recent_message_ids"); ids != nullptr && ids->is_array()) {
     for (const auto& id : ids->get_array()) {
-      if (id.is_string()) s.recent_message_ids.emplace_back(id.get_string());
+      if (id.is_string()) s.recent_message_ids.push_back(to_valid_utf8(id.get_string()));
     }
   }
   return s;

@@ -11,9 +11,12 @@
 
 namespace intermission::core {
 
-// The state without its version (the store keeps the version beside it).
+// The state without its version (the store keeps the version beside it). Always UTF-8: a byte
+// of a text field that is not (text an older version let in) is written as U+FFFD.
 std::string encode_state(const EnvState& state);
-// Fails with kInvalidInput when `text` is not a state this version wrote.
+// Fails with kInvalidInput when `text` is not a state this version wrote. Accepts everything
+// encode_state writes, and states older versions wrote with text that is not UTF-8 (those
+// bytes are read as U+FFFD).
 Result<EnvState> decode_state(std::string_view text, std::string environment,
                               std::int64_t version);
 

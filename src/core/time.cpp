@@ -98,6 +98,66 @@ std::optional<Time> parse_iso8601(std::string_view s) {
   return make_time(*y, *mo, *d, *h, *mi, *se, ms);
 }
 
+Result<Time> read_operator_time(std::string_view s) {
+  const std::string quoted = "'" + std::string(s) + "'";
+  const auto not_a_time = [&quoted](const std::string& why) {
+    return Error::invalid_input(quoted +
+                                " is not a time like 2026-01-31T18:00:00Z (UTC) or "
+                                "2026-01-31T19:00:00+01:00 (with the offset from UTC): " +
+                                why);
+  };
+  if (s.size() < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+      s[13] != ':' || s[16] != ':') {
+    return not_a_time("YYYY-MM-DDTHH:MM:SS, years up to 9999");
+  }
+  const auto y = digits(s, 0, 4), mo = digits(s, 5, 2), d = digits(s, 8, 2), h = digits(s, 11, 2),
+             mi = digits(s, 14, 2), se = digits(s, 17, 2);
+  if (!y || !mo || !d || !h || !mi || !se) return not_a_time("YYYY-MM-DDTHH:MM:SS");
+  std::size_t pos = 19;
+  int ms = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    int scale = 100;
+    const std::size_t start = pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      ms += (s[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start) return not_a_time("a '.' with no digits after it");
+  }
+  const std::string_view zone = s.substr(pos);
+  if (zone.empty()) {
+    return Error::invalid_input(quoted + " has no zone: add Z for UTC (" + std::string(s) +
+                                "Z) or your offset from UTC (" + std::string(s) + "+01:00)");
+  }
+  Duration offset{0};
+  if (zone != "Z" && zone != "z") {
+    const auto oh = digits(zone, 1, 2), om = digits(zone, 4, 2);
+    if (zone.size() != 6 || (zone[0] != '+' && zone[0] != '-') || zone[3] != ':' || !oh || !om ||
+        *oh > 23 || *om > 59) {
+      return not_a_time("the zone is Z or +HH:MM / -HH:MM");
+    }
+    offset = std::chrono::hours(*oh) + std::chrono::minutes(*om);
+    if (zone[0] == '-') offset = -offset;
+  }
+  const bool leap = *se == 60;
+  const auto local = make_time(*y, *mo, *d, *h, *mi, leap ? 59 : *se, ms);
+  if (!local || *se > 60) return not_a_time("no such date and time (years up to 9999)");
+  Time t = *local - offset;
+  if (leap) {
+    // Only the last second of a UTC day can be a leap second.
+    const auto day_start = std::chrono::floor<std::chrono::days>(t);
+    if (t - day_start <
+        std::chrono::hours(23) + std::chrono::minutes(59) + std::chrono::seconds(59)) {
+      return not_a_time("second 60 exists only as a leap second, at 23:59:60 UTC");
+    }
+    t += std::chrono::seconds(1);
+  }
+  if (!within_bounds(t)) return not_a_time("past the year 9999 (years up to 9999)");
+  return t;
+}
+
 std::optional<Time> parse_java_date(std::string_view s) {
   // EEE MMM dd HH:mm:ss zzz yyyy  ->  "Thu Oct 13 15:50:45 UTC 2022"
   if (s.size() != 28 || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[19] != ' ' ||

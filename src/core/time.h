@@ -36,6 +36,14 @@ inline Time from_epoch_ms(std::int64_t ms) { return Time(Duration(ms)); }
 // Every parser below returns only times within_bounds().
 // "2022-10-13T15:50:46.039Z" (fraction and 'Z' optional; "+00:00" accepted).
 std::optional<Time> parse_iso8601(std::string_view text);
+// A time an operator gives (--at, --until, the API's and an operator event's until), stricter
+// than parse_iso8601, which reads what AWS and our stores write: "2026-01-31T18:00:00Z" or with
+// the offset from UTC, "2026-01-31T19:00:00+01:00" (converted to UTC); a time without a zone
+// is refused rather than guessed. Second 60 only at 23:59:60 UTC, a leap second, read as the
+// next second (00:00:00: our times, like POSIX's and AWS's, have no leap seconds, and that is
+// the instant the operator means, to within the second). kInvalidInput with the accepted
+// shapes otherwise.
+Result<Time> read_operator_time(std::string_view text);
 // Java Date.toString() as CodeDeploy sends it: "Thu Oct 13 15:50:45 UTC 2022". Only the zones
 // UTC and GMT are accepted: any other zone is ambiguous in that format.
 std::optional<Time> parse_java_date(std::string_view text);

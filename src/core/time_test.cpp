@@ -116,6 +116,38 @@ TEST(Time, TimesBeyondYear9999AreRefused) {
   EXPECT_EQ(add_bounded(kLatestTime - Duration(5), std::chrono::hours(1)), kLatestTime);
 }
 
+// What an operator types: a zone is required (a time without one was taken as UTC, shifting an
+// operator's local time by their offset without a word), an offset is applied, and second 60
+// exists only as a leap second, at 23:59:60 UTC, read as the next second.
+TEST(Time, OperatorTimesNeedAZoneAndAReal60thSecond) {
+  const auto at = [](std::string_view text) { return read_operator_time(text); };
+  EXPECT_EQ(at("2026-01-31T18:00:00Z").value(), *parse_iso8601("2026-01-31T18:00:00Z"));
+  EXPECT_EQ(at("2026-01-31T18:00:00.250z").value(), *parse_iso8601("2026-01-31T18:00:00.250Z"));
+  EXPECT_EQ(at("2026-01-31T19:00:00+01:00").value(), *parse_iso8601("2026-01-31T18:00:00Z"));
+  EXPECT_EQ(at("2026-01-31T12:30:00-05:30").value(), *parse_iso8601("2026-01-31T18:00:00Z"));
+  EXPECT_EQ(at("2026-02-01T00:30:00+06:30").value(), *parse_iso8601("2026-01-31T18:00:00Z"));
+  EXPECT_EQ(at("2026-01-31T18:00:00-00:00").value(), *parse_iso8601("2026-01-31T18:00:00Z"));
+  const auto local = at("2026-01-31T18:00:00");
+  ASSERT_FALSE(local.ok());
+  EXPECT_NE(local.error().message.find("no zone"), std::string::npos) << local.error().message;
+  for (const char* bad :
+       {"2026-01-31T18:00:00+0100", "2026-01-31T18:00:00+24:00", "2026-01-31T18:00:00+01:60",
+        "2026-01-31T18:00:00 UTC", "2026-01-31 18:00:00Z", "2026-02-30T18:00:00Z", "tomorrow",
+        "10000-01-01T00:00:00Z", "9999-12-31T23:59:60Z"}) {
+    EXPECT_FALSE(at(bad).ok()) << bad;
+  }
+  EXPECT_NE(at("10000-01-01T00:00:00Z").error().message.find("years up to 9999"),
+            std::string::npos);
+  // 12:00:60 is no time at all (it became 12:01:00); 23:59:60 UTC is a leap second.
+  const auto sixty = at("2026-06-01T12:00:60Z");
+  ASSERT_FALSE(sixty.ok());
+  EXPECT_NE(sixty.error().message.find("23:59:60"), std::string::npos) << sixty.error().message;
+  EXPECT_EQ(at("2016-12-31T23:59:60Z").value(), *parse_iso8601("2017-01-01T00:00:00Z"));
+  EXPECT_EQ(at("2017-01-01T00:59:60+01:00").value(), *parse_iso8601("2017-01-01T00:00:00Z"));
+  EXPECT_FALSE(at("2016-12-31T23:59:60+01:00").ok()) << "22:59:60 UTC";
+  EXPECT_EQ(at("9999-12-31T23:59:59.999Z").value(), kLatestTime);
+}
+
 // The writer saturates at the bounds and the reader accepts every time inside them: a stored
 // time can always be read back.
 TEST(Time, EveryTimeTheWriterProducesTheReaderAccepts) {

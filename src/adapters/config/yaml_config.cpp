@@ -80,6 +80,30 @@ class Walker {
     out = *d;
   }
 
+  // Every mapping in the document, at any depth, has each key once: yaml-cpp keeps all copies,
+  // and which one a lookup finds differs (operator[] the first, a walk over the pairs the last).
+  void unique_keys(const YAML::Node& n, const std::string& field) {
+    if (n.IsSequence()) {
+      std::size_t i = 0;
+      for (const auto& item : n) unique_keys(item, field + "[" + std::to_string(i++) + "]");
+      return;
+    }
+    if (!n.IsMap()) return;
+    std::map<std::string, YAML::Mark> seen;
+    for (const auto& kv : n) {
+      if (!kv.first.IsScalar()) continue;  // a complex key: the fields below say what is wrong
+      const std::string key = kv.first.Scalar();
+      const auto [first, inserted] = seen.emplace(key, kv.first.Mark());
+      if (!inserted) {
+        error(kv.first, join(field, key),
+              "repeated key (first at line " + std::to_string(first->second.line + 1) +
+                  ", column " + std::to_string(first->second.column + 1) + "): give each key once");
+        continue;
+      }
+      unique_keys(kv.second, join(field, key));
+    }
+  }
+
   static std::string join(const std::string& a, const std::string& b) {
     return a.empty() ? b : a + "." + b;
   }
@@ -363,6 +387,7 @@ LoadedConfig parse_config(const std::string& text, const std::string& file) {
     out.errors = w.errors;
     return out;
   }
+  w.unique_keys(root, "");
   w.only_keys(root, "",
               {"store", "aws", "serve", "defaults", "routes", "environments", "notifications"});
 

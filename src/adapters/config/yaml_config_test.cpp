@@ -269,6 +269,43 @@ environments:
       << all_errors(misplaced);
 }
 
+// A key given twice in a mapping is a mistake, wherever it is: which copy won depended on the
+// field (the first for most settings, the last for backend settings and a whole environment).
+TEST(YamlConfig, ARepeatedKeyIsAMistakeWithFileLineAndColumn) {
+  const auto c = parse_config(R"(store:
+  path: a.db
+  path: b.db
+environments:
+  prod:
+    backend: {type: log, path: one.log, path: two.log}
+    max_duration: 1h
+    max_duration: 2h
+  staging:
+    backend: {type: log}
+  prod:
+    backend: {type: log}
+routes:
+  - {application: a, environment: prod, application: b}
+)",
+                              "dup.yaml");
+  const std::string text = all_errors(c);
+  EXPECT_NE(text.find("dup.yaml:3:3: store.path: repeated key (first at line 2, column 3)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dup.yaml:6:41: environments.prod.backend.path: repeated key"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dup.yaml:8:5: environments.prod.max_duration: repeated key"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dup.yaml:11:3: environments.prod: repeated key (first at line 5, column 3)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dup.yaml:14:41: routes[0].application: repeated key"), std::string::npos)
+      << text;
+  EXPECT_TRUE(parse_config(kValid, "ok.yaml").errors.empty());
+}
+
 TEST(YamlConfig, SyntaxErrorNamesTheLine) {
   const auto c = parse_config("environments:\n  prod: [unclosed\n", "bad.yaml");
   ASSERT_EQ(c.errors.size(), 1u);
