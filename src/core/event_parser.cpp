@@ -74,8 +74,11 @@ ParsedItem parse_codedeploy_message(const json::object& m, EventSource source) {
   e.deployment_group = *group;
   e.deployment_id = *id;
   e.status = *status;
-  e.time = is_terminal(*status) ? get_time(m, "completeTime") : std::nullopt;
-  if (!e.time) e.time = get_time(m, "createTime");
+  // The deployment's own time of this status: when it ended for an end, else when it began.
+  // An end without completeTime is not dated by its start (that would place the end before
+  // deployments that began meanwhile, and a failure would seem superseded by them): the
+  // SNS Timestamp dates it, as it dates a message with no time of its own.
+  e.time = is_terminal(*status) ? get_time(m, "completeTime") : get_time(m, "createTime");
   if (auto rb = get_embedded_object(m, "rollbackInformation")) {
     e.rollback_of = get_string(*rb, "RollbackTriggeringDeploymentId");
   }
@@ -103,7 +106,8 @@ ParsedItem parse_eventbridge(const json::object& o) {
   auto app = get_string(*d, "application");
   auto group = get_string(*d, "deploymentGroup");
   if (!id || !state || !app || !group) {
-    return Ignored{"EventBridge CodeDeploy event without deploymentId, state, application or group"};
+    return Ignored{
+        "EventBridge CodeDeploy event without deploymentId, state, application or group"};
   }
   // As on the SNS path: an empty id names no deployment (it would raise the page for "").
   if (id->empty()) return Ignored{"EventBridge CodeDeploy event with an empty deploymentId"};
@@ -257,7 +261,8 @@ std::vector<ParsedItem> events_from_sns(const SnsMessage& m, EventSource source)
     return out;
   }
   if (m.type != "Notification") {
-    out.emplace_back(Ignored{"SNS " + m.type + " is not a notification (the serve daemon confirms "
+    out.emplace_back(Ignored{"SNS " + m.type +
+                             " is not a notification (the serve daemon confirms "
                              "subscriptions for allowed topics)"});
     return out;
   }
@@ -266,7 +271,8 @@ std::vector<ParsedItem> events_from_sns(const SnsMessage& m, EventSource source)
   boost::system::error_code ec;
   const json::value inner = json::parse(m.message, ec, {}, opts);
   if (ec || !inner.is_object()) {
-    out.emplace_back(Ignored{"SNS message is not JSON, or not an object (a trigger test message?)"});
+    out.emplace_back(
+        Ignored{"SNS message is not JSON, or not an object (a trigger test message?)"});
     return out;
   }
   const json::object& o = inner.get_object();

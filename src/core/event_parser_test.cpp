@@ -62,7 +62,8 @@ TEST(EventParser, RealLifecycleWithDoubleEncodedFields) {
 }
 
 TEST(EventParser, BareDocumentedMessageWithObjectsAndEpochTimes) {
-  const auto e = only_event(parse_ok(read_fixture("aws/codedeploy-sns-message-deployment.docs.json")));
+  const auto e =
+      only_event(parse_ok(read_fixture("aws/codedeploy-sns-message-deployment.docs.json")));
   EXPECT_EQ(e.source, EventSource::kCodeDeploy);
   EXPECT_EQ(e.status, DeploymentStatus::kFailed);  // "Failed", mixed case
   EXPECT_EQ(e.application, "ProductionApp-us-west-3");
@@ -90,7 +91,8 @@ TEST(EventParser, EventBridgeDeploymentEvent) {
 }
 
 TEST(EventParser, SnsHttpBodyWithUrlSpelling) {
-  const std::string body = R"({"Type":"Notification","MessageId":"m-1","TopicArn":"arn:aws:sns:eu-west-1:1:t",
+  const std::string body =
+      R"({"Type":"Notification","MessageId":"m-1","TopicArn":"arn:aws:sns:eu-west-1:1:t",
     "Subject":"CREATED: AWS CodeDeploy d-1","Timestamp":"2024-01-01T00:00:00.000Z",
     "SigningCertURL":"https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-a.pem",
     "UnsubscribeURL":"https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
@@ -101,8 +103,24 @@ TEST(EventParser, SnsHttpBodyWithUrlSpelling) {
   EXPECT_EQ(format_iso8601(*e.time), "2024-01-01T00:00:00.000Z");  // no createTime: SNS time
 }
 
+// A FAILED message without completeTime is dated by the notification, never by createTime:
+// dated by its start, the failure would seem to end before deployments that began meanwhile.
+TEST(EventParser, AnEndWithoutCompleteTimeIsNotDatedByItsStart) {
+  const std::string body =
+      R"({"Type":"Notification","MessageId":"m-2","TopicArn":"arn:aws:sns:eu-west-1:1:t",
+    "Subject":"FAILED: AWS CodeDeploy d-1","Timestamp":"2024-01-01T00:10:00.000Z",
+    "SigningCertURL":"https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-a.pem",
+    "UnsubscribeURL":"https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
+    "Message":"{\"applicationName\":\"a\",\"deploymentGroupName\":\"g\",\"deploymentId\":\"d-1\",\"status\":\"FAILED\",\"createTime\":\"2024-01-01T00:00:00.000Z\",\"completeTime\":null}"})";
+  const auto e = only_event(parse_ok(body));
+  EXPECT_EQ(e.status, DeploymentStatus::kFailed);
+  ASSERT_TRUE(e.time.has_value());
+  EXPECT_EQ(format_iso8601(*e.time), "2024-01-01T00:10:00.000Z");  // the SNS Timestamp
+}
+
 TEST(EventParser, SnsNonNotificationsAndNonJsonMessagesAreIgnored) {
-  const auto sample = parse_ok(read_fixture("aws/lambda-sns-event.docs.json"));  // "Hello from SNS!"
+  const auto sample =
+      parse_ok(read_fixture("aws/lambda-sns-event.docs.json"));  // "Hello from SNS!"
   EXPECT_NE(ignored_reason(sample).find("not JSON"), std::string::npos);
   const auto confirm = parse_ok(
       R"({"Type":"SubscriptionConfirmation","MessageId":"x","TopicArn":"t","Message":"m"})");
@@ -225,8 +243,10 @@ TEST(EventParser, ArraysAndMultipleRecordsYieldEveryItemInOrder) {
 
 TEST(EventParser, EventBridgeEventForwardedThroughSns) {
   const std::string inner = read_fixture("aws/eventbridge-codedeploy-deployment.json");
-  boost::json::object sns{{"Type", "Notification"},      {"MessageId", "sns-1"},
-                          {"TopicArn", "arn:aws:sns:x"}, {"Message", inner},
+  boost::json::object sns{{"Type", "Notification"},
+                          {"MessageId", "sns-1"},
+                          {"TopicArn", "arn:aws:sns:x"},
+                          {"Message", inner},
                           {"Timestamp", "2016-06-30T22:06:32.000Z"}};
   boost::json::object lambda{{"Records", boost::json::array{boost::json::object{{"Sns", sns}}}}};
   const auto e = only_event(parse_ok(boost::json::serialize(lambda)));
@@ -264,7 +284,9 @@ TEST(EventParser, SnsMessagesCarryCodeDeployEventsOnly) {
     ASSERT_EQ(items.size(), 1u) << inner;
     EXPECT_TRUE(std::holds_alternative<Ignored>(items[0])) << inner;
     // The same through the Lambda path of parse_events.
-    boost::json::object sns{{"Type", "Notification"}, {"MessageId", "sns-1"}, {"TopicArn", m.topic_arn},
+    boost::json::object sns{{"Type", "Notification"},
+                            {"MessageId", "sns-1"},
+                            {"TopicArn", m.topic_arn},
                             {"Message", inner}};
     boost::json::object lambda{{"Records", boost::json::array{boost::json::object{{"Sns", sns}}}}};
     const auto via_lambda = parse_ok(boost::json::serialize(lambda));
@@ -275,9 +297,11 @@ TEST(EventParser, SnsMessagesCarryCodeDeployEventsOnly) {
   const auto e = only_event(events_from_sns(m, EventSource::kSnsHttp));
   EXPECT_EQ(e.message_id, "sns-1");
   EXPECT_EQ(e.source, EventSource::kSnsHttp);
-  m.message = R"({"applicationName":"a","deploymentGroupName":"g","deploymentId":"d-1","status":"CREATED"})";
+  m.message =
+      R"({"applicationName":"a","deploymentGroupName":"g","deploymentId":"d-1","status":"CREATED"})";
   const auto c = only_event(events_from_sns(m, EventSource::kLambdaSns));
-  EXPECT_EQ(c.time, parse_iso8601("2026-11-27T10:00:00.000Z")) << "the envelope's time when the message has none";
+  EXPECT_EQ(c.time, parse_iso8601("2026-11-27T10:00:00.000Z"))
+      << "the envelope's time when the message has none";
 }
 
 TEST(EventParser, StatusVocabularies) {
