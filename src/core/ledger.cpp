@@ -35,13 +35,23 @@ bool skipped_creator(const DeploymentRecord& r, const EnvironmentConfig& env) {
          env.skip_creators.end();
 }
 
+// Since when a deployment has been active, for max_duration: its own start when the input
+// said it (and not after we first saw it, whatever a skewed clock claims), else our first sight.
+Time active_since(const DeploymentRecord& r) {
+  return r.started ? std::min(*r.started, r.first_seen) : r.first_seen;
+}
+
 std::string describe(const DeploymentRecord& r) {
   return "deployment " + r.id + " (" + r.application + "/" + r.deployment_group + ")";
 }
 
 AuditEntry entry(const EnvState& s, Time now, std::string kind, std::string message,
                  std::string deployment_id = "", std::string who = "") {
-  return AuditEntry{now, s.environment, std::move(kind), std::move(message), std::move(who),
+  return AuditEntry{now,
+                    s.environment,
+                    std::move(kind),
+                    std::move(message),
+                    std::move(who),
                     std::move(deployment_id)};
 }
 
@@ -113,13 +123,15 @@ Transition apply_deployment_event(const EnvState& state, const DeploymentEvent& 
     } else {
       r.started = event.time;
     }
-    std::string message = describe(r) + " " + status + " (from " +
-                          std::string(to_string(event.source)) + ")";
+    std::string message =
+        describe(r) + " " + status + " (from " + std::string(to_string(event.source)) + ")";
     if (r.rollback_of) message += ", rolling back " + *r.rollback_of;
     if (event.error_code) message += ", error " + *event.error_code;
     t.audit.push_back(entry(s, now, "deployment", message, r.id));
     if (!is_terminal(r.status) && event.time && *event.time + env.max_duration <= now) {
       r.expired = true;
+    }
+    if (r.expired && !skipped_creator(r, env)) {  // one it skips never raised the page anyway
       t.audit.push_back(entry(s, now, "expired",
                               describe(r) + " started more than max_duration (" +
                                   format_duration(env.max_duration) +
@@ -127,10 +139,9 @@ Transition apply_deployment_event(const EnvState& state, const DeploymentEvent& 
                               r.id));
     }
     if (r.creator && skipped_creator(r, env)) {
-      t.audit.push_back(entry(s, now, "skipped",
-                              describe(r) + " was created by '" + *r.creator +
-                                  "': no maintenance for it",
-                              r.id));
+      t.audit.push_back(
+          entry(s, now, "skipped",
+                describe(r) + " was created by '" + *r.creator + "': no maintenance for it", r.id));
     }
     s.deployments.emplace(r.id, std::move(r));
     t.changed = true;
@@ -184,8 +195,7 @@ Transition apply_deployment_event(const EnvState& state, const DeploymentEvent& 
   return t;
 }
 
-Transition apply_operator_command(const EnvState& state, const OperatorCommand& command,
-                                  Time now) {
+Transition apply_operator_command(const EnvState& state, const OperatorCommand& command, Time now) {
   Transition t{state, {}, true, ""};
   EnvState& s = t.state;
   // Kept within the times a store can write back and read (the year 9999), whatever the
@@ -314,8 +324,8 @@ Result<Transition> apply_window_command(const EnvState& state, const WindowComma
     if (auto st = check_window(w, true, now); !st) return st.error();
     w.id = "w" + std::to_string(s.last_window_id + 1);
     s.last_window_id += 1;
-    t.audit.push_back(entry(s, now, "window-scheduled",
-                            describe(w) + ", scheduled by " + who, "", who));
+    t.audit.push_back(
+        entry(s, now, "window-scheduled", describe(w) + ", scheduled by " + who, "", who));
     if (w.start <= now) {  // "+0s": it starts now, not at the next tick
       w.started = true;
       t.audit.push_back(entry(s, now, "window-started", describe(w) + " started", "", w.who));
@@ -332,8 +342,8 @@ Result<Transition> apply_window_command(const EnvState& state, const WindowComma
   Window& w = it->second;
   t.note = w.id;
   if (command.action == WindowAction::kCancel) {
-    t.audit.push_back(entry(s, now, "window-cancelled",
-                            describe(w) + ", cancelled by " + who, "", who));
+    t.audit.push_back(
+        entry(s, now, "window-cancelled", describe(w) + ", cancelled by " + who, "", who));
     s.windows.erase(it);
     return t;
   }
@@ -347,8 +357,8 @@ Result<Transition> apply_window_command(const EnvState& state, const WindowComma
   if (auto end = resolve(command.end, command.duration, changed.start)) changed.end = *end;
   if (command.reason) changed.reason = *command.reason;
   if (auto st = check_window(changed, start.has_value(), now); !st) return st.error();
-  t.audit.push_back(entry(s, now, "window-changed",
-                          describe(changed) + ", changed by " + who, "", who));
+  t.audit.push_back(
+      entry(s, now, "window-changed", describe(changed) + ", changed by " + who, "", who));
   w = std::move(changed);
   return t;
 }
@@ -375,8 +385,8 @@ Transition apply_lookup(const EnvState& state, const DeploymentInfo& info, Time 
   DeploymentRecord& r = it->second;
   if (info.creator && r.creator != info.creator) {
     r.creator = info.creator;
-    t.audit.push_back(entry(s, now, "creator", describe(r) + " was created by '" + *r.creator + "'",
-                            r.id));
+    t.audit.push_back(
+        entry(s, now, "creator", describe(r) + " was created by '" + *r.creator + "'", r.id));
     t.changed = true;
   }
   if (info.rollback_of && !r.rollback_of) {
@@ -470,14 +480,22 @@ Transition tick(const EnvState& state, const EnvironmentConfig& env, Time now) {
   for (auto it = s.deployments.begin(); it != s.deployments.end();) {
     DeploymentRecord& r = it->second;
     if (!is_terminal(r.status) && !r.expired && !r.dismissed &&
-        r.first_seen + env.max_duration <= now) {
+        active_since(r) + env.max_duration <= now) {
       r.expired = true;
       r.last_seen = now;
-      t.audit.push_back(entry(s, now, "expired",
-                              describe(r) + " has been active for longer than max_duration (" +
-                                  format_duration(env.max_duration) +
-                                  "); it no longer keeps the page up. Check it in CodeDeploy.",
-                              r.id));
+      if (skipped_creator(r, env)) {
+        // It never kept the page up: nothing to warn about (no error, no notice).
+        t.audit.push_back(entry(s, now, "skipped",
+                                describe(r) + " has been active for longer than max_duration (" +
+                                    format_duration(env.max_duration) + "); no longer watched",
+                                r.id));
+      } else {
+        t.audit.push_back(entry(s, now, "expired",
+                                describe(r) + " has been active for longer than max_duration (" +
+                                    format_duration(env.max_duration) +
+                                    "); it no longer keeps the page up. Check it in CodeDeploy.",
+                                r.id));
+      }
       t.changed = true;
     }
     ++it;
@@ -546,14 +564,14 @@ Decision decide(const EnvState& state, const EnvironmentConfig& env, Time now) {
     if (!is_terminal(r.status)) {
       active = true;
       d.reasons.push_back(describe(r) + " is " + std::string(to_string(r.status)));
-      soonest(r.first_seen + env.max_duration);
+      soonest(active_since(r) + env.max_duration);
     } else if (env.failure_policy == FailurePolicy::kHold) {
       d.reasons.push_back(describe(r) + " " + std::string(to_string(r.status)) +
                           "; held until an operator lifts it (failure_policy: hold)");
     } else {
       const Time end = *r.ended_at + env.failure_grace;
-      d.reasons.push_back(describe(r) + " " + std::string(to_string(r.status)) +
-                          "; waiting " + format_duration(env.failure_grace) +
+      d.reasons.push_back(describe(r) + " " + std::string(to_string(r.status)) + "; waiting " +
+                          format_duration(env.failure_grace) +
                           " for its rollback (failure_policy: lift)");
       soonest(end);
       if (!d.expected_end || end > *d.expected_end) d.expected_end = end;

@@ -69,19 +69,28 @@ struct Model {
     return std::count(env.skip_creators.begin(), env.skip_creators.end(), *d.creator) > 0;
   }
 
-  // Time passes: a hold ends at its `until`; an active deployment expires after max_duration.
+  // Time passes: a hold ends at its `until`; an active deployment expires max_duration after
+  // its own start (when known and not after we first saw it), else after we first saw it.
   void tick(Time now) {
     if (hold_on && hold_until && *hold_until <= now) hold_on.reset(), hold_until.reset();
     std::erase_if(windows, [now](const auto& w) { return w.second.end <= now; });
     for (auto& [id, d] : deployments) {
-      if (!terminal(d.status) && !d.dismissed && d.first_seen + env.max_duration <= now) {
+      const Time since = d.started ? std::min(*d.started, d.first_seen) : d.first_seen;
+      if (!terminal(d.status) && !d.dismissed && since + env.max_duration <= now) {
         d.expired = true;
       }
     }
   }
 
+  // An event, and time's effects on what it taught (an earlier start may make a deployment
+  // already past max_duration).
   void event(const DeploymentEvent& e, Time now) {
     tick(now);
+    record(e, now);
+    tick(now);
+  }
+
+  void record(const DeploymentEvent& e, Time now) {
     auto found = deployments.find(e.deployment_id);
     if (found == deployments.end()) {  // new: counts from now, unless it is already old
       ModelDeployment d;
@@ -120,9 +129,8 @@ struct Model {
       if (!terminal(d.status) || failed) d.dismissed = true;
     }
     // Off ends the window in progress; windows to come stay.
-    std::erase_if(windows, [now](const auto& w) {
-      return w.second.start <= now && now < w.second.end;
-    });
+    std::erase_if(windows,
+                  [now](const auto& w) { return w.second.start <= now && now < w.second.end; });
     hold_on.reset(), hold_until.reset();
     if (until) hold_on = false, hold_until = until;
   }
@@ -142,9 +150,12 @@ struct Model {
     if (c.action == WindowAction::kSchedule) {
       if (!start || windows.size() >= kMaxWindows) return false;
       ModelWindow w{*start, *start};
-      if (c.end) w.end = *c.end;
-      else if (c.duration) w.end = *start + *c.duration;
-      else return false;
+      if (c.end)
+        w.end = *c.end;
+      else if (c.duration)
+        w.end = *start + *c.duration;
+      else
+        return false;
       if (!fits(w, true)) return false;
       windows["w" + std::to_string(++window_ids)] = w;
       return true;
@@ -158,8 +169,10 @@ struct Model {
     ModelWindow w = found->second;
     if (start && w.start <= now) return false;  // a started window keeps its start
     if (start) w.start = *start;
-    if (c.end) w.end = *c.end;
-    else if (c.duration) w.end = w.start + *c.duration;
+    if (c.end)
+      w.end = *c.end;
+    else if (c.duration)
+      w.end = w.start + *c.duration;
     if (!fits(w, start.has_value())) return false;
     found->second = w;
     return true;
@@ -402,8 +415,9 @@ struct Case {
       const bool accepted = models[cmd.environment].window(cmd, clock.now());
       auto o = c.handle_window(cmd);
       if (o.ok() != accepted) {
-        return std::string("window command ") + (o.ok() ? "accepted" : "refused (" +
-               o.error().message + ")") + ", the model " + (accepted ? "accepts it" : "refuses it");
+        return std::string("window command ") +
+               (o.ok() ? "accepted" : "refused (" + o.error().message + ")") + ", the model " +
+               (accepted ? "accepts it" : "refuses it");
       }
       if (accepted) touched = cmd.environment;
       ++windows_commanded;

@@ -167,13 +167,13 @@ TEST_F(LedgerTest, UnknownCreatorFollowsPolicy) {
   env_.unknown_creator = UnknownCreatorPolicy::kIgnore;
   EXPECT_FALSE(on());
   // Once the lookup says it was a user, it counts under either policy.
-  state_ = apply_lookup(state_, DeploymentInfo{"d-1", std::nullopt, "user", std::nullopt}, now_)
-               .state;
+  state_ =
+      apply_lookup(state_, DeploymentInfo{"d-1", std::nullopt, "user", std::nullopt}, now_).state;
   EXPECT_TRUE(on());
   // And if it says autoscaling, it never did.
-  state_ = apply_lookup(state_, DeploymentInfo{"d-1", std::nullopt, "autoscaling", std::nullopt},
-                        now_)
-               .state;
+  state_ =
+      apply_lookup(state_, DeploymentInfo{"d-1", std::nullopt, "autoscaling", std::nullopt}, now_)
+          .state;
   EXPECT_FALSE(on());
 }
 
@@ -307,6 +307,41 @@ TEST_F(LedgerTest, DeploymentActiveLongerThanMaxDurationExpiresLoudly) {
   EXPECT_TRUE(state_.deployments.at("d-1").expired);
 }
 
+// max_duration counts from the deployment's own start when the input says it, not from
+// when we first heard of it.
+TEST_F(LedgerTest, MaxDurationCountsFromTheDeploymentsOwnStart) {
+  env_.max_duration = hours(1);
+  auto e = event("d-1", DeploymentStatus::kCreated, "m1");
+  e.time = now_ - minutes(50);  // first heard of 50 minutes after it began
+  feed(e);
+  EXPECT_TRUE(on());
+  now_ += minutes(10);
+  const Transition t = tick(state_, env_, now_);
+  state_ = t.state;
+  EXPECT_FALSE(on()) << "an hour after its start, not an hour after we saw it";
+  ASSERT_EQ(t.audit.size(), 1u);
+  EXPECT_EQ(t.audit[0].kind, "expired");
+}
+
+// A deployment whose creator is skipped never kept the page up: when it runs past
+// max_duration it is dropped without an error line (which would also be announced).
+TEST_F(LedgerTest, ASkippedDeploymentPastMaxDurationIsDroppedQuietly) {
+  env_.max_duration = hours(1);
+  auto e = event("d-scale", DeploymentStatus::kCreated, "m1");
+  e.creator = "autoscaling";
+  feed(e);
+  EXPECT_FALSE(on());
+  now_ += hours(1);
+  const Transition t = tick(state_, env_, now_);
+  state_ = t.state;
+  EXPECT_TRUE(state_.deployments.at("d-scale").expired);
+  for (const auto& a : t.audit) EXPECT_NE(a.kind, "expired") << a.message;
+  auto old = event("d-old-scale", DeploymentStatus::kCreated, "m2");
+  old.creator = "autoscaling";
+  old.time = now_ - hours(3);
+  for (const auto& a : feed(old).audit) EXPECT_NE(a.kind, "expired") << a.message;
+}
+
 TEST_F(LedgerTest, EventOlderThanMaxDurationArrivesExpired) {
   auto e = event("d-old", DeploymentStatus::kCreated, "m1");
   e.time = now_ - hours(3);
@@ -399,8 +434,8 @@ TEST_F(LedgerTest, HeldFailuresAreKeptUntilLifted) {
 TEST_F(LedgerTest, SettledAndSkippedRecordsAreBoundedByCount) {
   env_.skip_creators = {"autoscaling"};
   for (std::size_t i = 0; i < 3 * kMaxSettledRecords; ++i) {
-    DeploymentEvent e = event("d-" + std::to_string(i), DeploymentStatus::kInProgress,
-                              "m" + std::to_string(i));
+    DeploymentEvent e =
+        event("d-" + std::to_string(i), DeploymentStatus::kInProgress, "m" + std::to_string(i));
     if (i % 2 == 0) e.creator = "autoscaling";
     feed(e);
     if (i % 2 == 1) {
