@@ -345,14 +345,18 @@ class Alb(unittest.TestCase):
         self.handle("d-1", "SUCCEEDED")
         self.assert_nothing_left_and_others_untouched()
 
-    def sso_config(self, extra=""):
+    def add_environment(self, name, listeners, extra=""):
+        """CONFIG and one more ALB environment on `listeners`, with a bypass secret."""
         with open(self.config, "w") as f:
-            f.write(CONFIG + f"""  sso:
+            f.write(CONFIG + f"""  {name}:
     backend:
       type: alb
-      listeners: [{L_OIDC}, {L_COGNITO}]
+      listeners: [{", ".join(listeners)}]
       bypass_secret: s3cret-42
 {extra}""")
+
+    def sso_config(self, extra=""):
+        self.add_environment("sso", [L_OIDC, L_COGNITO], extra)
 
     def test_bypass_rules_keep_the_listeners_authentication(self):
         self.sso_config()
@@ -375,13 +379,7 @@ class Alb(unittest.TestCase):
     def test_bypass_rules_copy_a_redirect_and_a_sticky_forward(self):
         # The usual pair: plain HTTP redirected to HTTPS, and an HTTPS listener that shares
         # traffic between blue and green with stickiness. Neither default action is refused.
-        with open(self.config, "w") as f:
-            f.write(CONFIG + f"""  edge:
-    backend:
-      type: alb
-      listeners: [{L_TO_HTTPS}, {L_BLUE_GREEN}]
-      bypass_secret: s3cret-42
-""")
+        self.add_environment("edge", [L_TO_HTTPS, L_BLUE_GREEN])
         self.handle("d-1", "CREATED", "edge-web")
         bypass = {"X-Intermission-Bypass": "s3cret-42"}
         for listener in (L_TO_HTTPS, L_BLUE_GREEN):

@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <variant>
 
 namespace intermission::core {
 namespace {
@@ -69,15 +70,22 @@ Civil civil(Time t) {
 
 }  // namespace
 
-std::optional<Time> parse_iso8601(std::string_view s) {
-  // YYYY-MM-DDTHH:MM:SS[.fff...][Z|+00:00]
+namespace {
+
+// The fields of YYYY-MM-DDTHH:MM:SS[.fff...] and what follows them (the zone), not yet
+// checked as a date; or why the text is not of that shape.
+struct IsoParts {
+  int y, mo, d, h, mi, se, ms;
+  std::string_view zone;
+};
+std::variant<IsoParts, const char*> iso_parts(std::string_view s) {
   if (s.size() < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
       s[13] != ':' || s[16] != ':') {
-    return std::nullopt;
+    return "YYYY-MM-DDTHH:MM:SS, years up to 9999";
   }
-  const auto y = digits(s, 0, 4), mo = digits(s, 5, 2), d = digits(s, 8, 2),
-             h = digits(s, 11, 2), mi = digits(s, 14, 2), se = digits(s, 17, 2);
-  if (!y || !mo || !d || !h || !mi || !se) return std::nullopt;
+  const auto y = digits(s, 0, 4), mo = digits(s, 5, 2), d = digits(s, 8, 2), h = digits(s, 11, 2),
+             mi = digits(s, 14, 2), se = digits(s, 17, 2);
+  if (!y || !mo || !d || !h || !mi || !se) return "YYYY-MM-DDTHH:MM:SS";
   std::size_t pos = 19;
   int ms = 0;
   if (pos < s.size() && s[pos] == '.') {
@@ -89,13 +97,23 @@ std::optional<Time> parse_iso8601(std::string_view s) {
       scale /= 10;
       ++pos;
     }
-    if (pos == start) return std::nullopt;
+    if (pos == start) return "a '.' with no digits after it";
   }
-  const std::string_view zone = s.substr(pos);
+  return IsoParts{*y, *mo, *d, *h, *mi, *se, ms, s.substr(pos)};
+}
+
+}  // namespace
+
+std::optional<Time> parse_iso8601(std::string_view s) {
+  // YYYY-MM-DDTHH:MM:SS[.fff...][Z|+00:00]
+  const auto parts = iso_parts(s);
+  const auto* p = std::get_if<IsoParts>(&parts);
+  if (p == nullptr) return std::nullopt;
+  const std::string_view zone = p->zone;
   if (!(zone.empty() || zone == "Z" || zone == "z" || zone == "+00:00" || zone == "-00:00")) {
     return std::nullopt;
   }
-  return make_time(*y, *mo, *d, *h, *mi, *se, ms);
+  return make_time(p->y, p->mo, p->d, p->h, p->mi, p->se, p->ms);
 }
 
 Result<Time> read_operator_time(std::string_view s) {
@@ -106,27 +124,9 @@ Result<Time> read_operator_time(std::string_view s) {
                                 "2026-01-31T19:00:00+01:00 (with the offset from UTC): " +
                                 why);
   };
-  if (s.size() < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-      s[13] != ':' || s[16] != ':') {
-    return not_a_time("YYYY-MM-DDTHH:MM:SS, years up to 9999");
-  }
-  const auto y = digits(s, 0, 4), mo = digits(s, 5, 2), d = digits(s, 8, 2), h = digits(s, 11, 2),
-             mi = digits(s, 14, 2), se = digits(s, 17, 2);
-  if (!y || !mo || !d || !h || !mi || !se) return not_a_time("YYYY-MM-DDTHH:MM:SS");
-  std::size_t pos = 19;
-  int ms = 0;
-  if (pos < s.size() && s[pos] == '.') {
-    ++pos;
-    int scale = 100;
-    const std::size_t start = pos;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-      ms += (s[pos] - '0') * scale;
-      scale /= 10;
-      ++pos;
-    }
-    if (pos == start) return not_a_time("a '.' with no digits after it");
-  }
-  const std::string_view zone = s.substr(pos);
+  const auto parts = iso_parts(s);
+  if (const auto* why = std::get_if<const char*>(&parts)) return not_a_time(*why);
+  const auto& [y, mo, d, h, mi, se, ms, zone] = std::get<IsoParts>(parts);
   if (zone.empty()) {
     return Error::invalid_input(quoted + " has no zone: add Z for UTC (" + std::string(s) +
                                 "Z) or your offset from UTC (" + std::string(s) + "+01:00)");
@@ -141,9 +141,9 @@ Result<Time> read_operator_time(std::string_view s) {
     offset = std::chrono::hours(*oh) + std::chrono::minutes(*om);
     if (zone[0] == '-') offset = -offset;
   }
-  const bool leap = *se == 60;
-  const auto local = make_time(*y, *mo, *d, *h, *mi, leap ? 59 : *se, ms);
-  if (!local || *se > 60) return not_a_time("no such date and time (years up to 9999)");
+  const bool leap = se == 60;
+  const auto local = make_time(y, mo, d, h, mi, leap ? 59 : se, ms);
+  if (!local || se > 60) return not_a_time("no such date and time (years up to 9999)");
   Time t = *local - offset;
   if (leap) {
     // Only the last second of a UTC day can be a leap second.
