@@ -454,7 +454,7 @@ class AdminListener(unittest.TestCase):
             self.daemon.stderr.close()
         self._tmp.cleanup()
 
-    def start(self, serve_extra="", env_extra=None):
+    def start(self, serve_extra="", env_extra=None, environments_extra=""):
         self.public, self.admin = free_ports(2)
         public = self.public
         config = os.path.join(self.dir, "config.yaml")
@@ -466,7 +466,7 @@ serve:
 {serve_extra}environments:
   prod:
     backend: {{type: log, path: steps.log}}
-""")
+{environments_extra}""")
         env = {k: v for k, v in os.environ.items() if not k.startswith("INTERMISSION_")}
         env.update(env_extra or {})
         self.daemon = subprocess.Popen([BIN, "--config", config, "serve"], cwd=self.dir, env=env,
@@ -518,6 +518,33 @@ serve:
             db.close()
         t.join(timeout=20)
         self.assertEqual(answer["on"][0], 200, answer)
+
+    def test_an_unreadable_environment_is_shown_as_such_and_the_others_still_are(self):
+        """One environment's stored state is garbage: the dashboard, its JSON, the operator API's
+        list and /windows.json still answer 200 for the others and name the unreadable one,
+        as `intermission status` does; the environment asked for by name alone is a 503."""
+        import sqlite3
+        self.start(env_extra={"INTERMISSION_OPERATOR_TOKEN": TOKEN},
+                   environments_extra="  staging:\n    backend: {type: log, path: staging.log}\n")
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        self.assertEqual(self.request("/api/environments/prod/on", auth, "POST", b"{}")[0], 200)
+        with sqlite3.connect(os.path.join(self.dir, "state.db")) as db:
+            db.execute("UPDATE environments SET state = 'not a state' WHERE name = 'prod'")
+        status, body = self.request("/", auth)
+        self.assertEqual(status, 200, body)
+        self.assertIn("unreadable", body)
+        self.assertIn('data-env="staging"', body)
+        for path, port in [("/dashboard.json", self.admin), ("/api/environments", self.admin),
+                           ("/windows.json", self.public)]:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=auth)
+            with urllib.request.urlopen(req, timeout=10) as r:
+                self.assertEqual(r.status, 200, path)
+                envs = {e["environment"]: e for e in json.loads(r.read())["environments"]}
+            self.assertIn("error", envs["prod"], path)
+            self.assertNotIn("error", envs["staging"], path)
+        status, body = self.request("/api/environments/prod", auth)
+        self.assertEqual(status, 503, body)
+        self.assertEqual(self.request("/api/environments/staging", auth)[0], 200)
 
     def test_a_rebinding_host_gets_421_and_nothing_else(self):
         self.start(env_extra={"INTERMISSION_OPERATOR_TOKEN": TOKEN})

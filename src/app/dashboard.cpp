@@ -329,6 +329,11 @@ double contrast_ratio(std::string_view a, std::string_view b) {
 }
 
 std::string environment_status_html(const DashboardEnv& env, Time now) {
+  if (env.error) {
+    return "<p class=\"state\"><span class=\"badge unreadable\">?</span> unreadable: the "
+           "ledger cannot be read now</p><p class=\"error\">" +
+           html_escape(*env.error) + "</p>";
+  }
   const Summary s = summarize(env, now);
   const core::Decision& d = s.decision;
   std::string h =
@@ -475,6 +480,12 @@ std::string dashboard_html(const std::vector<DashboardEnv>& envs, Time now, bool
 json::value dashboard_json(const std::vector<DashboardEnv>& envs, Time now) {
   json::array list;
   for (const auto& e : envs) {
+    if (e.error) {
+      list.push_back(json::object{{"environment", e.config->name},
+                                  {"error", *e.error},
+                                  {"html", environment_status_html(e, now)}});
+      continue;
+    }
     const Summary s = summarize(e, now);
     json::array active;
     for (const auto* r : s.active) {
@@ -537,6 +548,9 @@ std::string dashboard_css() {
          "}"
          ".badge.off{background:" +
          std::string(Palette::kOff) +
+         "}"
+         ".badge.unreadable{background:" +
+         std::string(Palette::kFailed) +
          "}"
          ".pending{color:" +
          muted +

@@ -31,6 +31,9 @@ struct DashboardEnv {
   std::vector<core::AuditEntry> audit;  // oldest first; the newest kDashboardAuditLimit at most
   bool audit_complete = true;           // false: older lines may exist that were not read
   std::optional<core::Lease> lease;     // as stored (it may have run out)
+  // Set when the ledger could not be read: the environment is shown as unreadable, with this,
+  // and the rest is not looked at (as in `intermission status`).
+  std::optional<std::string> error;
 };
 
 // A stretch of time over which the page was up (on) or down, as far as the audit trail says;

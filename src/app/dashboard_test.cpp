@@ -191,6 +191,21 @@ TEST_F(DashboardTest, ThePageShowsStateReasonWhoSinceAndACountdown) {
   EXPECT_EQ(e.at("html").as_string(), html);
 }
 
+TEST_F(DashboardTest, AnUnreadableEnvironmentSaysSoEscapedAndNothingElse) {
+  env_.error = "stored state is not JSON: <syntax> error";
+  env_.state.hold = core::Hold{true, "not to be shown", "alice", now_ - hours(1), std::nullopt};
+  const std::string html = environment_status_html(env_, now_);
+  EXPECT_NE(html.find("unreadable"), std::string::npos);
+  EXPECT_NE(html.find("not JSON: &lt;syntax&gt; error"), std::string::npos) << html;
+  EXPECT_EQ(html.find("not to be shown"), std::string::npos);
+  EXPECT_EQ(html.find("<svg"), std::string::npos) << "no timeline from a state not read";
+  const auto doc = dashboard_json({env_}, now_).as_object();
+  const auto& e = doc.at("environments").as_array()[0].as_object();
+  EXPECT_EQ(e.at("error").as_string(), *env_.error);
+  EXPECT_EQ(e.if_contains("on"), nullptr);
+  EXPECT_EQ(e.at("html").as_string(), html);
+}
+
 TEST_F(DashboardTest, ALiveLeaseNamesItsHolderAnExpiredOneDoesNot) {
   env_.lease = core::Lease{"replica-a", now_ + minutes(1)};
   EXPECT_NE(environment_status_html(env_, now_).find("replica-a holds the lease"),
@@ -208,6 +223,7 @@ TEST(DashboardPalette, TextAndBadgesMeetWcagAaContrast) {
   }
   EXPECT_GE(contrast_ratio("#ffffff", Palette::kOn), 4.5) << "white on the ON badge";
   EXPECT_GE(contrast_ratio("#ffffff", Palette::kOff), 4.5) << "white on the off badge";
+  EXPECT_GE(contrast_ratio("#ffffff", Palette::kFailed), 4.5) << "white on the unreadable badge";
 }
 
 TEST(DashboardAssets, TheCssHoldsThePaletteAndTheScriptPollsTheJson) {

@@ -576,7 +576,14 @@ HttpResponse ServeApi::operator_api(const HttpRequest& r) {
     EnvironmentStatus s;
     s.config = d_.config.environment(n);
     auto state = d_.store.load(n);
-    if (!state) return error(503, state.error().message);
+    if (!state) {
+      // The one asked for by name cannot be answered; in the list it is shown as unreadable
+      // and the others still are, as `intermission status` does.
+      if (parts.size() >= 3) return error(503, state.error().message);
+      s.error = state.error().message;
+      envs.push_back(std::move(s));
+      continue;
+    }
     s.state = std::move(*state);
     if (auto recent = d_.store.audit(n, 10)) s.recent = std::move(*recent);
     if (auto lease = d_.store.lease(n)) s.lease = *lease;
@@ -666,7 +673,13 @@ HttpResponse ServeApi::public_windows() {
   json::array envs;
   for (const auto& [name, env] : d_.config.environments) {
     auto state = d_.store.load(name);
-    if (!state) return error(503, "the ledger cannot be read now");
+    if (!state) {
+      // Not the store's message: this listener is public. The others are still listed.
+      envs.push_back(json::object{{"environment", name},
+                                  {"error", "the ledger cannot be read now"},
+                                  {"windows", json::array{}}});
+      continue;
+    }
     json::array list;
     for (const auto& w : core::upcoming_windows(*state, now)) {
       list.push_back(json::object{{"id", w.id},
@@ -696,7 +709,11 @@ HttpResponse ServeApi::dashboard(bool page) {
     DashboardEnv e;
     e.config = &env;
     auto state = d_.store.load(name);
-    if (!state) return error(503, state.error().message);
+    if (!state) {
+      e.error = state.error().message;
+      envs.push_back(std::move(e));
+      continue;
+    }
     e.state = std::move(*state);
     d_.metrics.set("intermission_maintenance", {{"environment", name}},
                    core::decide(e.state, env, now).on ? 1 : 0);
@@ -704,11 +721,18 @@ HttpResponse ServeApi::dashboard(bool page) {
     if (cached == dashboard_audit_.end() || now - cached->second.read >= kDashboardAuditRefresh ||
         now < cached->second.read) {
       auto audit = d_.store.audit(name, kDashboardAuditLimit);
-      if (!audit) return error(503, audit.error().message);
-      cached = dashboard_audit_.insert_or_assign(name, CachedAudit{now, std::move(*audit)}).first;
+      if (audit) {
+        cached = dashboard_audit_.insert_or_assign(name, CachedAudit{now, std::move(*audit)}).first;
+      }
     }
-    e.audit = cached->second.entries;
-    e.audit_complete = e.audit.size() < kDashboardAuditLimit;
+    // An audit trail that cannot be read leaves the timeline without record (grey), not the
+    // whole dashboard without an answer.
+    if (cached != dashboard_audit_.end()) {
+      e.audit = cached->second.entries;
+      e.audit_complete = e.audit.size() < kDashboardAuditLimit;
+    } else {
+      e.audit_complete = false;
+    }
     if (auto lease = d_.store.lease(name)) e.lease = *lease;
     envs.push_back(std::move(e));
   }
