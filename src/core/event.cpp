@@ -92,6 +92,10 @@ Status check_operator_command(const OperatorCommand& c, Time now) {
   if (auto st = check_utf8(c.environment, "the environment"); !st) return st;
   if (auto st = check_utf8(c.reason, "the reason"); !st) return st;
   if (auto st = check_utf8(c.who, "who"); !st) return st;
+  if (c.reason.size() > kMaxOperatorText || c.who.size() > kMaxOperatorText) {
+    return Error::refused("the reason and who are at most " + std::to_string(kMaxOperatorText) +
+                          " bytes each");
+  }
   if (c.duration && c.until) return Error::refused("give 'for' or 'until', not both");
   if (c.duration && c.duration->count() <= 0) {
     return Error::refused("'for' must be longer than 0s");

@@ -2,6 +2,7 @@
 // the input was acknowledged and ignored (with the reason, for the log).
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,10 +75,14 @@ struct OperatorCommand {
   std::string problem;
 };
 
+// Longest reason or who an operator may give (a hold's or a scheduled window's): it is shown
+// on the page and kept in the environment's one stored item.
+inline constexpr std::size_t kMaxOperatorText = 500;
+
 // The one check of an operator command, made by the core before it is applied (so by every
 // front end: the CLI, `handle` and the Lambda, the operator API) and by front ends that want to
 // refuse before doing anything else: the environment is named; environment, reason and who are
-// UTF-8; not both a duration and an until; a duration longer than 0 and at most
+// UTF-8 and at most kMaxOperatorText bytes each; not both a duration and an until; a duration longer than 0 and at most
 // kLongestDuration; an until after `now` and within the years 0000-9999; no parser problem.
 // kRefused with the reason, naming the field, otherwise ok.
 Status check_operator_command(const OperatorCommand& command, Time now);

@@ -44,6 +44,17 @@ TEST(OperatorCommandCheck, RefusesWhatTheCliRefusesWhicheverFrontEndItCameThroug
   OperatorCommand problem = c;
   problem.problem = "operator 'for' value 'soon' is not a duration";
   refused(problem, "'soon'");
+  // A hold's text is shown on the page and kept in the one stored item: bounded as a window's.
+  OperatorCommand longest = c;
+  longest.reason = std::string(kMaxOperatorText, 'r');
+  longest.who = std::string(kMaxOperatorText, 'w');
+  EXPECT_TRUE(check_operator_command(longest, now).ok());
+  OperatorCommand long_reason = c;
+  long_reason.reason = std::string(kMaxOperatorText + 1, 'r');
+  refused(long_reason, "at most 500 bytes");
+  OperatorCommand long_who = c;
+  long_who.who = std::string(kMaxOperatorText + 1, 'w');
+  refused(long_who, "at most 500 bytes");
 }
 
 }  // namespace

@@ -283,9 +283,9 @@ Status check_window(const Window& w, bool start_moved, Time now) {
   }
   if (auto st = check_utf8(w.reason, "the window's reason"); !st) return st;
   if (auto st = check_utf8(w.who, "the window's who"); !st) return st;
-  if (w.reason.size() > kMaxWindowText || w.who.size() > kMaxWindowText) {
+  if (w.reason.size() > kMaxOperatorText || w.who.size() > kMaxOperatorText) {
     return Error::refused("a window's reason and who are at most " +
-                          std::to_string(kMaxWindowText) + " bytes each");
+                          std::to_string(kMaxOperatorText) + " bytes each");
   }
   return {};
 }

@@ -80,8 +80,6 @@ struct EnvState {
 
 // Scheduled windows kept at most per environment (upcoming and active); more are refused.
 inline constexpr std::size_t kMaxWindows = 50;
-// Longest text kept for a window's reason or who (the ledger is one stored item).
-inline constexpr std::size_t kMaxWindowText = 500;
 
 inline constexpr std::size_t kRecentMessageIds = 256;
 // Finished deployments are forgotten this long after their last change.

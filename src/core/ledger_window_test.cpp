@@ -107,6 +107,14 @@ TEST_F(WindowTest, ADecisionCountsAWindowEvenBeforeATickMarksItStarted) {
   EXPECT_FALSE(decision().on);
 }
 
+TEST_F(WindowTest, AReasonOrWhoLongerThanAnOperatorsTextIsRefused) {
+  EXPECT_TRUE(schedule(hours(1), hours(1), std::string(kMaxOperatorText, 'r')).ok());
+  const auto t = schedule(hours(3), hours(1), std::string(kMaxOperatorText + 1, 'r'));
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find("at most 500 bytes"), std::string::npos) << t.error().message;
+  EXPECT_EQ(state_.windows.size(), 1u);
+}
+
 TEST_F(WindowTest, ABadWindowIsRefusedWithAReason) {
   auto message = [&](Result<Transition> t) { return t.ok() ? std::string("accepted") : t.error().message; };
   EXPECT_NE(message(schedule(-minutes(1), hours(1))).find("in the past"), std::string::npos);
