@@ -5,8 +5,9 @@ first, encoded as Python's urlencode does (space as '+', A-Za-z0-9-_.~ kept). AW
 correct encoding, but emulators re-encode the form to check the signature and reject anything
 else (aws-behaviour.md §10). The values hold spaces, '+', '/', '~', '*' and non-ASCII text.
 
-The bodies come from the fake AWS's call log; every `.query("...")` in src/adapters/aws must
-show up in it, so a new call cannot slip past this check."""
+The bodies come from the fake AWS's call log; every `.query("...")` and `form_body("...")` in
+src/adapters/aws must show up in it, so a new call cannot slip past this check. STS's
+AssumeRole carries a profile's optional external_id and duration_seconds in its shape's order."""
 
 import glob
 import json
@@ -16,13 +17,14 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.request
 
 import botocore.session
 from botocore.awsrequest import AWSRequest
 from botocore.serialize import create_serializer
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fake_aws import TOKEN, FakeAws  # noqa: E402
+from fake_aws import KEY, SECRET, TOKEN, FakeAws  # noqa: E402
 from harness import BIN, codedeploy  # noqa: E402
 
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "adapters", "aws")
@@ -35,13 +37,15 @@ ACCOUNT = "arn:aws:elasticloadbalancing:eu-west-1:111122223333"
 LISTENER = f"{ACCOUNT}:listener/app/web {ODD}/50dc6c495c0c9188/f2f7dc8efc522ab2"
 TG_APP = f"{ACCOUNT}:targetgroup/app/73e2d6bc24d8a067"
 TG_PAGE = f"{ACCOUNT}:targetgroup/page {ODD}/5dd4ab31d04a2d29"
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6b3BzOmludGVybWlzc2lvbiJ9.c2ln"
 PAGE = f"<p>Back soon + more: a/b ~ c * d é 日本 🎉 &amp; 100% 'quoted' \"too\"</p>\n"
 
 # (signing name, API version) -> botocore's service name.
 SERVICES = {("ec2", "2016-11-15"): "ec2",  # EC2's own dialect: its serializer is botocore's "ec2"
             ("elasticloadbalancing", "2012-06-01"): "elb",
             ("elasticloadbalancing", "2015-12-01"): "elbv2",
-            ("autoscaling", "2011-01-01"): "autoscaling"}
+            ("autoscaling", "2011-01-01"): "autoscaling",
+            ("sts", "2011-06-15"): "sts"}
 
 CONFIG = f"""\
 store: {{path: state.db}}
@@ -84,13 +88,16 @@ environments:
 
 
 def calls_in_source():
-    """The Query actions our AWS code calls: every `.query("Action"` in src/adapters/aws."""
+    """The Query actions our AWS code calls: every `.query("Action"` and `form_body("Action"`
+    in src/adapters/aws."""
     found = set()
     for path in glob.glob(os.path.join(SRC, "*.cpp")):
         if path.endswith("_test.cpp"):
             continue
         with open(path, encoding="utf-8") as f:
-            found.update(re.findall(r'\.query\(\s*"([A-Za-z]+)"', f.read()))
+            text = f.read()
+            found.update(re.findall(r'\.query\(\s*"([A-Za-z]+)"', text))
+            found.update(re.findall(r'\bform_body\(\s*"([A-Za-z]+)"', text))
     return found
 
 
@@ -210,12 +217,43 @@ class QuerySerialization(unittest.TestCase):
     def handle(self, deployment, status, group):
         self.cli("handle", stdin=json.dumps(codedeploy(deployment, status, group=group)))
 
+    def assume_roles(self):
+        """STS: AssumeRole from a profile with every optional setting we pass on, and
+        AssumeRoleWithWebIdentity, each then signing a status call."""
+        role = "arn:aws:iam::111122223333:role/deploy/intermission+role=x,y.z@w-1"
+        sts = urllib.request.Request(
+            self.fake.url + "/__fake/sts", method="POST",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps({"assumable_roles": {role: [KEY]}, "web_identity_token": JWT,
+                             "web_identity_roles": [role]}).encode())
+        urllib.request.urlopen(sts, timeout=10).close()
+        files = {"aws-config": f"[profile deployer]\nrole_arn = {role}\nsource_profile = base\n"
+                               "role_session_name = deploy+session=1,2.3@4-5\n"
+                               "external_id = ext+id=/a@b:c,d.e-f\nduration_seconds = 1800\n",
+                 "aws-credentials": f"[base]\naws_access_key_id = {KEY}\n"
+                                    f"aws_secret_access_key = {SECRET}\n",
+                 "token": JWT}
+        for name, text in files.items():
+            with open(os.path.join(self.dir, name), "w", encoding="utf-8") as f:
+                f.write(text)
+        no_keys = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
+                   "AWS_CONFIG_FILE": os.path.join(self.dir, "aws-config"),
+                   "AWS_SHARED_CREDENTIALS_FILE": os.path.join(self.dir, "aws-credentials")}
+        for extra in ({"AWS_PROFILE": "deployer"},
+                      {"AWS_ROLE_ARN": role, "AWS_ROLE_SESSION_NAME": "irsa+session",
+                       "AWS_WEB_IDENTITY_TOKEN_FILE": os.path.join(self.dir, "token")}):
+            p = subprocess.run([BIN, "--config", self.config, "status", "--json"],
+                               capture_output=True, text=True, cwd=self.dir, timeout=120,
+                               env=self.fake.env(**no_keys, **extra))
+            self.assertEqual(p.returncode, 0, p.stderr)
+
     def test_every_query_call_is_byte_identical_to_botocore(self):
         # Each backend on and off: every call of each is made at least once.
         for group in ("elb-web", "alb-web", "tg-web"):
             self.handle(f"d-{group}", "CREATED", group)
             self.handle(f"d-{group}", "SUCCEEDED", group)
         self.cli("status", "--json")
+        self.assume_roles()
         seen = set()
         checked = 0
         wrong, seen_wrong = [], set()

@@ -65,13 +65,15 @@ bool allowed_container_url(const std::string& url) {
 }
 
 // The optional AssumeRole parameters a role profile may set, as form fields.
-std::string assume_role_extra(const Profile& p) {
-  std::string extra;
-  if (const IniValue* external = p.find("external_id")) {
-    extra += "&ExternalId=" + uri_encode(external->value);
-  }
+// A profile's optional AssumeRole parameters, in the order of the call's input shape
+// (DurationSeconds before ExternalId), as botocore sends them.
+FormParams assume_role_extra(const Profile& p) {
+  FormParams extra;
   if (const IniValue* duration = p.find("duration_seconds")) {
-    extra += "&DurationSeconds=" + uri_encode(duration->value);
+    extra.emplace_back("DurationSeconds", duration->value);
+  }
+  if (const IniValue* external = p.find("external_id")) {
+    extra.emplace_back("ExternalId", external->value);
   }
   return extra;
 }
@@ -427,14 +429,14 @@ core::Result<Credentials> CredentialsProvider::from_credential_source(const std:
 
 core::Result<Credentials> CredentialsProvider::assume_role(const std::string& role_arn,
                                                            const std::string& session_name,
-                                                           const std::string& extra_params,
+                                                           const FormParams& extra_params,
                                                            const Credentials& source,
                                                            const std::string& where) {
   const std::string region = region_.empty() ? "us-east-1" : region_;
   const std::string url = resolve_endpoint(sts_service(), region, getenv_);
-  const std::string body = form_body("AssumeRole", sts_service().api_version,
-                                     {{"RoleArn", role_arn}, {"RoleSessionName", session_name}}) +
-                           extra_params;
+  FormParams params{{"RoleArn", role_arn}, {"RoleSessionName", session_name}};
+  params.insert(params.end(), extra_params.begin(), extra_params.end());
+  const std::string body = form_body("AssumeRole", sts_service().api_version, params);
   const SigV4 sign{region, "sts", source.access_key, source.secret_key, source.session_token};
   auto r = sts_http_.request(
       "POST", url, {"Content-Type: application/x-www-form-urlencoded; charset=utf-8"}, body, sign);

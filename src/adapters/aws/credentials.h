@@ -71,7 +71,7 @@ class CredentialsProvider {
                                             int depth);
   core::Result<Credentials> assume_role(const std::string& role_arn,
                                         const std::string& session_name,
-                                        const std::string& extra_params, const Credentials& source,
+                                        const FormParams& extra_params, const Credentials& source,
                                         const std::string& where);
   core::Result<Credentials> assume_role_with_web_identity(const std::string& role_arn,
                                                           const std::string& token_file,

@@ -40,8 +40,8 @@ std::string form_encode(std::string_view text);
 // "Action=X&Version=Y&k=v..." in the order given (Action and Version first), byte-identical
 // to botocore's serialization when `params` come in the input shape's member order, as the
 // AWS CLI builds them (tests/query_serialization_test.py checks every call we make).
-std::string form_body(std::string_view action, std::string_view version,
-                      const std::vector<std::pair<std::string, std::string>>& params);
+using FormParams = std::vector<std::pair<std::string, std::string>>;
+std::string form_body(std::string_view action, std::string_view version, const FormParams& params);
 
 using Getenv = std::function<std::optional<std::string>(const std::string&)>;
 
