@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "core/state_codec.h"
 
@@ -110,10 +111,13 @@ class PostgresStore::Query {
 };
 
 core::Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::string& conninfo) {
-  // A connect timeout unless the connection string sets one (it comes later and wins).
+  // A connect timeout unless the connection string (it comes later and wins) or
+  // PGCONNECT_TIMEOUT (which an explicit value would override) sets one.
+  const bool env_timeout = std::getenv("PGCONNECT_TIMEOUT") != nullptr;
   const char* keys[] = {"connect_timeout", "dbname", nullptr};
   const char* values[] = {"10", conninfo.c_str(), nullptr};
-  PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  const int first = env_timeout ? 1 : 0;
+  PGconn* conn = PQconnectdbParams(keys + first, values + first, /*expand_dbname=*/1);
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string message = PQerrorMessage(conn);
     while (!message.empty() && message.back() == '\n') message.pop_back();
@@ -177,10 +181,24 @@ core::Result<int> PostgresStore::schema_version() {
 }
 
 core::Status PostgresStore::migrate() {
+  // A schema already at this version needs no DDL and no lock: a user with only SELECT,
+  // INSERT, UPDATE and DELETE on the tables (README) must be able to run every command, and
+  // PostgreSQL checks CREATE on the schema even for CREATE TABLE IF NOT EXISTS.
+  auto newer = [this](int version) {
+    return core::Error::config("postgresql " + where_ + ": the schema is at version " +
+                               std::to_string(version) + ", newer than this intermission knows (" +
+                               std::to_string(kPostgresSchemaVersion) + "); upgrade intermission");
+  };
+  if (auto current = schema_version(); current && *current >= kPostgresSchemaVersion) {
+    if (*current > kPostgresSchemaVersion) return newer(*current);
+    return {};
+  }
   if (auto st = exec("BEGIN"); !st) return st;
   auto fail = [this](core::Error e) -> core::Status {
     (void)rollback();
-    return e;
+    return e.with_context("migrating the schema to version " +
+                          std::to_string(kPostgresSchemaVersion) +
+                          " (the user needs CREATE on the database's schema for that)");
   };
   if (auto st = exec(kMigrationLock); !st) return fail(st.error());
   if (auto st = exec("CREATE TABLE IF NOT EXISTS intermission_schema (version integer NOT NULL)");
@@ -189,11 +207,9 @@ core::Status PostgresStore::migrate() {
   }
   auto version = schema_version();
   if (!version) return fail(version.error());
-  if (*version > kPostgresSchemaVersion) {
-    return fail(
-        core::Error::config("postgresql " + where_ + ": the schema is at version " +
-                            std::to_string(*version) + ", newer than this intermission knows (" +
-                            std::to_string(kPostgresSchemaVersion) + "); upgrade intermission"));
+  if (*version > kPostgresSchemaVersion) {  // migrated meanwhile by a newer binary
+    (void)rollback();
+    return newer(*version);
   }
   for (int v = *version; v < kPostgresSchemaVersion; ++v) {
     // A migration is several statements: the simple query protocol runs them in order, within
@@ -205,9 +221,7 @@ core::Status PostgresStore::migrate() {
            : core::Status{to_error(where_, "migrate", PQresultErrorField(r, PG_DIAG_SQLSTATE),
                                    PQerrorMessage(conn_))};
     PQclear(r);
-    if (!st) {
-      return fail(st.error().with_context("migration to schema version " + std::to_string(v + 1)));
-    }
+    if (!st) return fail(st.error().with_context("step to version " + std::to_string(v + 1)));
   }
   if (*version != kPostgresSchemaVersion) {
     if (auto st = exec("DELETE FROM intermission_schema"); !st) return fail(st.error());
