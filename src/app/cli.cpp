@@ -154,7 +154,8 @@ active (heals lost notifications), and repairs a backend that drifted from the d
 
 Breaks ENV's switching lease, which a process that died in the middle of a switch leaves
 behind until it runs out (store.lease); `status` shows who holds it. Refused while the
-holder is alive on this host (its id is host/pid/random); a holder on another host cannot
+holder is alive on this host (its id is host/pid.start/random: a pid that was reused by
+another process since does not count); a holder on another host cannot
 be checked from here: make sure it is gone. The break is written to the audit trail. Run
 `intermission tick ENV` afterwards to converge at once.
 )"},

@@ -1,5 +1,6 @@
 // The state store: per-environment state with compare-and-set on a version, and an
-// append-only audit trail written in the same atomic step. SQLite locally, DynamoDB in AWS.
+// append-only audit trail written with it. SQLite locally, PostgreSQL for replicas on one's
+// own machines, DynamoDB in AWS, ConfigMaps and Leases in a Kubernetes cluster.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +32,9 @@ class Store {
   // The stored state of `environment`, or a fresh one (version 0) if none was ever stored.
   virtual Result<EnvState> load(const std::string& environment) = 0;
   // Writes `state` with version expected_version + 1 if the stored version is still
-  // `expected_version` (0 = not stored yet), and appends `audit`, atomically. Returns the new
+  // `expected_version` (0 = not stored yet), and appends `audit`: atomically, except in
+  // DynamoDB, which writes the state first and may lose (and logs) the audit lines if their
+  // write fails after it (docs/ledger.md). Returns the new
   // version, or kConflict when another writer got there first (re-read and decide again;
   // never write blindly).
   virtual Result<std::int64_t> compare_and_set(const EnvState& state,
