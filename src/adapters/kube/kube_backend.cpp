@@ -626,10 +626,30 @@ void set_parts(json::object& object, const std::string& mode, const json::object
 
 }  // namespace
 
+core::Result<KubeBackend::Seen> KubeBackend::look_ready(bool page) {
+  auto seen = look();
+  if (!seen) return seen.error();
+  const auto ready = [&](const core::KubeObservation& o) {
+    return page ? o.page_ready >= s_.min_ready : (o.app_ready < 0 || o.app_ready >= s_.min_ready);
+  };
+  if (ready(seen->o)) return seen;
+  // The wait before this step was skipped (it looked ready when planned) or is a moment old:
+  // make-before-break must hold when the object is written, so wait here too.
+  if (auto st = wait(page); !st) return st.error();
+  seen = look();
+  if (!seen) return seen.error();
+  if (!ready(seen->o)) {
+    // Ready a moment ago, not now: plan again from what is there.
+    return core::Error::conflict(std::string(page ? "the page" : "the application") +
+                                 " was ready and is not now (" + seen->o.detail + ")");
+  }
+  return seen;
+}
+
 core::Status KubeBackend::point_at_page() {
   // From a fresh read: what is kept is what the object points at now, unless it already
   // points at the page (then the annotation has it).
-  auto seen = look();
+  auto seen = look_ready(true);
   if (!seen) return seen.error();
   if (!seen->o.blocker.empty()) {
     return core::Error::config(seen->o.object + " is not pointed at the page: " + seen->o.blocker);
@@ -641,7 +661,7 @@ core::Status KubeBackend::point_at_page() {
 }
 
 core::Status KubeBackend::restore() {
-  auto seen = look();
+  auto seen = look_ready(false);
   if (!seen) return seen.error();
   if (seen->damaged) {
     return core::Error::config(seen->o.object + " cannot be restored: " + seen->o.blocker);

@@ -72,6 +72,9 @@ class KubeBackend final : public core::Backend {
     core::KubeObservation o;
   };
   core::Result<Seen> look();
+  // look(), but only once the page (page) or the application has min_ready ready: waits as
+  // the wait steps do; kConflict if it was ready and is not any more.
+  core::Result<Seen> look_ready(bool page);
   core::Result<boost::json::object> get(const std::string& path, const std::string& what);
   core::Status put(const std::string& path, const boost::json::object& object);
   core::Result<int> ready_endpoints(const std::string& service);

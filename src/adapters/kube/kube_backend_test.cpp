@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
+#include <thread>
 
 namespace intermission::adapters::kube {
 namespace {
@@ -260,6 +262,56 @@ TEST(KubeBackend, ServiceModeGoesBackOnlyOnceTheApplicationPodsAreReady) {
                       "wait until 2 application pods behind Service web/app are ready",
                       "restore Service web/app exactly as it was"}));
   EXPECT_EQ(sleeps, 2);
+}
+
+TEST(KubeBackend, TheWriteItselfChecksReadinessNotOnlyTheWaitBeforeIt) {
+  // The plan skipped the wait (the page looked ready when observed); by the time the write
+  // comes, the page pods are not ready: the write waits for them, and never points the
+  // Service at a page that cannot serve; the same on the way back for the application.
+  auto api = std::make_unique<MemoryApi>();
+  MemoryApi* a = cluster(api.get());
+  int sleeps = 0;
+  bool app_back = false;
+  KubeBackend b(service_settings(), std::move(api), [&](std::chrono::milliseconds) {
+    ++sleeps;
+    if (sleeps == 2) a->touch(kSlices + "/page-abc", [](json::object& o) { o = slice("page", 2, 0); });
+    if (app_back && sleeps == 5) {
+      a->touch(kNs + "/pods/shop-0", [](json::object& p) {
+        p["status"] = obj(R"({"conditions":[{"type":"Ready","status":"True"}]})");
+      });
+    }
+  });
+  const auto puts = [&] {
+    return std::count_if(a->log.begin(), a->log.end(),
+                         [](const std::string& l) { return l.rfind("PUT ", 0) == 0; });
+  };
+  a->before_put = [&](const std::string&) { EXPECT_GE(sleeps, 2) << "written before ready"; };
+  ASSERT_TRUE(b.apply(core::KubePointAtPage{"Service web/app"}));
+  EXPECT_EQ(sleeps, 2);
+  EXPECT_EQ(puts(), 1);
+
+  a->touch(kNs + "/pods/shop-0", [](json::object& p) {
+    p["status"] = obj(R"({"conditions":[{"type":"Ready","status":"False"}]})");
+  });
+  app_back = true;
+  a->before_put = [&](const std::string&) { EXPECT_GE(sleeps, 5) << "restored before ready"; };
+  ASSERT_TRUE(b.apply(core::KubeRestore{"Service web/app"}));
+  EXPECT_EQ(sleeps, 5);
+  EXPECT_EQ(puts(), 2);
+}
+
+TEST(KubeBackend, AWriteWhoseTargetNeverBecomesReadyIsNotMade) {
+  auto api = std::make_unique<MemoryApi>();
+  MemoryApi* a = cluster(api.get());
+  KubeSettings s = service_settings();
+  s.health_timeout = std::chrono::milliseconds(20);
+  KubeBackend b(s, std::move(api), [](std::chrono::milliseconds) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  const auto st = b.apply(core::KubePointAtPage{"Service web/app"});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, core::ErrorCode::kTimeout) << st.error().message;
+  for (const auto& l : a->log) EXPECT_NE(l.rfind("PUT ", 0), 0u) << l;
 }
 
 TEST(KubeBackend, ServiceModeRefusesPagePodsThatDoNotServeTheTargetPort) {
