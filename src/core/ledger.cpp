@@ -61,6 +61,13 @@ void remember_message(EnvState& s, const std::string& message_id) {
   while (s.recent_message_ids.size() > kRecentMessageIds) s.recent_message_ids.pop_front();
 }
 
+// When a failure's grace (policy lift) began: when the deployment ended by its own time, if
+// the event said (not later than we heard of it, whatever the clocks), else when we heard.
+// A failure delivered late has had part of its grace already, whatever order it came in.
+Time grace_start(const DeploymentRecord& r) {
+  return r.finished ? std::min(*r.finished, *r.ended_at) : *r.ended_at;
+}
+
 // Whether `other` began after `failed_one` ended: by the deployments' own times when both are
 // known, else by when we saw them.
 bool began_after(const DeploymentRecord& other, const DeploymentRecord& failed_one) {
@@ -91,7 +98,7 @@ bool counts(const EnvState& state, const DeploymentRecord& r, const EnvironmentC
   if (!failed(r.status)) return false;
   if (env.failure_policy == FailurePolicy::kHold) return !superseded(state, r, env, true);
   if (superseded(state, r, env, false)) return false;
-  return r.ended_at && now < *r.ended_at + env.failure_grace;
+  return r.ended_at && now < grace_start(r) + env.failure_grace;
 }
 
 Transition apply_deployment_event(const EnvState& state, const DeploymentEvent& event,
@@ -569,7 +576,7 @@ Decision decide(const EnvState& state, const EnvironmentConfig& env, Time now) {
       d.reasons.push_back(describe(r) + " " + std::string(to_string(r.status)) +
                           "; held until an operator lifts it (failure_policy: hold)");
     } else {
-      const Time end = *r.ended_at + env.failure_grace;
+      const Time end = grace_start(r) + env.failure_grace;
       d.reasons.push_back(describe(r) + " " + std::string(to_string(r.status)) + "; waiting " +
                           format_duration(env.failure_grace) +
                           " for its rollback (failure_policy: lift)");

@@ -220,6 +220,28 @@ TEST_F(LedgerTest, FailureWithoutRollbackLiftsAfterGrace) {
   EXPECT_FALSE(on());
 }
 
+TEST_F(LedgerTest, AFailureHeardOfLateHasHadPartOfItsGraceAlready) {
+  // The grace runs from the deployment's own end: a Failed delivered 2 minutes late (a queue
+  // drained late, an SNS retry) keeps the page up for the 1 minute left, not 3 more.
+  env_.failure_grace = minutes(3);
+  auto start = event("d-1", DeploymentStatus::kCreated, "m1");
+  start.time = now_ - minutes(10);
+  feed(start);
+  auto failed = event("d-1", DeploymentStatus::kFailed, "m2");
+  failed.time = now_ - minutes(2);
+  feed(failed);
+  EXPECT_TRUE(on());
+  EXPECT_EQ(decide(state_, env_, now_).expected_end, now_ + minutes(1));
+  now_ += minutes(1);
+  EXPECT_FALSE(on());
+  // An end time ahead of our clock (skew) does not stretch the grace beyond our own.
+  auto ahead = event("d-2", DeploymentStatus::kFailed, "m3");
+  ahead.time = now_ + hours(1);
+  feed(ahead);
+  now_ += minutes(3);
+  EXPECT_FALSE(on());
+}
+
 TEST_F(LedgerTest, FailureWithHoldPolicyKeepsThePageUntilAnOperatorLifts) {
   env_.failure_policy = FailurePolicy::kHold;
   feed(event("d-1", DeploymentStatus::kCreated, "m1"));
