@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -50,6 +51,10 @@ struct BackendConfig {
   ConfigNode settings;
   SourceLocation where;
 };
+
+// An environment's name: 1 to this many letters, digits, '-', '_' or '.' (it names stored
+// items, ConfigMaps and metrics labels).
+inline constexpr std::size_t kMaxEnvironmentName = 64;
 
 struct EnvironmentConfig {
   std::string name;

@@ -339,7 +339,7 @@ void read_notifications(Walker& w, const YAML::Node& nt, const std::string& file
 }
 
 bool valid_environment_name(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
+  if (name.empty() || name.size() > core::kMaxEnvironmentName) return false;
   for (const char c : name) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
       return false;

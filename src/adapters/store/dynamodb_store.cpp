@@ -55,6 +55,15 @@ std::size_t dynamodb_item_size(const json::object& item) {
   return size;
 }
 
+json::object dynamodb_state_item(const std::string& environment, std::int64_t version,
+                                 const std::string& encoded) {
+  return json::object{{"pk", S(key_of(environment))},
+                      {"sk", S("state")},
+                      {"environment", S(environment)},
+                      {"version", N(version)},
+                      {"state", S(encoded)}};
+}
+
 json::value dynamodb_table_definition(const std::string& table_name) {
   return json::object{
       {"TableName", table_name},
@@ -93,11 +102,7 @@ core::Result<std::int64_t> DynamoDbStore::compare_and_set(
   const std::int64_t next = expected_version + 1;
   const std::string encoded = core::encode_state(state);
   if (auto st = core::check_state_size(state, encoded); !st) return st.error();
-  json::object item{{"pk", S(key_of(state.environment))},
-                    {"sk", S("state")},
-                    {"environment", S(state.environment)},
-                    {"version", N(next)},
-                    {"state", S(encoded)}};
+  json::object item = dynamodb_state_item(state.environment, next, encoded);
   // A PutItem over the limit is a ValidationException that says little and is not retried:
   // refuse it here, saying which environment and how large.
   if (const std::size_t size = dynamodb_item_size(item); size > kDynamoDbItemBudget) {

@@ -32,6 +32,9 @@ boost::json::value dynamodb_table_definition(const std::string& table_name);
 std::size_t dynamodb_item_size(const boost::json::object& item);
 // The largest item the store writes: 400 KB less a margin for what our count may miss.
 inline constexpr std::size_t kDynamoDbItemBudget = 400 * 1024 - 4 * 1024;
+// The item that holds an environment's state (`encoded`, state_codec JSON) at `version`.
+boost::json::object dynamodb_state_item(const std::string& environment, std::int64_t version,
+                                        const std::string& encoded);
 
 class DynamoDbStore final : public core::Store {
  public:
