@@ -436,6 +436,92 @@ environments:
         self.assertEqual(self.logged(), [True, False], "the switch in progress was finished")
 
 
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testing", "fixtures", "sns")
+GENUINE_TOPIC = "arn:aws:sns:us-west-2:131990247566:dongie-standard-topic"
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"  # Debian's libfaketime
+
+
+class GenuineMessages(unittest.TestCase):
+    """AWS-signed SNS messages from the AWS SDK for Java v2's validator tests
+    (testing/fixtures/sns/*.source.txt says where each came from) sent to a running `serve`,
+    its certificate the genuine file in `cert_dir` (no chain built from it). The messages are
+    from 2026-03-06 19:31-20:00 UTC: the daemon runs under libfaketime at 20:01 that day, so
+    its one-hour Timestamp window takes them, as it would have when they were sent."""
+
+    def setUp(self):
+        if not os.path.exists(FAKETIME_LIB):
+            self.fail(f"{FAKETIME_LIB} is missing: scripts/install-deps.sh installs libfaketime")
+        self._tmp = tempfile.TemporaryDirectory(prefix="intermission-genuine-")
+        self.dir = self._tmp.name
+        self.confirm = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ConfirmRecorder)
+        threading.Thread(target=self.confirm.serve_forever, daemon=True).start()
+        ConfirmRecorder.seen.clear()
+        self.public, admin = free_ports(2)
+        config = os.path.join(self.dir, "config.yaml")
+        with open(config, "w") as f:
+            f.write(f"""store: {{path: state.db}}
+serve:
+  listen: 127.0.0.1:{self.public}
+  admin_listen: 127.0.0.1:{admin}
+  sns:
+    topics: [{GENUINE_TOPIC}]
+    cert_dir: {os.path.join(FIXTURES, "certs")}
+environments:
+  prod:
+    backend: {{type: log, path: steps.log}}
+""")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INTERMISSION_")}
+        env.update(LD_PRELOAD=FAKETIME_LIB, FAKETIME="@2026-03-06 20:01:00", TZ="UTC",
+                   FAKETIME_DONT_FAKE_MONOTONIC="1", FAKETIME_DONT_RESET="1",
+                   AWS_ENDPOINT_URL_SNS=f"http://127.0.0.1:{self.confirm.server_address[1]}")
+        self.daemon = subprocess.Popen([BIN, "--config", config, "serve"], cwd=self.dir, env=env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_for_port(self.public)
+
+    def tearDown(self):
+        self.daemon.terminate()
+        self.daemon.communicate(timeout=20)
+        self.confirm.shutdown()
+        self.confirm.server_close()
+        self._tmp.cleanup()
+
+    def post(self, body, kind):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.public}/sns", data=body.encode(),
+                                     method="POST",
+                                     headers={"Content-Type": "text/plain; charset=UTF-8",
+                                              "x-amz-sns-message-type": kind})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def read(self, name):
+        with open(os.path.join(FIXTURES, name)) as f:
+            return f.read()
+
+    def test_genuine_notifications_and_confirmation_are_taken_and_a_changed_byte_is_not(self):
+        for name in ["java-v2-notification-with-subject.json",
+                     "java-v2-notification-signature-v2.json"]:
+            status, body = self.post(self.read(name), "Notification")
+            self.assertEqual(status, 200, f"{name}: {body}")
+            # Verified, and then not acted on: plain text is no CodeDeploy event.
+            self.assertEqual(json.loads(body)["outcome"], "ignored", body)
+        status, body = self.post(self.read("java-v2-subscription-confirmation.json"),
+                                 "SubscriptionConfirmation")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(len(ConfirmRecorder.seen), 1)
+        self.assertIn("Action=ConfirmSubscription", ConfirmRecorder.seen[0])
+        self.assertIn("TopicArn=arn:aws:sns:us-west-2:131990247566:dongie-standard-topic&Token=",
+                      ConfirmRecorder.seen[0])
+        genuine = json.loads(self.read("java-v2-notification-signature-v2.json"))
+        changed = dict(genuine, Message=genuine["Message"].replace("2", "3", 1))
+        self.assertNotEqual(changed["Message"], genuine["Message"])
+        status, body = self.post(json.dumps(changed), "Notification")
+        self.assertEqual(status, 403, body)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "steps.log")), "nothing switched")
+
+
 class AdminListener(unittest.TestCase):
     """The admin listener's doors: Host checked (DNS rebinding), status and metrics optionally
     behind the token, and a token that is configured but unusable said and kept out. A log
