@@ -522,6 +522,147 @@ environments:
         self.assertFalse(os.path.exists(os.path.join(self.dir, "steps.log")), "nothing switched")
 
 
+class CertServer(http.server.BaseHTTPRequestHandler):
+    """SNS's certificate host over HTTPS: serves the signer's certificates, or (redirect)
+    answers every request with a 301 elsewhere, as a hijacked or misconfigured host might."""
+    certs = None
+    redirect = False
+    paths = []
+
+    def do_GET(self):
+        CertServer.paths.append(self.path)
+        if CertServer.redirect and not self.path.startswith("/moved/"):
+            self.send_response(301)
+            self.send_header("Location", "/moved" + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        name = os.path.basename(self.path)
+        try:
+            with open(os.path.join(CertServer.certs, name), "rb") as f:
+                body = f.read()
+            self.send_response(200)
+        except OSError:
+            body = b"not found"
+            self.send_response(404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class CertificateFetch(unittest.TestCase):
+    """The signing certificate fetched over HTTPS (no cert_dir): taken from a host the
+    configured CA vouches for, not from one it does not, and a redirect is not followed."""
+
+    @classmethod
+    def setUpClass(cls):
+        import ssl
+        cls._tmp = tempfile.TemporaryDirectory(prefix="intermission-certfetch-")
+        d = cls._tmp.name
+        cls.signer = Signer(os.path.join(d, "pki"))
+        cls.https_ca = os.path.join(d, "https.pem")
+        key = os.path.join(d, "https.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                        "-out", cls.https_ca, "-days", "30", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+        CertServer.certs = cls.signer.certs
+        cls.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CertServer)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cls.https_ca, key)
+        cls.server.socket = context.wrap_socket(cls.server.socket, server_side=True)
+        threading.Thread(target=cls.server.serve_forever, daemon=True).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.shutdown()
+        cls.server.server_close()
+        cls._tmp.cleanup()
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(dir=self._tmp.name)
+        CertServer.paths.clear()
+        CertServer.redirect = False
+        self.daemon = None
+
+    def tearDown(self):
+        if self.daemon is not None:
+            self.daemon.terminate()
+            self.daemon.communicate(timeout=20)
+
+    def start(self, ca_file):
+        self.public, admin = free_ports(2)
+        config = os.path.join(self.dir, "config.yaml")
+        with open(config, "w") as f:
+            f.write(f"""store: {{path: state.db}}
+serve:
+  listen: 127.0.0.1:{self.public}
+  admin_listen: 127.0.0.1:{admin}
+  sns:
+    topics: [{TOPIC}]
+    ca_file: {ca_file}
+routes:
+  - {{deployment_group: "prod-*", environment: prod}}
+environments:
+  prod:
+    backend: {{type: log, path: steps.log}}
+""")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INTERMISSION_")}
+        env["AWS_ENDPOINT_URL_SNS"] = f"https://127.0.0.1:{self.server.server_address[1]}"
+        self.daemon = subprocess.Popen([BIN, "--config", config, "serve"], cwd=self.dir, env=env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_for_port(self.public)
+
+    def deliver(self, seconds=5.0):
+        """Posts a signed start as SNS does, again while the answer is 503 (SNS retries), for
+        at most `seconds`; the last answer."""
+        message = self.signer.notification(codedeploy("d-1", "CREATED"), message_id="c-1",
+                                           timestamp=now_iso())
+        deadline = time.monotonic() + seconds
+        while True:
+            req = urllib.request.Request(f"http://127.0.0.1:{self.public}/sns", method="POST",
+                                         data=json.dumps(message).encode(),
+                                         headers={"x-amz-sns-message-type": "Notification"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as e:
+                answer = (e.code, e.read().decode())
+            if answer[0] != 503 or time.monotonic() > deadline:
+                return answer
+            time.sleep(0.1)
+
+    def test_a_certificate_from_a_host_the_ca_vouches_for_is_used(self):
+        self.start(self.https_ca)
+        status, body = self.deliver()
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["outcome"], "recorded", body)
+        self.assertEqual(CertServer.paths, ["/SimpleNotificationService-0123456789abcdef.pem"])
+
+    def test_a_host_the_ca_does_not_vouch_for_gives_no_certificate(self):
+        self.start(self.signer.ca)  # a CA, but not the one that issued the host's certificate
+        status, body = self.deliver(seconds=2.0)
+        self.assertEqual(status, 503, body)
+        self.assertEqual(CertServer.paths, [], "nothing was asked over an untrusted connection")
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "steps.log")))
+        self.daemon.terminate()
+        err = self.daemon.communicate(timeout=20)[1]
+        self.daemon = None
+        self.assertIn("certificate", err.lower())
+
+    def test_a_redirect_is_not_followed(self):
+        CertServer.redirect = True
+        self.start(self.https_ca)
+        status, body = self.deliver(seconds=2.0)
+        self.assertEqual(status, 503, body)
+        self.assertTrue(CertServer.paths, "the host was asked")
+        self.assertFalse([p for p in CertServer.paths if p.startswith("/moved/")],
+                         "the redirect was followed")
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "steps.log")))
+
+
 class AdminListener(unittest.TestCase):
     """The admin listener's doors: Host checked (DNS rebinding), status and metrics optionally
     behind the token, and a token that is configured but unusable said and kept out. A log
