@@ -67,6 +67,9 @@ class DebianPackage(unittest.TestCase):
                 self.assertIn("SystemCallFilter=@system-service", text, u)
                 # Nothing under /etc is writable: the map has a directory of its own.
                 self.assertNotIn("ReadWritePaths", text, u)
+                if "SupplementaryGroups=haproxy" in text:
+                    # The haproxy group must not reach Debian's admin-level socket.
+                    self.assertIn("InaccessiblePaths=-/run/haproxy/admin.sock\n", text, u)
             with open(os.path.join(units, u), "w") as f:
                 f.write(text)
         verify = subprocess.run(["systemd-analyze", "verify", *[os.path.join(units, u) for u in UNITS]],

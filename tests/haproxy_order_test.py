@@ -24,6 +24,7 @@ class FakeRuntime:
         self.pending_reload = None
         self.reload_armed = True
         self.commands = []
+        self.level = "admin"
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(8)
@@ -44,7 +45,7 @@ class FakeRuntime:
         words = line.split()
         self.commands.append(line)
         if line == "show cli level":
-            return "admin\n"
+            return self.level + "\n"
         if words[:2] == ["show", "map"]:
             return "".join(f"0x{i:x} {k} {v}\n" for i, (k, v) in enumerate(self.live.items()))
         if words[:2] == ["add", "map"]:
@@ -121,6 +122,26 @@ environments:
         self.runtime.take_over()
         self.assertNotIn("prod", self.runtime.live,
                          "the reload read a map file with the entry and put maintenance back")
+
+
+class SocketLevel(MapFileBeforeRuntime):
+    test_a_reload_right_after_switching_on_keeps_maintenance_on = None
+    test_a_reload_right_after_switching_off_keeps_maintenance_off = None
+
+    def status_detail(self):
+        import json
+        p = self.run_cli("status", "--json", check=0)
+        return json.loads(p.stdout)["environments"][0]["observed"]["detail"]
+
+    def test_a_socket_at_level_admin_is_pointed_out(self):
+        """Switching needs `level operator`; a socket at `admin` works but gives whoever
+        reaches it the whole runtime API (docs/packaging.md): status says so."""
+        self.assertIn("level admin", self.status_detail())
+        self.runtime.level = "operator"
+        self.assertNotIn("level admin", self.status_detail())
+        self.runtime.level = "user"
+        p = self.run_cli("status", "--json", check=None)
+        self.assertIn("level operator", p.stdout + p.stderr)
 
 
 if __name__ == "__main__":

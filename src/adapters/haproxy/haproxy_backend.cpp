@@ -48,6 +48,7 @@ core::Result<bool> HaproxyBackend::live_on() const {
     return core::Error::permission("HAProxy runtime API " + s_.socket + " has level '" + lvl +
                                    "'; switching maps needs `level operator` on its stats socket");
   }
+  admin_level_ = lvl == "admin";
   auto reply = client_.command(show_map_command(s_.map));
   if (!reply) return reply.error();
   auto entries = parse_show_map(*reply, s_.map);
@@ -69,6 +70,11 @@ core::Result<core::Observation> HaproxyBackend::observe() {
   o.persisted = file_on == *on;
   o.detail = std::string("live entry ") + (*on ? "present" : "absent") + ", map file " +
              (file_on ? "has it" : "does not have it");
+  if (admin_level_) {
+    // It works, but whoever reaches the socket holds the whole runtime API.
+    o.detail += "; the socket is at level admin, more than switching needs: give intermission "
+                "its own with level operator (intermission haproxy-config)";
+  }
   return core::Observation{o};
 }
 

@@ -36,6 +36,7 @@ class HaproxyBackend final : public core::Backend {
 
   HaproxySettings s_;
   RuntimeClient client_;
+  mutable bool admin_level_ = false;  // the socket answered `show cli level` with admin
 };
 
 }  // namespace intermission::adapters::haproxy
