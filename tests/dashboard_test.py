@@ -5,8 +5,9 @@ kept in the build tree and checked by their pixels (the ON and off badges drawn,
 up bar, text, nothing past the right edge on a phone); the page is keyboard-reachable; then an
 operator signs in with the token and a real mouse click on prod's "Off" lifts maintenance, as
 the API, the backend's log and the audit trail (with the operator's name) show, and the page
-updates itself; a window scheduled from the page is recorded. A cross-site form post is
-refused."""
+updates itself; a change made elsewhere (the operator API, while the page is open) shows up
+through the page's own poll, without a reload; a window scheduled from the page is recorded. A
+cross-site form post is refused."""
 
 import base64
 import json
@@ -204,6 +205,31 @@ environments:
         self.assertEqual(scheduled()[0]["who"], "ops-tester")
         self.assertTrue(b.wait_for("document.querySelector('section[data-env=staging] .status')"
                                    ".textContent.includes('Kernel update')"))
+
+    def test_4_a_change_made_elsewhere_shows_up_through_the_poll(self):
+        # An operator uses the API (curl, a pipeline) while someone watches the dashboard: the
+        # page must show it from its own poll of /dashboard.json, not only after its own clicks.
+        b = self.browser
+        b.viewport(1280, 900)
+        b.open(self.base + "/")
+        prod = "section[data-env=prod]"
+        self.assertTrue(b.evaluate(f"!!document.querySelector('{prod} .badge.on')"), "prod is on (setUp)")
+        b.evaluate("window.notReloaded = true")  # gone if the page were loaded again
+        # One poll period (data-poll seconds), twice, and the daemon's tick: a bound, not a sleep.
+        bound = 2 * b.evaluate("Number(document.body.getAttribute('data-poll'))") + 2
+        status, doc = self.request("POST", "/api/environments/prod/off",
+                                   {"reason": "lifted from a pipeline", "who": "ci-bot"})
+        self.assertEqual(status, 200, doc)
+        self.assertTrue(b.wait_for(f"!!document.querySelector('{prod} .badge.off')", bound),
+                        b.evaluate(f"document.querySelector('{prod} .status').innerText"))
+        status, doc = self.request("POST", "/api/environments/prod/on",
+                                   {"reason": "Second try at the upgrade", "who": "ci-bot", "for": "1h"})
+        self.assertEqual(status, 200, doc)
+        self.assertTrue(b.wait_for(f"!!document.querySelector('{prod} .badge.on') && document.querySelector("
+                                   f"'{prod} .status').textContent.includes('Second try at the upgrade')", bound),
+                        b.evaluate(f"document.querySelector('{prod} .status').innerText"))
+        self.assertIn("ci-bot", b.evaluate(f"document.querySelector('{prod} .status').textContent"))
+        self.assertTrue(b.evaluate("window.notReloaded === true"), "updated in place, without a reload")
 
     def test_3_a_cross_site_form_post_is_refused(self):
         before = self.prod()

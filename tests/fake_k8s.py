@@ -143,6 +143,10 @@ class FakeK8s:
 
     # Conveniences over the control API (README.md describes it).
     def set_ready(self, namespace, name=None, ready=True, selector=None):
+        """Sets pods' readiness now: one by `name`, or all a `selector` matches (text "app=a"
+        or a dict {"app": "a"}; the fake reads the text only, and would take a dict for "app")."""
+        if isinstance(selector, dict):
+            selector = ",".join(f"{k}={v}" for k, v in selector.items())
         return self.control("POST", "pod-ready", {"namespace": namespace, "name": name, "selector": selector,
                                                   "ready": ready})
 

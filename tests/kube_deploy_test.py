@@ -36,20 +36,6 @@ RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral"
                       "persistentVolumeClaim", "projected", "secret"}
 
 
-def missing_kubernetes_support():
-    """Why the binary cannot run the manifests' config yet (it was built without the
-    `kubernetes` store or backend: they come from other branches), or "" if it can. Only the
-    "not a known" refusal counts: any other complaint about the config is the test's to fail."""
-    with tempfile.TemporaryDirectory(prefix="intermission-kube-") as tmp:
-        path = os.path.join(tmp, "probe.yaml")
-        with open(path, "w") as f:
-            f.write("store: {type: kubernetes, namespace: probe}\n"
-                    "environments:\n  probe:\n    backend: {type: kubernetes}\n")
-        out = subprocess.run([BIN, "--config", path, "check-config"], capture_output=True, text=True,
-                             timeout=30)
-    return "\n".join(line for line in (out.stdout + out.stderr).splitlines() if "is not a known" in line)
-
-
 def render(kustomization):
     """The objects `kubectl kustomize` makes of deploy/kubernetes/<kustomization>."""
     out = subprocess.run([KUBECTL, "kustomize", os.path.join(KUBE, kustomization)],
@@ -256,8 +242,6 @@ class Manifests(unittest.TestCase):
                 self.assertEqual(named_rules, printed)
 
     def test_the_config_passes_check_config(self):
-        if missing := missing_kubernetes_support():
-            self.skipTest("SKIPPED until the kubernetes store and backend are merged: " + missing)
         for kustomization, objects in self.rendered.items():
             with self.subTest(kustomization=kustomization or "base"):
                 cm = named(objects, "ConfigMap", "intermission-config")
@@ -524,8 +508,6 @@ class RbacMatchesTheCalls(unittest.TestCase):
         self.assertIsNone(api_call("GET", "/apis"))
 
     def test_the_roles_allow_exactly_the_calls_made(self):
-        if missing := missing_kubernetes_support():
-            self.skipTest("SKIPPED until the kubernetes store and backend are merged: " + missing)
         objects = render("overlays/example")
         cm = named(objects, "ConfigMap", "intermission-config")
         config = yaml.safe_load(cm["data"]["config.yaml"])

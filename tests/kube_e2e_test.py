@@ -1,8 +1,11 @@
 """The kubernetes backend end to end: `intermission serve` against the fake API server
 (testing/fake_k8s), a deployment started and ended through the signed webhook, each mode
 switched on and off. Asserted from the fake's own record: the application's Service never had
-zero ready endpoints (service mode), the object after off equals the object before on but for
-what the server owns, and a storm of 409s during a switch converges."""
+zero ready endpoints (service mode), even when the application's pods were replaced during
+maintenance and not yet Ready when the deployment ended; the page Service had ready endpoints
+at the moment the HTTPRoute or Ingress was pointed at it and the application's Services had
+them at the moment it was pointed back; the object after off equals the object before on but
+for what the server owns; and a storm of 409s during a switch converges."""
 
 import hashlib
 import hmac
@@ -84,11 +87,43 @@ class KubeBase(unittest.TestCase):
     def create(self, collection, obj):
         return self.req(collection, "POST", obj)
 
-    def page_pods(self, n=2):
-        """Page pods the fake kubelet makes Ready after its delay."""
+    def page_pods(self, n=2, ready=None):
+        """Page pods the fake kubelet makes Ready after its delay (ready=None), or held Ready or
+        not until set_ready."""
         for i in range(n):
-            self.fake.add_pod(NS, f"page-{i}", {"app": "intermission-page"}, ready=None,
+            self.fake.add_pod(NS, f"page-{i}", {"app": "intermission-page"}, ready=ready,
                               ports=[{"name": "http", "containerPort": 8080}])
+
+    def writes(self, path):
+        """When each accepted PUT of `path` ended (time.time()), from the fake's request log."""
+        return [r["time"] for r in self.fake.requests()
+                if r["method"] == "PUT" and r["path"] == path and r["status"] == 200]
+
+    def annotated(self, path):
+        obj = self.req(path)
+        return obj if ANNOTATION in obj["metadata"].get("annotations", {}) else None
+
+    def app_pods_not_ready(self, services):
+        """The application is being redeployed: its pods are not Ready, and the fake's
+        endpoints say so for each of `services`."""
+        self.fake.set_ready(NS, selector="app=shop", ready=False)
+        for svc in services:
+            wait_until(lambda: self.fake.endpoint_record(NS, svc)[-1]["ready"] == 0, what=f"{svc} unready")
+
+    def assert_switched_with_ready_endpoints(self, path, app_services):
+        """From the fake's records: `path` was written exactly twice (on, then off); the page
+        Service had ready endpoints when it was pointed at, and kept them until the switch
+        back; each of `app_services` had ready endpoints when it was pointed back at."""
+        puts = self.writes(path)
+        self.assertEqual(len(puts), 2, f"one write on, one off: {self.fake.requests()}")
+        on, off = puts
+        self.assertGreaterEqual(self.fake.min_ready(NS, "page", since=on, until=off), 1,
+                                f"the page Service without a ready endpoint while users were sent to it: "
+                                f"{self.fake.endpoint_record(NS, 'page')}")
+        for svc in app_services:
+            self.assertGreaterEqual(self.fake.min_ready(NS, svc, since=off, until=off), 1,
+                                    f"users sent back to Service {svc} with no ready endpoint: "
+                                    f"{self.fake.endpoint_record(NS, svc)}")
 
     # -- intermission ---------------------------------------------------------------------
     def start(self, backend):
@@ -200,8 +235,47 @@ class KubeE2E(KubeBase):
         first = next(i for i, r in enumerate(record) if r["ready"] > 0)
         self.assertTrue(all(r["ready"] > 0 for r in record[first:]), record)
 
+    def test_service_mode_switch_back_waits_for_the_replaced_application_pods(self):
+        self.page_pods()
+        wait_until(lambda: self.fake.endpoint_record(NS, "app")[-1]["ready"] == 2, what="app endpoints")
+        before = user_part(self.req(SVC + "/app"))
+        self.start({"mode": "service", "service": "app", "min_ready": 2})
+        self.webhook("build-5", "started")
+        wait_until(lambda: self.annotated(SVC + "/app"), what="the switch on\n" + self.log())
+        # The deployment replaces the application's pods; the new ones are not Ready when it
+        # ends, and then one at a time.
+        for i in range(2):
+            self.req(f"/api/v1/namespaces/{NS}/pods/shop-{i}", "DELETE")
+            self.fake.add_pod(NS, f"shop-new-{i}", {"app": "shop"}, ready=False,
+                              ports=[{"name": "http", "containerPort": 3000}])
+        wait_until(lambda: self.req(f"/api/v1/namespaces/{NS}/pods?labelSelector=app%3Dshop")["items"]
+                   and all(p["metadata"]["name"].startswith("shop-new-") for p in self.req(
+                       f"/api/v1/namespaces/{NS}/pods?labelSelector=app%3Dshop")["items"]),
+                   what="the old application pods gone")
+        self.webhook("build-5", "succeeded")
+        time.sleep(1.0)
+        self.assertIsNotNone(self.annotated(SVC + "/app"), "switched back to pods that are not Ready")
+        self.fake.set_ready(NS, "shop-new-0")
+        time.sleep(1.0)
+        self.assertIsNotNone(self.annotated(SVC + "/app"), "switched back with 1 ready pod, min_ready 2")
+        ready = time.time()
+        self.fake.set_ready(NS, "shop-new-1")
+        after = wait_until(lambda: not self.annotated(SVC + "/app") and self.req(SVC + "/app"),
+                           what="the switch off\n" + self.log())
+        self.assertEqual(user_part(after), before)
+        on, off = self.writes(SVC + "/app")
+        self.assertGreater(off, ready)
+        new_ips = sorted(p["status"]["podIP"] for p in self.req(
+            f"/api/v1/namespaces/{NS}/pods?labelSelector=app%3Dshop")["items"])
+        wait_until(lambda: self.fake.endpoint_record(NS, "app")[-1]["addresses"] == new_ips,
+                   what="the Service's endpoints on the new pods")
+        record = self.fake.endpoint_record(NS, "app")
+        first = next(i for i, r in enumerate(record) if r["ready"] > 0)
+        self.assertTrue(all(r["ready"] >= 2 for r in record[first:]),
+                        f"fewer ready endpoints than min_ready: {record}")
+
     def test_httproute_mode_switches_backend_refs_with_a_bypass_and_restores_exactly(self):
-        self.page_pods(1)
+        self.page_pods(1, ready=False)
         self.create(SVC, {"metadata": {"name": "api"},
                           "spec": {"selector": {"app": "shop"}, "ports": [{"port": 80, "targetPort": 3000}]}})
         route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
@@ -215,8 +289,10 @@ class KubeE2E(KubeBase):
         before = user_part(self.req(ROUTE))
         self.start({"mode": "httproute", "route": "shop", "bypass_secret": "let-me-in"})
         self.webhook("build-3", "started")
-        on = wait_until(lambda: (lambda r: r if ANNOTATION in r["metadata"].get("annotations", {}) else None)(
-            self.req(ROUTE)), what="the switch on\n" + self.log())
+        time.sleep(1.0)
+        self.assertEqual(self.writes(ROUTE), [], "no page pod is ready yet")
+        self.fake.set_ready(NS, selector="app=intermission-page")
+        on = wait_until(lambda: self.annotated(ROUTE), what="the switch on\n" + self.log())
         self.assertEqual(on["spec"]["parentRefs"], before["spec"]["parentRefs"])
         self.assertEqual(on["spec"]["hostnames"], before["spec"]["hostnames"])
         rules = on["spec"]["rules"]
@@ -226,13 +302,19 @@ class KubeE2E(KubeBase):
                       rules[0]["matches"][0]["headers"])
         for r in rules[2:]:
             self.assertEqual([b["name"] for b in r["backendRefs"]], ["page"])
+        # The deployment ends while the new application pods are not Ready yet: the route
+        # stays on the page until both Services it took users from have ready endpoints.
+        self.app_pods_not_ready(["app", "api"])
         self.webhook("build-3", "succeeded")
-        after = wait_until(lambda: (lambda r: r if ANNOTATION not in r["metadata"].get("annotations", {})
-                                    else None)(self.req(ROUTE)), what="the switch off\n" + self.log())
+        time.sleep(1.0)
+        self.assertIsNotNone(self.annotated(ROUTE), "switched back to Services with no ready endpoint")
+        self.fake.set_ready(NS, selector="app=shop")
+        after = wait_until(lambda: not self.annotated(ROUTE) and self.req(ROUTE), what="the switch off\n" + self.log())
         self.assertEqual(user_part(after), before)
+        self.assert_switched_with_ready_endpoints(ROUTE, ["app", "api"])
 
     def test_ingress_mode_switches_the_named_paths_and_restores_exactly(self):
-        self.page_pods(1)
+        self.page_pods(1, ready=False)
         ingress = {"metadata": {"name": "shop"},
                    "spec": {"ingressClassName": "nginx",
                             "rules": [{"host": "shop.example", "http": {"paths": [
@@ -244,15 +326,23 @@ class KubeE2E(KubeBase):
         before = user_part(self.req(INGRESS))
         self.start({"mode": "ingress", "ingress": "shop", "paths": ["/"]})
         self.webhook("build-4", "started")
-        on = wait_until(lambda: (lambda r: r if ANNOTATION in r["metadata"].get("annotations", {}) else None)(
-            self.req(INGRESS)), what="the switch on\n" + self.log())
+        time.sleep(1.0)
+        self.assertEqual(self.writes(INGRESS), [], "no page pod is ready yet")
+        self.fake.set_ready(NS, selector="app=intermission-page")
+        on = wait_until(lambda: self.annotated(INGRESS), what="the switch on\n" + self.log())
         paths = on["spec"]["rules"][0]["http"]["paths"]
         self.assertEqual(paths[0]["backend"], {"service": {"name": "page", "port": {"number": 8080}}})
         self.assertEqual(paths[1], before["spec"]["rules"][0]["http"]["paths"][1])
+        self.app_pods_not_ready(["app"])
         self.webhook("build-4", "succeeded")
-        after = wait_until(lambda: (lambda r: r if ANNOTATION not in r["metadata"].get("annotations", {})
-                                    else None)(self.req(INGRESS)), what="the switch off\n" + self.log())
+        time.sleep(1.0)
+        self.assertIsNotNone(self.annotated(INGRESS), "switched back to a Service with no ready endpoint")
+        self.fake.set_ready(NS, selector="app=shop")
+        after = wait_until(lambda: not self.annotated(INGRESS) and self.req(INGRESS),
+                           what="the switch off\n" + self.log())
         self.assertEqual(user_part(after), before)
+        # Only the switched path's Service counts: "cdn" (kept on /static) does not even exist.
+        self.assert_switched_with_ready_endpoints(INGRESS, ["app"])
 
 
 class KubeReplicas(KubeBase):
@@ -319,7 +409,7 @@ serve:
         victim.kill()
         killed = time.monotonic()
         victim.wait(timeout=20)
-        self.fake.set_ready(NS, selector={"app": "intermission-page"}, ready=True)
+        self.fake.set_ready(NS, selector="app=intermission-page", ready=True)
         on = wait_until(lambda: (lambda s: s if s["spec"]["selector"] == {"app": "intermission-page"}
                                  else None)(self.req(SVC + "/app")), timeout=30,
                         what="the survivor switching on")
