@@ -65,6 +65,12 @@ core::Result<std::string> fetch_certificate(aws::HttpClient& http, const std::st
     return core::Error::unavailable("fetch signing certificate " + url + ": HTTP " +
                                     std::to_string(r->status));
   }
+  // Not kept (and a failure remembered) unless it is at least a PEM certificate: an error page
+  // answered with 200 must not take a place in the memory.
+  if (r->body.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return core::Error::unavailable("fetch signing certificate " + url +
+                                    ": the answer is not a PEM certificate");
+  }
   return std::move(r->body);
 }
 
@@ -122,6 +128,7 @@ core::Result<std::string> AsyncCertSource::pem(const std::string& url,
     CertMemory& memory = *options_.memory;
     const std::lock_guard known(memory.mu);
     if (auto it = memory.good.find(url); it != memory.good.end()) {
+      it->second.used = now;
       // Known: refreshed when old, outside the budget; the last certificate serves meanwhile.
       if (now - it->second.fetched >= options_.max_age && !queued(url)) {
         const auto f = failed_.find(url);
@@ -178,13 +185,16 @@ void AsyncCertSource::run() {
     if (r) {
       CertMemory& memory = *options_.memory;
       const std::lock_guard known(memory.mu);
-      if (memory.good.size() >= kCertCacheEntries && memory.good.find(url) == memory.good.end()) {
-        // Forget the certificate fetched longest ago.
+      const auto was = memory.good.find(url);
+      if (memory.good.size() >= kCertCacheEntries && was == memory.good.end()) {
+        // Forget the certificate used longest ago.
         memory.good.erase(std::min_element(
             memory.good.begin(), memory.good.end(),
-            [](const auto& a, const auto& b) { return a.second.fetched < b.second.fetched; }));
+            [](const auto& a, const auto& b) { return a.second.used < b.second.used; }));
       }
-      memory.good[url] = {std::move(*r), now};
+      // A refresh keeps when it was last used; a new one counts as used now (it was asked for).
+      const auto used = was != memory.good.end() ? was->second.used : now;
+      memory.good[url] = {std::move(*r), now, used};
     } else {
       // A known URL whose refresh failed keeps its certificate; it is tried again later.
       if (failed_.size() >= kCertCacheEntries) {

@@ -82,6 +82,7 @@ struct CertMemory {
   struct Good {
     std::string pem;
     std::chrono::steady_clock::time_point fetched;
+    std::chrono::steady_clock::time_point used;  // the one used longest ago gives way first
   };
   std::mutex mu;
   std::map<std::string, Good> good;  // at most kCertCacheEntries

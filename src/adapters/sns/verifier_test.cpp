@@ -193,5 +193,30 @@ TEST(Verifier, AsyncSourceKeepsKnownCertificatesThroughRefreshesAndReloads) {
   EXPECT_EQ(fetches.load(), before);
 }
 
+// The memory is bounded: past kCertCacheEntries, the certificate used longest ago gives way,
+// not the one fetched longest ago (a certificate SNS signs with every minute stays).
+TEST(Verifier, AsyncSourceForgetsTheCertificateUsedLongestAgo) {
+  AsyncCertSource::Options options;
+  options.new_urls_per_minute = 100;
+  options.new_urls_per_requester = 100;
+  std::atomic<int> fetches{0};
+  AsyncCertSource source(options, [&](const std::string& url) -> core::Result<std::string> {
+    ++fetches;
+    return "PEM " + url;
+  });
+  auto learn = [&](const std::string& name) {
+    (void)source.pem(url_named(name), "x");
+    settle(source, url_named(name));
+    ASSERT_TRUE(source.pem(url_named(name), "x").ok()) << name;
+  };
+  for (std::size_t i = 0; i < kCertCacheEntries; ++i) learn("c" + std::to_string(i));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_TRUE(source.pem(url_named("c0"), "x").ok()) << "c0: the first fetched, used just now";
+  learn("new");
+  EXPECT_EQ(fetches.load(), static_cast<int>(kCertCacheEntries) + 1);
+  EXPECT_TRUE(source.pem(url_named("c0"), "x").ok()) << "used recently: kept";
+  EXPECT_FALSE(source.pem(url_named("c1"), "x").ok()) << "used longest ago: forgotten";
+}
+
 }  // namespace
 }  // namespace intermission::adapters::sns
