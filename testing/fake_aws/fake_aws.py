@@ -1003,6 +1003,10 @@ JSON_OPS = {("codedeploy", "CodeDeploy_20141006.GetDeployment"): cd_get_deployme
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeAWS/1.0"
+    # A reply is written as headers, then body: with Nagle's algorithm on, the body waits for
+    # the client's delayed ACK of the headers (about 40 ms on Linux), on every call of a
+    # kept-alive connection.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass
