@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fake_aws import TOKEN, FakeAws  # noqa: E402
@@ -412,6 +413,46 @@ class Alb(unittest.TestCase):
         for listener in (L_HTTPS, L_HTTP):
             self.assertEqual(self.route(listener, path="/"), TG_APP)
         self.assertNotIn("maintenance", [r for _, r in self.roles("prod")])
+
+    def test_a_listener_with_more_than_100_rules_is_read_page_by_page(self):
+        """aws-behaviour.md §8: DescribeRules pages and DescribeTags takes at most 20 ARNs. With
+        102 rules of others on one listener (the quota raised to 200 and max_rules told so),
+        the listener is read in pages of 100 and its tags in batches of 20: ours land on the
+        second page, where the switch must find them to keep them and to remove them, and
+        every priority on either page must be seen as taken."""
+        self.fake.setup(rules_per_listener=200,
+                        rules=[{"listener": L_HTTPS, "priority": p, "path": f"/p{p}/*"}
+                               for p in range(4, 104)])
+        self.write_config("      max_rules: 200\n")
+        self.others = self.foreign_rules()
+        theirs = {arn for arn, r in self.others.items() if r["listener"] == L_HTTPS}
+        self.assertEqual(len(theirs), 102)
+        self.handle("d-1", "CREATED")
+        self.assertEqual(self.route(path="/"), "503")
+        self.assertEqual(self.route(path="/p103/x"), "200", "a rule of the second page still answers first")
+        https = sorted((r["priority"], r["tags"]["intermission:role"]) for r in self.ours("prod").values()
+                       if r["listener"] == L_HTTPS)
+        self.assertEqual([p for p, _ in https], [2, 104, 105, 106, 107, 108],
+                         "free priorities, found on both pages")
+        self.assertEqual(https[-1][1], "maintenance")
+        before = self.rules()
+        self.cli("tick")
+        self.assertEqual(self.rules(), before, "our rules on the second page were found: nothing remade")
+        self.handle("d-1", "SUCCEEDED")
+        self.assertEqual(self.route(path="/"), TG_APP)
+        self.assert_nothing_left_and_others_untouched()
+
+        calls = [(c["action"], urllib.parse.parse_qsl(c["body"])) for c in self.fake.calls()
+                 if c["status"] == 200 and c["action"] in ("DescribeRules", "DescribeTags")]
+        pages = [dict(p) for a, p in calls if a == "DescribeRules" and dict(p).get("ListenerArn") == L_HTTPS]
+        self.assertTrue(pages and all(p.get("PageSize") == "100" for p in pages), pages)
+        self.assertIn("100", [p.get("Marker") for p in pages], "the second page was asked for")
+        batches = [[v for k, v in p if k.startswith("ResourceArns.member.")]
+                   for a, p in calls if a == "DescribeTags"]
+        self.assertLessEqual(max(len(b) for b in batches), 20)
+        self.assertIn(20, [len(b) for b in batches], "full batches of 20")
+        self.assertLessEqual(theirs, {arn for b in batches for arn in b},
+                             "the tags of every rule, those of the second page too, were read")
 
     def test_condition_limits_are_checked_when_the_config_loads(self):
         with open(self.config, "a") as f:

@@ -492,6 +492,54 @@ class ClassicElbIsAsUnkindAsAws(unittest.TestCase):
         self.wait_for(lambda: self.fake.state()["groups"]["asg"] == {"lb": "InService"})
         self.assertEqual(self.link(), ["InService"], "an instance passed its health check")
 
+    def test_a_drain_that_never_finishes_ends_at_its_timeout(self):  # §1, §2
+        # No fake.drained here: the in-flight requests never finish, so the timeout ends it.
+        self.aws("autoscaling", "detach-load-balancers", "--auto-scaling-group-name", "asg",
+                 "--load-balancer-names", "lb")
+        self.fake.advance(self.DRAIN - 10)  # ten seconds' margin for awscli's own time
+        self.assertEqual(self.health("lb", "i-app1")["i-app1"],
+                         ("InService", "N/A", "Instance deregistration currently in progress."),
+                         "still draining shortly before the timeout")
+        self.assertEqual(self.link(), ["Removing"])
+        self.fake.advance(11)
+        self.assertEqual(self.health("lb", "i-app1")["i-app1"],
+                         ("OutOfService", "Instance", "Instance is not currently registered with the LoadBalancer."))
+        self.assertEqual(self.health("lb"), {}, "gone at the timeout")
+        self.assertEqual(self.link(), ["Removed"])
+
+    def test_the_link_is_added_until_an_instance_passes_an_elb_health_check(self):  # §2
+        self.aws("autoscaling", "detach-load-balancers", "--auto-scaling-group-name", "asg",
+                 "--load-balancer-names", "lb")
+        self.fake.drained("lb", "i-app1")
+        self.assertEqual(self.link(), ["Removed"])
+        self.fake.instance("i-app1", booting=True)  # its application is slow to start
+        self.aws("autoscaling", "attach-load-balancers", "--auto-scaling-group-name", "asg",
+                 "--load-balancer-names", "lb")
+        self.assertEqual(self.link(), ["Adding"])
+        self.fake.advance(self.LINK + 1)  # the link delay is over, the registration long enough
+        self.assertEqual(self.link(), ["Added"], "attached, but no instance has passed a check yet")
+        self.assertEqual(self.health("lb", "i-app1")["i-app1"],
+                         ("OutOfService", "ELB", "Instance registration is still in progress."))
+        self.fake.instance("i-app1", booting=False)
+        self.assertEqual(self.link(), ["InService"])
+        self.assertEqual(self.health("lb", "i-app1")["i-app1"][0], "InService")
+
+    def test_an_instance_that_fails_its_checks_is_out_of_service_for_reason_instance(self):  # §3
+        self.aws("elb", "register-instances-with-load-balancer", "--load-balancer-name", "lb",
+                 "--instances", "i-page-a")
+        self.assertEqual(self.health("lb", "i-page-a")["i-page-a"][:2], ("OutOfService", "ELB"))
+        self.fake.advance(7)  # HealthyThreshold 2 x Interval 3 s
+        self.assertEqual(self.health("lb", "i-page-a")["i-page-a"], ("InService", "N/A", "N/A"))
+        self.fake.instance("i-page-a", healthy=False)
+        state, reason, description = self.health("lb", "i-page-a")["i-page-a"]
+        self.assertEqual((state, reason), ("OutOfService", "Instance"),
+                         "the instance's own fault, not the load balancer's registration")
+        self.assertIn("failed", description)
+        self.assertEqual(self.fake.state()["zones"]["lb"], {"eu-west-1a": 1, "eu-west-1b": 0},
+                         "only i-app1 takes zone a's requests")
+        self.fake.instance("i-page-a", healthy=True)
+        self.assertEqual(self.health("lb", "i-page-a")["i-page-a"][0], "InService")
+
     def test_instances_outside_the_enabled_zones_and_unknown_ones_are_refused(self):  # §4
         p = self.aws("elb", "register-instances-with-load-balancer", "--load-balancer-name", "lb",
                      "--instances", "i-page-c", check=False)

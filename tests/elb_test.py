@@ -9,10 +9,11 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fake_aws import TOKEN, FakeAws  # noqa: E402
-from harness import BIN, codedeploy  # noqa: E402
+from harness import BIN, codedeploy, wait_until  # noqa: E402
 
 INTERVAL, THRESHOLD = 0.2, 3  # the page host is InService 0.6 s after registration
 
@@ -252,11 +253,15 @@ class ElbClassic(ElbFixture):
 
 
 # The same environment with its page instances per test class and a health timeout that
-# outlasts a drain.
+# outlasts an instance a test holds back for a moment.
 ZONES_CONFIG = (CONFIG.replace("page_instances: [i-page1]", "page_instances: [%s]")
                 .replace("health_timeout: 3s", "health_timeout: 8s"))
 
-DRAIN = 2.0  # seconds of connection draining
+# Seconds of connection draining: longer than any test, so a drain ends only when a test says
+# the instance's in-flight requests are done (fake.drained), and "this call came while that
+# instance was draining" is a fact of the fake's call log rather than a race with a timer.
+DRAIN = 600.0
+HOLD = 1.5  # seconds a test keeps one zone's instance from serving while the switch waits
 
 
 class ElbClassicAsAwsReallyBehaves(ElbFixture):
@@ -284,42 +289,164 @@ class ElbClassicAsAwsReallyBehaves(ElbFixture):
         self.config = os.path.join(self.dir, "config.yaml")
         with open(self.config, "w") as f:
             f.write(ZONES_CONFIG % self.PAGES)
+        self.pages = [p.strip() for p in self.PAGES.split(",")]
 
     def assert_every_zone_always_served(self):
         for zone, series in self.fake.zone_timeline()["web-lb"].items():
             self.assertGreater(min(n for _, n in series), 0,
                                f"zone {zone} had nothing to send requests to: {series}")
 
+    def lb(self):
+        return self.fake.state()["lbs"]["web-lb"]
+
+    def end_drains(self):
+        """Every draining instance's in-flight requests are done (the timeout is far away)."""
+        for iid, state in self.lb().items():
+            if state == "Draining":
+                self.fake.drained("web-lb", iid)
+
+    def made(self, action):
+        """The fake's log of the successful calls of `action`, in order."""
+        return [c for c in self.fake.calls() if c["action"] == action and c["status"] == 200]
+
+    @staticmethod
+    def instances_in(call):
+        params = urllib.parse.parse_qsl(call["body"])
+        return sorted(v for k, v in params if k.startswith("Instances.member."))
+
+    def draining_at(self, call):
+        """The instances of web-lb that were draining when the fake received `call`."""
+        return set(call["draining"].get("web-lb", []))
+
+    def handle_in_background(self, message, message_id):
+        """`intermission handle` started, not waited for: the test acts while it waits."""
+        path = os.path.join(self.dir, f"{message_id}.json")
+        with open(path, "w") as f:
+            json.dump(sns(message, message_id), f)
+        with open(path) as stdin:
+            run = subprocess.Popen([BIN, "--config", self.config, "handle"], stdin=stdin,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   cwd=self.dir, env=self.fake.env())
+        self.addCleanup(lambda: run.poll() is None and (run.kill(), run.wait()))
+        return run
+
+    def finish(self, run):
+        out, err = run.communicate(timeout=60)
+        self.assertEqual(run.returncode, 0, f"stdout:\n{out}\nstderr:\n{err}")
+
+    def zone_reached(self, zone, n, after=0.0):
+        """When the fake first saw `zone`'s node with `n` or more instances to send to."""
+        series = self.fake.zone_timeline()["web-lb"][zone]
+        return next((t for t, k in series if t >= after and k >= n), None), series
+
+    def test_the_switch_on_waits_for_every_zones_page_instance(self):
+        """Cross-zone off: zone b's node sends only to zone b's instances, so the group may be
+        detached only once i-page-b serves, however long after i-page-a it gets there."""
+        self.fake.instance("i-page-b", healthy=False)  # its health check fails for now
+        run = self.handle_in_background(codedeploy("d-1", "CREATED"), "m-1")
+        self.assertTrue(wait_until(lambda: self.lb().get("i-page-a") == "InService", 10), self.lb())
+        time.sleep(HOLD)  # ample time for a switch that waits for one zone only to detach
+        state = self.fake.state()
+        self.assertEqual(state["lbs"]["web-lb"]["i-page-b"], "OutOfService")
+        self.assertEqual(state["groups"]["web-asg"], {"web-lb": "InService"},
+                         "the group was detached while zone b had no page instance serving")
+        self.assertEqual(self.made("DetachLoadBalancers"), [])
+        self.assertIsNone(run.poll(), "the switch is still waiting for zone b")
+        self.fake.instance("i-page-b", healthy=True)
+        self.finish(run)
+        self.assertEqual(self.fake.state()["groups"]["web-asg"], {"web-lb": "Removing"})
+        [detach] = self.made("DetachLoadBalancers")
+        page_b_serving, series = self.zone_reached("eu-west-1b", 2)  # i-app2 and i-page-b
+        self.assertIsNotNone(page_b_serving, series)
+        self.assertGreaterEqual(detach["t"], page_b_serving,
+                                f"detached before zone b's page served: {series}")
+        self.assert_every_zone_always_served()
+
+    def test_the_switch_off_waits_for_every_zones_app_instance(self):
+        """The same going back: with two app instances in zone a, min_healthy 2 is met while
+        zone b's only app instance is still starting; the page instances may be deregistered
+        only once it serves, or zone b's users would get the load balancer's 503."""
+        self.fake.group("web-asg", ["i-app1", "i-app2", "i-app3"], zone="eu-west-1a")
+        self.assertTrue(wait_until(lambda: self.lb().get("i-app3") == "InService", 10), self.lb())
+        self.handle(codedeploy("d-1", "CREATED"), "m-1")
+        self.fake.instance("i-app2", booting=True)  # its application starts slowly this time
+        run = self.handle_in_background(codedeploy("d-1", "SUCCEEDED"), "m-2")
+        # Attached again, zone a's instances serve 0.6 s after they are registered.
+        self.assertTrue(wait_until(lambda: self.lb().get("i-app1") == "InService" and
+                                   self.lb().get("i-app3") == "InService", 10), self.lb())
+        time.sleep(HOLD)
+        lb = self.lb()
+        self.assertEqual(lb["i-app2"], "OutOfService")
+        self.assertEqual({p: lb.get(p) for p in self.pages}, {p: "InService" for p in self.pages},
+                         "a page instance left while zone b had no app instance serving")
+        self.assertEqual(self.made("DeregisterInstancesFromLoadBalancer"), [])
+        self.assertIsNone(run.poll(), "the switch is still waiting for zone b")
+        self.fake.instance("i-app2", booting=False)
+        self.finish(run)
+        [attach] = self.made("AttachLoadBalancers")
+        [deregister] = self.made("DeregisterInstancesFromLoadBalancer")
+        app2_serving, series = self.zone_reached("eu-west-1b", 2, after=attach["t"])
+        self.assertIsNotNone(app2_serving, series)
+        self.assertGreaterEqual(deregister["t"], app2_serving,
+                                f"the pages left before zone b's app served: {series}")
+        self.end_drains()
+        self.assertEqual(self.lb(), {"i-app1": "InService", "i-app2": "InService",
+                                     "i-app3": "InService"})
+        self.assert_every_zone_always_served()
+
     def test_a_deployment_inside_the_draining_window_registers_the_page_again(self):
         self.handle(codedeploy("d-1", "CREATED"), "m-1")
         self.handle(codedeploy("d-1", "SUCCEEDED"), "m-2")
-        self.assertEqual(set(self.fake.state()["lbs"]["web-lb"].values()) - {"InService"},
-                         {"Draining"}, "the page instances drain after the switch off")
+        lb = self.lb()
+        self.assertEqual({p: lb[p] for p in self.pages}, {p: "Draining" for p in self.pages},
+                         "the page instances drain after the switch off")
         self.handle(codedeploy("d-2", "CREATED"), "m-3")  # inside the draining window
+        first, again = self.made("RegisterInstancesWithLoadBalancer")
+        self.assertEqual(self.instances_in(again), sorted(self.pages))
+        self.assertLessEqual(set(self.pages), self.draining_at(again),
+                             "the second deployment's registration came while the pages drained")
+        lb = self.lb()
+        self.assertEqual({p: lb[p] for p in self.pages}, {p: "InService" for p in self.pages},
+                         "registered again and serving, though their first drain never ended")
         self.assertEqual(self.fake.state()["groups"]["web-asg"], {"web-lb": "Removing"})
-        time.sleep(DRAIN + 0.3)  # every drain over
-        self.assertEqual(self.fake.state()["lbs"]["web-lb"],
-                         {p.strip(): "InService" for p in self.PAGES.split(",")})
+        self.end_drains()
+        self.assertEqual(self.lb(), {p: "InService" for p in self.pages})
+        self.assertEqual(self.fake.state()["groups"]["web-asg"], {"web-lb": "Removed"})
         self.assert_every_zone_always_served()
 
     def test_switching_off_inside_the_draining_window_waits_for_the_group_again(self):
         self.handle(codedeploy("d-1", "CREATED"), "m-1")
         # The group's instances are draining ("InService", deregistration in progress) and the
         # link is Removing: none of that may count as the app serving.
+        self.assertEqual(self.fake.state()["groups"]["web-asg"], {"web-lb": "Removing"})
         self.handle(codedeploy("d-1", "SUCCEEDED"), "m-2")
-        self.assertTrue(self.fake.state()["groups"]["web-asg"]["web-lb"] in ("Added", "InService"))
-        time.sleep(DRAIN + 0.3)
-        self.assertEqual(self.fake.state()["lbs"]["web-lb"],
-                         {"i-app1": "InService", "i-app2": "InService"})
+        [attach] = self.made("AttachLoadBalancers")
+        self.assertLessEqual({"i-app1", "i-app2"}, self.draining_at(attach),
+                             "the switch off came while the group's instances drained")
+        [deregister] = self.made("DeregisterInstancesFromLoadBalancer")
+        self.assertFalse({"i-app1", "i-app2"} & self.draining_at(deregister))
+        self.assertGreaterEqual(deregister["t"] - attach["t"], INTERVAL * THRESHOLD,
+                                "the pages left only once the group's instances, registered "
+                                "again, had passed their health checks")
+        self.assertIn(self.fake.state()["groups"]["web-asg"]["web-lb"], ("Added", "InService"))
+        self.end_drains()
+        self.assertEqual(self.lb(), {"i-app1": "InService", "i-app2": "InService"})
         self.assert_every_zone_always_served()
 
     def test_crossed_on_and_off_never_leave_a_zone_empty(self):
         for n in range(1, 4):
             self.handle(codedeploy(f"d-{n}", "CREATED"), f"m-{n}a")
             self.handle(codedeploy(f"d-{n}", "SUCCEEDED"), f"m-{n}b")
-        time.sleep(DRAIN + 0.3)
-        self.assertEqual(self.fake.state()["lbs"]["web-lb"],
-                         {"i-app1": "InService", "i-app2": "InService"})
+        # Every switch after the first came inside the previous one's draining window.
+        registers = self.made("RegisterInstancesWithLoadBalancer")
+        attaches = self.made("AttachLoadBalancers")
+        self.assertEqual((len(registers), len(attaches)), (3, 3))
+        for call in registers[1:]:
+            self.assertLessEqual(set(self.pages), self.draining_at(call))
+        for call in attaches:
+            self.assertLessEqual({"i-app1", "i-app2"}, self.draining_at(call))
+        self.end_drains()
+        self.assertEqual(self.lb(), {"i-app1": "InService", "i-app2": "InService"})
         self.assert_every_zone_always_served()
 
     def test_status_says_what_each_zone_has(self):
@@ -335,8 +462,8 @@ class ElbClassicAsAwsReallyBehaves(ElbFixture):
         started = time.monotonic()
         self.handle(codedeploy("d-1", "SUCCEEDED"), "m-2")
         self.assertLess(time.monotonic() - started, 6, "no wait for an instance that cannot come")
-        time.sleep(DRAIN + 0.3)
-        self.assertEqual(self.fake.state()["lbs"]["web-lb"], {"i-app1": "InService"},
+        self.end_drains()
+        self.assertEqual(self.lb(), {"i-app1": "InService"},
                          "the page is not left sharing the load balancer with the app")
         status = json.loads(self.cli("status", "--json").stdout)["environments"][0]
         self.assertIn("min_healthy 2 bounded to 1", status["observed"]["detail"])
@@ -358,12 +485,26 @@ class ElbClassicOneZoneWithoutAPage(ElbClassicAsAwsReallyBehaves):
                          "nothing registered: no user of zone a gets the page beside the app")
         self.assert_every_zone_always_served()
 
+    def test_status_says_what_each_zone_has(self):
+        """Before any deployment, status names the zone that has no page instance, in text and
+        in JSON, and only that zone."""
+        missing = "zone eu-west-1b has no page instance"
+        text = self.cli("status").stdout
+        self.assertIn(missing, text)
+        self.assertNotIn("zone eu-west-1a has no page instance", text)
+        detail = json.loads(self.cli("status", "--json").stdout)["environments"][0]["observed"]["detail"]
+        self.assertIn("cross-zone off", detail)
+        self.assertIn(missing, detail)
+        self.assertIn("maintenance cannot switch on", detail)
+        self.assertNotIn("zone eu-west-1a has no page instance", detail)
+
     # The inherited switching tests cannot switch on here.
+    test_the_switch_on_waits_for_every_zones_page_instance = None
+    test_the_switch_off_waits_for_every_zones_app_instance = None
     test_a_deployment_inside_the_draining_window_registers_the_page_again = None
     test_switching_off_inside_the_draining_window_waits_for_the_group_again = None
     test_crossed_on_and_off_never_leave_a_zone_empty = None
     test_min_healthy_the_group_cannot_give_is_bounded_and_said = None
-    test_status_says_what_each_zone_has = None
 
 
 class ElbClassicCrossZoneOn(ElbClassicAsAwsReallyBehaves):
@@ -371,6 +512,10 @@ class ElbClassicCrossZoneOn(ElbClassicAsAwsReallyBehaves):
 
     PAGES = "i-page-a"
     CROSS_ZONE = True
+
+    # Every zone's node reaches every instance: no zone waits for its own.
+    test_the_switch_on_waits_for_every_zones_page_instance = None
+    test_the_switch_off_waits_for_every_zones_app_instance = None
 
     def test_status_says_what_each_zone_has(self):
         status = json.loads(self.cli("status", "--json").stdout)["environments"][0]

@@ -45,8 +45,15 @@ class FakeAws:
     def fail(self, action, *faults):
         return self._call("POST", "/__fake/fail", {"action": action, "faults": list(faults)})
 
-    def instance(self, iid, healthy):
-        return self._call("POST", "/__fake/instance", {"id": iid, "healthy": healthy})
+    def instance(self, iid, healthy=None, booting=None):
+        """healthy=False: the instance fails its health checks; booting=True: its application
+        is still starting, so its registration stays in progress until booting=False."""
+        body = {"id": iid}
+        if healthy is not None:
+            body["healthy"] = healthy
+        if booting is not None:
+            body["booting"] = booting
+        return self._call("POST", "/__fake/instance", body)
 
     def timeline(self):
         return self._call("GET", "/__fake/timeline")

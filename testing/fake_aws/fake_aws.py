@@ -22,7 +22,10 @@ intermission uses them.
 
 Control API (JSON): POST /__fake/setup, POST /__fake/fail, POST /__fake/instance,
 POST /__fake/group (scale a group in or out), POST /__fake/drained (a drain ends early), POST /__fake/deployment, GET /__fake/timeline,
-GET /__fake/zone-timeline, GET /__fake/calls, GET /__fake/state; POST /__fake/kill-after
+GET /__fake/zone-timeline, GET /__fake/calls (each with the Classic ELB instances draining when
+it arrived), GET /__fake/state; POST /__fake/instance takes "healthy" (failing health checks:
+OutOfService, ReasonCode Instance) and "booting" (an application still starting: registration
+in progress until released); POST /__fake/kill-after
 ({"pid", "calls": N}) SIGKILLs a client right after the fake answered its Nth mutating call
 (any action but Describe*/GetDeployment), so crash tests stop it after an exact step.
 Run: fake_aws.py --port-file FILE (port 0 = any free port)."""
@@ -78,6 +81,11 @@ class World:
         self.failing_since = {}  # instance id -> when an attached ELB first reported it failing
         self.replaced = []       # [{"group", "old", "new", "t"}]
         self.unhealthy = set()
+        # Instances whose application is still starting (POST /__fake/instance "booting"): the
+        # ELB reports "Instance registration is still in progress." (aws-behaviour.md §3) for as
+        # long as a test keeps them so, however long ago they were registered; their group
+        # still counts them healthy (it has not been told otherwise), so none is replaced.
+        self.booting = set()
         self.deployments = {}
         self.listeners = {}      # ELBv2 listener arn -> {"default": [actions]}
         self.rules = {}          # rule arn -> {"listener", "priority", "conditions", "actions", "tags"}
@@ -105,7 +113,8 @@ class World:
         if iid in self.unhealthy:
             # aws-behaviour.md §3: failing checks -> ReasonCode Instance.
             return "OutOfService", "Instance", "Instance has failed at least the UnhealthyThreshold number of health checks consecutively."
-        if self.now() >= entry["since"] + self.lbs[lb]["threshold"] * self.lbs[lb]["interval"]:
+        if iid not in self.booting and \
+                self.now() >= entry["since"] + self.lbs[lb]["threshold"] * self.lbs[lb]["interval"]:
             return "InService", "N/A", "N/A"
         # aws-behaviour.md §3: OutOfService for HealthyThreshold x Interval after registering.
         return "OutOfService", "ELB", "Instance registration is still in progress."
@@ -129,7 +138,8 @@ class World:
 
     def deregister(self, lb, iid):
         """aws-behaviour.md §1: with draining on, an instance that serves drains until the
-        timeout (no request ever ends early here) before it is gone."""
+        timeout, or until a test says its in-flight requests are done (POST /__fake/drained,
+        which AWS does as soon as they finish), before it is gone."""
         b = self.lbs[lb]
         entry = b["instances"].get(iid)
         if entry is None or entry["draining_until"] is not None:
@@ -141,7 +151,13 @@ class World:
 
     def register(self, lb, iid):
         """A fresh registration; one of an instance still draining starts its health checks
-        over (not documented either way; the slower possibility is the one modelled)."""
+        over. Beyond aws-behaviour.md, and not documented either way by AWS: the Classic guide
+        ("Configure connection draining", docs.aws.amazon.com/elasticloadbalancing/latest/
+        classic/config-conn-drain.html; "Register or deregister EC2 instances",
+        .../classic/elb-deregister-register-instances.html) says a deregistering instance is
+        "InService: Instance deregistration currently in progress" and that a deregistered one
+        can be registered again, but not what registering it during the drain does; the slower
+        possibility (health checks from the start) is the one modelled."""
         entry = self.lbs[lb]["instances"].get(iid)
         if entry is None or entry["draining_until"] is not None:
             self.lbs[lb]["instances"][iid] = {"since": self.now(), "draining_until": None}
@@ -479,7 +495,14 @@ def v2_target_state(arn, tid):
 
 def v2_purge_drained():
     """Deregistered targets leave the group once their deregistration delay is over (or at
-    once when the group is not in use: there is nothing to drain)."""
+    once when the group is not in use: there is nothing to drain). Beyond aws-behaviour.md
+    (§7 names the draining state only): ALB guide, "Target groups for your Application Load
+    Balancers", "Deregistration delay" (docs.aws.amazon.com/elasticloadbalancing/latest/
+    application/edit-target-group-attributes.html#deregistration-delay): the load balancer
+    waits the delay (default 300 s) before completing the deregistration, and "If a
+    deregistering target has no in-flight requests and no active connections, Elastic Load
+    Balancing immediately completes the deregistration process" -- a group no listener or rule
+    uses sends no requests, so it has none in flight."""
     now = WORLD.now()
     for g in WORLD.target_groups.values():
         for tid, t in list(g["targets"].items()):
@@ -560,8 +583,13 @@ def actions_xml(actions, tag="Actions"):
         elif a["Type"] == "redirect":
             out += f"<RedirectConfig>{struct_xml(a['RedirectConfig'])}</RedirectConfig>"
         elif a["Type"] == "authenticate-oidc":
-            # A live account never reports the client secret (aws-behaviour.md §9: a copy of the
-            # default action has to bring its own).
+            # A live account never reports the client secret, so a copy of the default action
+            # (aws-behaviour.md §9) has to bring its own. That Describe* leaves it out is beyond
+            # aws-behaviour.md: the ELBv2 API reference, AuthenticateOidcActionConfig, makes
+            # ClientSecret "required if you are creating a rule" and lets a modification keep
+            # the secret only through UseExistingClientSecret=true, as nothing can read it
+            # back; that DescribeListeners/DescribeRules omit it is observed, not stated (the
+            # Terraform AWS provider carries it over from its own state for that reason).
             cfg = {k: v for k, v in a["AuthenticateOidcConfig"].items() if k != "ClientSecret"}
             out += f"<AuthenticateOidcConfig>{struct_xml(cfg)}</AuthenticateOidcConfig>"
         elif a["Type"] == "authenticate-cognito":
@@ -817,6 +845,10 @@ def v2_target_health(params):
 
 
 def v2_register_targets(params):
+    """A target registered again while it drains starts over (initial, then its health
+    checks). Beyond aws-behaviour.md: the ELBv2 API reference (RegisterTargets, TargetHealth)
+    and the ALB guide ("Register targets", "Deregistration delay") do not say what registering
+    a draining target does; the slower possibility is the one modelled, as for Classic ELB."""
     g = WORLD.target_groups[v2_group_arn(params)]
     for target in unflatten(params, "Targets"):
         t = g["targets"].get(target["Id"])
@@ -971,6 +1003,10 @@ JSON_OPS = {("codedeploy", "CodeDeploy_20141006.GetDeployment"): cd_get_deployme
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeAWS/1.0"
+    # A reply is written as headers, then body: with Nagle's algorithm on, the body waits for
+    # the client's delayed ACK of the headers (about 40 ms on Linux), on every call of a
+    # kept-alive connection.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass
@@ -1102,7 +1138,10 @@ class Handler(BaseHTTPRequestHandler):
                     WORLD.t0 -= float(req["advance"])
                 WORLD.advance()
             elif path == "/__fake/instance":
-                (WORLD.unhealthy.discard if req.get("healthy", True) else WORLD.unhealthy.add)(req["id"])
+                if "healthy" in req:
+                    (WORLD.unhealthy.discard if req["healthy"] else WORLD.unhealthy.add)(req["id"])
+                if "booting" in req:
+                    (WORLD.booting.add if req["booting"] else WORLD.booting.discard)(req["id"])
             elif path == "/__fake/deployment":
                 WORLD.deployments[req["id"]] = req
             elif path == "/__fake/target":
@@ -1122,6 +1161,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- AWS --------------------------------------------------------------------------------
     def do_POST(self):
         body = self.raw_body = self.read_body()
+        self.draining_at_call = {}  # one handler serves every request of a kept-alive connection
         path = urllib.parse.urlparse(self.path).path
         if path.startswith("/__fake/"):
             return self.control(path, body)
@@ -1154,6 +1194,11 @@ class Handler(BaseHTTPRequestHandler):
             ns, op = entry
             with WORLD.lock:
                 WORLD.sample()
+                # What was draining when the call arrived, for the call log: tests prove a call
+                # was made inside a draining window (aws-behaviour.md §1) from it.
+                self.draining_at_call = {n: sorted(i for i, e in b["instances"].items()
+                                                   if e["draining_until"] is not None)
+                                         for n, b in WORLD.lbs.items()}
                 result = op(params)
                 WORLD.sample()
                 self.record(action, 200)
@@ -1191,7 +1236,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def record(self, action, status, code=""):
         WORLD.calls.append({"t": round(WORLD.now(), 4), "action": action, "status": status, "code": code,
-                            "body": getattr(self, "raw_body", b"").decode("latin-1")})  # bytes as sent
+                            "body": getattr(self, "raw_body", b"").decode("latin-1"),  # bytes as sent
+                            # Classic ELB instances draining when the call arrived (Query calls)
+                            "draining": getattr(self, "draining_at_call", {})})
 
     def maybe_kill(self, action):
         """The crash hook of /__fake/kill-after: counts answered mutating calls."""
