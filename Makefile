@@ -75,8 +75,8 @@ bench: build
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 	  (sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; $$sudo apt-get install -y --no-install-recommends nginx-light wrk)
 	/usr/bin/python3 bench/page_bench.py --bin $(BUILD)/src/app/intermission --floor-defer
-	# The same with pages in 5 languages and a browser's Accept-Language: compare its ratios to the floor
-	# with the run above (shorter: languages must cost nothing the ratios can see).
+	# The same with pages in 5 languages and a browser's Accept-Language, beside the same binary with
+	# one page ("one-page") in the same run: languages must cost nothing the ratios can see.
 	/usr/bin/python3 bench/page_bench.py --bin $(BUILD)/src/app/intermission --languages --seconds 3 --repetitions 2 \
 	  --idle 2000 --no-scaling
 	/usr/bin/python3 bench/lambda_coldstart.py --zip $(BUILD)/intermission-lambda.zip

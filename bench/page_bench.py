@@ -286,7 +286,8 @@ def main():
                     f.write(page)
             page_args = ["--page-dir", pages]
 
-        ports = {n: free_port() for n in ["nginx", "haproxy", "intermission", "floor", "before", "floor-defer"]}
+        ports = {n: free_port() for n in ["nginx", "haproxy", "intermission", "floor", "before", "floor-defer",
+                                          "one-page"]}
         # The floor's answer: the page with the headers every server here is checked for.
         with open(os.path.join(work, "floor-answer"), "wb") as f:
             f.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html; charset=utf-8\r\n"
@@ -346,6 +347,12 @@ frontend fe
                                              f"127.0.0.1:{ports['before']}", "--retry-after", "2m"] + page_args
                                   + (["--threads", str(args.threads)] if args.threads > 1 else []),
                                   ports["before"], work))
+        if args.languages:
+            # The same binary with its one default page, in the same run: what the languages
+            # cost is the ratio between the two, not a comparison across runs.
+            servers.append(Server("one-page", [os.path.abspath(args.bin), "--log-level", "error", "page",
+                                               "--listen", f"127.0.0.1:{ports['one-page']}",
+                                               "--retry-after", "2m"], ports["one-page"], work))
         if args.floor_defer:
             servers.append(Server("floor-defer", [floor_bin, str(ports["floor-defer"]), os.path.join(work, "floor-answer"),
                                                   "defer"], ports["floor-defer"], work))
@@ -412,6 +419,13 @@ frontend fe
                       f"{cpu:.1f} | {ratio(rps, name, 'nginx', 'rps')} | {ratio(rps, name, 'haproxy', 'rps')} | "
                       f"{ratio(rps, name, 'floor', 'rps')} | {ratio(cpu, name, 'nginx', 'cpu_us')} | "
                       f"{ratio(cpu, name, 'haproxy', 'cpu_us')} | {ratio(cpu, name, 'floor', 'cpu_us')} | {errs} |")
+        if "one-page" in names and "intermission" in names:
+            print("\nPages in 5 languages against one page, same binary, same run (intermission / one-page):\n")
+            print("| scenario | req/s | CPU µs/req |")
+            print("|---|---|---|")
+            for name, _, _ in scenarios:
+                print(f"| {name} | {med(name, 'intermission', 'rps') / med(name, 'one-page', 'rps'):.2f} | "
+                      f"{med(name, 'intermission', 'cpu_us') / med(name, 'one-page', 'cpu_us'):.2f} |")
         print(f"\n| server | answer headers, bytes | RSS at start MiB | with {args.idle} idle keep-alive connections MiB "
               "| start vs floor | with them vs nginx | vs HAProxy |")
         print("|---|---|---|---|---|---|---|")
