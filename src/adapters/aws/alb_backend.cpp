@@ -415,21 +415,32 @@ core::Result<core::AlbListener> AlbBackend::observe_listener(const std::string& 
     marker = (*r)->select_node("//NextMarker").node().child_value();
     if (marker.empty()) break;
   }
-  std::map<std::string, std::map<std::string, std::string>> tags;
-  for (std::size_t i = 0; i < rules.size(); i += 20) {  // DescribeTags: 20 ARNs per call
+  // The tags of the rules not known (or known too long), 20 ARNs per DescribeTags call.
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> unknown;
+  for (const auto& rule : rules) {
+    const auto c = tag_cache_.find(rule.arn);
+    if (c == tag_cache_.end() || now - c->second.read >= kTagCacheAge) unknown.push_back(rule.arn);
+  }
+  for (std::size_t i = 0; i < unknown.size(); i += 20) {
     Params p;
-    for (std::size_t k = i; k < std::min(rules.size(), i + 20); ++k) {
-      p.emplace_back("ResourceArns.member." + std::to_string(k - i + 1), rules[k].arn);
+    for (std::size_t k = i; k < std::min(unknown.size(), i + 20); ++k) {
+      p.emplace_back("ResourceArns.member." + std::to_string(k - i + 1), unknown[k]);
     }
     auto t = elbv2_.query("DescribeTags", p);
     if (!t) return t.error();
+    for (std::size_t k = i; k < std::min(unknown.size(), i + 20); ++k) {
+      tag_cache_[unknown[k]] = CachedTags{{}, now};  // a rule without tags has none
+    }
     for (const auto& d : (*t)->select_nodes("//TagDescriptions/member")) {
-      auto& m = tags[d.node().child_value("ResourceArn")];
+      auto& m = tag_cache_[d.node().child_value("ResourceArn")].tags;
       for (const auto& tag : d.node().select_nodes("Tags/member")) {
         m[tag.node().child_value("Key")] = tag.node().child_value("Value");
       }
     }
   }
+  std::map<std::string, std::map<std::string, std::string>> tags;
+  for (const auto& rule : rules) tags[rule.arn] = tag_cache_[rule.arn].tags;
   core::AlbListener out;
   out.arn = arn;
   std::vector<int> taken;
@@ -508,6 +519,10 @@ core::Result<int> AlbBackend::healthy_targets(std::string* detail) {
 }
 
 core::Result<core::Observation> AlbBackend::observe() {
+  // Tags read too long ago are read again anyway: forget them (and deleted rules with them).
+  std::erase_if(tag_cache_, [now = std::chrono::steady_clock::now()](const auto& c) {
+    return now - c.second.read >= kTagCacheAge;
+  });
   core::AlbObservation o;
   std::string health;
   if (s_.mode == "target-group") {

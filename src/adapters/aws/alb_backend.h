@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -119,6 +120,17 @@ class AlbBackend final : public core::Backend {
   // Target-group mode, found by the last observe(): maintenance is on and the group has no
   // healthy target, so the maintenance rule answers with the built-in page for now.
   bool fallback_ = false;
+  // Rule tags by rule ARN, as read at `read`. A rule's tags are given when it is created (ours
+  // by CreateRule, atomically) and its ARN is never reused, so the backend re-reads them only
+  // after kTagCacheAge: each step observes every listener again, and on a listener with many
+  // rules DescribeTags would otherwise be most of the calls (ELBv2 throttles Describe calls).
+  struct CachedTags {
+    std::map<std::string, std::string> tags;
+    std::chrono::steady_clock::time_point read;
+  };
+  std::map<std::string, CachedTags> tag_cache_;
 };
+
+inline constexpr std::chrono::seconds kTagCacheAge{60};
 
 }  // namespace intermission::adapters::aws
