@@ -38,6 +38,9 @@ RANDOM_KILLS = int(os.environ.get("INTERMISSION_CRASH_RANDOM", "2"))  # per dire
 LEASE = 3  # store.lease (seconds) in every config here: a dead holder blocks this long
 # Each backend wait must be shorter than the lease (a config with a longer one is refused):
 WAIT = "2500ms"  # the ELB health_timeout and the HAProxy command timeout here
+# SQLite's busy timeout in seconds: SqliteStore::open's default (src/adapters/store/sqlite_store.h),
+# which neither the configuration nor the command line can change.
+BUSY_TIMEOUT = 10
 ORDER = ["haproxy", "elb-classic", "alb", "log", "log + sqlite", "log + dynamodb"]
 
 # (backend, point) -> {"runs", "converged", "killed"}
@@ -256,48 +259,91 @@ environments:
 
 
 class SqliteLocked(LogBackend):
-    """Another connection holds the database with BEGIN EXCLUSIVE from step k of a switch for
-    longer than a step: the switch waits (busy timeout) and still ends converged, no tick."""
+    """Another connection holds the database with BEGIN EXCLUSIVE: from the start of a switch
+    (before it records its event), or from backend step k (once its event is recorded and its
+    lease taken, and the k-1 steps before are done). Held 1 s, within the busy timeout, the
+    switch waits for it and still ends converged by itself, exit 0, no tick. Held past the busy
+    timeout from the last step, the write after the step really fails: the backend has switched
+    but the ledger does not say so; the next tick (once the lease is gone) must converge."""
 
     backend = "log + sqlite"
 
-    def hold_lock(self, seconds):
-        db = sqlite3.connect(os.path.join(self.dir, "state.db"), timeout=10, isolation_level=None)
-        db.execute("BEGIN EXCLUSIVE")
-        time.sleep(seconds)
-        db.execute("COMMIT")
-        db.close()
+    def lease_taken(self, db):
+        return db.execute("SELECT count(*) FROM leases").fetchone()[0] > 0
 
-    def locked_switch(self, on, k, n):
+    def locked_switch(self, on, k, n, seconds):
+        """Locks from step k of n (0: before the process starts) for `seconds`; returns (rc,
+        stderr, whether the process was still running when the lock was let go: it waited)."""
+        db = sqlite3.connect(os.path.join(self.dir, "state.db"), timeout=10, isolation_level=None,
+                             check_same_thread=False)  # the locker thread uses it
+        if k == 0:
+            db.execute("BEGIN EXCLUSIVE")
         base = self.steps()
         p = self.start(self.message(on))
-        held = threading.Event()
+        waited = []
 
         def locker():
-            while p.poll() is None and self.steps() - base < k:
-                time.sleep(0.002)
-            if p.poll() is None:
-                held.set()
-                self.hold_lock(1.0)
+            if k > 0:
+                # In step k: the lease is taken, the steps before it are logged, step k is
+                # under way (the log backend's delay) and the write after it is still to come.
+                def in_step():
+                    return self.lease_taken(db) and self.steps() - base >= k - 1
+                while p.poll() is None and not in_step():
+                    time.sleep(0.002)
+                if p.poll() is not None:
+                    return
+                db.execute("BEGIN EXCLUSIVE")
+            time.sleep(seconds)
+            waited.append(p.poll() is None)
+            db.execute("COMMIT")
         t = threading.Thread(target=locker)
         t.start()
         rc, err = self.finish(p)
         t.join()
+        db.close()
+        return rc, err, bool(waited and waited[0])
+
+    def short_lock(self, on, k, n):
+        rc, err, waited = self.locked_switch(on, k, n, 1.0)
         decision, problems = self.problems()
-        point = f"{'on' if on else 'off'}: database locked (BEGIN EXCLUSIVE, 1 s) from step {k}/{n}"
-        record(self.backend, point, rc == 0 and not problems and decision == on, held.is_set())
+        where = f"from step {k}/{n}" + (" (before the event is recorded)" if k == 0 else "")
+        point = f"{'on' if on else 'off'}: database locked 1 s (within the busy timeout) {where}"
+        record(self.backend, point, rc == 0 and not problems and decision == on, rc != 0)
         with self.subTest(point=point):
+            self.assertTrue(waited, "the switch was over before the lock was let go: it never waited")
             self.assertEqual((rc, problems, decision), (0, [], on), err)
+
+    def long_lock(self, on, n):
+        rc, err, waited = self.locked_switch(on, n, n, BUSY_TIMEOUT + 1)
+        failed = rc != 0
+        if self.status("--no-observe")["switching"] is not None:
+            self.wait_for_lease()  # its release may have failed too
+        self.cli("tick")
+        decision, problems = self.problems()
+        point = (f"{'on' if on else 'off'}: database locked {BUSY_TIMEOUT + 1} s "
+                 f"(past the busy timeout) from step {n}/{n}, then tick")
+        record(self.backend, point, not problems and decision == on, failed)
+        with self.subTest(point=point):
+            self.assertTrue(waited, "the switch was over before the lock was let go")
+            self.assertNotEqual(rc, 0, "a write past the busy timeout did not fail")
+            self.assertIn("database is locked", err)
+            self.assertEqual((problems, decision), ([], on), err)
 
     def test_crash_campaign(self):
         n_on = self.clean_switch(True)
         n_off = self.clean_switch(False)
         for k in range(0, n_on + 1):
-            self.locked_switch(True, k, n_on)
+            self.short_lock(True, k, n_on)
             self.clean_switch(False)
         for k in range(0, n_off + 1):
             self.clean_switch(True)
-            self.locked_switch(False, k, n_off)
+            self.short_lock(False, k, n_off)
+        # Past the busy timeout: once per direction, from the last step (the write after the
+        # backend's switch fails). Each run waits the whole timeout, which is not configurable.
+        self.long_lock(True, n_on)
+        self.clean_switch(False)
+        self.clean_switch(True)
+        self.long_lock(False, n_off)
 
 
 class AwsCampaign(Campaign):

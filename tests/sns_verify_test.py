@@ -265,10 +265,16 @@ class HandleVerify(Workspace):
         return self.signer.notification(message, timestamp=kw.pop("timestamp", now_iso()), **kw)
 
     def test_a_genuine_message_is_acted_on(self):
+        # Dry run: the verified start is planned (page on, because of d-1) and nothing is done.
         p = self.handle(lambda_event(self.signed(codedeploy("d-1", "CREATED"))), *self.verify_args(),
-                        "--dry-run", check=0)
-        self.assertIn("d-1", p.stdout + p.stderr)
-        self.assertTrue(any(s.get("on") for s in [*self.status().values()]) or "on" in p.stdout)
+                        "--dry-run", "--json", check=0)
+        [outcome] = json.loads(p.stdout)
+        self.assertEqual({k: outcome[k] for k in ("environment", "ignored", "on", "planned", "applied")},
+                         {"environment": "prod", "ignored": False, "on": True,
+                          "planned": ["switch maintenance on"], "applied": []}, p.stdout)
+        self.assertIn("d-1", " ".join(outcome["why"]))
+        self.assertFalse(self.status()["prod"]["on"])
+        self.assertEqual(self.steps(), [])
 
     def test_wrapped_forged_records_are_refused(self):
         genuine = self.signed({"deploymentId": "d-1", "status": "SUCCEEDED", "applicationName": "shop",
