@@ -5,9 +5,14 @@
 #include <tuple>
 #include <utility>
 
+#include "core/sns.h"
 #include "core/text.h"
 
 namespace intermission::core {
+
+static_assert(kReplayWindow >= kSnsMaxAge + 2 * kSnsMaxSkew,
+              "a message SNS may still deliver must find its deployment in the ledger");
+
 namespace {
 
 // Order of the non-terminal statuses: a later one replaces an earlier one, never the reverse.
@@ -417,8 +422,10 @@ Transition apply_lookup(const EnvState& state, const DeploymentInfo& info, Time 
 namespace {
 
 // Drops records that no longer count: settled ones after kRetention, and the oldest beyond
-// kMaxSettledRecords. A failure that a dropped deployment had taken over would count again; it
-// is dropped too (until nothing new counts), so what counts is the same before and after.
+// kMaxSettledRecords — but none changed within kReplayWindow (a replay must find its
+// deployment; the state's size check bounds the rest). A failure that a dropped deployment had
+// taken over would count again; it is dropped too (until nothing new counts), so what counts
+// is the same before and after.
 bool forget(EnvState& s, const EnvironmentConfig& env, Time now) {
   std::set<std::string> counting;
   std::vector<std::pair<std::pair<bool, Time>, std::string>> idle;  // (active, last_seen), id
@@ -436,7 +443,8 @@ bool forget(EnvState& s, const EnvironmentConfig& env, Time now) {
     const std::string& id = candidate.second;
     const DeploymentRecord& r = s.deployments.at(id);
     const bool settled = is_terminal(r.status) || r.expired || r.dismissed;
-    if (keep > kMaxSettledRecords || (settled && r.last_seen + kRetention <= now)) {
+    const bool replayable = now < r.last_seen + kReplayWindow;
+    if ((keep > kMaxSettledRecords && !replayable) || (settled && r.last_seen + kRetention <= now)) {
       s.deployments.erase(id);
       --keep;
       changed = true;

@@ -82,6 +82,12 @@ struct EnvState {
 inline constexpr std::size_t kMaxWindows = 50;
 
 inline constexpr std::size_t kRecentMessageIds = 256;
+// How long after it was first received a message may still be accepted again: an SNS message
+// within kSnsMaxAge of its Timestamp, which may be kSnsMaxSkew ahead of our clock (core/sns.h),
+// with a margin; longer than a signed webhook's window. A record is kept at least this long
+// after its last change, beyond kMaxSettledRecords if need be, so that a replayed message of a
+// finished deployment finds it finished, even by a daemon that restarted since.
+inline constexpr Duration kReplayWindow = std::chrono::minutes(80);
 // Finished deployments are forgotten this long after their last change.
 inline constexpr Duration kRetention = std::chrono::hours(24 * 7);
 // Records that no longer count (finished, expired, dismissed, skipped) kept at most, newest

@@ -455,6 +455,7 @@ TEST_F(LedgerTest, HeldFailuresAreKeptUntilLifted) {
 
 TEST_F(LedgerTest, SettledAndSkippedRecordsAreBoundedByCount) {
   env_.skip_creators = {"autoscaling"};
+  env_.max_duration = hours(24);  // the skipped ones still run (expiring them touches them)
   for (std::size_t i = 0; i < 3 * kMaxSettledRecords; ++i) {
     DeploymentEvent e =
         event("d-" + std::to_string(i), DeploymentStatus::kInProgress, "m" + std::to_string(i));
@@ -465,6 +466,7 @@ TEST_F(LedgerTest, SettledAndSkippedRecordsAreBoundedByCount) {
     }
     now_ += seconds(10);
   }
+  now_ += kReplayWindow;  // past it, the count bounds what is kept
   feed(event("d-running", DeploymentStatus::kInProgress, "r"));
   state_ = tick(state_, env_, now_).state;
   EXPECT_LE(state_.deployments.size(), kMaxSettledRecords + 1);
@@ -476,6 +478,30 @@ TEST_F(LedgerTest, SettledAndSkippedRecordsAreBoundedByCount) {
   EXPECT_FALSE(state_.deployments.contains("d-0")) << "the oldest are not";
   EXPECT_TRUE(on());
   EXPECT_TRUE(check_state_size(state_, encode_state(state_)).ok());
+}
+
+// A message may be replayed (a genuine signed one, by whoever captured it) for as long as its
+// signature's Timestamp is accepted; a daemon that restarted has only the ledger to tell. So a
+// settled record is kept for kReplayWindow after its last change, beyond the count if need be:
+// the replayed start of a finished deployment finds it finished and changes nothing.
+TEST_F(LedgerTest, RecordsWithinTheReplayWindowAreKeptBeyondTheCount) {
+  const std::size_t n = kMaxSettledRecords + 50;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string id = "d-" + std::to_string(i);
+    feed(event(id, DeploymentStatus::kCreated, "c" + std::to_string(i)));
+    feed(event(id, DeploymentStatus::kSucceeded, "s" + std::to_string(i)));
+    now_ += seconds(1);
+  }
+  state_ = tick(state_, env_, now_).state;
+  EXPECT_EQ(state_.deployments.size(), n) << "all within the window";
+  EXPECT_FALSE(on());
+  const auto replay = feed(event("d-0", DeploymentStatus::kCreated, "c0-replayed-id"));
+  EXPECT_FALSE(on()) << "a replayed start of a finished deployment raised the page";
+  EXPECT_FALSE(replay.changed && state_.deployments.at("d-0").status != DeploymentStatus::kSucceeded);
+  now_ += kReplayWindow;
+  state_ = tick(state_, env_, now_).state;
+  EXPECT_EQ(state_.deployments.size(), kMaxSettledRecords) << "past the window, the count rules";
+  EXPECT_FALSE(state_.deployments.contains("d-0"));
 }
 
 // A rollback that took over a failure must not be forgotten before the failure, or the
