@@ -141,7 +141,10 @@ environments:
         self.assertIsNone(self.status()["prod"]["switching"])
 
     def test_an_environment_that_outgrows_an_item_is_refused_with_a_reason(self):
-        big = {"operator": {"environment": "big", "action": "on", "reason": "x" * 400_000}}
+        # Operator text is bounded (500 bytes) and the ledger's records by count; what can still
+        # outgrow an item is a deployment whose own names are absurd (CodeDeploy allows 100
+        # characters; a hand-made message may say anything).
+        big = codedeploy("d-big", "CREATED", group="big-web", app="x" * 400_000)
         p = self.handle(big, check=1)
         self.assertIn("the ledger of 'big' would be", p.stderr)
         self.assertIn("400 KB", p.stderr)

@@ -74,7 +74,9 @@ class ElbClassic(ElbFixture):
             groups=[{"name": "web-asg", "instances": ["i-app1", "i-app2"],
                      "load_balancers": ["web-lb"]}],
             deployments={"d-1": {"creator": "user", "status": "InProgress"},
-                         "d-scale": {"creator": "autoscaling", "status": "InProgress"}},
+                         "d-scale": {"creator": "autoscaling", "status": "InProgress"},
+                         "d-scale-in": {"creator": "autoscalingTermination",
+                                        "status": "InProgress"}},
             require_token=TOKEN)
         self._tmp = tempfile.TemporaryDirectory(prefix="intermission-elb-")
         self.dir = self._tmp.name
@@ -158,13 +160,17 @@ class ElbClassic(ElbFixture):
         self.assertEqual(series[-1][1], 1, "until the page host passes its health checks")
 
     def test_autoscaling_created_deployment_changes_nothing(self):
+        # Scale-out (autoscaling) and scale-in termination hooks (autoscalingTermination), with
+        # the default config's skipped creators: neither puts the site into maintenance.
         self.handle(codedeploy("d-scale", "CREATED"), "m-1")
+        self.handle(codedeploy("d-scale-in", "CREATED"), "m-2")
         self.assertTrue(self.serving_app())
         self.assertEqual([a for a in self.actions() if not a.startswith("Describe")],
-                         ["GetDeployment"])
+                         ["GetDeployment", "GetDeployment"])
         status = json.loads(self.cli("status", "--json").stdout)["environments"][0]
         self.assertFalse(status["on"])
-        self.assertEqual(status["deployments"][0]["creator"], "autoscaling")
+        self.assertEqual(sorted(d["creator"] for d in status["deployments"]),
+                         ["autoscaling", "autoscalingTermination"])
 
     def test_throttling_and_5xx_on_every_call_still_complete(self):
         for action in ["GetDeployment", "DescribeInstanceHealth", "DescribeLoadBalancers",

@@ -82,9 +82,9 @@ inline constexpr std::size_t kMaxOperatorText = 500;
 // The one check of an operator command, made by the core before it is applied (so by every
 // front end: the CLI, `handle` and the Lambda, the operator API) and by front ends that want to
 // refuse before doing anything else: the environment is named; environment, reason and who are
-// UTF-8 and at most kMaxOperatorText bytes each; not both a duration and an until; a duration longer than 0 and at most
-// kLongestDuration; an until after `now` and within the years 0000-9999; no parser problem.
-// kRefused with the reason, naming the field, otherwise ok.
+// UTF-8 and at most kMaxOperatorText bytes each; not both a duration and an until; a duration
+// longer than 0 and at most kLongestDuration; an until after `now` and within the years 0000-9999;
+// no parser problem. kRefused with the reason, naming the field, otherwise ok.
 Status check_operator_command(const OperatorCommand& command, Time now);
 
 // An operator's scheduled maintenance window: schedule, change or cancel one. Times are

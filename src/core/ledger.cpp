@@ -118,6 +118,13 @@ Transition apply_deployment_event(const EnvState& state, const DeploymentEvent& 
   }
   const std::string status{to_string(event.status)};
   auto it = s.deployments.find(event.deployment_id);
+  if (it == s.deployments.end() && s.forgotten.contains(event.deployment_id)) {
+    // Its record was dropped a moment ago (the count bound): this is a late or replayed
+    // message of a deployment that no longer counted, not a new one.
+    t.note = "late " + status + " of deployment " + event.deployment_id +
+             ", already settled and forgotten";
+    return t;
+  }
   if (it == s.deployments.end()) {
     DeploymentRecord r;
     r.id = event.deployment_id;
@@ -422,10 +429,10 @@ Transition apply_lookup(const EnvState& state, const DeploymentInfo& info, Time 
 namespace {
 
 // Drops records that no longer count: settled ones after kRetention, and the oldest beyond
-// kMaxSettledRecords — but none changed within kReplayWindow (a replay must find its
-// deployment; the state's size check bounds the rest). A failure that a dropped deployment had
-// taken over would count again; it is dropped too (until nothing new counts), so what counts
-// is the same before and after.
+// kMaxSettledRecords (remembered in `forgotten` for kReplayWindow, so that a replayed message
+// of one is not taken for a new deployment). A failure that a dropped deployment had taken
+// over would count again; it is dropped too (until nothing new counts), so what counts is the
+// same before and after.
 bool forget(EnvState& s, const EnvironmentConfig& env, Time now) {
   std::set<std::string> counting;
   std::vector<std::pair<std::pair<bool, Time>, std::string>> idle;  // (active, last_seen), id
@@ -443,8 +450,9 @@ bool forget(EnvState& s, const EnvironmentConfig& env, Time now) {
     const std::string& id = candidate.second;
     const DeploymentRecord& r = s.deployments.at(id);
     const bool settled = is_terminal(r.status) || r.expired || r.dismissed;
-    const bool replayable = now < r.last_seen + kReplayWindow;
-    if ((keep > kMaxSettledRecords && !replayable) || (settled && r.last_seen + kRetention <= now)) {
+    const bool aged = settled && r.last_seen + kRetention <= now;
+    if (keep > kMaxSettledRecords || aged) {
+      if (!aged) s.forgotten[id] = now;
       s.deployments.erase(id);
       --keep;
       changed = true;
@@ -454,12 +462,23 @@ bool forget(EnvState& s, const EnvironmentConfig& env, Time now) {
     again = false;
     for (auto it = s.deployments.begin(); it != s.deployments.end();) {
       if (!counting.contains(it->first) && counts(s, it->second, env, now)) {
+        s.forgotten[it->first] = now;
         it = s.deployments.erase(it);
         again = true;
       } else {
         ++it;
       }
     }
+  }
+  // The forgotten ids: for kReplayWindow, the newest kMaxForgotten at most.
+  if (std::erase_if(s.forgotten, [now](const auto& f) { return f.second + kReplayWindow <= now; }) > 0) {
+    changed = true;
+  }
+  while (s.forgotten.size() > kMaxForgotten) {
+    s.forgotten.erase(std::min_element(
+        s.forgotten.begin(), s.forgotten.end(),
+        [](const auto& a, const auto& b) { return a.second < b.second; }));
+    changed = true;
   }
   return changed;
 }

@@ -76,6 +76,9 @@ struct EnvState {
   std::deque<std::string> recent_message_ids;  // newest last; bounded by kRecentMessageIds
   std::map<std::string, Window> windows;       // by id; bounded by kMaxWindows
   std::int64_t last_window_id = 0;             // ids are never reused within an environment
+  // Deployments whose records were dropped by the count bound, and when: for kReplayWindow
+  // a message about one of them is late, not a new deployment. Bounded by kMaxForgotten.
+  std::map<std::string, Time> forgotten;
 };
 
 // Scheduled windows kept at most per environment (upcoming and active); more are refused.
@@ -84,10 +87,12 @@ inline constexpr std::size_t kMaxWindows = 50;
 inline constexpr std::size_t kRecentMessageIds = 256;
 // How long after it was first received a message may still be accepted again: an SNS message
 // within kSnsMaxAge of its Timestamp, which may be kSnsMaxSkew ahead of our clock (core/sns.h),
-// with a margin; longer than a signed webhook's window. A record is kept at least this long
-// after its last change, beyond kMaxSettledRecords if need be, so that a replayed message of a
-// finished deployment finds it finished, even by a daemon that restarted since.
+// with a margin; longer than a signed webhook's window. A deployment whose record the count
+// bound drops is remembered (its id, in `forgotten`) this long, so that a replayed message of
+// it changes nothing, even in a daemon that restarted since.
 inline constexpr Duration kReplayWindow = std::chrono::minutes(80);
+// Forgotten deployment ids kept at most (about 60 bytes each in the stored item).
+inline constexpr std::size_t kMaxForgotten = 2000;
 // Finished deployments are forgotten this long after their last change.
 inline constexpr Duration kRetention = std::chrono::hours(24 * 7);
 // Records that no longer count (finished, expired, dismissed, skipped) kept at most, newest

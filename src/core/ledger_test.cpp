@@ -13,6 +13,7 @@ namespace intermission::core {
 namespace {
 
 using std::chrono::hours;
+using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
@@ -455,7 +456,6 @@ TEST_F(LedgerTest, HeldFailuresAreKeptUntilLifted) {
 
 TEST_F(LedgerTest, SettledAndSkippedRecordsAreBoundedByCount) {
   env_.skip_creators = {"autoscaling"};
-  env_.max_duration = hours(24);  // the skipped ones still run (expiring them touches them)
   for (std::size_t i = 0; i < 3 * kMaxSettledRecords; ++i) {
     DeploymentEvent e =
         event("d-" + std::to_string(i), DeploymentStatus::kInProgress, "m" + std::to_string(i));
@@ -466,7 +466,6 @@ TEST_F(LedgerTest, SettledAndSkippedRecordsAreBoundedByCount) {
     }
     now_ += seconds(10);
   }
-  now_ += kReplayWindow;  // past it, the count bounds what is kept
   feed(event("d-running", DeploymentStatus::kInProgress, "r"));
   state_ = tick(state_, env_, now_).state;
   EXPECT_LE(state_.deployments.size(), kMaxSettledRecords + 1);
@@ -481,10 +480,10 @@ TEST_F(LedgerTest, SettledAndSkippedRecordsAreBoundedByCount) {
 }
 
 // A message may be replayed (a genuine signed one, by whoever captured it) for as long as its
-// signature's Timestamp is accepted; a daemon that restarted has only the ledger to tell. So a
-// settled record is kept for kReplayWindow after its last change, beyond the count if need be:
-// the replayed start of a finished deployment finds it finished and changes nothing.
-TEST_F(LedgerTest, RecordsWithinTheReplayWindowAreKeptBeyondTheCount) {
+// signature's Timestamp is accepted; a daemon that restarted has only the ledger to tell. A
+// record the count bound drops is remembered by id for kReplayWindow: a replayed start of it
+// changes nothing, where it would have been taken for a new deployment.
+TEST_F(LedgerTest, ARecordDroppedByTheCountIsRememberedForTheReplayWindow) {
   const std::size_t n = kMaxSettledRecords + 50;
   for (std::size_t i = 0; i < n; ++i) {
     const std::string id = "d-" + std::to_string(i);
@@ -493,15 +492,32 @@ TEST_F(LedgerTest, RecordsWithinTheReplayWindowAreKeptBeyondTheCount) {
     now_ += seconds(1);
   }
   state_ = tick(state_, env_, now_).state;
-  EXPECT_EQ(state_.deployments.size(), n) << "all within the window";
-  EXPECT_FALSE(on());
+  EXPECT_EQ(state_.deployments.size(), kMaxSettledRecords);
+  ASSERT_FALSE(state_.deployments.contains("d-0"));
+  EXPECT_TRUE(state_.forgotten.contains("d-0"));
   const auto replay = feed(event("d-0", DeploymentStatus::kCreated, "c0-replayed-id"));
+  EXPECT_FALSE(replay.changed);
+  EXPECT_NE(replay.note.find("forgotten"), std::string::npos) << replay.note;
   EXPECT_FALSE(on()) << "a replayed start of a finished deployment raised the page";
-  EXPECT_FALSE(replay.changed && state_.deployments.at("d-0").status != DeploymentStatus::kSucceeded);
+  auto back = decode_state(encode_state(state_), "prod", state_.version);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->forgotten, state_.forgotten) << "stored and read back";
+  // Past the window the id goes too (a message that old is refused by its Timestamp).
   now_ += kReplayWindow;
   state_ = tick(state_, env_, now_).state;
-  EXPECT_EQ(state_.deployments.size(), kMaxSettledRecords) << "past the window, the count rules";
-  EXPECT_FALSE(state_.deployments.contains("d-0"));
+  EXPECT_TRUE(state_.forgotten.empty());
+  // And their number is bounded, the newest kept.
+  for (std::size_t i = 0; i < kMaxForgotten + 10; ++i) {
+    state_.forgotten["x-" + std::to_string(i)] = now_ - milliseconds(kMaxForgotten + 10 - i);
+  }
+  state_.deployments.clear();
+  for (std::size_t i = 0; i <= kMaxSettledRecords; ++i) {
+    feed(event("y-" + std::to_string(i), DeploymentStatus::kSucceeded, "y" + std::to_string(i)));
+  }
+  state_ = tick(state_, env_, now_ + seconds(1)).state;
+  EXPECT_EQ(state_.forgotten.size(), kMaxForgotten);
+  EXPECT_TRUE(state_.forgotten.contains("y-0")) << "the newest are kept";
+  EXPECT_FALSE(state_.forgotten.contains("x-0"));
 }
 
 // A rollback that took over a failure must not be forgotten before the failure, or the

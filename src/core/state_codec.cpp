@@ -90,6 +90,7 @@ Status check_state_size(const EnvState& state, std::string_view encoded) {
       std::to_string(state.deployments.size()) + " deployment records, " +
       std::to_string(hold_bytes) + " bytes of operator hold text, " +
       std::to_string(state.recent_message_ids.size()) + " recent message ids, " +
+      std::to_string(state.forgotten.size()) + " forgotten deployment ids, " +
       std::to_string(state.windows.size()) + " scheduled windows. Shorten the hold's reason, or lift held failures (intermission off)");
 }
 
@@ -154,6 +155,9 @@ std::string encode_state(const EnvState& s) {
   for (const auto& [id, w] : s.windows) windows.push_back(to_json(w));
   o["windows"] = std::move(windows);
   o["last_window_id"] = s.last_window_id;
+  json::object forgotten;
+  for (const auto& [id, when] : s.forgotten) forgotten[text(id)] = format_iso8601(when);
+  o["forgotten"] = std::move(forgotten);
   return json::serialize(o);
 }
 
@@ -239,6 +243,15 @@ Result<EnvState> decode_state(std::string_view text, std::string environment,
   if (const auto* ids = o.if_contains("recent_message_ids"); ids != nullptr && ids->is_array()) {
     for (const auto& id : ids->get_array()) {
       if (id.is_string()) s.recent_message_ids.push_back(to_valid_utf8(id.get_string()));
+    }
+  }
+  // Written since the replay window was kept (absent before): not there, none forgotten.
+  if (const auto* f = o.if_contains("forgotten"); f != nullptr && !f->is_null()) {
+    if (!f->is_object()) return Error::invalid_input("stored forgotten is not an object");
+    for (const auto& [id, when] : f->get_object()) {
+      const auto t = when.is_string() ? parse_iso8601(when.get_string()) : std::nullopt;
+      if (!t) return Error::invalid_input("stored forgotten '" + std::string(id) + "' has no time");
+      s.forgotten.emplace(to_valid_utf8(id), *t);
     }
   }
   return s;

@@ -66,8 +66,7 @@ std::string uri_encode(std::string_view text) { return percent_encode(text, fals
 
 std::string form_encode(std::string_view text) { return percent_encode(text, true); }
 
-std::string form_body(std::string_view action, std::string_view version,
-                      const FormParams& params) {
+std::string form_body(std::string_view action, std::string_view version, const FormParams& params) {
   std::string out = "Action=" + form_encode(action) + "&Version=" + form_encode(version);
   for (const auto& [k, v] : params) out += "&" + form_encode(k) + "=" + form_encode(v);
   return out;

@@ -72,8 +72,9 @@ core::Result<core::Observation> HaproxyBackend::observe() {
              (file_on ? "has it" : "does not have it");
   if (admin_level_) {
     // It works, but whoever reaches the socket holds the whole runtime API.
-    o.detail += "; the socket is at level admin, more than switching needs: give intermission "
-                "its own with level operator (intermission haproxy-config)";
+    o.detail +=
+        "; the socket is at level admin, more than switching needs: give intermission "
+        "its own with level operator (intermission haproxy-config)";
   }
   return core::Observation{o};
 }

@@ -274,7 +274,8 @@ TEST(KubeBackend, TheWriteItselfChecksReadinessNotOnlyTheWaitBeforeIt) {
   bool app_back = false;
   KubeBackend b(service_settings(), std::move(api), [&](std::chrono::milliseconds) {
     ++sleeps;
-    if (sleeps == 2) a->touch(kSlices + "/page-abc", [](json::object& o) { o = slice("page", 2, 0); });
+    if (sleeps == 2)
+      a->touch(kSlices + "/page-abc", [](json::object& o) { o = slice("page", 2, 0); });
     if (app_back && sleeps == 5) {
       a->touch(kNs + "/pods/shop-0", [](json::object& p) {
         p["status"] = obj(R"({"conditions":[{"type":"Ready","status":"True"}]})");
