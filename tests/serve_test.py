@@ -33,6 +33,16 @@ SECRET = "webhook-secret-abcdef0123456789abcd"  # at least 32 characters
 
 
 
+def answer(handler, status, body, headers=()):
+    """Sends one whole answer on an http.server handler."""
+    handler.send_response(status)
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class ConfirmRecorder(http.server.BaseHTTPRequestHandler):
     """Stands in for SNS's ConfirmSubscription endpoint (AWS_ENDPOINT_URL_SNS); a signing
     certificate asked from it hangs (answers nothing for 15 s)."""
@@ -45,11 +55,7 @@ class ConfirmRecorder(http.server.BaseHTTPRequestHandler):
             time.sleep(15)
             return
         ConfirmRecorder.seen.append(self.path)
-        body = b"<ConfirmSubscriptionResponse/>"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer(self, 200, b"<ConfirmSubscriptionResponse/>")
 
     def log_message(self, *args):
         pass
@@ -676,22 +682,13 @@ class CertServer(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         CertServer.paths.append(self.path)
         if CertServer.redirect and not self.path.startswith("/moved/"):
-            self.send_response(301)
-            self.send_header("Location", "/moved" + self.path)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            answer(self, 301, b"", [("Location", "/moved" + self.path)])
             return
-        name = os.path.basename(self.path)
         try:
-            with open(os.path.join(CertServer.certs, name), "rb") as f:
-                body = f.read()
-            self.send_response(200)
+            with open(os.path.join(CertServer.certs, os.path.basename(self.path)), "rb") as f:
+                answer(self, 200, f.read())
         except OSError:
-            body = b"not found"
-            self.send_response(404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            answer(self, 404, b"not found")
 
     def log_message(self, *args):
         pass
