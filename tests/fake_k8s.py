@@ -2,6 +2,7 @@
 and client certificates with the openssl command, a token file, and kubeconfigs for kubectl,
 the Python client and intermission."""
 
+import base64
 import json
 import os
 import shutil
@@ -22,12 +23,19 @@ def _openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def _b64_file(path):
+    with open(path, "rb") as f:
+        return base64.b64encode(f.read()).decode()
+
+
 class FakeK8s:
     """One fake API server. tokens: {token: (user, [groups])} besides the admin token (user
     kubernetes-admin, group system:masters). delays: endpoints, podReady, deployment,
-    termination in seconds (the fake's defaults are 1, 1, 0.5, 1)."""
+    termination in seconds (the fake's defaults are 1, 1, 0.5, 1). other_ca: also make a second
+    CA (client_cert(..., ca="other-ca")) whose certificates the fake takes in the TLS handshake
+    and answers with 401, as kube-apiserver answers any certificate not of its client CA."""
 
-    def __init__(self, tokens=None, **delays):
+    def __init__(self, tokens=None, other_ca=False, **delays):
         self._tmp = tempfile.TemporaryDirectory(prefix="intermission-fake-k8s-")
         d = self.dir = self._tmp.name
         _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -36,6 +44,12 @@ class FakeK8s:
                    "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n"
                    "extendedKeyUsage=serverAuth\n")
         self.ca = os.path.join(d, "ca.crt")
+        self.other_ca = None
+        if other_ca:
+            _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                     "-keyout", "other-ca.key", "-out", "other-ca.crt", "-days", "2", "-subj", "/CN=other-ca",
+                     cwd=d)
+            self.other_ca = os.path.join(d, "other-ca.crt")
         self.tokens = {ADMIN_TOKEN: (ADMIN_USER, ["system:masters"])}
         self.tokens.update(tokens or {})
         self.token_file = os.path.join(d, "tokens.csv")
@@ -44,6 +58,8 @@ class FakeK8s:
         args = ["/usr/bin/python3", "-B", FAKE, "--cert", os.path.join(d, "server.crt"),
                 "--key", os.path.join(d, "server.key"), "--client-ca", self.ca,
                 "--token-file", self.token_file, "--port-file", port_file]
+        if self.other_ca:
+            args += ["--tls-accept-ca", self.other_ca]
         for key, flag in (("endpoints", "--endpoints-delay"), ("podReady", "--pod-ready-delay"),
                           ("deployment", "--deployment-delay"), ("termination", "--termination-delay")):
             if key in delays:
@@ -61,21 +77,22 @@ class FakeK8s:
         self.url = f"https://127.0.0.1:{self.port}"
         self._ssl = ssl.create_default_context(cafile=self.ca)
 
-    def _cert(self, name, subject, ext):
+    def _cert(self, name, subject, ext, ca="ca"):
         d = self.dir
         with open(os.path.join(d, name + ".ext"), "w") as f:
             f.write(ext)
         _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                  "-keyout", name + ".key", "-out", name + ".csr", "-subj", subject, cwd=d)
-        _openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        _openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
                  "-CAcreateserial", "-out", name + ".crt", "-days", "2", "-extfile", name + ".ext", cwd=d)
         return os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
 
-    def client_cert(self, user, groups=()):
-        """A client certificate for `user` (CN) in `groups` (O): (cert path, key path)."""
+    def client_cert(self, user, groups=(), ca="ca"):
+        """A client certificate for `user` (CN) in `groups` (O) signed by `ca` ("ca", or
+        "other-ca" when made): (cert path, key path)."""
         subject = "/" + "/".join([f"O={g}" for g in groups] + [f"CN={user}"])
-        name = "client-" + user.replace(":", "_")
-        return self._cert(name, subject, "extendedKeyUsage=clientAuth\n")
+        name = "client-" + user.replace(":", "_") + ("" if ca == "ca" else "-" + ca)
+        return self._cert(name, subject, "extendedKeyUsage=clientAuth\n", ca=ca)
 
     def write_tokens(self):
         """Writes the token file (the fake re-reads it when it changes, as a rotated token)."""
@@ -84,9 +101,13 @@ class FakeK8s:
                 f.write(f'{token},{user},uid-{i},"{",".join(groups)}"\n')
         os.replace(self.token_file + ".tmp", self.token_file)
 
-    def kubeconfig(self, token=ADMIN_TOKEN, cert=None, name="config"):
-        """Writes a kubeconfig (JSON, which is YAML) for a token or a (cert, key) pair."""
-        user = {"client-certificate": cert[0], "client-key": cert[1]} if cert else {"token": token}
+    def kubeconfig(self, token=ADMIN_TOKEN, cert=None, name="config", user=None, embed=False):
+        """Writes a kubeconfig (JSON, which is YAML) for a token, a (cert, key) pair (embed: as
+        client-certificate-data/client-key-data) or a `user` entry as given."""
+        if user is None and cert and embed:
+            user = {"client-certificate-data": _b64_file(cert[0]), "client-key-data": _b64_file(cert[1])}
+        elif user is None:
+            user = {"client-certificate": cert[0], "client-key": cert[1]} if cert else {"token": token}
         cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "fake",
                "clusters": [{"name": "fake", "cluster": {"server": self.url, "certificate-authority": self.ca}}],
                "users": [{"name": "u", "user": user}],
@@ -106,6 +127,37 @@ class FakeK8s:
             with open(os.path.join(d, fname), "w") as f:
                 f.write(text)
         return d
+
+    def projected_service_account_dir(self, token, namespace="default", name="projected-serviceaccount"):
+        """The same, laid out as the kubelet writes a projected volume (k/k pkg/volume/util/
+        atomic_writer.go): the files live in a `..<timestamp>` directory, `..data` links to it
+        and token, ca.crt, namespace are links through `..data`; rotate_token swaps `..data`."""
+        d = os.path.join(self.dir, name)
+        os.makedirs(d, exist_ok=True)
+        self._project(d, token, namespace)
+        for fname in ("token", "ca.crt", "namespace"):
+            os.symlink(os.path.join("..data", fname), os.path.join(d, fname))
+        return d
+
+    def rotate_token(self, sa_dir, token):
+        """A new token in a projected_service_account_dir, swapped in atomically as the kubelet
+        does when it refreshes a bound token."""
+        with open(os.path.join(sa_dir, "namespace")) as f:
+            namespace = f.read()
+        self._project(sa_dir, token, namespace)
+
+    def _project(self, d, token, namespace):
+        old = os.path.realpath(os.path.join(d, "..data")) if os.path.islink(os.path.join(d, "..data")) else None
+        ts = os.path.join(d, time.strftime("..%Y_%m_%d_%H_%M_%S.") + str(time.monotonic_ns()))
+        os.mkdir(ts)
+        shutil.copy(self.ca, os.path.join(ts, "ca.crt"))
+        for fname, text in (("token", token), ("namespace", namespace)):
+            with open(os.path.join(ts, fname), "w") as f:
+                f.write(text)
+        os.symlink(os.path.basename(ts), os.path.join(d, "..data_tmp"))
+        os.replace(os.path.join(d, "..data_tmp"), os.path.join(d, "..data"))
+        if old:
+            shutil.rmtree(old)
 
     def in_cluster_env(self):
         """KUBERNETES_SERVICE_HOST/PORT as the kubelet sets them in a pod."""

@@ -11,7 +11,8 @@ a Deployment controller, a kubelet that makes pods Ready after a delay, graceful
 Every Service's ready-endpoint count is recorded at each change.
 
 Control API under /__fake/ (users in group system:masters only): see README.md.
-Run: fake_k8s.py --cert C --key K [--client-ca CA] --token-file F --port-file P [--port N]."""
+Run: fake_k8s.py --cert C --key K [--client-ca CA [--tls-accept-ca CA2]] --token-file F
+--port-file P [--port N]."""
 
 import argparse
 import base64
@@ -26,6 +27,7 @@ import random
 import re
 import select
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -799,8 +801,28 @@ class Auth:
     tokenfile.go), re-read when it changes, and client certificates (CN = user, O = groups,
     k/k staging/src/k8s.io/apiserver/pkg/authentication/request/x509/x509.go CommonNameUserConversion)."""
 
-    def __init__(self, token_file):
+    def __init__(self, token_file, client_ca=None, verify_client_certs=False):
         self.token_file, self.mtime, self.tokens = token_file, None, {}
+        # verify_client_certs: the TLS handshake let through certificates of CAs other than
+        # client_ca (--tls-accept-ca), so each one is checked here, as kube-apiserver does.
+        self.client_ca, self.verify_client_certs = client_ca, verify_client_certs
+        self._verified, self._lock = {}, threading.Lock()
+
+    def client_cert_trusted(self, der):
+        """Whether the DER certificate is a client certificate signed by --client-ca: what k/k
+        staging/src/k8s.io/apiserver/pkg/authentication/request/x509/x509.go checks (chain to a
+        client CA, key usage clientAuth); a certificate that fails it gets 401, not a dropped
+        connection. Checked by `openssl verify`, once per certificate."""
+        if not self.verify_client_certs:
+            return True  # the handshake verified it against --client-ca alone
+        key = hashlib.sha256(der).hexdigest()
+        with self._lock:
+            if key not in self._verified:
+                pem = ssl.DER_cert_to_PEM_cert(der).encode()
+                r = subprocess.run(["openssl", "verify", "-CAfile", self.client_ca, "-purpose", "sslclient"],
+                                   input=pem, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+                self._verified[key] = r.returncode == 0
+            return self._verified[key]
 
     def _reload(self):
         if not self.token_file:
@@ -949,6 +971,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             try:
                 peer = self.connection.getpeercert()
+                if peer and not self.auth.client_cert_trusted(self.connection.getpeercert(binary_form=True)):
+                    peer = None  # a certificate, but not one of the client CA's: no identity
             except (AttributeError, ValueError):
                 peer = None
             who = self.auth.user(self.headers, peer)
@@ -1473,6 +1497,9 @@ def main(argv=None):
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
     p.add_argument("--client-ca", help="CA whose client certificates authenticate (CN = user, O = groups)")
+    p.add_argument("--tls-accept-ca", action="append", default=[],
+                   help="CA whose client certificates pass the TLS handshake but authenticate no "
+                        "one (401), as any certificate does on kube-apiserver (repeatable)")
     p.add_argument("--token-file", help="kube-apiserver --token-auth-file CSV: token,user,uid,\"g1,g2\"")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file")
@@ -1485,11 +1512,22 @@ def main(argv=None):
     ctx.load_cert_chain(a.cert, a.key)
     ctx.set_alpn_protocols(["http/1.1"])
     if a.client_ca:
-        ctx.load_verify_locations(a.client_ca)
+        # X509 client certificates (https://kubernetes.io/docs/reference/access-authn-authz/
+        # authentication/#x509-client-certificates): kube-apiserver --client-ca-file names the CAs
+        # whose certificates authenticate a request, the subject's CN as the user name and its O
+        # fields as groups. Its TLS layer only asks for a certificate (Go's tls.RequestClientCert,
+        # k/k staging/src/k8s.io/apiserver/pkg/server/secure_serving.go) and the x509
+        # authenticator checks it, so a request with no certificate (and no token) or with a
+        # certificate of another CA is answered 401 Unauthorized. Python's ssl can only ask for a
+        # certificate by verifying it in the handshake (a failure drops the connection), so CAs
+        # a test wants answered with 401 are given with --tls-accept-ca: trusted by the
+        # handshake, then refused by Auth.client_cert_trusted.
+        for ca in [a.client_ca, *a.tls_accept_ca]:
+            ctx.load_verify_locations(ca)
         ctx.verify_mode = ssl.CERT_OPTIONAL
     Handler.world = World({"endpoints": a.endpoints_delay, "podReady": a.pod_ready_delay,
                            "deployment": a.deployment_delay, "termination": a.termination_delay})
-    Handler.auth = Auth(a.token_file)
+    Handler.auth = Auth(a.token_file, a.client_ca, verify_client_certs=bool(a.tls_accept_ca))
     server = Server(("127.0.0.1", a.port), Handler, ctx)
     Handler.server_address_text = f"127.0.0.1:{server.server_address[1]}"
     if a.port_file:
