@@ -169,28 +169,17 @@ class ClientCertificate(KubeAuthBase):
         self.assert_refused(REFUSED_401)
         self.assert_401_logged()
 
-    @unittest.expectedFailure
     def test_a_401_names_the_kubeconfig_and_user_refused(self):
-        # BUG (src/adapters/store/kube_store.cpp:158 and the other status_error(...)
-        # .with_context("kubernetes store") calls): a 401 says only "kubernetes store: GET ...:
-        # HTTP 401 ... check the kubeconfig user's token, client certificate or exec plugin, or
-        # the service account token", not which kubeconfig, context and user were refused,
-        # though a transport error on the same request carries KubeClient::describe()
-        # ("https://... (kubeconfig F, context C) as U", kube_store.cpp:148).
+        # The 401 says which kubeconfig, context and user the API server refused
+        # (KubeClient::describe(), passed to status_error()).
         cert = self.k8s.client_cert("mallory", [GROUP], ca="other-ca")
         kubeconfig = self.k8s.kubeconfig(cert=cert, name="mallory-named")
         self.write_config(kubeconfig)
         self.assertIn(kubeconfig, self.assert_refused(REFUSED_401))
 
-    @unittest.expectedFailure
     def test_a_key_that_is_not_the_certificates_is_named(self):
-        # BUG (src/adapters/kube/client.cpp:805-809): a client key that does not match the
-        # client certificate makes curl fail with CURLE_SSL_CERTPROBLEM ("Problem with the local
-        # SSL certificate"), which once() files with the server-certificate errors: the message
-        # sends the user to "check the cluster's certificate-authority and tls-server-name",
-        # the one part of the kubeconfig that is right. Nothing checks the pair when the
-        # kubeconfig is loaded either (client-go's tls.X509KeyPair would: "private key does not
-        # match public key").
+        # A client key that does not match the certificate (curl: CURLE_SSL_CERTPROBLEM) is
+        # named as the user's client-certificate/client-key, not as the cluster's CA.
         alice = self.k8s.client_cert("alice", [GROUP])
         other = self.k8s.client_cert("eve", [GROUP])
         self.write_config(self.k8s.kubeconfig(user={"client-certificate": alice[0], "client-key": other[1]},

@@ -802,10 +802,15 @@ core::Result<Response> KubeClient::once(const std::string& method, const std::st
     const std::string what =
         std::string(curl_easy_strerror(rc)) + " (" + method + " " + k.server + path + ")";
     if (rc == CURLE_OPERATION_TIMEDOUT) return core::Error::timeout(what);
-    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
-        rc == CURLE_SSL_CERTPROBLEM) {
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
       return core::Error::config(what + ": check the cluster's certificate-authority and "
                                         "tls-server-name (" + k.source + ")");
+    }
+    if (rc == CURLE_SSL_CERTPROBLEM) {  // ours, not the server's: unreadable, or not a pair
+      return core::Error::config(what + ": the client certificate or its key cannot be used "
+                                        "(unreadable, or the key is not the certificate's): "
+                                        "check the user's client-certificate and client-key (" +
+                                 k.source + ")");
     }
     return core::Error::unavailable(what);
   }
@@ -904,7 +909,7 @@ RbacNeed rbac_need(const std::string& method, const std::string& path) {
 }
 
 core::Error status_error(const Response& response, const std::string& method,
-                         const std::string& path) {
+                         const std::string& path, const std::string& identity) {
   std::string message, reason;
   boost::system::error_code ec;
   const json::value v = json::parse(response.body, ec);
@@ -928,8 +933,10 @@ core::Error status_error(const Response& response, const std::string& method,
   const long s = response.status;
   if (s == 401) {
     return core::Error::permission(
-        what + " (the API server did not accept the credentials: check the kubeconfig user's "
-               "token, client certificate or exec plugin, or the service account token)");
+        what + " (the API server did not accept the credentials" +
+        (identity.empty() ? std::string() : " of " + identity) +
+        ": check the kubeconfig user's token, client certificate or exec plugin, or the service "
+        "account token)");
   }
   if (s == 403) {
     RbacNeed need = rbac_need(method, path);

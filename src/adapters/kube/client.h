@@ -154,9 +154,10 @@ core::Result<ExecCredential> run_exec_plugin(const ExecPlugin& plugin,
 // A response that is not 2xx as an error saying what to fix, from the meta/v1 Status body
 // when there is one: 401 credentials (kPermission), 403 the missing RBAC verb, resource, API
 // group and namespace (kPermission), 404 kNotFound, 409 kConflict, 422 and 400 kInvalidInput,
-// 429 kThrottled, 5xx kUnavailable. `method` and `path` are the request's.
+// 429 kThrottled, 5xx kUnavailable. `method` and `path` are the request's; `identity` (the
+// client's describe(): server, kubeconfig, context, user) is named in a 401.
 core::Error status_error(const Response& response, const std::string& method,
-                         const std::string& path);
+                         const std::string& path, const std::string& identity = "");
 
 // KubeClient::open() as a plain kube::Api, for the backend factory's connector.
 core::Result<std::unique_ptr<Api>> open_api(const std::string& kubeconfig,

@@ -141,6 +141,11 @@ std::string KubeStore::lease_path(const std::string& environment) const {
          kube_object_name(environment);
 }
 
+core::Error KubeStore::refused(const kube::Response& r, const std::string& method,
+                              const std::string& path) const {
+  return kube::status_error(r, method, path, api_->describe()).with_context("kubernetes store");
+}
+
 core::Result<kube::Response> KubeStore::call(const std::string& method, const std::string& path,
                                              const std::string& body) {
   const std::lock_guard<std::mutex> hold(mutex_);
@@ -155,7 +160,7 @@ core::Result<std::optional<KubeStore::Stored>> KubeStore::get_configmap(
   auto r = call("GET", path);
   if (!r) return r.error();
   if (r->status == 404) return std::optional<Stored>();
-  if (r->status != 200) return kube::status_error(*r, "GET", path).with_context("kubernetes store");
+  if (r->status != 200) return refused(*r, "GET", path);
   boost::system::error_code ec;
   json::value v = json::parse(r->body, ec);
   if (ec || !v.is_object()) return core::Error::invalid_input(path + ": not a JSON object");
@@ -253,7 +258,7 @@ core::Result<std::int64_t> KubeStore::compare_and_set(
                                  std::to_string(expected_version));
   }
   if (r->status != 200 && r->status != 201) {
-    return kube::status_error(*r, method, path).with_context("kubernetes store");
+    return refused(*r, method, path);
   }
   return next;
 }
@@ -281,7 +286,7 @@ core::Result<std::vector<std::string>> KubeStore::environments() {
                              (next.empty() ? "" : "&continue=" + percent_encode(next));
     auto r = call("GET", path);
     if (!r) return r.error();
-    if (r->status != 200) return kube::status_error(*r, "GET", path).with_context("kubernetes store");
+    if (r->status != 200) return refused(*r, "GET", path);
     boost::system::error_code ec;
     const json::value v = json::parse(r->body, ec);
     if (ec || !v.is_object()) return core::Error::invalid_input(path + ": not a JSON object");
@@ -307,7 +312,7 @@ core::Result<std::optional<KubeStore::StoredLease>> KubeStore::get_lease(
   auto r = call("GET", path);
   if (!r) return r.error();
   if (r->status == 404) return std::optional<StoredLease>();
-  if (r->status != 200) return kube::status_error(*r, "GET", path).with_context("kubernetes store");
+  if (r->status != 200) return refused(*r, "GET", path);
   boost::system::error_code ec;
   json::value v = json::parse(r->body, ec);
   if (ec || !v.is_object()) return core::Error::invalid_input(path + ": not a JSON object");
@@ -377,7 +382,7 @@ core::Result<core::Lease> KubeStore::acquire_lease(const std::string& environmen
     auto r = call(method, path, json::serialize(object));
     if (!r) return r.error();
     if (r->status == 200 || r->status == 201) return core::Lease{holder, core::add_bounded(now, std::chrono::seconds(seconds))};
-    if (r->status != 409) return kube::status_error(*r, method, path).with_context("kubernetes store");
+    if (r->status != 409) return refused(*r, method, path);
   }
   return core::Error::conflict("kubernetes store: the lease of " + environment +
                                " kept changing hands");
@@ -398,7 +403,7 @@ core::Status KubeStore::release_lease(const std::string& environment, const std:
     auto r = call("PUT", path, json::serialize(object));
     if (!r) return r.error();
     if (r->status == 200) return {};
-    if (r->status != 409) return kube::status_error(*r, "PUT", path).with_context("kubernetes store");
+    if (r->status != 409) return refused(*r, "PUT", path);
   }
   return core::Error::conflict("kubernetes store: the lease of " + environment +
                                " kept changing while it was released");

@@ -64,6 +64,9 @@ class KubeStore final : public core::Store {
   struct StoredLease;
   core::Result<std::optional<Stored>> get_configmap(const std::string& environment);
   core::Result<std::optional<StoredLease>> get_lease(const std::string& environment);
+  // A failed answer as an error naming the store and who asked (kubeconfig, context, user).
+  core::Error refused(const kube::Response& r, const std::string& method,
+                      const std::string& path) const;
   core::Result<kube::Response> call(const std::string& method, const std::string& path,
                                     const std::string& body = "");
   [[nodiscard]] std::string configmap_path(const std::string& environment) const;
