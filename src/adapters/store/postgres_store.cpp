@@ -3,7 +3,9 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <string_view>
 
 #include "core/state_codec.h"
 
@@ -111,12 +113,36 @@ class PostgresStore::Query {
 };
 
 core::Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::string& conninfo) {
-  // A connect timeout unless the connection string (it comes later and wins) or
-  // PGCONNECT_TIMEOUT (which an explicit value would override) sets one.
-  const bool env_timeout = std::getenv("PGCONNECT_TIMEOUT") != nullptr;
+  // The options the connection string itself gives. libpq's message for one it cannot parse
+  // may quote part of it: not shown when the string holds a password.
+  char* parse_error = nullptr;
+  PQconninfoOption* given = PQconninfoParse(conninfo.c_str(), &parse_error);
+  if (given == nullptr) {
+    std::string message = parse_error != nullptr ? parse_error : "out of memory";
+    PQfreemem(parse_error);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    std::string lower = conninfo;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (lower.find("password") != std::string::npos || lower.find('@') != std::string::npos) {
+      message = "libpq's message is left out: it may quote the password";
+    }
+    return core::Error::config("postgresql: store.connection is not a libpq connection string "
+                               "or URI (" + message + ")");
+  }
+  bool timeout_given = std::getenv("PGCONNECT_TIMEOUT") != nullptr ||
+                       std::getenv("PGSERVICE") != nullptr;
+  for (const PQconninfoOption* o = given; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string_view key = o->keyword;
+    if (key == "connect_timeout" || key == "service") timeout_given = true;
+  }
+  PQconninfoFree(given);
+  // A connect timeout of ours unless one is given: by the string, PGCONNECT_TIMEOUT, or a
+  // service (pg_service.conf fills only what nothing else set, so ours would win over it).
   const char* keys[] = {"connect_timeout", "dbname", nullptr};
   const char* values[] = {"10", conninfo.c_str(), nullptr};
-  const int first = env_timeout ? 1 : 0;
+  const int first = timeout_given ? 1 : 0;
   PGconn* conn = PQconnectdbParams(keys + first, values + first, /*expand_dbname=*/1);
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string message = PQerrorMessage(conn);
