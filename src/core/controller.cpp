@@ -189,9 +189,15 @@ Result<Outcome> Controller::handle_deployment(DeploymentEvent event, bool dry_ru
   auto route = event.environment.empty()
                    ? route_deployment(config_.routes, event.application, event.deployment_group)
                    : std::optional<RouteMatch>(RouteMatch{event.environment, 0});
-  const LogFields where{{"deployment_id", event.deployment_id},
-                        {"application", event.application},
-                        {"deployment_group", event.deployment_group}};
+  const LogFields where{{"deployment_id", event.deployment_id.substr(0, 100)},
+                        {"application", event.application.substr(0, 100)},
+                        {"deployment_group", event.deployment_group.substr(0, 100)}};
+  if (auto st = check_deployment_event(event); !st) {
+    o.ignored = true;  // malformed input: logged and acknowledged, nothing kept
+    o.note = st.error().message;
+    deps_.log.error("ignored: " + o.note, where);
+    return o;
+  }
   if (!route) {
     o.ignored = true;
     o.note = "no route matches application '" + event.application + "' and deployment group '" +

@@ -223,6 +223,32 @@ TEST_F(ControllerTest, UnroutedAndUnconfiguredAreIgnoredNotErrors) {
   EXPECT_EQ(store_.writes, 0);
 }
 
+// Each record keeps its id, application and group in the one stored item: one that is longer
+// than any deployment tool makes is malformed input, logged and acknowledged, nothing kept.
+TEST_F(ControllerTest, ADeploymentWithAnOverlongFieldIsIgnoredAndNothingKept) {
+  auto c = controller();
+  auto fits = event(std::string(kMaxDeploymentText, 'd'), DeploymentStatus::kCreated);
+  auto id = event(std::string(kMaxDeploymentText + 1, 'd'), DeploymentStatus::kCreated);
+  auto app = event("d-1", DeploymentStatus::kCreated);
+  app.application = "shop" + std::string(kMaxDeploymentText, 'p');
+  auto group =
+      event("d-2", DeploymentStatus::kCreated, "prod-" + std::string(kMaxDeploymentText, 'w'));
+  for (const auto& [e, field] :
+       {std::pair{id, "deployment id"}, {app, "application"}, {group, "deployment group"}}) {
+    auto o = c.handle(e);
+    ASSERT_TRUE(o.ok()) << o.error().message;
+    EXPECT_TRUE(o->ignored) << field;
+    EXPECT_NE(o->note.find(field), std::string::npos) << o->note;
+    EXPECT_NE(o->note.find("512"), std::string::npos) << o->note;
+  }
+  EXPECT_EQ(store_.writes, 0);
+  EXPECT_TRUE(log_.contains(LogLevel::kError, "a deployment may carry"));
+  auto o = c.handle(fits);
+  ASSERT_TRUE(o.ok());
+  EXPECT_FALSE(o->ignored) << o->note;
+  EXPECT_TRUE(backends_.switches["prod"].on);
+}
+
 TEST_F(ControllerTest, CreatorFromLookupSkipsAutoscalingDeployments) {
   FakeLookup lookup;
   lookup.known["d-scale"] =

@@ -86,6 +86,20 @@ Status read_window_end(std::string_view text, WindowCommand& command) {
   return {};
 }
 
+Status check_deployment_event(const DeploymentEvent& e) {
+  for (const auto& [field, value] :
+       {std::pair<const char*, const std::string*>{"deployment id", &e.deployment_id},
+        {"application", &e.application},
+        {"deployment group", &e.deployment_group}}) {
+    if (value->size() > kMaxDeploymentText) {
+      return Error::invalid_input("the " + std::string(field) + " is " +
+                                  std::to_string(value->size()) + " bytes, more than the " +
+                                  std::to_string(kMaxDeploymentText) + " a deployment may carry");
+    }
+  }
+  return {};
+}
+
 Status check_operator_command(const OperatorCommand& c, Time now) {
   if (!c.problem.empty()) return Error::refused(c.problem);
   if (c.environment.empty()) return Error::refused("an operator command names its environment");

@@ -79,6 +79,15 @@ struct OperatorCommand {
 // on the page and kept in the environment's one stored item.
 inline constexpr std::size_t kMaxOperatorText = 500;
 
+// Longest deployment id, application or deployment group a deployment event may carry: each
+// record keeps them in the environment's one stored item (CodeDeploy's ids are 11 bytes, a
+// Flux object and revision about a hundred).
+inline constexpr std::size_t kMaxDeploymentText = 512;
+
+// Whether a deployment event can be kept: id, application and deployment group at most
+// kMaxDeploymentText bytes each. kInvalidInput naming the field, otherwise ok.
+Status check_deployment_event(const DeploymentEvent& event);
+
 // The one check of an operator command, made by the core before it is applied (so by every
 // front end: the CLI, `handle` and the Lambda, the operator API) and by front ends that want to
 // refuse before doing anything else: the environment is named; environment, reason and who are

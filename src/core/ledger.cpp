@@ -470,14 +470,18 @@ bool forget(EnvState& s, const EnvironmentConfig& env, Time now) {
       }
     }
   }
-  // The forgotten ids: for kReplayWindow, the newest kMaxForgotten at most.
-  if (std::erase_if(s.forgotten, [now](const auto& f) { return f.second + kReplayWindow <= now; }) > 0) {
-    changed = true;
-  }
-  while (s.forgotten.size() > kMaxForgotten) {
-    s.forgotten.erase(std::min_element(
-        s.forgotten.begin(), s.forgotten.end(),
-        [](const auto& a, const auto& b) { return a.second < b.second; }));
+  // The forgotten ids: for kReplayWindow, the newest kMaxForgotten (and kMaxForgottenBytes)
+  // at most.
+  const auto expired = [now](const auto& f) { return f.second + kReplayWindow <= now; };
+  if (std::erase_if(s.forgotten, expired) > 0) changed = true;
+  std::size_t bytes = 0;
+  for (const auto& f : s.forgotten) bytes += f.first.size() + kForgottenEntryBytes;
+  while (s.forgotten.size() > kMaxForgotten || bytes > kMaxForgottenBytes) {
+    const auto oldest =
+        std::min_element(s.forgotten.begin(), s.forgotten.end(),
+                         [](const auto& a, const auto& b) { return a.second < b.second; });
+    bytes -= oldest->first.size() + kForgottenEntryBytes;
+    s.forgotten.erase(oldest);
     changed = true;
   }
   return changed;

@@ -91,8 +91,12 @@ inline constexpr std::size_t kRecentMessageIds = 256;
 // bound drops is remembered (its id, in `forgotten`) this long, so that a replayed message of
 // it changes nothing, even in a daemon that restarted since.
 inline constexpr Duration kReplayWindow = std::chrono::minutes(80);
-// Forgotten deployment ids kept at most (about 60 bytes each in the stored item).
+// Forgotten deployment ids kept at most (about 50 bytes each in the stored item for
+// CodeDeploy's ids), and the bytes they may take at most (the id and kForgottenEntryBytes
+// each), since an id may be up to kMaxDeploymentText long; the oldest go first.
 inline constexpr std::size_t kMaxForgotten = 2000;
+inline constexpr std::size_t kForgottenEntryBytes = 40;
+inline constexpr std::size_t kMaxForgottenBytes = 128 * 1024;
 // Finished deployments are forgotten this long after their last change.
 inline constexpr Duration kRetention = std::chrono::hours(24 * 7);
 // Records that no longer count (finished, expired, dismissed, skipped) kept at most, newest

@@ -520,6 +520,28 @@ TEST_F(LedgerTest, ARecordDroppedByTheCountIsRememberedForTheReplayWindow) {
   EXPECT_FALSE(state_.forgotten.contains("x-0"));
 }
 
+// An id may be up to kMaxDeploymentText bytes (a webhook's, a Flux object's): the forgotten
+// ids are bounded by their bytes too, so long ids cannot push the stored item past the size
+// every store writes (every write would then be refused for the replay window).
+TEST_F(LedgerTest, ForgottenIdsAreBoundedByTheirBytes) {
+  const std::string pad(kMaxDeploymentText - 8, 'x');
+  for (std::size_t i = 0; i < kMaxForgotten; ++i) {
+    state_.forgotten[pad + std::to_string(100000 + i)] = now_ - milliseconds(kMaxForgotten - i);
+  }
+  ASSERT_FALSE(check_state_size(state_, encode_state(state_)).ok()) << "a real bound is tested";
+  for (std::size_t i = 0; i <= kMaxSettledRecords; ++i) {
+    feed(event("y-" + std::to_string(i), DeploymentStatus::kSucceeded, "y" + std::to_string(i)));
+  }
+  state_ = tick(state_, env_, now_ + seconds(1)).state;
+  std::size_t bytes = 0;
+  for (const auto& f : state_.forgotten) bytes += f.first.size() + kForgottenEntryBytes;
+  EXPECT_LE(bytes, kMaxForgottenBytes);
+  EXPECT_GT(bytes, kMaxForgottenBytes - kMaxDeploymentText - kForgottenEntryBytes);
+  EXPECT_TRUE(state_.forgotten.contains("y-0")) << "the newest are kept";
+  EXPECT_FALSE(state_.forgotten.contains(pad + "100000")) << "the oldest are not";
+  EXPECT_TRUE(check_state_size(state_, encode_state(state_)).ok());
+}
+
 // A rollback that took over a failure must not be forgotten before the failure, or the
 // failure would count again.
 TEST_F(LedgerTest, PruningNeverRaisesThePageAgain) {
