@@ -9,6 +9,11 @@
 namespace intermission::testing {
 
 Result<EnvState> MemoryStore::load(const std::string& environment) {
+  ++loads;
+  if (load_failures_to_inject > 0) {
+    --load_failures_to_inject;
+    return Error::unavailable("injected: the store cannot be read");
+  }
   auto it = states_.find(environment);
   if (it == states_.end()) {
     EnvState s;

@@ -49,9 +49,11 @@ class MemoryStore final : public Store {
   std::function<void()> before_next_release;  // the same, in release_lease()
   std::map<std::string, Lease> leases;
   int lease_calls = 0;
+  int loads = 0;
   int writes = 0;
   int conflicts_to_inject = 0;
   int failures_to_inject = 0;  // the next writes fail as unavailable (a throttled store)
+  int load_failures_to_inject = 0;  // the next loads fail as unavailable
   // The next writes are made but answered with a conflict, as a store client's retry reports
   // a write whose first answer was lost (a PostgreSQL COMMIT whose reply never came, a
   // DynamoDB PutItem retried after a timeout): the condition now fails on our own write.

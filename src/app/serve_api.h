@@ -39,6 +39,12 @@ inline constexpr std::size_t kSnsRememberedMessages = 100000;
 
 // How long a client may cache GET /windows.json (public; a banner need not be fresher).
 inline constexpr std::chrono::seconds kWindowsMaxAge{30};
+// How long the daemon answers GET /windows.json from the answer it built last, without
+// reading the store again: the listener is public, and every environment's ledger is one store
+// read (a DynamoDB GetItem each), so a flood of requests costs at most this many reads per
+// environment per period. A window changed through this daemon is shown at once; an answer
+// that could not read every environment is neither kept nor cacheable.
+inline constexpr std::chrono::seconds kWindowsServerCache{5};
 
 // Whether the admin listener answers a request with this `Host` header (host[:port]):
 // loopback addresses, `localhost`, and `names` (compared without case and port) are accepted;
@@ -117,6 +123,11 @@ class ServeApi {
     std::vector<core::AuditEntry> entries;
   };
   std::map<std::string, CachedAudit> dashboard_audit_;  // environment -> its lines, when read
+  struct CachedWindows {
+    core::Time built;
+    HttpResponse answer;
+  };
+  std::optional<CachedWindows> public_windows_;  // the last /windows.json answer
 };
 
 }  // namespace intermission::app

@@ -318,6 +318,49 @@ TEST_F(AdminSideTest, TheOperatorApiRefusesWhatTheCliRefuses) {
             200);
 }
 
+// /windows.json is public: a flood of requests must not become a flood of store reads (a
+// DynamoDB GetItem per environment each), yet a window scheduled here is listed at once.
+TEST_F(AdminSideTest, PublicWindowsAreReadFromTheStoreOncePerPeriod) {
+  config_.environments["staging"] = config_.environments["prod"];
+  config_.environments["staging"].name = "staging";
+  clock_.set(*core::parse_iso8601("2026-06-01T00:00:00Z"));
+  auto& a = api();
+  const auto windows = [&a] { return a.public_side(request("GET", "/windows.json")); };
+  const int before = store_.loads;
+  const auto first = windows();
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(store_.loads - before, 2) << "one read per environment";
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(windows().body, first.body);
+  EXPECT_EQ(store_.loads - before, 2) << "answered from the last answer";
+  EXPECT_EQ(header_of(windows(), "Cache-Control"), "public, max-age=30");
+
+  const auto scheduled = a.admin_side(
+      admin_post("/api/environments/prod/windows",
+                 R"({"at":"2026-06-07T02:00:00Z","for":"2h","reason":"database upgrade"})",
+                 {{"host", "localhost"}, {"authorization", "Bearer " + kToken}}));
+  ASSERT_EQ(scheduled.status, 201) << scheduled.body;
+  const auto after = windows();
+  EXPECT_NE(after.body.find("database upgrade"), std::string::npos) << after.body;
+
+  // A window written by another process (the CLI) shows once the period is over.
+  int loads = store_.loads;
+  clock_.advance(kWindowsServerCache);
+  windows();
+  EXPECT_EQ(store_.loads - loads, 2);
+
+  // An answer that left an environment out is neither kept nor cacheable.
+  clock_.advance(kWindowsServerCache);
+  store_.load_failures_to_inject = 1;
+  const auto partial = windows();
+  EXPECT_EQ(partial.status, 200);
+  EXPECT_NE(partial.body.find("cannot be read"), std::string::npos) << partial.body;
+  EXPECT_EQ(header_of(partial, "Cache-Control"), "no-store");
+  loads = store_.loads;
+  const auto again = windows();
+  EXPECT_EQ(store_.loads - loads, 2) << "read again";
+  EXPECT_EQ(again.body.find("cannot be read"), std::string::npos) << again.body;
+}
+
 TEST_F(AdminSideTest, TheDashboardJsonNeedsTheTokenWhenTheStatusPageDoes) {
   config_.serve.status_requires_token = true;
   auto& a = api();
