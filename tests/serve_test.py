@@ -677,6 +677,7 @@ class CertServer(http.server.BaseHTTPRequestHandler):
     answers every request with a 301 elsewhere, as a hijacked or misconfigured host might."""
     certs = None
     redirect = False
+    wrapped = False  # the certificate inside an HTML page, answered 200 (a captive portal)
     paths = []
 
     def do_GET(self):
@@ -686,9 +687,13 @@ class CertServer(http.server.BaseHTTPRequestHandler):
             return
         try:
             with open(os.path.join(CertServer.certs, os.path.basename(self.path)), "rb") as f:
-                answer(self, 200, f.read())
+                pem = f.read()
         except OSError:
             answer(self, 404, b"not found")
+            return
+        if CertServer.wrapped:
+            pem = b"<html><body><pre>" + pem + b"</pre></body></html>"
+        answer(self, 200, pem)
 
     def log_message(self, *args):
         pass
@@ -726,6 +731,7 @@ class CertificateFetch(unittest.TestCase):
         self.dir = tempfile.mkdtemp(dir=self._tmp.name)
         CertServer.paths.clear()
         CertServer.redirect = False
+        CertServer.wrapped = False
         self.daemon = None
 
     def tearDown(self):
@@ -802,6 +808,20 @@ environments:
         self.assertFalse([p for p in CertServer.paths if p.startswith("/moved/")],
                          "the redirect was followed")
         self.assertFalse(os.path.exists(os.path.join(self.dir, "steps.log")))
+
+    def test_an_answer_that_is_more_than_one_certificate_is_not_taken(self):
+        # A 200 whose body holds a certificate among other things (an HTML page, a truncated
+        # or doubled PEM) must not take the place of a certificate: the fetch is a failure.
+        CertServer.wrapped = True
+        self.start(self.https_ca)
+        status, body = self.deliver(seconds=2.0)
+        self.assertEqual(status, 503, body)
+        self.assertTrue(CertServer.paths, "the host was asked")
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "steps.log")))
+        self.daemon.terminate()
+        err = self.daemon.communicate(timeout=20)[1]
+        self.daemon = None
+        self.assertIn("not one PEM certificate", err)
 
 
 class AdminListener(unittest.TestCase):

@@ -45,6 +45,25 @@ core::Result<std::string> read_text(const std::string& path) {
   return s.str();
 }
 
+// The one PEM certificate `pem` holds, with nothing around it but white space (the SDKs
+// refuse the rest).
+core::Result<X509Ptr> one_pem_certificate(const std::string& pem) {
+  constexpr std::string_view kBegin = "-----BEGIN CERTIFICATE-----";
+  constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
+  const auto first = pem.find_first_not_of(" \t\r\n");
+  const auto last = pem.find_last_not_of(" \t\r\n");
+  if (first == std::string::npos || pem.compare(first, kBegin.size(), kBegin) != 0 ||
+      last + 1 < kEnd.size() || pem.compare(last + 1 - kEnd.size(), kEnd.size(), kEnd) != 0 ||
+      pem.find(kBegin, first + 1) != std::string::npos) {
+    return invalid("the signing certificate is not one PEM certificate");
+  }
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  ERR_clear_error();
+  if (!cert) return invalid("the signing certificate is not a PEM certificate");
+  return cert;
+}
+
 }  // namespace
 
 core::Result<std::string> DirectoryCertSource::pem(const std::string& url,
@@ -65,11 +84,11 @@ core::Result<std::string> fetch_certificate(aws::HttpClient& http, const std::st
     return core::Error::unavailable("fetch signing certificate " + url + ": HTTP " +
                                     std::to_string(r->status));
   }
-  // Not kept (and a failure remembered) unless it is at least a PEM certificate: an error page
-  // answered with 200 must not take a place in the memory.
-  if (r->body.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-    return core::Error::unavailable("fetch signing certificate " + url +
-                                    ": the answer is not a PEM certificate");
+  // Not kept (and a failure remembered) unless it is one PEM certificate: an error page or a
+  // truncated answer with 200 must not take the place of a good certificate in the memory.
+  if (auto cert = one_pem_certificate(r->body); !cert) {
+    return core::Error::unavailable("fetch signing certificate " + url + ": the answer is not " +
+                                    "one PEM certificate");
   }
   return std::move(r->body);
 }
@@ -210,20 +229,9 @@ void AsyncCertSource::run() {
 
 core::Status check_signing_certificate(const std::string& pem, const std::string& region,
                                        core::Time at) {
-  // One PEM certificate and nothing around it but white space (the SDKs refuse the rest).
-  constexpr std::string_view kBegin = "-----BEGIN CERTIFICATE-----";
-  constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
-  const auto first = pem.find_first_not_of(" \t\r\n");
-  const auto last = pem.find_last_not_of(" \t\r\n");
-  if (first == std::string::npos || pem.compare(first, kBegin.size(), kBegin) != 0 ||
-      last + 1 < kEnd.size() || pem.compare(last + 1 - kEnd.size(), kEnd.size(), kEnd) != 0 ||
-      pem.find(kBegin, first + 1) != std::string::npos) {
-    return invalid("the signing certificate is not one PEM certificate");
-  }
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  ERR_clear_error();
-  if (!cert) return invalid("the signing certificate is not a PEM certificate");
+  auto parsed = one_pem_certificate(pem);
+  if (!parsed) return parsed.error();
+  const X509Ptr cert = std::move(*parsed);
   const time_t t = static_cast<time_t>(core::to_epoch_ms(at) / 1000);
   time_t when = t;
   if (X509_cmp_time(X509_get0_notBefore(cert.get()), &when) > 0) {
@@ -280,9 +288,9 @@ core::Status verify_sns(const core::SnsMessage& m, CertSource& certs, const Veri
   if (!pem) return pem.error();
   const std::string region = core::sns_topic_region(m.topic_arn).value_or("");
   if (auto st = check_signing_certificate(*pem, region, o.at); !st) return st;
-  BioPtr bio(BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size())));
-  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (!cert) return invalid("the signing certificate is not a PEM certificate");
+  auto parsed = one_pem_certificate(*pem);
+  if (!parsed) return parsed.error();
+  const X509Ptr cert = std::move(*parsed);
 
   MdCtxPtr md(EVP_MD_CTX_new());
   EVP_PKEY* key = X509_get0_pubkey(cert.get());
