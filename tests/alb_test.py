@@ -427,8 +427,16 @@ class Alb(unittest.TestCase):
         self.others = self.foreign_rules()
         theirs = {arn for arn, r in self.others.items() if r["listener"] == L_HTTPS}
         self.assertEqual(len(theirs), 102)
+        before_on = len(self.fake.calls())
         self.handle("d-1", "CREATED")
+        on_run = self.fake.calls()[before_on:]
         self.assertEqual(self.route(path="/"), "503")
+        # A rule the run created is known by the tags it gave: DescribeTags may not show a rule
+        # that new yet, and is not asked for it (each step of the run observes again).
+        asked = {v for c in on_run if c["action"] == "DescribeTags"
+                 for k, v in urllib.parse.parse_qsl(c["body"]) if k.startswith("ResourceArns.member.")}
+        self.assertTrue(asked & theirs, "the rules of others were read")
+        self.assertFalse(asked & set(self.ours("prod")), "our new rules' tags were asked for")
         self.assertEqual(self.route(path="/p103/x"), "200", "a rule of the second page still answers first")
         https = sorted((r["priority"], r["tags"]["intermission:role"]) for r in self.ours("prod").values()
                        if r["listener"] == L_HTTPS)

@@ -629,7 +629,14 @@ core::Status AlbBackend::apply(const core::Step& step) {
                                  "); set max_rules to the account's quota, "
                                  "or raise it: the rules already there are left as they are");
     }
-    return r ? core::Status{} : core::Status{r.error()};
+    if (!r) return r.error();
+    // Its tags are the ones just given: known without asking DescribeTags, which may not show
+    // a rule this new yet (the rule would then pass for someone else's).
+    const std::string made = (*r)->select_node("//Rules/member/RuleArn").node().child_value();
+    if (!made.empty()) {
+      tag_cache_[made] = CachedTags{{tags.begin(), tags.end()}, std::chrono::steady_clock::now()};
+    }
+    return {};
   }
   if (const auto* d = std::get_if<core::DeleteRule>(&step)) {
     auto r = elbv2_.query("DeleteRule", {{"RuleArn", d->rule_arn}});
