@@ -150,6 +150,16 @@ environments:
         self.assertFalse(hold(state)[0])
         self.assertEqual(self.steps(), [True, False])
 
+    def test_a_bare_database_name_is_taken_as_psql_takes_it(self):
+        """`connection: NAME` (no '=', no URI) is a database name, as libpq's dbname and psql
+        read it; the server comes from the PG* variables."""
+        write_config(self.config, f'{{type: postgresql, connection: "{self.db}"}}')
+        env = hermetic_env(self.dir, PGHOST="127.0.0.1", PGPORT=str(self.pg.port),
+                           PGUSER="postgres")
+        self.cli("on", "prod", "--reason", "a bare name", env=env)
+        state = self.pg_db("SELECT state FROM intermission_environments WHERE name = 'prod'")
+        self.assertEqual(hold(state), (True, "a bare name"))
+
     def test_store_migrate_creates_the_schema_once_and_refuses_a_newer_one(self):
         self.assertEqual(self.cli("store", "migrate").stdout, "postgresql: schema at version 1\n")
         self.assertEqual(self.cli("store", "migrate").stdout, "postgresql: schema at version 1\n")
@@ -497,10 +507,9 @@ class PostgresConnectTimeout(unittest.TestCase):
         self.assert_gave_up_after_two_seconds(
             *self.status("connect_timeout=2", PGCONNECT_TIMEOUT="30"))
 
-    # BUG (src/adapters/store/postgres_store.cpp:116-120): the store passes connect_timeout=10
-    # ahead of the connection string unless PGCONNECT_TIMEOUT is set; libpq fills an option
-    # from a pg_service.conf service only when nothing set it, so a service's connect_timeout
-    # (named by `service=` or PGSERVICE) is overridden by that 10. psql honours it.
+    # libpq fills an option from a pg_service.conf service only when nothing set it, so the
+    # store's own connect_timeout=10 must not be passed when a service is named (by `service=`
+    # or PGSERVICE): it would override the service's, as it once did. psql honours it.
     def test_connect_timeout_of_a_pg_service_file_is_honoured(self):
         services = os.path.join(self.dir, "pg_service.conf")
         with open(services, "w") as f:

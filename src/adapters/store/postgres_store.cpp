@@ -113,10 +113,15 @@ class PostgresStore::Query {
 };
 
 core::Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::string& conninfo) {
-  // The options the connection string itself gives. libpq's message for one it cannot parse
-  // may quote part of it: not shown when the string holds a password.
+  // The options the connection string itself gives. As libpq reads `dbname` (expand_dbname),
+  // a string with neither '=' nor a URI prefix is a bare database name, as psql takes it.
+  // libpq's message for a string it cannot parse may quote part of it: not shown when the
+  // string holds a password.
+  const bool bare_name = conninfo.find('=') == std::string::npos &&
+                         conninfo.rfind("postgres://", 0) != 0 &&
+                         conninfo.rfind("postgresql://", 0) != 0;
   char* parse_error = nullptr;
-  PQconninfoOption* given = PQconninfoParse(conninfo.c_str(), &parse_error);
+  PQconninfoOption* given = PQconninfoParse(bare_name ? "" : conninfo.c_str(), &parse_error);
   if (given == nullptr) {
     std::string message = parse_error != nullptr ? parse_error : "out of memory";
     PQfreemem(parse_error);
@@ -127,11 +132,13 @@ core::Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::stri
     if (lower.find("password") != std::string::npos || lower.find('@') != std::string::npos) {
       message = "libpq's message is left out: it may quote the password";
     }
-    return core::Error::config("postgresql: store.connection is not a libpq connection string "
-                               "or URI (" + message + ")");
+    return core::Error::config(
+        "postgresql: store.connection is not a libpq connection string "
+        "or URI (" +
+        message + ")");
   }
-  bool timeout_given = std::getenv("PGCONNECT_TIMEOUT") != nullptr ||
-                       std::getenv("PGSERVICE") != nullptr;
+  bool timeout_given =
+      std::getenv("PGCONNECT_TIMEOUT") != nullptr || std::getenv("PGSERVICE") != nullptr;
   for (const PQconninfoOption* o = given; o->keyword != nullptr; ++o) {
     if (o->val == nullptr) continue;
     const std::string_view key = o->keyword;
@@ -222,9 +229,10 @@ core::Status PostgresStore::migrate() {
   if (auto st = exec("BEGIN"); !st) return st;
   auto fail = [this](core::Error e) -> core::Status {
     (void)rollback();
-    return e.with_context("migrating the schema to version " +
-                          std::to_string(kPostgresSchemaVersion) +
-                          " (the user needs CREATE on the database's schema for that)");
+    const bool refused = e.code == core::ErrorCode::kPermission;
+    return e.with_context(
+        "migrating the schema to version " + std::to_string(kPostgresSchemaVersion) +
+        (refused ? " (the user needs CREATE on the database's schema for that)" : ""));
   };
   if (auto st = exec(kMigrationLock); !st) return fail(st.error());
   if (auto st = exec("CREATE TABLE IF NOT EXISTS intermission_schema (version integer NOT NULL)");
