@@ -91,7 +91,8 @@ Status check_state_size(const EnvState& state, std::string_view encoded) {
       std::to_string(hold_bytes) + " bytes of operator hold text, " +
       std::to_string(state.recent_message_ids.size()) + " recent message ids, " +
       std::to_string(state.forgotten.size()) + " forgotten deployment ids, " +
-      std::to_string(state.windows.size()) + " scheduled windows. Shorten the hold's reason, or lift held failures (intermission off)");
+      std::to_string(state.windows.size()) +
+      " scheduled windows. Shorten the hold's reason, or lift held failures (intermission off)");
 }
 
 json::value to_json(const DeploymentRecord& r) {

@@ -64,7 +64,6 @@ bool allowed_container_url(const std::string& url) {
          host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
-// The optional AssumeRole parameters a role profile may set, as form fields.
 // A profile's optional AssumeRole parameters, in the order of the call's input shape
 // (DurationSeconds before ExternalId), as botocore sends them.
 FormParams assume_role_extra(const Profile& p) {

@@ -807,9 +807,10 @@ core::Result<Response> KubeClient::once(const std::string& method, const std::st
                                         "tls-server-name (" + k.source + ")");
     }
     if (rc == CURLE_SSL_CERTPROBLEM) {  // ours, not the server's: unreadable, or not a pair
-      return core::Error::config(what + ": the client certificate or its key cannot be used "
-                                        "(unreadable, or the key is not the certificate's): "
-                                        "check the user's client-certificate and client-key (" +
+      return core::Error::config(what +
+                                 ": the client certificate or its key cannot be used "
+                                 "(unreadable, or the key is not the certificate's): "
+                                 "check the user's client-certificate and client-key (" +
                                  k.source + ")");
     }
     return core::Error::unavailable(what);

@@ -311,7 +311,8 @@ std::string KubeBackend::describe() const {
 core::Result<json::object> KubeBackend::get(const std::string& path, const std::string& what) {
   auto r = api_->request("GET", path);
   if (!r) return r.error().with_context(what);
-  if (r->status < 200 || r->status > 299) return status_error(*r, "GET", path, api_->describe()).with_context(what);
+  if (r->status < 200 || r->status > 299)
+    return status_error(*r, "GET", path, api_->describe()).with_context(what);
   boost::system::error_code ec;
   json::value v = json::parse(r->body, ec);
   if (ec || !v.is_object()) return core::Error::invalid_input(what + ": the answer is not a JSON object");
@@ -325,7 +326,8 @@ core::Status KubeBackend::put(const std::string& path, const json::object& objec
   if (r->status == 409) {
     return core::Error::conflict(what + ": it changed since it was read (409); read again");
   }
-  if (r->status < 200 || r->status > 299) return status_error(*r, "PUT", path, api_->describe()).with_context(what);
+  if (r->status < 200 || r->status > 299)
+    return status_error(*r, "PUT", path, api_->describe()).with_context(what);
   return {};
 }
 

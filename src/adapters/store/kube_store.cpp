@@ -142,7 +142,7 @@ std::string KubeStore::lease_path(const std::string& environment) const {
 }
 
 core::Error KubeStore::refused(const kube::Response& r, const std::string& method,
-                              const std::string& path) const {
+                               const std::string& path) const {
   return kube::status_error(r, method, path, api_->describe()).with_context("kubernetes store");
 }
 
