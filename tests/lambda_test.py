@@ -6,6 +6,7 @@ fake AWS (Classic ELB backend)."""
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from fake_aws import KEY, SECRET, TOKEN, FakeAws  # noqa: E402
 from fake_lambda_runtime import FakeLambdaRuntime  # noqa: E402
 from dynalite import Dynalite  # noqa: E402
 from harness import BIN, FIXTURES  # noqa: E402
+from notifications_test import Receiver  # noqa: E402
 
 ZIP = os.environ.get("INTERMISSION_LAMBDA_ZIP", "build/intermission-lambda.zip")
 
@@ -285,6 +287,47 @@ class LambdaInChroot(unittest.TestCase):
                                                            AWS_ENDPOINT_URL_DYNAMODB=dynamo.url)
         finally:
             dynamo.stop()
+
+    def test_switches_are_announced_inside_the_invocation_and_a_hung_receiver_costs_no_deadline(self):
+        # An invocation is frozen once it answers, so its notices are sent before it answers:
+        # the failed deployment's switch on and the rollback's switch off reach Slack and the
+        # signed webhook; a receiver that never answers costs each switching invocation at most
+        # its share of the deadline (here 5 s), never the answer; each delivery is audited.
+        slack, webhook, hung = Receiver(), Receiver(), Receiver(hang=True)
+        self.addCleanup(slack.close)
+        self.addCleanup(webhook.close)
+        self.addCleanup(hung.close)
+        config = CONFIG + (
+            "notifications:\n  timeout: 1s\n  attempts: 3\n  backoff: 100ms\n  targets:\n"
+            f"    - type: slack\n      name: team\n      url: {slack.url}\n"
+            f"    - type: webhook\n      name: ops\n      url: {webhook.url}\n"
+            "      secret_env: OPS_SECRET\n"
+            f"    - type: slack\n      name: hung\n      url: {hung.url}\n")
+        self.start(config, OPS_SECRET="webhook-signing-secret-0123456789abcdef")
+        self.runtime.timeout_ms = 5000
+        for event in captured_sequence():
+            started = time.monotonic()
+            try:
+                kind, body, _ = self.runtime.invoke(event, timeout=5.0)
+            except TimeoutError:
+                self.logs()
+                self.fail("the invocation ran past its deadline waiting for a receiver")
+            self.assertEqual(kind, "response", body)
+            self.assertLess(time.monotonic() - started, 5.0)
+        # Delivered before the answers: nothing is still on its way.
+        self.assertEqual([b["kind"] for b in webhook.bodies()], ["switched-on", "switched-off"])
+        texts = [b["text"] for b in slack.bodies()]
+        self.assertEqual(len(texts), 2, texts)
+        self.assertIn("prod: maintenance ON", texts[0])
+        self.assertIn("prod: maintenance OFF", texts[1])
+        self.assertGreaterEqual(len(hung.posts), 2, "the hung receiver was tried for each")
+        with sqlite3.connect(os.path.join(self.root, "tmp", "state.db")) as db:
+            kinds = [k for (k,) in db.execute(
+                "SELECT kind FROM audit WHERE kind LIKE 'notif%' ORDER BY id")]
+        self.assertEqual(kinds.count("notified"), 4, kinds)
+        self.assertEqual(kinds.count("notify-failed") + kinds.count("notify-dropped"), 2, kinds)
+        logs = self.logs()
+        self.assertIn("notice delivered", logs)
 
     def test_bad_config_is_an_init_error(self):
         self.proc = subprocess.Popen(

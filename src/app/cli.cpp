@@ -343,21 +343,7 @@ struct Runtime {
     notifier = std::make_unique<adapters::HttpNotifier>(
         std::move(targets.targets), notifier_options(loaded.config.notifications), clock,
         [this](const adapters::DeliveryReport& r) {
-          const bool ok = r.result == adapters::DeliveryReport::Result::kDelivered;
-          log->log(ok ? core::LogLevel::kInfo : core::LogLevel::kError,
-                   ok ? "notice delivered" : "notice not delivered",
-                   {{"environment", r.notice.environment},
-                    {"notice", std::string(core::to_string(r.notice.kind))},
-                    {"target", r.target},
-                    {"result", std::string(adapters::to_string(r.result))},
-                    {"attempts", std::to_string(r.attempts)},
-                    {"detail", r.detail}});
-          if (auto st = core::append_audit(*notify_store, r.notice.environment,
-                                           {delivery_audit(r, clock.now())});
-              !st) {
-            log->warn("could not write a notice's delivery to the audit trail",
-                      {{"environment", r.notice.environment}, {"error", st.error().message}});
-          }
+          record_delivery(r, *notify_store, *log, clock.now());
         });
   }
 };

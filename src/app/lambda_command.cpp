@@ -3,6 +3,10 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "adapters/aws/aws_context.h"
 #include "adapters/aws/codedeploy_lookup.h"
@@ -11,6 +15,7 @@
 #include "adapters/lambda/runtime_api.h"
 #include "adapters/log/json_logger.h"
 #include "adapters/store/factory.h"
+#include "app/notifications.h"
 #include "core/event_parser.h"
 #include "core/time.h"
 
@@ -35,6 +40,49 @@ std::string summary(const std::vector<core::Outcome>& outcomes) {
                                       {"applied", std::move(applied)}});
   }
   return boost::json::serialize(out);
+}
+
+// The notices of one invocation's switches, kept until its event is handled: an invocation is
+// frozen as soon as it answers, so they are sent and waited for inside it (deliver_notices),
+// never left queued in a thread that would wake at some later invocation.
+class InvocationNotices final : public core::Notifier {
+ public:
+  void notify(const core::Notice& notice) override { notices_.push_back(notice); }
+  std::vector<core::Notice> take() { return std::exchange(notices_, {}); }
+
+ private:
+  std::vector<core::Notice> notices_;
+};
+
+// Sends `notices` to the targets and waits for their deliveries, all of it within `budget`
+// (none: no deadline): each attempt gets at most half of it, the wait for retries what is left
+// of it after one more attempt's timeout (an attempt in flight when the wait ends is let finish
+// within its timeout), and at most notifications.timeout, as the CLI waits. What is still
+// undelivered then is dropped, in the audit trail as such.
+void deliver_notices(std::vector<core::Notice> notices,
+                     const std::vector<adapters::NotifyTarget>& targets,
+                     const core::NotificationsConfig& config,
+                     std::optional<std::chrono::milliseconds> budget, core::Store& audit,
+                     core::Logger& log, const core::Clock& clock) {
+  if (notices.empty() || targets.empty()) return;
+  adapters::NotifierOptions options = notifier_options(config);
+  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(config.timeout);
+  if (budget) {
+    if (*budget < std::chrono::milliseconds(200)) {
+      log.warn("notices not sent: no time is left in this invocation",
+               {{"notices", std::to_string(notices.size())}});
+      return;
+    }
+    options.timeout = std::min(options.timeout, *budget / 2);
+    wait = std::min(wait, *budget - options.timeout);
+  }
+  adapters::HttpNotifier notifier(targets, options, clock, [&](const adapters::DeliveryReport& r) {
+    record_delivery(r, audit, log, clock.now());
+  });
+  for (const auto& n : notices) notifier.notify(n);
+  if (!notifier.wait_idle(wait)) {
+    log.warn("notices left undelivered at the end of the invocation; they are dropped");
+  }
 }
 
 }  // namespace
@@ -204,8 +252,23 @@ int run_lambda(const Args& global, const Args&, CliIo& io) {
   const std::string holder = adapters::lease_holder_id();
   adapters::ThreadSleeper sleeper;
   adapters::SeededRandom random;
+  // Notifications: sent at the end of each invocation that switched (deliver_notices), their
+  // audit lines written through a store connection of their own (the notifier's thread).
+  InvocationNotices notices;
+  std::vector<adapters::NotifyTarget> notify_targets;
+  std::unique_ptr<core::Store> notify_store;
+  if (!loaded.config.notifications.targets.empty()) {
+    LoadedTargets targets = load_notify_targets(loaded.config.notifications, io.getenv);
+    for (const auto& p : targets.problems) {
+      log.error("notification target left out", {{"problem", p}});
+    }
+    auto opened = adapters::open_store(loaded.config.store, &aws, clock, log);
+    if (!opened) return init_failed("Runtime.StoreError", opened.error().message);
+    notify_store = std::move(*opened);
+    notify_targets = std::move(targets.targets);
+  }
   core::Controller controller(loaded.config, {**store, backends, clock, log, lookup.get(), holder,
-                                              &sleeper, &random});
+                                              &sleeper, &random, &notices});
   log.info("lambda runtime ready", {{"environments", std::to_string(loaded.config.environments.size())}});
 
   for (;;) {
@@ -217,11 +280,13 @@ int run_lambda(const Args& global, const Args&, CliIo& io) {
     if (!inv->trace_id.empty()) ::setenv("_X_AMZN_TRACE_ID", inv->trace_id.c_str(), 1);
     const auto now_ms = core::to_epoch_ms(clock.now());
     std::optional<std::chrono::steady_clock::time_point> cleanup;
+    std::optional<std::chrono::steady_clock::time_point> work_ends;
     if (inv->deadline_ms > 0) {
       const auto deadline = std::chrono::steady_clock::now() +
                             std::chrono::milliseconds(inv->deadline_ms - now_ms);
       cleanup = deadline - kCleanupMargin;
-      aws.set_deadline(deadline - kDeadlineMargin, cleanup);
+      work_ends = deadline - kDeadlineMargin;
+      aws.set_deadline(work_ends, cleanup);
     } else {
       aws.set_deadline(std::nullopt);
     }
@@ -234,6 +299,19 @@ int run_lambda(const Args& global, const Args&, CliIo& io) {
     const auto early = retry.cap + std::chrono::milliseconds(1000);
     const InvocationResult r = handle_invocation(
         controller, inv->event, log, [&] { return aws.deadline_passed(early); }, give_back);
+    // The switch is done (or given up); its notices go out before the answer, in what is left
+    // of the work's time.
+    std::optional<std::chrono::milliseconds> budget;
+    if (work_ends) {
+      budget = std::chrono::duration_cast<std::chrono::milliseconds>(
+          *work_ends - std::chrono::steady_clock::now());
+    }
+    if (notify_store) {
+      deliver_notices(notices.take(), notify_targets, loaded.config.notifications, budget,
+                      *notify_store, log, clock);
+    } else {
+      (void)notices.take();
+    }
     const core::Status posted = r.ok ? api.respond(inv->request_id, r.body)
                                      : api.fail(inv->request_id, r.error_type, r.error_message);
     if (!posted) log.error("could not post the result", {{"error", posted.error().message}});

@@ -106,4 +106,21 @@ core::AuditEntry delivery_audit(const adapters::DeliveryReport& r, core::Time no
   return a;
 }
 
+void record_delivery(const adapters::DeliveryReport& r, core::Store& store, core::Logger& log,
+                     core::Time now) {
+  const bool ok = r.result == adapters::DeliveryReport::Result::kDelivered;
+  log.log(ok ? core::LogLevel::kInfo : core::LogLevel::kError,
+          ok ? "notice delivered" : "notice not delivered",
+          {{"environment", r.notice.environment},
+           {"notice", std::string(core::to_string(r.notice.kind))},
+           {"target", r.target},
+           {"result", std::string(adapters::to_string(r.result))},
+           {"attempts", std::to_string(r.attempts)},
+           {"detail", r.detail}});
+  if (auto st = core::append_audit(store, r.notice.environment, {delivery_audit(r, now)}); !st) {
+    log.warn("could not write a notice's delivery to the audit trail",
+             {{"environment", r.notice.environment}, {"error", st.error().message}});
+  }
+}
+
 }  // namespace intermission::app

@@ -10,6 +10,8 @@
 #include "app/serve_secrets.h"
 #include "core/config.h"
 #include "core/ledger.h"
+#include "core/log.h"
+#include "core/store.h"
 
 namespace intermission::app {
 
@@ -28,5 +30,11 @@ adapters::NotifierOptions notifier_options(const core::NotificationsConfig& conf
 
 // The audit line of one delivery's end: kind "notified", "notify-failed" or "notify-dropped".
 core::AuditEntry delivery_audit(const adapters::DeliveryReport& report, core::Time now);
+
+// What every front end does with a delivery's end: logs it (info when delivered, else error)
+// and writes its audit line to `store` (a failed write is logged, nothing more). Called on the
+// notifier's thread, so `store` must be one that thread alone uses.
+void record_delivery(const adapters::DeliveryReport& report, core::Store& store, core::Logger& log,
+                     core::Time now);
 
 }  // namespace intermission::app

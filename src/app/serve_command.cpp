@@ -168,19 +168,10 @@ int run_serve(const Args& global, const Args&, CliIo& io) {
       notifier = std::make_unique<adapters::HttpNotifier>(
           std::move(targets.targets), notifier_options(config.notifications), clock,
           [&, audit_store](const adapters::DeliveryReport& r) {
-            const bool ok = r.result == adapters::DeliveryReport::Result::kDelivered;
-            log.log(ok ? core::LogLevel::kInfo : core::LogLevel::kError,
-                    ok ? "notice delivered" : "notice not delivered",
-                    {{"environment", r.notice.environment}, {"notice", std::string(core::to_string(r.notice.kind))},
-                     {"target", r.target}, {"result", std::string(adapters::to_string(r.result))},
-                     {"attempts", std::to_string(r.attempts)}, {"detail", r.detail}});
             metrics.count("intermission_notifications_total",
                           {{"target", r.target}, {"kind", std::string(core::to_string(r.notice.kind))},
                            {"result", std::string(adapters::to_string(r.result))}});
-            if (auto st = core::append_audit(*audit_store, r.notice.environment, {delivery_audit(r, clock.now())}); !st) {
-              log.warn("could not write a notice's delivery to the audit trail",
-                       {{"environment", r.notice.environment}, {"error", st.error().message}});
-            }
+            record_delivery(r, *audit_store, log, clock.now());
           });
     }
     auto http_engine = make_engine(config, io, clock, log, false, notifier.get());
