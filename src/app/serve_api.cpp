@@ -656,7 +656,7 @@ HttpResponse ServeApi::windows_api(const HttpRequest& r, const std::vector<std::
   }
   d_.schedule_reconcile(env);
   dashboard_audit_.erase(env);
-  public_windows_.reset();
+  public_ledgers_.erase(env);
   json::object body{{"environment", env}, {"id", out->note}, {"on", out->decision.on}};
   if (c.action != core::WindowAction::kCancel) {
     if (auto state = d_.store.load(env); state && state->windows.contains(out->note)) {
@@ -671,24 +671,27 @@ HttpResponse ServeApi::windows_api(const HttpRequest& r, const std::vector<std::
 // page itself may say (times and reason); cacheable for a little while.
 HttpResponse ServeApi::public_windows() {
   const core::Time now = d_.clock.now();
-  if (public_windows_ && now >= public_windows_->built &&
-      now - public_windows_->built < kWindowsServerCache) {
-    return public_windows_->answer;
-  }
   json::array envs;
   bool complete = true;
   for (const auto& [name, env] : d_.config.environments) {
-    auto state = d_.store.load(name);
-    if (!state) {
-      complete = false;
-      // Not the store's message: this listener is public. The others are still listed.
-      envs.push_back(json::object{{"environment", name},
-                                  {"error", "the ledger cannot be read now"},
-                                  {"windows", json::array{}}});
-      continue;
+    auto cached = public_ledgers_.find(name);
+    if (cached == public_ledgers_.end() || now < cached->second.read ||
+        now - cached->second.read >= kWindowsServerCache) {
+      auto state = d_.store.load(name);
+      if (!state) {
+        complete = false;
+        // Not the store's message: this listener is public. The others are still listed.
+        envs.push_back(json::object{{"environment", name},
+                                    {"error", "the ledger cannot be read now"},
+                                    {"windows", json::array{}}});
+        continue;
+      }
+      cached = public_ledgers_.insert_or_assign(name, CachedLedger{now, std::move(*state)}).first;
     }
+    // Judged at this request's time, whenever the ledger was read: a window that has begun
+    // since is active, one that has ended is gone.
     json::array list;
-    for (const auto& w : core::upcoming_windows(*state, now)) {
+    for (const auto& w : core::upcoming_windows(cached->second.state, now)) {
       list.push_back(json::object{{"id", w.id},
                                   {"start", core::format_iso8601(w.start)},
                                   {"end", core::format_iso8601(w.end)},
@@ -701,15 +704,11 @@ HttpResponse ServeApi::public_windows() {
       json_response(200, json::serialize(json::object{{"time", core::format_iso8601(now)},
                                                       {"environments", std::move(envs)}}));
   out.headers.emplace_back("Access-Control-Allow-Origin", "*");
-  if (!complete) {
-    // An environment left out must not be taken for one without windows for a while, by a
-    // cache between here and the banner or by us: asked again, it is read again.
-    out.headers.emplace_back("Cache-Control", "no-store");
-    return out;
-  }
-  out.headers.emplace_back("Cache-Control", "public, max-age=" +
-                                                std::to_string(kWindowsMaxAge.count()));
-  public_windows_ = CachedWindows{now, out};
+  // An environment left out must not be taken for one without windows for a while by a cache
+  // between here and the banner: asked again, it is read again.
+  out.headers.emplace_back("Cache-Control",
+                           complete ? "public, max-age=" + std::to_string(kWindowsMaxAge.count())
+                                    : std::string("no-store"));
   return out;
 }
 

@@ -39,11 +39,13 @@ inline constexpr std::size_t kSnsRememberedMessages = 100000;
 
 // How long a client may cache GET /windows.json (public; a banner need not be fresher).
 inline constexpr std::chrono::seconds kWindowsMaxAge{30};
-// How long the daemon answers GET /windows.json from the answer it built last, without
+// How long GET /windows.json answers from an environment's ledger as it was read, without
 // reading the store again: the listener is public, and every environment's ledger is one store
-// read (a DynamoDB GetItem each), so a flood of requests costs at most this many reads per
-// environment per period. A window changed through this daemon is shown at once; an answer
-// that could not read every environment is neither kept nor cacheable.
+// read (a DynamoDB GetItem each), so a flood of requests costs at most one read per
+// environment per period. Windows are still judged at each request's time; one changed
+// through this daemon is shown at once, one changed by another process within this period. A
+// ledger that could not be read is read again at the next request, and that answer is not
+// cacheable.
 inline constexpr std::chrono::seconds kWindowsServerCache{5};
 
 // Whether the admin listener answers a request with this `Host` header (host[:port]):
@@ -123,11 +125,11 @@ class ServeApi {
     std::vector<core::AuditEntry> entries;
   };
   std::map<std::string, CachedAudit> dashboard_audit_;  // environment -> its lines, when read
-  struct CachedWindows {
-    core::Time built;
-    HttpResponse answer;
+  struct CachedLedger {
+    core::Time read;
+    core::EnvState state;
   };
-  std::optional<CachedWindows> public_windows_;  // the last /windows.json answer
+  std::map<std::string, CachedLedger> public_ledgers_;  // /windows.json's, by environment
 };
 
 }  // namespace intermission::app
