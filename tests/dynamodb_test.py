@@ -141,16 +141,30 @@ environments:
         self.assertIsNone(self.status()["prod"]["switching"])
 
     def test_an_environment_that_outgrows_an_item_is_refused_with_a_reason(self):
-        # Operator text is bounded (500 bytes) and the ledger's records by count; what can still
-        # outgrow an item is a deployment whose own names are absurd (CodeDeploy allows 100
-        # characters; a hand-made message may say anything).
-        big = codedeploy("d-big", "CREATED", group="big-web", app="x" * 400_000)
-        p = self.handle(big, check=1)
+        # Operator text is bounded (500 bytes), a deployment's names too (512 bytes each: a
+        # longer one is ignored), and finished records by count; what can still outgrow an item
+        # is hundreds of deployments running at once with names near that bound (records that
+        # count are never dropped). CodeDeploy allows 100 characters; a hand-made message may
+        # say anything.
+        huge = codedeploy("d-huge", "CREATED", group="big-web", app="x" * 400_000)
+        p = self.handle(huge, check=0)
+        self.assertIn("more than the 512 a deployment may carry", p.stderr)
+        self.assertFalse(self.status()["big"]["on"], "ignored, not kept")
+        pad = "x" * 500
+        events = [codedeploy(f"d-{i:03d}{pad}", "CREATED", group="big-web", app="shop" + pad)
+                  for i in range(320)]
+        p = self.run_cli("--log-level", "error", "handle", stdin=json.dumps(events), check=1,
+                         timeout=280)
         self.assertIn("the ledger of 'big' would be", p.stderr)
         self.assertIn("400 KB", p.stderr)
         self.assertNotIn("ValidationException", p.stderr)
-        # Nothing was written: the environment still works.
-        self.handle({"operator": {"environment": "big", "action": "on", "reason": "db"}})
+        # What was refused was not written: the ledger is still read, the page up for the
+        # deployments it holds.
+        items = [i for i in self.scan() if i["pk"]["S"] == "env#big" and i["sk"]["S"] == "state"]
+        self.assertLessEqual(len(items[0]["state"]["S"]), 384 * 1024)
+        running = len(json.loads(items[0]["state"]["S"])["deployments"])
+        self.assertGreater(running, 200)
+        self.assertLess(running, 320)
         self.assertTrue(self.status()["big"]["on"])
 
     def test_a_busy_environment_stays_within_one_item(self):
