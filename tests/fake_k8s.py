@@ -187,6 +187,13 @@ class FakeK8s:
             raw, status = e.read(), e.code
         return status, (json.loads(raw) if raw and raw[:1] in (b"{", b"[") else raw.decode())
 
+    def must(self, method, path, body=None):
+        """An API request as the cluster admin that must succeed: its parsed body."""
+        status, out = self.request(method, path, body)
+        if status >= 300:
+            raise RuntimeError(f"{method} {path}: {status} {out}")
+        return out
+
     def control(self, method, path, body=None):
         status, out = self.request(method, "/__fake/" + path, body)
         if status >= 300:

@@ -49,10 +49,7 @@ class KubeStore(unittest.TestCase):
 
     @classmethod
     def admin(cls, method, path, body=None):
-        status, out = cls.k8s.request(method, path, body)
-        if status >= 300:
-            raise RuntimeError(f"{method} {path}: {status} {out}")
-        return out
+        return cls.k8s.must(method, path, body)
 
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory(prefix="intermission-kubetest-")
