@@ -227,7 +227,8 @@ TEST_F(ControllerTest, UnroutedAndUnconfiguredAreIgnoredNotErrors) {
 // than any deployment tool makes is malformed input, logged and acknowledged, nothing kept.
 TEST_F(ControllerTest, ADeploymentWithAnOverlongFieldIsIgnoredAndNothingKept) {
   auto c = controller();
-  auto fits = event(std::string(kMaxDeploymentText, 'd'), DeploymentStatus::kCreated);
+  auto fits = event(std::string(kMaxDeploymentText, 'd'), DeploymentStatus::kCreated, "prod-web",
+                    std::string(kMaxMessageId, 'm'));
   auto id = event(std::string(kMaxDeploymentText + 1, 'd'), DeploymentStatus::kCreated);
   auto app = event("d-1", DeploymentStatus::kCreated);
   app.application = "shop" + std::string(kMaxDeploymentText, 'p');
@@ -240,6 +241,16 @@ TEST_F(ControllerTest, ADeploymentWithAnOverlongFieldIsIgnoredAndNothingKept) {
     EXPECT_TRUE(o->ignored) << field;
     EXPECT_NE(o->note.find(field), std::string::npos) << o->note;
     EXPECT_NE(o->note.find("512"), std::string::npos) << o->note;
+  }
+  auto message =
+      event("d-3", DeploymentStatus::kCreated, "prod-web", std::string(kMaxMessageId + 1, 'm'));
+  auto control = event("d-4\n", DeploymentStatus::kCreated);
+  for (const auto& [e, words] :
+       {std::pair{message, "message id is"}, {control, "control character"}}) {
+    auto o = c.handle(e);
+    ASSERT_TRUE(o.ok()) << o.error().message;
+    EXPECT_TRUE(o->ignored);
+    EXPECT_NE(o->note.find(words), std::string::npos) << o->note;
   }
   EXPECT_EQ(store_.writes, 0);
   EXPECT_TRUE(log_.contains(LogLevel::kError, "a deployment may carry"));

@@ -1,5 +1,7 @@
 #include "core/event.h"
 
+#include <algorithm>
+
 #include <cctype>
 
 #include "core/text.h"
@@ -87,14 +89,24 @@ Status read_window_end(std::string_view text, WindowCommand& command) {
 }
 
 Status check_deployment_event(const DeploymentEvent& e) {
-  for (const auto& [field, value] :
-       {std::pair<const char*, const std::string*>{"deployment id", &e.deployment_id},
-        {"application", &e.application},
-        {"deployment group", &e.deployment_group}}) {
-    if (value->size() > kMaxDeploymentText) {
+  const std::string none;
+  const std::pair<const char*, const std::string*> fields[] = {
+      {"deployment id", &e.deployment_id},
+      {"application", &e.application},
+      {"deployment group", &e.deployment_group},
+      {"creator", e.creator ? &*e.creator : &none},
+      {"rolled-back deployment id", e.rollback_of ? &*e.rollback_of : &none},
+      {"message id", &e.message_id}};
+  for (const auto& [field, value] : fields) {
+    const std::size_t bound = value == &e.message_id ? kMaxMessageId : kMaxDeploymentText;
+    if (value->size() > bound) {
       return Error::invalid_input("the " + std::string(field) + " is " +
                                   std::to_string(value->size()) + " bytes, more than the " +
-                                  std::to_string(kMaxDeploymentText) + " a deployment may carry");
+                                  std::to_string(bound) + " a deployment may carry");
+    }
+    if (std::any_of(value->begin(), value->end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+      return Error::invalid_input("the " + std::string(field) + " holds a control character");
     }
   }
   return {};

@@ -79,13 +79,17 @@ struct OperatorCommand {
 // on the page and kept in the environment's one stored item.
 inline constexpr std::size_t kMaxOperatorText = 500;
 
-// Longest deployment id, application or deployment group a deployment event may carry: each
-// record keeps them in the environment's one stored item (CodeDeploy's ids are 11 bytes, a
-// Flux object and revision about a hundred).
+// Longest deployment id, application, deployment group, creator or rolled-back id a deployment
+// event may carry: each record keeps them in the environment's one stored item (CodeDeploy's
+// ids are 11 bytes, a Flux object and revision about a hundred). Its message id is kept among
+// the recent ones (core/ledger.h kRecentMessageIds): at most kMaxMessageId bytes (an SNS or
+// EventBridge id is 36, ours about 40).
 inline constexpr std::size_t kMaxDeploymentText = 512;
+inline constexpr std::size_t kMaxMessageId = 200;
 
-// Whether a deployment event can be kept: id, application and deployment group at most
-// kMaxDeploymentText bytes each. kInvalidInput naming the field, otherwise ok.
+// Whether a deployment event can be kept: those fields within their bounds and free of control
+// characters (which the stored item would escape to six bytes each). kInvalidInput naming the
+// field, otherwise ok.
 Status check_deployment_event(const DeploymentEvent& event);
 
 // The one check of an operator command, made by the core before it is applied (so by every

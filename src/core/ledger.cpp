@@ -444,15 +444,22 @@ bool forget(EnvState& s, const EnvironmentConfig& env, Time now) {
     }
   }
   std::sort(idle.begin(), idle.end());  // finished before active, each oldest first
+  const auto bytes_of = [](const DeploymentRecord& r) {
+    return r.id.size() + r.application.size() + r.deployment_group.size() +
+           r.creator.value_or("").size() + r.rollback_of.value_or("").size() + kRecordOverheadBytes;
+  };
   std::size_t keep = idle.size();
+  std::size_t kept_bytes = 0;
+  for (const auto& candidate : idle) kept_bytes += bytes_of(s.deployments.at(candidate.second));
   bool changed = false;
   for (const auto& candidate : idle) {
     const std::string& id = candidate.second;
     const DeploymentRecord& r = s.deployments.at(id);
     const bool settled = is_terminal(r.status) || r.expired || r.dismissed;
     const bool aged = settled && r.last_seen + kRetention <= now;
-    if (keep > kMaxSettledRecords || aged) {
+    if (keep > kMaxSettledRecords || kept_bytes > kMaxSettledBytes || aged) {
       if (!aged) s.forgotten[id] = now;
+      kept_bytes -= bytes_of(r);
       s.deployments.erase(id);
       --keep;
       changed = true;
@@ -470,13 +477,12 @@ bool forget(EnvState& s, const EnvironmentConfig& env, Time now) {
       }
     }
   }
-  // The forgotten ids: for kReplayWindow, the newest kMaxForgotten (and kMaxForgottenBytes)
-  // at most.
+  // The forgotten ids: for kReplayWindow, the newest kMaxForgottenBytes at most.
   const auto expired = [now](const auto& f) { return f.second + kReplayWindow <= now; };
   if (std::erase_if(s.forgotten, expired) > 0) changed = true;
   std::size_t bytes = 0;
   for (const auto& f : s.forgotten) bytes += f.first.size() + kForgottenEntryBytes;
-  while (s.forgotten.size() > kMaxForgotten || bytes > kMaxForgottenBytes) {
+  while (bytes > kMaxForgottenBytes) {
     const auto oldest =
         std::min_element(s.forgotten.begin(), s.forgotten.end(),
                          [](const auto& a, const auto& b) { return a.second < b.second; });

@@ -77,7 +77,7 @@ struct EnvState {
   std::map<std::string, Window> windows;       // by id; bounded by kMaxWindows
   std::int64_t last_window_id = 0;             // ids are never reused within an environment
   // Deployments whose records were dropped by the count bound, and when: for kReplayWindow
-  // a message about one of them is late, not a new deployment. Bounded by kMaxForgotten.
+  // a message about one of them is late, not a new deployment. Bounded by kMaxForgottenBytes.
   std::map<std::string, Time> forgotten;
 };
 
@@ -91,18 +91,32 @@ inline constexpr std::size_t kRecentMessageIds = 256;
 // bound drops is remembered (its id, in `forgotten`) this long, so that a replayed message of
 // it changes nothing, even in a daemon that restarted since.
 inline constexpr Duration kReplayWindow = std::chrono::minutes(80);
-// Forgotten deployment ids kept at most (about 50 bytes each in the stored item for
-// CodeDeploy's ids), and the bytes they may take at most (the id and kForgottenEntryBytes
-// each), since an id may be up to kMaxDeploymentText long; the oldest go first.
-inline constexpr std::size_t kMaxForgotten = 2000;
+// The bytes the forgotten deployment ids may take at most in the stored item (the id and
+// kForgottenEntryBytes each), the oldest going first: about 640 of CodeDeploy's 11-byte ids,
+// 60 of the longest an event may carry (kMaxDeploymentText).
 inline constexpr std::size_t kForgottenEntryBytes = 40;
-inline constexpr std::size_t kMaxForgottenBytes = 128 * 1024;
+inline constexpr std::size_t kMaxForgottenBytes = 32 * 1024;
 // Finished deployments are forgotten this long after their last change.
 inline constexpr Duration kRetention = std::chrono::hours(24 * 7);
 // Records that no longer count (finished, expired, dismissed, skipped) kept at most, newest
 // first: the ledger is one stored item, and a busy environment must not outgrow it. Records
 // that count are never dropped.
 inline constexpr std::size_t kMaxSettledRecords = 200;
+// ...and the bytes they may take at most in the stored item (their texts and
+// kRecordOverheadBytes each), since each text may be up to kMaxDeploymentText long.
+inline constexpr std::size_t kRecordOverheadBytes = 300;
+inline constexpr std::size_t kMaxSettledBytes = 160 * 1024;
+// What the bounded parts of a ledger take at most (settled records, forgotten ids, recent
+// message ids, windows, a hold; JSON quoting included roughly) leaves room in the item for
+// the records that count, which are never dropped: twenty running deployments with every
+// text at its bound (hundreds with CodeDeploy's), where a real environment has a handful.
+// 384 KiB is kMaxEncodedStateBytes (core/state_codec.h).
+inline constexpr std::size_t kBoundedLedgerBytes =
+    kMaxSettledBytes + kMaxForgottenBytes + kRecentMessageIds * (kMaxMessageId + 4) +
+    kMaxWindows * (2 * kMaxOperatorText + 150) + 2 * kMaxOperatorText + 200;
+static_assert(kBoundedLedgerBytes + 20 * (5 * kMaxDeploymentText + kRecordOverheadBytes) <=
+                  384 * 1024,
+              "the ledger's bounds must leave room for the records that count");
 
 // One line of the append-only audit trail.
 struct AuditEntry {

@@ -507,15 +507,16 @@ TEST_F(LedgerTest, ARecordDroppedByTheCountIsRememberedForTheReplayWindow) {
   state_ = tick(state_, env_, now_).state;
   EXPECT_TRUE(state_.forgotten.empty());
   // And their number is bounded, the newest kept.
-  for (std::size_t i = 0; i < kMaxForgotten + 10; ++i) {
-    state_.forgotten["x-" + std::to_string(i)] = now_ - milliseconds(kMaxForgotten + 10 - i);
+  for (std::size_t i = 0; i < 2010; ++i) {
+    state_.forgotten["x-" + std::to_string(i)] = now_ - milliseconds(2010 - i);
   }
   state_.deployments.clear();
   for (std::size_t i = 0; i <= kMaxSettledRecords; ++i) {
     feed(event("y-" + std::to_string(i), DeploymentStatus::kSucceeded, "y" + std::to_string(i)));
   }
   state_ = tick(state_, env_, now_ + seconds(1)).state;
-  EXPECT_EQ(state_.forgotten.size(), kMaxForgotten);
+  EXPECT_GT(state_.forgotten.size(), 500u) << "hundreds of CodeDeploy-sized ids";
+  EXPECT_LT(state_.forgotten.size(), 2010u);
   EXPECT_TRUE(state_.forgotten.contains("y-0")) << "the newest are kept";
   EXPECT_FALSE(state_.forgotten.contains("x-0"));
 }
@@ -525,8 +526,8 @@ TEST_F(LedgerTest, ARecordDroppedByTheCountIsRememberedForTheReplayWindow) {
 // every store writes (every write would then be refused for the replay window).
 TEST_F(LedgerTest, ForgottenIdsAreBoundedByTheirBytes) {
   const std::string pad(kMaxDeploymentText - 8, 'x');
-  for (std::size_t i = 0; i < kMaxForgotten; ++i) {
-    state_.forgotten[pad + std::to_string(100000 + i)] = now_ - milliseconds(kMaxForgotten - i);
+  for (std::size_t i = 0; i < 2000; ++i) {
+    state_.forgotten[pad + std::to_string(100000 + i)] = now_ - milliseconds(2000 - i);
   }
   ASSERT_FALSE(check_state_size(state_, encode_state(state_)).ok()) << "a real bound is tested";
   for (std::size_t i = 0; i <= kMaxSettledRecords; ++i) {
@@ -540,6 +541,64 @@ TEST_F(LedgerTest, ForgottenIdsAreBoundedByTheirBytes) {
   EXPECT_TRUE(state_.forgotten.contains("y-0")) << "the newest are kept";
   EXPECT_FALSE(state_.forgotten.contains(pad + "100000")) << "the oldest are not";
   EXPECT_TRUE(check_state_size(state_, encode_state(state_)).ok());
+}
+
+// Every text of a deployment may be at its bound: the settled records are bounded by their
+// bytes too, and a ledger with every bounded part full (settled records, forgotten ids,
+// recent message ids, windows, a hold) still leaves room for twenty running deployments with
+// every text at its bound. The codec, not an estimate, says whether it fits.
+TEST_F(LedgerTest, ALedgerWithEveryBoundFullStillFitsAnItem) {
+  const auto text = [](char c, std::size_t n) { return std::string(n, c); };
+  const auto big = [&](const std::string& id, DeploymentStatus status, std::size_t i) {
+    DeploymentEvent e = event(id + text('i', kMaxDeploymentText - id.size()), status);
+    e.application = "shop" + text('a', kMaxDeploymentText - 4);
+    e.deployment_group = "prod-" + text('g', kMaxDeploymentText - 5);
+    e.creator = text('c', kMaxDeploymentText);
+    e.rollback_of = text('r', kMaxDeploymentText);
+    e.message_id = std::to_string(i) + text('m', kMaxMessageId - std::to_string(i).size());
+    EXPECT_TRUE(check_deployment_event(e).ok());
+    return e;
+  };
+  std::size_t n = 0;
+  for (; n < std::max(kMaxSettledRecords, kRecentMessageIds); ++n) {
+    feed(big("s" + std::to_string(n), DeploymentStatus::kSucceeded, n));
+    now_ += seconds(1);
+  }
+  state_ = tick(state_, env_, now_).state;
+  std::size_t settled = 0;
+  for (const auto& [id, r] : state_.deployments) {
+    settled += r.id.size() + r.application.size() + r.deployment_group.size() +
+               r.creator.value_or("").size() + r.rollback_of.value_or("").size() +
+               kRecordOverheadBytes;
+  }
+  EXPECT_LE(settled, kMaxSettledBytes);
+  EXPECT_LT(state_.deployments.size(), kMaxSettledRecords) << "the bytes bound, not the count";
+  for (std::size_t i = 0; i < 100; ++i) {  // more than the bound: as full as can be after it
+    state_.forgotten[std::to_string(i) + text('f', kMaxDeploymentText)] = now_;
+  }
+  for (int w = 0; w < static_cast<int>(kMaxWindows); ++w) {
+    state_.windows["w" + std::to_string(w)] = Window{"w" + std::to_string(w),
+                                                     now_ + hours(1 + w),
+                                                     now_ + hours(2 + w),
+                                                     text('r', kMaxOperatorText),
+                                                     text('w', kMaxOperatorText),
+                                                     now_,
+                                                     false};
+  }
+  state_.hold = Hold{true, text('h', kMaxOperatorText), text('o', kMaxOperatorText), now_, {}};
+  for (std::size_t i = 0; i < 20; ++i)
+    feed(big("run" + std::to_string(i), DeploymentStatus::kInProgress, n + i));
+  state_ = tick(state_, env_, now_ + seconds(1)).state;
+  std::size_t forgotten = 0;
+  for (const auto& f : state_.forgotten) forgotten += f.first.size() + kForgottenEntryBytes;
+  EXPECT_LE(forgotten, kMaxForgottenBytes);
+  EXPECT_EQ(state_.recent_message_ids.size(), kRecentMessageIds);
+  const std::string encoded = encode_state(state_);
+  EXPECT_TRUE(check_state_size(state_, encoded).ok())
+      << encoded.size() << " bytes, more than " << kMaxEncodedStateBytes;
+  EXPECT_LE(encoded.size(),
+            kBoundedLedgerBytes + 20 * (5 * kMaxDeploymentText + kRecordOverheadBytes))
+      << "the estimate in ledger.h holds";
 }
 
 // A rollback that took over a failure must not be forgotten before the failure, or the
