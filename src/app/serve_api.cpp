@@ -275,7 +275,10 @@ HttpResponse ServeApi::record(const core::ParsedItem& item, const std::string& s
     d_.log.error("event not recorded", {{"source", source}, {"error", o.error().message}});
     return error(500, "not recorded: " + o.error().message);  // SNS retries a 5xx
   }
-  if (o->recorded) dashboard_audit_.erase(o->environment);  // the dashboard shows it at once
+  if (o->recorded) {  // the dashboard and /windows.json show it at once (an "off" ends a window)
+    dashboard_audit_.erase(o->environment);
+    public_ledgers_.erase(o->environment);
+  }
   const std::string outcome = o->ignored ? "ignored" : o->recorded ? "recorded" : "unchanged";
   d_.metrics.count("intermission_events_total", {{"source", source}, {"outcome", outcome}});
   if (!o->environment.empty()) d_.schedule_reconcile(o->environment);

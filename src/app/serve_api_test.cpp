@@ -356,6 +356,12 @@ TEST_F(AdminSideTest, PublicWindowsAreReadFromTheStoreOncePerPeriod) {
   clock_.advance(std::chrono::seconds(3));
   EXPECT_NE(windows().body.find(R"("active":true)"), std::string::npos);
   EXPECT_EQ(store_.loads - loads, 2);
+  // An operator's "off" through this daemon ends the window: shown at once.
+  ASSERT_EQ(a.admin_side(admin_post("/api/environments/prod/off", "{}",
+                                    {{"host", "localhost"}, {"authorization", "Bearer " + kToken}}))
+                .status,
+            200);
+  EXPECT_EQ(windows().body.find("database upgrade"), std::string::npos);
 
   // An environment that could not be read is read again at the next request, and the answer
   // that left it out is not cacheable.
