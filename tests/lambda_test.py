@@ -288,22 +288,22 @@ class LambdaInChroot(unittest.TestCase):
         finally:
             dynamo.stop()
 
-    def test_switches_are_announced_inside_the_invocation_and_a_hung_receiver_costs_no_deadline(self):
-        # An invocation is frozen once it answers, so its notices are sent before it answers:
-        # the failed deployment's switch on and the rollback's switch off reach Slack and the
-        # signed webhook; a receiver that never answers costs each switching invocation at most
-        # its share of the deadline (here 5 s), never the answer; each delivery is audited.
+    def announced_inside_the_invocation(self, config, audit_kinds, **env):
+        """An invocation is frozen once it answers, so its notices are sent before it answers:
+        the failed deployment's switch on and the rollback's switch off reach Slack and the
+        signed webhook; a receiver that never answers costs each switching invocation at most
+        its share of the deadline (here 5 s), never the answer; each delivery is audited."""
         slack, webhook, hung = Receiver(), Receiver(), Receiver(hang=True)
         self.addCleanup(slack.close)
         self.addCleanup(webhook.close)
         self.addCleanup(hung.close)
-        config = CONFIG + (
+        config += (
             "notifications:\n  timeout: 1s\n  attempts: 3\n  backoff: 100ms\n  targets:\n"
             f"    - type: slack\n      name: team\n      url: {slack.url}\n"
             f"    - type: webhook\n      name: ops\n      url: {webhook.url}\n"
             "      secret_env: OPS_SECRET\n"
             f"    - type: slack\n      name: hung\n      url: {hung.url}\n")
-        self.start(config, OPS_SECRET="webhook-signing-secret-0123456789abcdef")
+        self.start(config, OPS_SECRET="webhook-signing-secret-0123456789abcdef", **env)
         self.runtime.timeout_ms = 5000
         for event in captured_sequence():
             started = time.monotonic()
@@ -321,13 +321,36 @@ class LambdaInChroot(unittest.TestCase):
         self.assertIn("prod: maintenance ON", texts[0])
         self.assertIn("prod: maintenance OFF", texts[1])
         self.assertGreaterEqual(len(hung.posts), 2, "the hung receiver was tried for each")
-        with sqlite3.connect(os.path.join(self.root, "tmp", "state.db")) as db:
-            kinds = [k for (k,) in db.execute(
-                "SELECT kind FROM audit WHERE kind LIKE 'notif%' ORDER BY id")]
+        kinds = audit_kinds()
         self.assertEqual(kinds.count("notified"), 4, kinds)
         self.assertEqual(kinds.count("notify-failed") + kinds.count("notify-dropped"), 2, kinds)
-        logs = self.logs()
-        self.assertIn("notice delivered", logs)
+        self.assertIn("notice delivered", self.logs())
+
+    def test_switches_are_announced_inside_the_invocation_and_a_hung_receiver_costs_no_deadline(self):
+        def audit_kinds():
+            with sqlite3.connect(os.path.join(self.root, "tmp", "state.db")) as db:
+                return [k for (k,) in db.execute(
+                    "SELECT kind FROM audit WHERE kind LIKE 'notif%' ORDER BY id")]
+        self.announced_inside_the_invocation(CONFIG, audit_kinds)
+
+    def test_switches_are_announced_and_audited_with_the_dynamodb_store(self):
+        # The audit lines go through the AWS client, whose calls the invocation's deadline
+        # bounds: they are written in the time kept for cleaning up.
+        dynamo = Dynalite()
+        self.addCleanup(dynamo.stop)
+        dynamo.create_table("intermission", self.fake.env(AWS_ENDPOINT_URL=dynamo.url))
+
+        def audit_kinds():
+            out = subprocess.run(["/usr/bin/aws", "--endpoint-url", dynamo.url, "dynamodb", "scan",
+                                  "--table-name", "intermission"], capture_output=True, text=True,
+                                 env=self.fake.env(), check=True)
+            items = sorted(json.loads(out.stdout)["Items"], key=lambda i: i["sk"]["S"])
+            return [i["kind"]["S"] for i in items
+                    if i["sk"]["S"].startswith("audit#") and i["kind"]["S"].startswith("notif")]
+        config = CONFIG.replace("store: {path: /tmp/state.db}",
+                                "store: {type: dynamodb, table: intermission}")
+        self.announced_inside_the_invocation(config, audit_kinds,
+                                             AWS_ENDPOINT_URL_DYNAMODB=dynamo.url)
 
     def test_bad_config_is_an_init_error(self):
         self.proc = subprocess.Popen(

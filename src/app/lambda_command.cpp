@@ -58,7 +58,8 @@ class InvocationNotices final : public core::Notifier {
 // (none: no deadline): each attempt gets at most half of it, the wait for retries what is left
 // of it after one more attempt's timeout (an attempt in flight when the wait ends is let finish
 // within its timeout), and at most notifications.timeout, as the CLI waits. What is still
-// undelivered then is dropped, in the audit trail as such.
+// undelivered then is dropped, in the audit trail as such. The audit lines are written after
+// that, in the time kept for cleaning up (the caller moves the store's deadline there).
 void deliver_notices(std::vector<core::Notice> notices,
                      const std::vector<adapters::NotifyTarget>& targets,
                      const core::NotificationsConfig& config,
@@ -69,8 +70,15 @@ void deliver_notices(std::vector<core::Notice> notices,
   auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(config.timeout);
   if (budget) {
     if (*budget < std::chrono::milliseconds(200)) {
-      log.warn("notices not sent: no time is left in this invocation",
-               {{"notices", std::to_string(notices.size())}});
+      // Not sent, but said where every other drop is said: the log and the audit trail.
+      for (const auto& n : notices) {
+        for (const auto& t : targets) {
+          if (!t.wants(n)) continue;
+          record_delivery({adapters::DeliveryReport::Result::kDropped, t.name, n, 0,
+                           "no time was left in the invocation that switched"},
+                          audit, log, clock.now());
+        }
+      }
       return;
     }
     options.timeout = std::min(options.timeout, *budget / 2);
@@ -307,7 +315,11 @@ int run_lambda(const Args& global, const Args&, CliIo& io) {
           *work_ends - std::chrono::steady_clock::now());
     }
     if (notify_store) {
-      deliver_notices(notices.take(), notify_targets, loaded.config.notifications, budget,
+      auto taken = notices.take();
+      // Deliveries end by the work's end; their audit lines (store calls) may use the time
+      // kept for cleaning up, as giving a lease back does.
+      if (!taken.empty() && cleanup) aws.set_deadline(cleanup, cleanup);
+      deliver_notices(std::move(taken), notify_targets, loaded.config.notifications, budget,
                       *notify_store, log, clock);
     } else {
       (void)notices.take();
