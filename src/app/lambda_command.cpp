@@ -275,8 +275,9 @@ int run_lambda(const Args& global, const Args&, CliIo& io) {
     notify_store = std::move(*opened);
     notify_targets = std::move(targets.targets);
   }
-  core::Controller controller(loaded.config, {**store, backends, clock, log, lookup.get(), holder,
-                                              &sleeper, &random, &notices});
+  core::Controller controller(
+      loaded.config, {**store, backends, clock, log, lookup.get(), holder, &sleeper, &random,
+                      notify_store ? &notices : nullptr});
   log.info("lambda runtime ready", {{"environments", std::to_string(loaded.config.environments.size())}});
 
   for (;;) {
@@ -314,15 +315,12 @@ int run_lambda(const Args& global, const Args&, CliIo& io) {
       budget = std::chrono::duration_cast<std::chrono::milliseconds>(
           *work_ends - std::chrono::steady_clock::now());
     }
-    if (notify_store) {
-      auto taken = notices.take();
+    if (auto taken = notices.take(); !taken.empty()) {  // only with notify_store
       // Deliveries end by the work's end; their audit lines (store calls) may use the time
       // kept for cleaning up, as giving a lease back does.
-      if (!taken.empty() && cleanup) aws.set_deadline(cleanup, cleanup);
+      if (cleanup) aws.set_deadline(cleanup, cleanup);
       deliver_notices(std::move(taken), notify_targets, loaded.config.notifications, budget,
                       *notify_store, log, clock);
-    } else {
-      (void)notices.take();
     }
     const core::Status posted = r.ok ? api.respond(inv->request_id, r.body)
                                      : api.fail(inv->request_id, r.error_type, r.error_message);

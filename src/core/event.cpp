@@ -1,7 +1,6 @@
 #include "core/event.h"
 
 #include <algorithm>
-
 #include <cctype>
 
 #include "core/text.h"
@@ -89,24 +88,28 @@ Status read_window_end(std::string_view text, WindowCommand& command) {
 }
 
 Status check_deployment_event(const DeploymentEvent& e) {
+  struct Field {
+    const char* name;
+    const std::string& value;
+    std::size_t bound;
+  };
   const std::string none;
-  const std::pair<const char*, const std::string*> fields[] = {
-      {"deployment id", &e.deployment_id},
-      {"application", &e.application},
-      {"deployment group", &e.deployment_group},
-      {"creator", e.creator ? &*e.creator : &none},
-      {"rolled-back deployment id", e.rollback_of ? &*e.rollback_of : &none},
-      {"message id", &e.message_id}};
-  for (const auto& [field, value] : fields) {
-    const std::size_t bound = value == &e.message_id ? kMaxMessageId : kMaxDeploymentText;
-    if (value->size() > bound) {
-      return Error::invalid_input("the " + std::string(field) + " is " +
-                                  std::to_string(value->size()) + " bytes, more than the " +
-                                  std::to_string(bound) + " a deployment may carry");
+  const Field fields[] = {
+      {"deployment id", e.deployment_id, kMaxDeploymentText},
+      {"application", e.application, kMaxDeploymentText},
+      {"deployment group", e.deployment_group, kMaxDeploymentText},
+      {"creator", e.creator ? *e.creator : none, kMaxDeploymentText},
+      {"rolled-back deployment id", e.rollback_of ? *e.rollback_of : none, kMaxDeploymentText},
+      {"message id", e.message_id, kMaxMessageId}};
+  for (const auto& f : fields) {
+    if (f.value.size() > f.bound) {
+      return Error::invalid_input("the " + std::string(f.name) + " is " +
+                                  std::to_string(f.value.size()) + " bytes, more than the " +
+                                  std::to_string(f.bound) + " a deployment may carry");
     }
-    if (std::any_of(value->begin(), value->end(),
+    if (std::any_of(f.value.begin(), f.value.end(),
                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
-      return Error::invalid_input("the " + std::string(field) + " holds a control character");
+      return Error::invalid_input("the " + std::string(f.name) + " holds a control character");
     }
   }
   return {};

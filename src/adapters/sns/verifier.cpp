@@ -227,39 +227,46 @@ void AsyncCertSource::run() {
   }
 }
 
-core::Status check_signing_certificate(const std::string& pem, const std::string& region,
-                                       core::Time at) {
-  auto parsed = one_pem_certificate(pem);
-  if (!parsed) return parsed.error();
-  const X509Ptr cert = std::move(*parsed);
+namespace {
+
+// What check_signing_certificate() checks once the certificate is read.
+core::Status check_certificate(X509* cert, const std::string& region, core::Time at) {
   const time_t t = static_cast<time_t>(core::to_epoch_ms(at) / 1000);
   time_t when = t;
-  if (X509_cmp_time(X509_get0_notBefore(cert.get()), &when) > 0) {
+  if (X509_cmp_time(X509_get0_notBefore(cert), &when) > 0) {
     return invalid("the signing certificate is not valid yet at " + core::format_iso8601(at));
   }
   when = t;
-  if (X509_cmp_time(X509_get0_notAfter(cert.get()), &when) < 0) {
+  if (X509_cmp_time(X509_get0_notAfter(cert), &when) < 0) {
     return invalid("the signing certificate has expired at " + core::format_iso8601(at));
   }
   bool named = false;
   std::string names;
   for (const auto& name : core::sns_signing_cert_names(region)) {
     names += (names.empty() ? "" : " or ") + name;
-    if (X509_check_host(cert.get(), name.data(), name.size(), X509_CHECK_FLAG_NO_WILDCARDS,
-                        nullptr) == 1) {
-      named = true;
-    }
+    const int match =
+        X509_check_host(cert, name.data(), name.size(), X509_CHECK_FLAG_NO_WILDCARDS, nullptr);
+    if (match == 1) named = true;
   }
   if (!named) return invalid("the signing certificate is not issued to " + names);
-  if ((X509_get_extension_flags(cert.get()) & EXFLAG_KUSAGE) != 0 &&
-      (X509_get_key_usage(cert.get()) & KU_DIGITAL_SIGNATURE) == 0) {
+  if ((X509_get_extension_flags(cert) & EXFLAG_KUSAGE) != 0 &&
+      (X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE) == 0) {
     return invalid("the signing certificate's key usage does not allow signatures");
   }
-  EVP_PKEY* key = X509_get0_pubkey(cert.get());
+  EVP_PKEY* key = X509_get0_pubkey(cert);
   if (key == nullptr || EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
     return invalid("the signing certificate has no RSA key");
   }
   return {};
+}
+
+}  // namespace
+
+core::Status check_signing_certificate(const std::string& pem, const std::string& region,
+                                       core::Time at) {
+  auto cert = one_pem_certificate(pem);
+  if (!cert) return cert.error();
+  return check_certificate(cert->get(), region, at);
 }
 
 core::Status verify_sns(const core::SnsMessage& m, CertSource& certs, const VerifyOptions& o) {
@@ -287,10 +294,10 @@ core::Status verify_sns(const core::SnsMessage& m, CertSource& certs, const Veri
   auto pem = certs.pem(m.signing_cert_url, o.requester);
   if (!pem) return pem.error();
   const std::string region = core::sns_topic_region(m.topic_arn).value_or("");
-  if (auto st = check_signing_certificate(*pem, region, o.at); !st) return st;
   auto parsed = one_pem_certificate(*pem);
   if (!parsed) return parsed.error();
   const X509Ptr cert = std::move(*parsed);
+  if (auto st = check_certificate(cert.get(), region, o.at); !st) return st;
 
   MdCtxPtr md(EVP_MD_CTX_new());
   EVP_PKEY* key = X509_get0_pubkey(cert.get());

@@ -133,9 +133,7 @@ core::Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::stri
       message = "libpq's message is left out: it may quote the password";
     }
     return core::Error::config(
-        "postgresql: store.connection is not a libpq connection string "
-        "or URI (" +
-        message + ")");
+        "postgresql: store.connection is not a libpq connection string or URI (" + message + ")");
   }
   bool timeout_given =
       std::getenv("PGCONNECT_TIMEOUT") != nullptr || std::getenv("PGSERVICE") != nullptr;
