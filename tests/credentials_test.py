@@ -122,12 +122,23 @@ class Credentials(Base):
         rotated token is what STS sees next."""
         token_file = self.path("token", JWT)
         self.sts(web_identity_token=[JWT, JWT_ROTATED], web_identity_roles=[ROLE], expires_in=200)
+        # The switch cannot end before the rotated token has been used: the page instance fails
+        # its health checks until the test has seen STS take the rotated token (no race with
+        # how fast the switch is).
+        self.config = self.path("config.yaml", CONFIG % "60s")
+        self.fake.instance("i-page1", healthy=False)
+
+        def issued_with(token):
+            return any(i["token"] == token for i in self.sts()["issued"])
 
         def rotate():  # once the first credentials are out, rotate the token
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not self.sts()["issued"]:
+            while time.monotonic() < deadline and not issued_with(JWT):
                 time.sleep(0.01)
-            self.path("token", JWT_ROTATED)
+            os.replace(self.path("token.new", JWT_ROTATED), token_file)  # atomic, as the kubelet's swap
+            while time.monotonic() < deadline and not issued_with(JWT_ROTATED):
+                time.sleep(0.01)
+            self.fake.instance("i-page1", healthy=True)
         rotator = threading.Thread(target=rotate)
         rotator.start()
         self.switch_on(AWS_WEB_IDENTITY_TOKEN_FILE=token_file, AWS_ROLE_ARN=ROLE,
