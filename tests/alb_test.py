@@ -54,7 +54,7 @@ environments:
       listeners: [{L_HTTPS}]
       hosts: [staging.example.com]
       target_group: {TG_PAGE}
-      health_timeout: 2s
+      health_timeout: 20s
       poll_interval: 100ms
 """
 
@@ -195,7 +195,9 @@ class Alb(unittest.TestCase):
         self.assertIn("data-intermission=maintenance", body)
         self.assertIn("warm-up", [r for _, r in self.roles("staging")], "the group is still checked")
         self.fake._call("POST", "/__fake/target", {"group": TG_PAGE, "id": "i-page1", "healthy": True})
-        time.sleep(1.1)  # healthy again after 2 checks of 0.5 s
+        deadline = time.monotonic() + 30  # healthy again after 2 checks of 0.5 s
+        while self.fake.state()["targets"][TG_PAGE] != {"i-page1": "healthy"} and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.cli("tick")
         self.assertEqual(self.route(host="staging.example.com", path="/"), TG_PAGE)
         self.assertEqual(self.roles("staging"), [(L_HTTPS, "maintenance"), (L_HTTPS, "warm-up")])
@@ -203,6 +205,8 @@ class Alb(unittest.TestCase):
         self.assert_nothing_left_and_others_untouched()
 
     def test_target_group_mode_never_switches_to_an_empty_group(self):
+        with open(self.config, "w") as f:  # the wait ends in failure here: no need to wait long
+            f.write(CONFIG.replace("health_timeout: 20s", "health_timeout: 2s"))
         self.fake._call("POST", "/__fake/target", {"group": TG_PAGE, "id": "i-page1", "healthy": False})
         p = self.handle("d-1", "CREATED", "staging-web", check=1)
         self.assertIn("no healthy target", p.stderr)

@@ -231,6 +231,7 @@ class Campaign(unittest.TestCase):
 
 class LogBackend(Campaign):
     backend = "log"
+    delay = "100ms"  # each step's time: a crash can land inside it
 
     def setUp(self):
         super().setUp()
@@ -241,7 +242,7 @@ routes:
     environment: "{{1}}"
 environments:
   prod:
-    backend: {{type: log, path: steps.log, delay: 100ms}}
+    backend: {{type: log, path: steps.log, delay: {self.delay}}}
 """)
 
     def steps(self):
@@ -267,6 +268,9 @@ class SqliteLocked(LogBackend):
     but the ledger does not say so; the next tick (once the lease is gone) must converge."""
 
     backend = "log + sqlite"
+    # The locker must see step k under way before it ends; the process is then stopped while
+    # the lock is taken, so only seeing it in time is a race, and this leaves it ample time.
+    delay = "500ms"
 
     def lease_taken(self, db):
         return db.execute("SELECT count(*) FROM leases").fetchone()[0] > 0
@@ -292,7 +296,14 @@ class SqliteLocked(LogBackend):
                     time.sleep(0.002)
                 if p.poll() is not None:
                     return
-                db.execute("BEGIN EXCLUSIVE")
+                # Stopped while the lock is taken: step k cannot end before it is held.
+                os.kill(p.pid, signal.SIGSTOP)
+                try:
+                    if self.steps() - base != k - 1:
+                        return  # step k ended before it was seen: "never waited" says so
+                    db.execute("BEGIN EXCLUSIVE")
+                finally:
+                    os.kill(p.pid, signal.SIGCONT)
             time.sleep(seconds)
             waited.append(p.poll() is None)
             db.execute("COMMIT")

@@ -267,10 +267,12 @@ class ExpiredCredentials(Base):
     """Credentials that expire during the run while STS keeps failing are not sent: the call
     fails with a clear error instead of an ExpiredToken from AWS."""
 
-    health_timeout = "8s"
+    # Valid for 10 s, of which the last 2 are not used: several seconds of calls with them
+    # (however slow the machine) and then a wait past their expiry.
+    health_timeout = "20s"
 
     def test_expired_credentials_are_not_used(self):
-        self.sts(web_identity_token=JWT, web_identity_roles=[ROLE], expires_in=4)
+        self.sts(web_identity_token=JWT, web_identity_roles=[ROLE], expires_in=10)
         self.fake.fail("AssumeRoleWithWebIdentity", "pass", *["503"] * 400)
         self.fake.instance("i-page1", healthy=False)  # the switch waits, polling, past expiry
         p = self.switch_on(check=None, AWS_WEB_IDENTITY_TOKEN_FILE=self.path("token", JWT),

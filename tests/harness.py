@@ -2,6 +2,7 @@
 run the real `intermission` binary in it."""
 
 import base64
+import datetime
 import fcntl
 import json
 import os
@@ -34,7 +35,12 @@ environments:
 """
 
 
-def wait_until(predicate, timeout=5.0):
+def parse_time(text):
+    """Seconds since the epoch of an ISO 8601 UTC time as intermission writes it."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def wait_until(predicate, timeout=20.0):
     """Polls `predicate` until it is true or `timeout` seconds have passed; returns whether it
     became true."""
     deadline = time.monotonic() + timeout

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BIN, DEFAULT_CONFIG, Workspace, codedeploy, stop_process, wait_until  # noqa: E402
+from harness import BIN, DEFAULT_CONFIG, Workspace, codedeploy, parse_time, stop_process, wait_until  # noqa: E402
 from stack import free_ports, wait_for_port  # noqa: E402
 
 TOKEN = "operator-token-0123456789abcdef0123"
@@ -43,7 +43,7 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver.lock:
-                    receiver.posts.append((dict(self.headers), body, time.monotonic()))
+                    receiver.posts.append((dict(self.headers), body, time.time()))
                 if hang:
                     receiver.release.wait(30)
                     return
@@ -141,24 +141,31 @@ class Notifications(Workspace):
     def switches(self):
         return [s["on"] for s in self.steps() if s["environment"] == "prod"]
 
+    def step_time(self, on):
+        """When the last switch to `on` was made, as the log backend wrote it (seconds)."""
+        return parse_time([st for st in self.steps() if st["environment"] == "prod"
+                           and st["on"] == on][-1]["time"])
+
     def test_a_window_is_announced_on_and_off_and_a_dead_receiver_delays_nothing(self):
-        posted = time.monotonic()
         code, body = self.api("POST", "/api/environments/prod/windows",
                               {"at": "+2s", "for": "2s", "reason": "db <upgrade> & more",
                                "who": "alice"})
         self.assertEqual(code, 201, body)
+        start, end = parse_time(body["window"]["start"]), parse_time(body["window"]["end"])
 
-        # The page goes up and down on time, though two of four receivers never accept.
-        self.assertTrue(wait_until(lambda: True in self.switches(), 6), self.switches())
-        went_up = time.monotonic() - posted
-        self.assertLess(went_up, 3.5, "up at the window's start")
-        self.assertTrue(wait_until(lambda: self.switches()[-1:] == [False], 6), self.switches())
-        went_down = time.monotonic() - posted
-        self.assertGreaterEqual(went_down, 3.9)
-        self.assertLess(went_down, 5.5, "down at the window's end, not after the deliveries")
+        # The page goes up and down on time, though two of four receivers never accept (the
+        # times are the steps' own, so the machine's speed cannot matter).
+        self.assertTrue(wait_until(lambda: True in self.switches(), 20), self.switches())
+        went_up = self.step_time(True)
+        self.assertGreaterEqual(went_up, start)
+        self.assertLess(went_up, start + 1.5, "up at the window's start")
+        self.assertTrue(wait_until(lambda: self.switches()[-1:] == [False], 20), self.switches())
+        went_down = self.step_time(False)
+        self.assertGreaterEqual(went_down, end)
+        self.assertLess(went_down, end + 1.5, "down at the window's end, not after the deliveries")
 
         # Slack: the on and the off message, with a fallback text and mrkdwn blocks, escaped.
-        self.assertTrue(wait_until(lambda: len(self.slack.bodies()) >= 2, 5), self.slack.bodies())
+        self.assertTrue(wait_until(lambda: len(self.slack.bodies()) >= 2, 20), self.slack.bodies())
         on, off = self.slack.bodies()[:2]
         self.assertIn("prod: maintenance ON", on["text"])
         self.assertIn("db &lt;upgrade&gt; &amp; more", on["text"])
@@ -170,11 +177,11 @@ class Notifications(Workspace):
         self.assertIn("switched-on", on["blocks"][1]["elements"][0]["text"])
         self.assertIn("prod: maintenance OFF", off["text"])
         self.assertIn("switched-off", off["blocks"][1]["elements"][0]["text"])
-        arrived_on = self.slack.posts[0][2] - posted
-        self.assertLess(arrived_on, 4.0, "the on message goes out as the page goes up")
+        arrived_on = self.slack.posts[0][2] - went_up
+        self.assertLess(arrived_on, 2.0, "the on message goes out as the page goes up")
 
         # The generic webhook: signed JSON that verifies with the shared secret.
-        self.assertTrue(wait_until(lambda: len(self.webhook.bodies()) >= 2, 5))
+        self.assertTrue(wait_until(lambda: len(self.webhook.bodies()) >= 2, 20))
         for headers, raw, _ in self.webhook.posts[:2]:
             timestamp = headers["X-Intermission-Timestamp"]
             self.assertLess(abs(int(timestamp) - time.time()), 30)
@@ -264,19 +271,19 @@ class TroubleIsAnnounced(Workspace):
             urllib.request.urlopen(req, timeout=10).close()
         except urllib.error.HTTPError:
             pass  # the decision is recorded; the switch itself is what fails
-        self.assertTrue(wait_until(lambda: "switch-failed" in self.kinds(), 5), self.kinds())
+        self.assertTrue(wait_until(lambda: "switch-failed" in self.kinds(), 20), self.kinds())
         failed = self.hook.bodies()[self.kinds().index("switch-failed")]
         self.assertEqual(failed["environment"], "prod")
         self.assertIn("out/steps.log", json.dumps(failed), "the notice says what failed")
         # Ticks keep retrying every 300 ms; past stuck_after (2 s) one switch-stuck, not one a tick.
-        self.assertTrue(wait_until(lambda: "switch-stuck" in self.kinds(), 6), self.kinds())
+        self.assertTrue(wait_until(lambda: "switch-stuck" in self.kinds(), 20), self.kinds())
         time.sleep(1.0)
         self.assertEqual(self.kinds().count("switch-stuck"), 1, self.kinds())
         self.assertEqual(self.kinds().count("switch-failed"), 1, "one per run of failures")
         self.assertNotIn("switched-on", self.kinds())
 
         os.mkdir(os.path.join(self.dir, "out"))
-        self.assertTrue(wait_until(lambda: "switched-on" in self.kinds(), 5), self.kinds())
+        self.assertTrue(wait_until(lambda: "switched-on" in self.kinds(), 20), self.kinds())
         self.assertTrue(os.path.exists(os.path.join(self.dir, "out", "steps.log")))
 
         # The operator lifts it; a deployment starts (through the CLI) and never ends: after
@@ -285,13 +292,13 @@ class TroubleIsAnnounced(Workspace):
                                      method="POST", data=b"{}",
                                      headers={"Authorization": f"Bearer {TOKEN}"})
         urllib.request.urlopen(req, timeout=10).close()
-        self.assertTrue(wait_until(lambda: "switched-off" in self.kinds(), 5), self.kinds())
+        self.assertTrue(wait_until(lambda: "switched-off" in self.kinds(), 20), self.kinds())
         self.handle(codedeploy("d-FOREVER01", "CREATED"))
-        self.assertTrue(wait_until(lambda: self.kinds().count("switched-on") == 2, 5), self.kinds())
-        self.assertTrue(wait_until(lambda: "deployment-expired" in self.kinds(), 8), self.kinds())
+        self.assertTrue(wait_until(lambda: self.kinds().count("switched-on") == 2, 20), self.kinds())
+        self.assertTrue(wait_until(lambda: "deployment-expired" in self.kinds(), 20), self.kinds())
         expired = self.hook.bodies()[self.kinds().index("deployment-expired")]
         self.assertIn("d-FOREVER01", json.dumps(expired))
-        self.assertTrue(wait_until(lambda: self.kinds().count("switched-off") == 2, 5), self.kinds())
+        self.assertTrue(wait_until(lambda: self.kinds().count("switched-off") == 2, 20), self.kinds())
 
 
 class CliNotifications(Workspace):
@@ -318,7 +325,9 @@ class CliNotifications(Workspace):
         self.run_cli("on", "prod", "--reason", "hotfix", check=0)
         took = time.monotonic() - started
         self.assertEqual([s["on"] for s in self.steps()], [True])
-        self.assertLess(took, 3.0, "the hanging receiver holds the exit one timeout at most")
+        # One timeout (1 s) at most, plus the run itself on a loaded machine; unbounded, the
+        # receiver would hold it for ever.
+        self.assertLess(took, 5.0, "the hanging receiver holds the exit one timeout at most")
         [on] = self.slack.bodies()
         self.assertIn("prod: maintenance ON", on["text"])
         self.assertIn("*by*: tester", on["blocks"][0]["text"]["text"])
