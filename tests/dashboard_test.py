@@ -22,7 +22,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import BIN, SCREENSHOTS, DevTools  # noqa: E402
-from stack import free_port, wait_for_port  # noqa: E402
+from stack import free_ports, wait_for_port  # noqa: E402
 
 TOKEN = "operator-token-0123456789abcdef0123"  # at least 32 characters
 ON = (0xb3, 0x47, 0x1d)   # the ON badge and the up bars (Palette::kOn)
@@ -38,7 +38,7 @@ class Dashboard(unittest.TestCase):
     def setUpClass(cls):
         cls._tmp = tempfile.TemporaryDirectory(prefix="intermission-dashboard-")
         cls.dir = cls._tmp.name
-        cls.public, cls.admin = free_port(), free_port()
+        cls.public, cls.admin = free_ports(2)
         cls.config = os.path.join(cls.dir, "config.yaml")
         with open(cls.config, "w") as f:
             f.write(f"""store:

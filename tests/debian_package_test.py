@@ -5,7 +5,6 @@ installable (into a scratch dpkg root), with a working binary and systemd units 
 import glob
 import os
 import subprocess
-import sys
 import tempfile
 import unittest
 

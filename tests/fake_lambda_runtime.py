@@ -17,6 +17,11 @@ class FakeLambdaRuntime:
         self.results = {}
         self.init_errors = []
         self.next_calls = []  # monotonic times of each GET next
+        # Per request id, in wall-clock ms: the deadline handed out with the event, and when
+        # the answer came (Lambda kills an invocation still running at its deadline).
+        self.deadlines = {}
+        self.answered = {}
+        self.last_request_id = None
         self.cond = threading.Condition()
         runtime = self
 
@@ -42,6 +47,8 @@ class FakeLambdaRuntime:
                     runtime.cond.notify_all()
                 request_id, event, trace = runtime.pending.get()  # blocks, like Lambda
                 deadline = int(time.time() * 1000) + runtime.timeout_ms
+                with runtime.cond:
+                    runtime.deadlines[request_id] = deadline
                 self.reply(200, event.encode(), {
                     "Lambda-Runtime-Aws-Request-Id": request_id,
                     "Lambda-Runtime-Deadline-Ms": str(deadline),
@@ -58,6 +65,7 @@ class FakeLambdaRuntime:
                     if self.path == "/2018-06-01/runtime/init/error":
                         runtime.init_errors.append(json.loads(body))
                     elif len(parts) == 6 and parts[5] in ("response", "error"):
+                        runtime.answered.setdefault(parts[4], int(time.time() * 1000))
                         runtime.results[parts[4]] = (parts[5], body,
                                                      self.headers.get("Lambda-Runtime-Function-Error-Type"))
                     else:
@@ -73,6 +81,7 @@ class FakeLambdaRuntime:
     def invoke(self, event, timeout=60):
         """Queues one invocation and waits for the runtime's answer: (kind, body, error_type)."""
         request_id = str(uuid.uuid4())
+        self.last_request_id = request_id
         body = event if isinstance(event, str) else json.dumps(event)
         self.pending.put((request_id, body, f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}"))
         deadline = time.monotonic() + timeout
@@ -83,6 +92,13 @@ class FakeLambdaRuntime:
                     raise TimeoutError("the runtime did not answer the invocation")
                 self.cond.wait(left)
             return self.results[request_id]
+
+    def time_left_ms(self, request_id=None):
+        """How long before its deadline an invocation was answered (the last one by default):
+        negative if it ran past it, where Lambda would have killed it."""
+        request_id = request_id or self.last_request_id
+        with self.cond:
+            return self.deadlines[request_id] - self.answered[request_id]
 
     def wait_for_next(self, count=1, timeout=30):
         """Waits until the runtime has asked for `count` invocations; returns the times."""

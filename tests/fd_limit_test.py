@@ -130,7 +130,7 @@ class PageServerFdLimit(FdLimit):
         # Over the cap a connection is closed at once, not left in the queue without answer.
         start = time.monotonic()
         self.assertIsNone(status_of(port, timeout=5))
-        self.assertLess(time.monotonic() - start, 2)
+        self.assertLess(time.monotonic() - start, 4, "not left waiting for the 5-s timeout")
         self.release()
         for _ in range(20):  # spread over both threads' listeners by the kernel
             self.assertEqual(status_of(port), 503)
@@ -179,7 +179,7 @@ environments:
         self.assertEqual(status_of(admin, "/healthz"), 200, "the admin listener still answers")
         start = time.monotonic()
         self.assertIsNone(status_of(public, timeout=5), "over the cap: closed at once")
-        self.assertLess(time.monotonic() - start, 2)
+        self.assertLess(time.monotonic() - start, 4, "not left waiting for the 5-s timeout")
         self.release()
         self.assertIsNotNone(status_of(public, "/healthz"), "the public listener answers again")
         self.assertIsNone(self.proc.poll())

@@ -12,7 +12,6 @@ import shlex
 import shutil
 import signal
 import sys
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,7 +22,8 @@ import urllib.request
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fake_k8s import ADMIN_TOKEN, FakeK8s  # noqa: E402
+from fake_k8s import FakeK8s  # noqa: E402
+from stack import free_ports  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KUBE = os.path.join(ROOT, "deploy", "kubernetes")
@@ -319,12 +319,6 @@ def traced_writes(trace_file):
         return [line.strip() for line in f if WRITES.search(line) and "/dev/null" not in line]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # The daemon's ServiceAccount as the fake API server knows it (a token file entry).
 SA_TOKEN = "intermission-sa-token-0123456789"
 SA_USER = "system:serviceaccount:intermission:intermission"
@@ -544,7 +538,7 @@ class RbacMatchesTheCalls(unittest.TestCase):
         the switch on and back, and asks `status` with the CLI as an operator would in the pod.
         The config is the ConfigMap's, with loopback ports and the secrets' files moved here."""
         token, secret = "t" * 64, "s" * 64
-        public, admin = free_port(), free_port()
+        public, admin = free_ports(2)
         config = dict(config, serve=dict(config["serve"], listen=f"127.0.0.1:{public}",
                                          admin_listen=f"127.0.0.1:{admin}"))
         for key, value in (("operator_token_file", token), ("webhook_secret_file", secret)):
@@ -625,7 +619,7 @@ class ReadOnlyRoot(unittest.TestCase):
     page server must open nothing for writing while it serves and stops."""
 
     def test_the_page_server_writes_no_file(self):
-        port = free_port()
+        (port,) = free_ports(1)
         with tempfile.TemporaryDirectory(prefix="intermission-ro-") as tmp:
             trace = os.path.join(tmp, "trace")
             args = next(d for d in render("")

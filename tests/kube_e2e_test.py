@@ -350,7 +350,9 @@ class KubeReplicas(KubeBase):
     one holding the lease is killed while it waits for the page pods; the other takes over once
     the Lease has run out and finishes the switch, then switches back."""
 
-    LEASE_SECONDS = 3
+    # The holder must still be waiting when the test kills it: its wait (health_timeout, 5 s;
+    # it must fit in the lease) leaves the test ample time to see who holds the lease.
+    LEASE_SECONDS = 6
 
     def start_replica(self, name):
         public, admin = free_ports(2)
@@ -371,7 +373,7 @@ environments:
       page_service: page
       kubeconfig: {self.fake.kubeconfig()}
       poll_interval: 100ms
-      health_timeout: 2s
+      health_timeout: 5s
 serve:
   listen: 127.0.0.1:{public}
   admin_listen: 127.0.0.1:{admin}

@@ -613,11 +613,15 @@ class PythonClientTest(unittest.TestCase):
         slices = disc.list_namespaced_endpoint_slice("web", label_selector="kubernetes.io/service-name=svc3")
         self.assertEqual(slices.items[0].ports[0].port, 8080)  # the named port, resolved from the pod
         self.assertEqual(slices.items[0].address_type, "IPv4")
+        # A longer lag for this test, so "not yet" is read well inside it however slow the
+        # machine is.
+        self.fake.configure(endpoints=3.0)
+        self.addCleanup(self.fake.configure, endpoints=0.6)
         t0 = time.monotonic()
         self.fake.set_ready("web", "p3", False)
         self.assertEqual(ready_addresses(), addrs)  # not yet: the controller lags
         wait_for(lambda: not ready_addresses())
-        self.assertGreaterEqual(time.monotonic() - t0, 0.55)  # the endpoint delay, 0.6 s
+        self.assertGreaterEqual(time.monotonic() - t0, 2.95)  # the endpoint delay, 3 s
         record = self.fake.endpoint_record("web", "svc3")
         self.assertEqual([r["ready"] for r in record], [0, 1, 0])
 

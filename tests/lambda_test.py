@@ -242,20 +242,19 @@ class LambdaInChroot(unittest.TestCase):
         self.runtime.timeout_ms = 5000
         for _ in range(10):
             self.fake.fail("DescribeInstanceHealth", "Throttling")
-        started = time.monotonic()
         try:
-            kind, body, _ = self.runtime.invoke(captured_sequence()[0], timeout=5.0)
+            kind, body, _ = self.runtime.invoke(captured_sequence()[0], timeout=30)
         except TimeoutError:
-            self.logs()  # Lambda kills it now, with the lease held
-            self.fail("the invocation ran past its deadline (Lambda kills it there)")
-        elapsed = time.monotonic() - started
+            self.logs()
+            self.fail("the invocation never ended")
+        self.assertGreaterEqual(self.runtime.time_left_ms(), 0,
+                                "the invocation ran past its deadline (Lambda kills it there, with the lease held)")
         self.assertEqual(kind, "response", body)
         answer = json.loads(body)
         self.assertEqual(answer["status"], "deferred", body)
         self.assertIn("stopped before the invocation's deadline", answer["error"])
         self.assertIn("Throttling", answer["error"])
         self.assertIn("held no switching lease", answer["error"], "the controller gave it back")
-        self.assertLess(elapsed, 5.0)
         prod = self.status(config, **env)["prod"]
         self.assertIsNone(prod.get("switching"), "the lease is free for the next invocation")
         self.assertEqual(self.fake.state()["groups"]["web-asg"], {"web-lb": "InService"},
@@ -306,14 +305,14 @@ class LambdaInChroot(unittest.TestCase):
         self.start(config, OPS_SECRET="webhook-signing-secret-0123456789abcdef", **env)
         self.runtime.timeout_ms = 5000
         for event in captured_sequence():
-            started = time.monotonic()
             try:
-                kind, body, _ = self.runtime.invoke(event, timeout=5.0)
+                kind, body, _ = self.runtime.invoke(event, timeout=30)
             except TimeoutError:
                 self.logs()
-                self.fail("the invocation ran past its deadline waiting for a receiver")
+                self.fail("the invocation never ended")
+            self.assertGreaterEqual(self.runtime.time_left_ms(), 0,
+                                    "the invocation ran past its deadline waiting for a receiver")
             self.assertEqual(kind, "response", body)
-            self.assertLess(time.monotonic() - started, 5.0)
         # Delivered before the answers: nothing is still on its way.
         self.assertEqual([b["kind"] for b in webhook.bodies()], ["switched-on", "switched-off"])
         texts = [b["text"] for b in slack.bodies()]

@@ -16,11 +16,10 @@ import sys
 import tempfile
 import time
 import unittest
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from stack import (APP_MARKER, BIN, BYPASS_SECRET, PAGE_MARKER, AppServer, Traffic,  # noqa: E402
-                   free_port, nginx_conf, nginx_intermission_config, wait_for_port)
+                   free_ports, nginx_conf, nginx_intermission_config, wait_for_port)
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -37,7 +36,7 @@ class NginxStack(unittest.TestCase):
         self.state_dir = os.path.join(self.dir, "state")
         os.mkdir(self.state_dir, 0o755)
         self.state_file = os.path.join(self.state_dir, "prod.on")
-        self.port, self.page_port = free_port(), free_port()
+        self.port, self.page_port = free_ports(2)
         self.apps = [AppServer("blue"), AppServer("green")]
         for a in self.apps:
             a.start()

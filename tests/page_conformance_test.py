@@ -30,20 +30,22 @@ class PageConformance(unittest.TestCase):
     def test_every_case(self):
         for case in CASES:
             with self.subTest(case.name):
-                p, seconds = timed_probe(self.port, case.raw)
+                # A second of quiet means "left open" (a loaded machine may pause between an
+                # answer and its close); the idle timeout, 30 s, is far from both.
+                p, seconds = timed_probe(self.port, case.raw, quiet_after=1.0)
                 self.assertFalse(p.hang, "a hang")
                 self.assertEqual(p.statuses, case.statuses)
                 self.assertEqual(p.closed, case.closes, "closed" if p.closed else "left open")
                 if case.closes:
-                    self.assertLess(seconds, 1.5, "closed at once, not by the idle timeout")
+                    self.assertLess(seconds, 5, "closed at once, not by the idle timeout")
                 if case.name in TYPES:
                     self.assertEqual(p.content_type, TYPES[case.name])
 
     def test_http09_is_answered_at_once(self):
-        p, seconds = timed_probe(self.port, b"GET /\r\n", hang_after=5)
+        p, seconds = timed_probe(self.port, b"GET /\r\n", hang_after=10)
         self.assertEqual(p.statuses, [400])
         self.assertTrue(p.closed)
-        self.assertLess(seconds, 1)
+        self.assertLess(seconds, 5, "not left to the idle timeout (30 s)")
 
     def test_smuggled_request_after_a_bad_transfer_encoding_is_never_answered(self):
         raw = (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n"

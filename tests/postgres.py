@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stack import free_port, wait_for_port  # noqa: E402
+from stack import free_port  # noqa: E402
 
 USER = "intermission-test"
 

@@ -21,7 +21,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from dynalite import Dynalite  # noqa: E402
-from harness import BIN, codedeploy, race_handle  # noqa: E402
+from harness import BIN, codedeploy, race_handle, wait_until  # noqa: E402
 from postgres import Postgres, make_ca  # noqa: E402
 from stack import free_ports, wait_for_port  # noqa: E402
 
@@ -177,7 +177,7 @@ environments:
         self.cli("store", "migrate")
         role = f"app{self.db}"
         self.pg_db(f"CREATE ROLE {role} LOGIN")
-        self.pg_db(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        self.pg_db("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
         self.pg_db(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
         self.pg_db(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")  # as README says
         self.conninfo = self.conninfo.replace("user=postgres", f"user={role}")
@@ -231,20 +231,30 @@ environments:
                          str(2 * PROCESSES))
         self.assertEqual(self.pg_db("SELECT count(*) FROM intermission_leases WHERE holder <> ''"), "0")
 
+    def held_leases(self):
+        """How many switching leases are held and not yet run out, as psql prints it."""
+        now_ms = int(time.time() * 1000)
+        try:
+            return self.pg_db(f"SELECT count(*) FROM intermission_leases WHERE holder <> '' AND until_ms > {now_ms}")
+        except subprocess.CalledProcessError:
+            return None  # the schema is not there yet, or the server is restarting
+
     def test_a_server_restart_in_the_middle_of_a_switch_is_finished_by_the_next_run(self):
-        self.write_config("{type: log, path: steps.log, delay: 2s}")
+        self.write_config("{type: log, path: steps.log, delay: 4s}")
         handle = subprocess.Popen([BIN, "--config", self.config, "handle"], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.dir,
                                   text=True)
         handle.stdin.write(json.dumps(codedeploy("d-1", "CREATED")))
         handle.stdin.close()
-        time.sleep(1.0)  # recorded, now inside the slow backend step
+        # Recorded, its lease taken, now inside the slow backend step.
+        self.assertTrue(wait_until(lambda: self.held_leases() == "1"), "the switch took its lease")
         self.pg.restart()
         handle.wait(timeout=60)
         handle.stdout.close()
         handle.stderr.close()
         # Whatever that run managed, the ledger has the deployment and the next run converges.
-        time.sleep(5.5)  # its lease runs out if it could not give it back
+        # Its lease runs out (5 s) if it could not give it back.
+        self.assertTrue(wait_until(lambda: self.held_leases() == "0"), "the lease ran out")
         self.cli("tick")
         st = self.status()
         self.assertTrue(st["on"])

@@ -38,7 +38,7 @@ LISTENER = f"{ACCOUNT}:listener/app/web {ODD}/50dc6c495c0c9188/f2f7dc8efc522ab2"
 TG_APP = f"{ACCOUNT}:targetgroup/app/73e2d6bc24d8a067"
 TG_PAGE = f"{ACCOUNT}:targetgroup/page {ODD}/5dd4ab31d04a2d29"
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6b3BzOmludGVybWlzc2lvbiJ9.c2ln"
-PAGE = f"<p>Back soon + more: a/b ~ c * d é 日本 🎉 &amp; 100% 'quoted' \"too\"</p>\n"
+PAGE = "<p>Back soon + more: a/b ~ c * d é 日本 🎉 &amp; 100% 'quoted' \"too\"</p>\n"
 
 # (signing name, API version) -> botocore's service name.
 SERVICES = {("ec2", "2016-11-15"): "ec2",  # EC2's own dialect: its serializer is botocore's "ec2"

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import codedeploy, wait_until  # noqa: E402
 from http_probe import probe  # noqa: E402
 from sns_signing import REGION, TOPIC, WRONG_SUBJECT, Signer, now_iso  # noqa: E402
-from stack import BIN, Stack, Traffic, free_port, free_ports, wait_for_port  # noqa: E402
+from stack import BIN, Stack, Traffic, free_ports, wait_for_port  # noqa: E402
 
 TOKEN = "operator-token-0123456789abcdef0123"  # at least 32 characters
 SECRET = "webhook-secret-abcdef0123456789abcd"  # at least 32 characters
@@ -76,7 +76,7 @@ class Serve(unittest.TestCase):
 
     def setUp(self):
         self.stack = Stack().start()
-        self.public, self.admin = free_port(), free_port()
+        self.public, self.admin = free_ports(2)
         with open(self.stack.config, "a") as f:
             f.write(f"""serve:
   listen: 127.0.0.1:{self.public}

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import BIN, Workspace, codedeploy  # noqa: E402
 
 from sns_signing import (CHINA, EXPIRED, GOOD, NO_SIGNING, REGION, ROGUE, TOPIC,  # noqa: E402
-                         WRONG_SUBJECT, Signer, now_iso, url)
+                         WRONG_SUBJECT, Signer, now_iso)
 
 VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testing", "fixtures", "sns")
 VECTOR_CERTS = os.path.join(VECTORS, "certs")

@@ -294,8 +294,9 @@ class Stack:
             self._tmp = tempfile.TemporaryDirectory(prefix="intermission-stack-")
             workdir = self._tmp.name
         self.dir = workdir
-        self.port = port or free_port()
-        self.page_port = free_port()
+        ports = free_ports(2)
+        self.port = port or ports[0]
+        self.page_port = ports[1] if ports[1] != self.port else ports[0]
         self.socket = os.path.join(self.dir, "haproxy.sock")
         self.admin_socket = os.path.join(self.dir, "admin.sock")
         self.map = os.path.join(self.dir, "maintenance.map")

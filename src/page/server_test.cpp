@@ -19,11 +19,14 @@ using asio::ip::tcp;
 // A server on loopback port 0, run on its own thread for the test.
 class ServerTest : public ::testing::Test {
  protected:
+  // Far from the "at once" of the tests, however slow the machine.
+  virtual std::chrono::seconds idle_timeout() const { return std::chrono::seconds(10); }
+
   void SetUp() override {
     PageOptions o;
     responses_ = std::make_shared<ResponseSet>(o, core::from_epoch_ms(0));
     ServerLimits limits;
-    limits.idle_timeout = std::chrono::seconds(1);
+    limits.idle_timeout = idle_timeout();
     limits.header_limit = 1024;
     server_ = std::make_unique<PageServer>(io_, limits, [this] { return responses_; });
     auto eps = parse_listen("127.0.0.1:0,[::1]:0");
@@ -101,7 +104,13 @@ TEST_F(ServerTest, OversizedHeadersGet431AndGarbageGets400) {
             0u);
 }
 
-TEST_F(ServerTest, IdleConnectionsAreClosedAfterTheIdleTimeout) {
+// The same server with an idle timeout short enough to wait for.
+class ShortIdleServerTest : public ServerTest {
+ protected:
+  std::chrono::seconds idle_timeout() const override { return std::chrono::seconds(1); }
+};
+
+TEST_F(ShortIdleServerTest, IdleConnectionsAreClosedAfterTheIdleTimeout) {
   asio::io_context client;
   tcp::socket s(client);
   s.connect(server_->endpoints()[0]);
@@ -144,7 +153,8 @@ TEST_F(ServerTest, ExpectContinueGetsTheFinalAnswerAtOnce) {
   while (!ec) out.append(buf, s.read_some(asio::buffer(buf), ec));
   EXPECT_EQ(out.rfind("HTTP/1.1 503", 0), 0u) << out;
   EXPECT_NE(out.find("Connection: close"), std::string::npos);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5))
+      << "not at the idle timeout";
 }
 
 TEST_F(ServerTest, Http09AndBadMethodsGetDefinedAnswers) {
@@ -186,7 +196,8 @@ TEST_F(ServerTest, Http09LineIsAnsweredWithoutWaitingForMore) {
   boost::system::error_code ec;
   while (!ec) out.append(buf, s.read_some(asio::buffer(buf), ec));
   EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5))
+      << "not at the idle timeout";
 }
 
 // Whether the server closed a connection (EOF or reset) within `wait`.
@@ -222,15 +233,18 @@ TEST(ConnectionCap, IsSharedByTheServersOfOneBudget) {
     held.emplace_back(client).connect((i < 2 ? a : b).endpoints()[0]);
     asio::write(held.back(), asio::buffer(std::string("G")));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // accepted, in this order
+  for (int i = 0; i < 500 && budget->in_use() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // until all three are accepted
+  }
+  ASSERT_EQ(budget->in_use(), 3u);
   tcp::socket over_a(client);
   over_a.connect(a.endpoints()[0]);
   asio::write(over_a, asio::buffer(std::string("G")));
   tcp::socket over_b(client);
   over_b.connect(b.endpoints()[0]);
   asio::write(over_b, asio::buffer(std::string("G")));
-  EXPECT_TRUE(closed_by_server(over_a, std::chrono::milliseconds(1000)));
-  EXPECT_TRUE(closed_by_server(over_b, std::chrono::milliseconds(1000)));
+  EXPECT_TRUE(closed_by_server(over_a, std::chrono::milliseconds(5000)));
+  EXPECT_TRUE(closed_by_server(over_b, std::chrono::milliseconds(5000)));
   for (auto& s : held) EXPECT_FALSE(closed_by_server(s, std::chrono::milliseconds(0)));
   EXPECT_EQ(budget->in_use(), 3u);
   EXPECT_EQ(a.connections() + b.connections(), 3u);
@@ -271,7 +285,10 @@ TEST_F(ServerTest, OutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
   first.connect(server_->endpoints()[0]);
   // Its first byte, or TCP_DEFER_ACCEPT keeps it from the server.
   asio::write(first, asio::buffer(std::string("G")));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // accepted
+  for (int i = 0; i < 500 && server_->connections() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // until accepted
+  }
+  ASSERT_EQ(server_->connections(), 1u);
   std::promise<bool> refusing;
   asio::post(io_,
              [&] { refusing.set_value(intermission::testing::refuse_accept_on_this_thread()); });
