@@ -18,7 +18,7 @@ from harness import wait_until  # noqa: E402
 from stack import BIN, free_port, read_to_eof, wait_for_port  # noqa: E402
 
 
-def ask(port, timeout=2.0):
+def ask(port, timeout=10.0):
     """One well-behaved request; returns (status, seconds)."""
     start = time.monotonic()
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -66,7 +66,7 @@ class PageRobustness(unittest.TestCase):
     def setUp(self):
         self.port = free_port()
         self.proc = subprocess.Popen([BIN, "--log-level", "error", "page", "--listen", f"127.0.0.1:{self.port}",
-                                      "--idle-timeout", "1s", "--write-timeout", "1s",
+                                      "--idle-timeout", "2s", "--write-timeout", "2s",
                                       "--max-connections", "50"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
@@ -81,10 +81,10 @@ class PageRobustness(unittest.TestCase):
             s = socket.create_connection(("127.0.0.1", self.port))
             s.sendall(b"GET / HTTP/1.1\r\n")
             slow.append(s)
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 4
         status, seconds = ask(self.port)
         self.assertEqual(status, 503)
-        self.assertLess(seconds, 0.9, "a normal client is not held up (the idle timeout is 1 s)")
+        self.assertLess(seconds, 1.8, "a normal client is not held up until the idle timeout (2 s)")
         # Headers a byte at a time, slower than the idle timeout allows for the whole request.
         closed = 0
         for s in slow:
@@ -100,8 +100,10 @@ class PageRobustness(unittest.TestCase):
             try:
                 if s.recv(1) == b"":
                     closed += 1
-            except (socket.timeout, OSError):
-                closed += 1 if s.fileno() == -1 else 0
+            except ConnectionResetError:
+                closed += 1  # closed with bytes of ours unread: the kernel resets instead
+            except socket.timeout:
+                pass
             s.close()
         self.assertEqual(closed, 20, "every slow client was closed by the idle timeout")
 
@@ -110,10 +112,10 @@ class PageRobustness(unittest.TestCase):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         # Many pipelined requests whose answers it never reads: the server's sends block.
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 2000)
-        time.sleep(2.5)
+        time.sleep(3)  # past the write timeout
         status, seconds = ask(self.port)
         self.assertEqual(status, 503)
-        self.assertLess(seconds, 0.9, "not held up (the write timeout is 1 s)")
+        self.assertLess(seconds, 1.8, "not held up until the write timeout (2 s)")
         s.settimeout(5)
         total = 0
         try:
