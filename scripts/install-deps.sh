@@ -13,7 +13,7 @@ packages=(
   python3-botocore awscli python3-yaml
   patchelf zip unzip prometheus systemd
   clang-14 libclang-rt-14-dev
-  strace libfaketime
+  strace libfaketime python3-pyflakes
 )
 
 # Kubernetes tests drive the fake API server with kubectl and the official Python client.

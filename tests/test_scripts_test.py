@@ -4,14 +4,30 @@
 aws_fake_test.py once defined its Classic ELB class after `unittest.main()`, which exits: the
 class never ran, and ctest said the file passed. Each *_test.py here must be registered in
 tests/CMakeLists.txt and end with its `if __name__ == "__main__"` block, with no test class or
-function after it."""
+function after it. And all the Python of the repository (tests, fakes, benchmarks, scripts)
+passes pyflakes (Debian's python3-pyflakes): an undefined name in a branch that rarely runs is
+found here, not when that branch finally runs in CI."""
 
 import ast
+import io
 import os
 import re
 import unittest
 
+from pyflakes.api import check, checkPath
+from pyflakes.reporter import Reporter
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+# Where the repository keeps Python; tests/tools is npm's (node_modules), not ours.
+PYTHON_DIRS = ["bench", "scripts", "testing", "tests"]
+
+
+def python_files():
+    for d in PYTHON_DIRS:
+        for top, dirs, files in os.walk(os.path.join(ROOT, d)):
+            dirs[:] = [x for x in dirs if x not in ("tools", "__pycache__")]
+            yield from (os.path.join(top, f) for f in sorted(files) if f.endswith(".py"))
 
 
 def is_main_block(node):
@@ -42,6 +58,20 @@ class TestScripts(unittest.TestCase):
         registered = set(re.findall(r"\b(\w+_test\.py)\b", cmake))
         self.assertEqual(sorted(set(scripts()) - registered), [],
                          "scripts that ctest never runs")
+
+    def test_all_python_passes_pyflakes(self):
+        out, err = io.StringIO(), io.StringIO()
+        files = list(python_files())
+        self.assertIn(os.path.join(HERE, "harness.py"), files)
+        found = sum(checkPath(f, Reporter(out, err)) for f in files)
+        self.assertEqual(err.getvalue(), "")
+        self.assertEqual(found, 0, out.getvalue())
+
+    def test_pyflakes_sees_an_undefined_name(self):
+        out = io.StringIO()
+        found = check("def f():\n    return undefined_name\n", "probe.py", Reporter(out, io.StringIO()))
+        self.assertEqual(found, 1)
+        self.assertIn("undefined name 'undefined_name'", out.getvalue())
 
     def test_the_check_sees_a_class_after_main(self):
         body = ast.parse("import unittest\nif __name__ == '__main__':\n    unittest.main()\n"

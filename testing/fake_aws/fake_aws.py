@@ -314,7 +314,7 @@ def elb_describe(params):
                 f"<HealthyThreshold>{lb['threshold']}</HealthyThreshold></HealthCheck>"
                 f"{instances_xml(name)}<AvailabilityZones>" +
                 "".join(f"<member>{escape(z)}</member>" for z in lb["zones"]) +
-                f"</AvailabilityZones></member>")
+                "</AvailabilityZones></member>")
     return out + "</LoadBalancerDescriptions>"
 
 
@@ -392,15 +392,15 @@ def asg_describe_groups(params):
                 f"<MinSize>{len(g['instances'])}</MinSize><MaxSize>{len(g['instances']) + 2}</MaxSize>"
                 f"<DesiredCapacity>{len(g['instances'])}</DesiredCapacity><DefaultCooldown>300</DefaultCooldown>"
                 f"<AvailabilityZones>" + "".join(f"<member>{escape(z)}</member>" for z in zones) +
-                f"</AvailabilityZones><LoadBalancerNames>" +
+                "</AvailabilityZones><LoadBalancerNames>" +
                 "".join(f"<member>{escape(lb)}</member>" for lb in attached) +
-                f"</LoadBalancerNames><HealthCheckType>ELB</HealthCheckType><HealthCheckGracePeriod>300</HealthCheckGracePeriod>"
-                f"<Instances>" + "".join(
+                "</LoadBalancerNames><HealthCheckType>ELB</HealthCheckType><HealthCheckGracePeriod>300</HealthCheckGracePeriod>"
+                "<Instances>" + "".join(
                     f"<member><InstanceId>{escape(i)}</InstanceId><AvailabilityZone>{escape(WORLD.ec2[i])}</AvailabilityZone>"
                     f"<LifecycleState>InService</LifecycleState>"
                     f"<HealthStatus>{'Unhealthy' if i in WORLD.unhealthy else 'Healthy'}</HealthStatus>"
                     f"<ProtectedFromScaleIn>false</ProtectedFromScaleIn></member>" for i in g["instances"]) +
-                f"</Instances><CreatedTime>2026-01-01T00:00:00Z</CreatedTime></member>")
+                "</Instances><CreatedTime>2026-01-01T00:00:00Z</CreatedTime></member>")
     return out + "</AutoScalingGroups>"
 
 
