@@ -67,9 +67,6 @@ NOTES = {
     "HTTP/2.0 request line":
         "HTTP/2 cannot come in HTTP/1 syntax; nginx and intermission say 505 (RFC 9110 "
         "§15.6.6); HAProxy 2.6 answers it (503) and keeps the connection open.",
-    "HTTP/1.2 request line":
-        "RFC 9112 §2.3 says to treat a higher 1.x minor version as 1.1, as nginx and HAProxy do; "
-        "intermission's parser (Beast 1.81) knows 1.0 and 1.1 only and refuses it with 400.",
     "lower-case method":
         "RFC 9110 §9.1: methods are case-sensitive, so `get` is not GET. nginx refuses a method "
         "that is not upper-case letters, '-' and '_' with 400, and so does intermission; HAProxy "

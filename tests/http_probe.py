@@ -55,7 +55,7 @@ CASES = [
     Case("HTTP/0.9 request line", b"GET /\r\n", [400], True, "one answer or a close, never a hang"),
     Case("HTTP/2.0 request line", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", [505], True,
          "RFC 9110 §15.6.6: 505 may refuse a major version"),
-    Case("HTTP/1.2 request line", b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", [400], True,
+    Case("HTTP/1.2 request line", b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", [503], False,
          "RFC 9112 §2.3: SHOULD process as 1.1"),
     Case("an empty line before the request line", b"\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", [200], False,
          "RFC 9112 §2.2: SHOULD ignore at least one"),

@@ -142,8 +142,10 @@ Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, boo
                              std::vector<const std::string*>& out) {
   Fed r;
   std::optional<LeanParser> local;
+  std::string as_http11;  // a header whose version is rewritten, for the put() that parses it
   while (r.used < bytes.size()) {
     LeanParser* parser = body_.get();
+    std::string_view input = bytes.substr(r.used);  // what the parser is given next
     // A chunked body ends with at least kShortestChunkedEnd bytes ("0\r\n\r\n"), so fewer
     // cannot finish the request: they wait for more. Beast 1.81 relies on it: resuming the
     // last chunk of a body with no data chunk, it asserts that 5 bytes wait (its
@@ -177,8 +179,10 @@ Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, boo
       // header has arrived; the response is chosen from views into the bytes, so the parser
       // gets a header only once all of it is here (and then parses it in one call).
       const std::string_view rest = bytes.substr(r.used);
+      input = rest;  // after the empty lines
       // A request line that is not HTTP/1.x is answered as soon as it is complete: an
       // HTTP/0.9 client ("GET /") sends no more lines, and would otherwise wait for ever.
+      std::size_t minor_at = std::string_view::npos;  // the minor digit of HTTP/1.2 to 1.9
       if (const std::size_t eol = rest.substr(0, header_limit_).find('\n');
           eol != std::string_view::npos) {
         const int version = request_line_version(rest.substr(0, eol));
@@ -187,8 +191,10 @@ Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, boo
           r.close = true;
           return r;
         }
+        if (version > 11) minor_at = eol - (rest[eol - 1] == '\r' ? 2 : 1);
       }
-      if (header_end(rest.substr(0, header_limit_)) == std::string_view::npos) {
+      const std::size_t header_size = header_end(rest.substr(0, header_limit_));
+      if (header_size == std::string_view::npos) {
         if (rest.size() < header_limit_) return r;  // more is coming
         out.push_back(&set.header_too_large());
         r.close = true;
@@ -197,11 +203,18 @@ Exchange::Fed Exchange::feed(const ResponseSet& set, std::string_view bytes, boo
       parser = &local.emplace(set, force_close, body_limit_);
       parser->eager(true);
       parser->header_limit(static_cast<std::uint32_t>(header_limit_));
+      if (minor_at != std::string_view::npos) {
+        // RFC 9112 §2.3: a higher HTTP/1 minor version is processed as 1.1. Beast 1.81 knows
+        // 1.0 and 1.1 only, so it parses a copy of the header that says 1.1; a body follows
+        // from `bytes`, as for any request.
+        as_http11.assign(rest.substr(0, header_size));
+        as_http11[minor_at] = '1';
+        input = as_http11;
+      }
     }
     beast::error_code ec;
-    parser->parsing(bytes.substr(r.used));
-    const std::size_t n =
-        parser->put(boost::asio::buffer(bytes.data() + r.used, bytes.size() - r.used), ec);
+    parser->parsing(input);
+    const std::size_t n = parser->put(boost::asio::buffer(input.data(), input.size()), ec);
     r.used += n;
     if (parser->is_header_done() && parser->answers_before_body()) {
       // Answered from the header alone, whatever the (eagerly parsed) body bytes hold.

@@ -385,9 +385,24 @@ TEST(Conformance, OtherVersionsAreAnsweredFromTheRequestLine) {
   EXPECT_EQ(request_line_version("GET / HTTP/2.0"), 20);
   EXPECT_EQ(request_line_version("GET /"), -1);
   EXPECT_EQ(request_line_version("HTTP/1.1"), -1);
-  const Outcome v12 = exchange_all("GET / HTTP/1.2\r\nHost: a\r\n\r\n");
-  ASSERT_EQ(v12.replies.size(), 1u);
-  EXPECT_TRUE(v12.closed) << "Beast 1.81 knows 1.0 and 1.1 only";
+}
+
+// RFC 9112 §2.3: a higher minor version of HTTP/1 is processed as HTTP/1.1 (as nginx and
+// HAProxy do), with 1.1's rules: Host required, keep-alive by default, bodies read.
+TEST(Conformance, HigherMinorVersionsAreProcessedAsHttp11) {
+  const Outcome v12 = exchange_all(
+      "GET / HTTP/1.2\r\nHost: a\r\n\r\n"
+      "POST /form HTTP/1.9\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+      "POST /form HTTP/1.3\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n"
+      "GET /healthz HTTP/1.4\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(v12.replies.size(), 4u);
+  EXPECT_FALSE(v12.closed);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(v12.replies[i]->rfind("HTTP/1.1 503", 0), 0u) << i;
+  EXPECT_EQ(v12.replies[3]->rfind("HTTP/1.1 200", 0), 0u);
+  const Outcome no_host = exchange_all("GET / HTTP/1.2\r\n\r\n");
+  ASSERT_EQ(no_host.replies.size(), 1u);
+  EXPECT_EQ(no_host.replies[0], &set().bad_request());
+  EXPECT_TRUE(no_host.closed);
 }
 
 TEST(Conformance, HealthPathInAbsoluteForm) {
