@@ -198,6 +198,7 @@ class Alb(unittest.TestCase):
         deadline = time.monotonic() + 30  # healthy again after 2 checks of 0.5 s
         while self.fake.state()["targets"][TG_PAGE] != {"i-page1": "healthy"} and time.monotonic() < deadline:
             time.sleep(0.05)
+        self.assertEqual(self.fake.state()["targets"][TG_PAGE], {"i-page1": "healthy"})
         self.cli("tick")
         self.assertEqual(self.route(host="staging.example.com", path="/"), TG_PAGE)
         self.assertEqual(self.roles("staging"), [(L_HTTPS, "maintenance"), (L_HTTPS, "warm-up")])

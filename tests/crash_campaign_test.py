@@ -259,6 +259,19 @@ environments:
         self.run_campaign()
 
 
+# nanosleep and clock_nanosleep on x86-64: the log backend's delay (std::this_thread::sleep_for).
+SLEEP_SYSCALLS = {"35", "230"}
+
+
+def process_state(pid):
+    """The state letter of /proc/PID/stat ("T": stopped), "" once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
 class SqliteLocked(LogBackend):
     """Another connection holds the database with BEGIN EXCLUSIVE: from the start of a switch
     (before it records its event), or from backend step k (once its event is recorded and its
@@ -275,6 +288,30 @@ class SqliteLocked(LogBackend):
     def lease_taken(self, db):
         return db.execute("SELECT count(*) FROM leases").fetchone()[0] > 0
 
+    def stopped_in_step(self, p, k, base, db):
+        """Stops `p` (SIGSTOP) inside backend step k: the steps before it logged, its own not
+        yet, and the main thread asleep in the log backend's delay — so the lease renewal
+        before the step is committed and the write after it is still to come, and no
+        transaction of the process is open. Returns whether it is stopped there (False: step k
+        ended first, or the process did)."""
+        def in_delay():
+            with open(f"/proc/{p.pid}/syscall") as f:  # the main thread's syscall
+                return f.read().split(" ", 1)[0] in SLEEP_SYSCALLS
+        deadline = time.monotonic() + 30
+        while p.poll() is None and time.monotonic() < deadline:
+            done = self.steps() - base
+            if done > k - 1:
+                return False
+            if done == k - 1 and self.lease_taken(db) and in_delay():
+                os.kill(p.pid, signal.SIGSTOP)
+                while p.poll() is None and process_state(p.pid) != "T":
+                    time.sleep(0.001)
+                if p.poll() is None and self.steps() - base == k - 1 and in_delay():
+                    return True
+                os.kill(p.pid, signal.SIGCONT)
+            time.sleep(0.002)
+        return False
+
     def locked_switch(self, on, k, n, seconds):
         """Locks from step k of n (0: before the process starts) for `seconds`; returns (rc,
         stderr, whether the process was still running when the lock was let go: it waited)."""
@@ -287,23 +324,19 @@ class SqliteLocked(LogBackend):
         waited = []
 
         def locker():
-            if k > 0:
-                # In step k: the lease is taken, the steps before it are logged, step k is
-                # under way (the log backend's delay) and the write after it is still to come.
-                def in_step():
-                    return self.lease_taken(db) and self.steps() - base >= k - 1
-                while p.poll() is None and not in_step():
-                    time.sleep(0.002)
-                if p.poll() is not None:
-                    return
-                # Stopped while the lock is taken: step k cannot end before it is held.
-                os.kill(p.pid, signal.SIGSTOP)
+            while k > 0:
+                if not self.stopped_in_step(p, k, base, db):
+                    return  # step k ended before it was seen: "never waited" says so
+                db.execute("PRAGMA busy_timeout = 0")  # the process is stopped: never wait
                 try:
-                    if self.steps() - base != k - 1:
-                        return  # step k ended before it was seen: "never waited" says so
                     db.execute("BEGIN EXCLUSIVE")
+                    break
+                except sqlite3.OperationalError:
+                    pass  # it was stopped holding a lock after all: let it go on, try again
                 finally:
+                    db.execute("PRAGMA busy_timeout = 10000")
                     os.kill(p.pid, signal.SIGCONT)
+                time.sleep(0.002)
             time.sleep(seconds)
             waited.append(p.poll() is None)
             db.execute("COMMIT")
@@ -325,7 +358,9 @@ class SqliteLocked(LogBackend):
             self.assertEqual((rc, problems, decision), (0, [], on), err)
 
     def long_lock(self, on, n):
+        before = self.steps()
         rc, err, waited = self.locked_switch(on, n, n, BUSY_TIMEOUT + 1)
+        switched = self.steps() - before  # the backend's steps done before the write failed
         failed = rc != 0
         if self.status("--no-observe")["switching"] is not None:
             self.wait_for_lease()  # its release may have failed too
@@ -337,6 +372,7 @@ class SqliteLocked(LogBackend):
         with self.subTest(point=point):
             self.assertTrue(waited, "the switch was over before the lock was let go")
             self.assertNotEqual(rc, 0, "a write past the busy timeout did not fail")
+            self.assertEqual(switched, n, "the backend had switched when the write after it failed")
             self.assertIn("database is locked", err)
             self.assertEqual((problems, decision), ([], on), err)
 

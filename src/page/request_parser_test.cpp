@@ -403,6 +403,16 @@ TEST(Conformance, HigherMinorVersionsAreProcessedAsHttp11) {
   ASSERT_EQ(no_host.replies.size(), 1u);
   EXPECT_EQ(no_host.replies[0], &set().bad_request());
   EXPECT_TRUE(no_host.closed);
+  // After empty lines (RFC 9112 §2.2), and waiting for "100 Continue": as for 1.1.
+  const Outcome after_empty = exchange_all("\r\n\r\nGET /healthz HTTP/1.2\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(after_empty.replies.size(), 1u);
+  EXPECT_EQ(after_empty.replies[0]->rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_FALSE(after_empty.closed);
+  const Outcome expect = exchange_all(
+      "POST / HTTP/1.5\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  ASSERT_EQ(expect.replies.size(), 1u);
+  EXPECT_EQ(expect.replies[0]->rfind("HTTP/1.1 503", 0), 0u);
+  EXPECT_TRUE(expect.closed) << "answered before the body, which is then never needed";
 }
 
 TEST(Conformance, HealthPathInAbsoluteForm) {

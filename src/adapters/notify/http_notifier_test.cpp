@@ -296,10 +296,10 @@ TEST_F(HttpNotifierTest, A400IsNotRetried) {
   EXPECT_EQ(r[0].detail, "HTTP 400 (not retried)");
 }
 
-TEST_F(HttpNotifierTest, AReceiverThatIsDownFailsAfterEveryAttemptWithoutBlockingTheCaller) {
+TEST_F(HttpNotifierTest, AReceiverThatIsDownFailsAfterEveryAttempt) {
   ClosedPort down;
   auto n = make({slack(down.url())});
-  n->notify(notice());  // that it returns at once is shown where waiting would take long (below)
+  n->notify(notice());
   ASSERT_TRUE(n->wait_idle(5s));
   const auto r = reports_.all();
   ASSERT_EQ(r.size(), 1u);
