@@ -59,6 +59,23 @@ class TestScripts(unittest.TestCase):
         self.assertEqual(sorted(set(scripts()) - registered), [],
                          "scripts that ctest never runs")
 
+    def test_scripts_run_by_class_list_every_class_with_tests(self):
+        """A script that ctest runs one class at a time (`foreach(part ...)` in CMakeLists.txt):
+        a class with tests left out of the list would never run."""
+        with open(os.path.join(HERE, "CMakeLists.txt"), encoding="utf-8") as f:
+            cmake = f.read()
+        by_class = re.findall(r"foreach\(part ([^)]*)\)\s*add_test\(NAME \w+_\$\{part\}\s*"
+                              r"COMMAND [^\n]*?(\w+_test\.py) -v \$\{part\}\)", cmake)
+        self.assertGreaterEqual(len(by_class), 3, "the per-class registrations were not found")
+        for parts, name in by_class:
+            with self.subTest(script=name):
+                with open(os.path.join(HERE, name), encoding="utf-8") as f:
+                    body = ast.parse(f.read(), filename=name).body
+                with_tests = {n.name for n in body if isinstance(n, ast.ClassDef) and any(
+                    isinstance(m, ast.FunctionDef) and m.name.startswith("test_") for m in n.body)}
+                self.assertEqual(sorted(with_tests - set(parts.split())), [],
+                                 f"{name}: classes ctest never runs")
+
     def test_all_python_passes_pyflakes(self):
         out, err = io.StringIO(), io.StringIO()
         files = list(python_files())
