@@ -128,6 +128,12 @@ class Workspace(unittest.TestCase):
         with open(path) as f:
             return [json.loads(line) for line in f if line.strip()]
 
+    def step_time(self, environment, on):
+        """When `environment` was last switched to `on`, as the log backend wrote it (seconds
+        since the epoch): the step's own time, whatever the machine's speed."""
+        return parse_time([st for st in self.steps() if st["environment"] == environment
+                           and st["on"] == on][-1]["time"])
+
 
 def read_png(path_or_bytes):
     """Decodes an 8-bit, non-interlaced RGB or RGBA PNG (a path or its bytes) into

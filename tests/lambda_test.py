@@ -233,6 +233,17 @@ class LambdaInChroot(unittest.TestCase):
                     self.assertIn(b"Throttling", e.read())
         self.fail("the fake kept throttling")
 
+    def invoke_before_deadline(self, event, late):
+        """One invocation that must answer before the deadline the runtime handed out (Lambda
+        kills it there); `late` says what it means if it did not. Returns (kind, body)."""
+        try:
+            kind, body, _ = self.runtime.invoke(event, timeout=30)
+        except TimeoutError:
+            self.logs()
+            self.fail("the invocation never ended")
+        self.assertGreaterEqual(self.runtime.time_left_ms(), 0, late)
+        return kind, body
+
     def throttled_invocation_gives_its_lease_back(self, config, **env):
         # aws-behaviour.md §14: Lambda kills an invocation at its deadline, and a lease it holds
         # stays taken. Throttling that outlasts the invocation (10 attempts with backoff take
@@ -242,13 +253,8 @@ class LambdaInChroot(unittest.TestCase):
         self.runtime.timeout_ms = 5000
         for _ in range(10):
             self.fake.fail("DescribeInstanceHealth", "Throttling")
-        try:
-            kind, body, _ = self.runtime.invoke(captured_sequence()[0], timeout=30)
-        except TimeoutError:
-            self.logs()
-            self.fail("the invocation never ended")
-        self.assertGreaterEqual(self.runtime.time_left_ms(), 0,
-                                "the invocation ran past its deadline (Lambda kills it there, with the lease held)")
+        kind, body = self.invoke_before_deadline(
+            captured_sequence()[0], "the invocation ran past its deadline (Lambda kills it there, with the lease held)")
         self.assertEqual(kind, "response", body)
         answer = json.loads(body)
         self.assertEqual(answer["status"], "deferred", body)
@@ -305,13 +311,8 @@ class LambdaInChroot(unittest.TestCase):
         self.start(config, OPS_SECRET="webhook-signing-secret-0123456789abcdef", **env)
         self.runtime.timeout_ms = 5000
         for event in captured_sequence():
-            try:
-                kind, body, _ = self.runtime.invoke(event, timeout=30)
-            except TimeoutError:
-                self.logs()
-                self.fail("the invocation never ended")
-            self.assertGreaterEqual(self.runtime.time_left_ms(), 0,
-                                    "the invocation ran past its deadline waiting for a receiver")
+            kind, body = self.invoke_before_deadline(
+                event, "the invocation ran past its deadline waiting for a receiver")
             self.assertEqual(kind, "response", body)
         # Delivered before the answers: nothing is still on its way.
         self.assertEqual([b["kind"] for b in webhook.bodies()], ["switched-on", "switched-off"])

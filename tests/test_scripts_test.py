@@ -60,12 +60,14 @@ class TestScripts(unittest.TestCase):
                          "scripts that ctest never runs")
 
     def test_scripts_run_by_class_list_every_class_with_tests(self):
-        """A script that ctest runs one class at a time (`foreach(part ...)` in CMakeLists.txt):
-        a class with tests left out of the list would never run."""
+        """A script that ctest runs one class at a time (`intermission_integration_test(name
+        script CLASSES ...)` in CMakeLists.txt): a class with tests left out of the list would
+        never run."""
         with open(os.path.join(HERE, "CMakeLists.txt"), encoding="utf-8") as f:
             cmake = f.read()
-        by_class = re.findall(r"foreach\(part ([^)]*)\)\s*add_test\(NAME \w+_\$\{part\}\s*"
-                              r"COMMAND [^\n]*?(\w+_test\.py) -v \$\{part\}\)", cmake)
+        lists = dict(re.findall(r"set\((\w+) ([^)]*)\)", cmake))
+        by_class = [(re.sub(r"\$\{(\w+)\}", lambda m: lists[m.group(1)], parts), name) for name, parts in
+                    re.findall(r"intermission_integration_test\(\w+ (\w+_test\.py) CLASSES ([^)]*)\)", cmake)]
         self.assertGreaterEqual(len(by_class), 3, "the per-class registrations were not found")
         for parts, name in by_class:
             with self.subTest(script=name):
